@@ -1,0 +1,188 @@
+"""Render the dataset directory's README.md (YAML configs + prose + tables) with huggingface_hub's card API.
+
+The card is a pure function of the dataset summary, so regenerating it from an unchanged dataset gives
+the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from phenocell import __version__
+from phenocell.schema import CLASS_NAMES, IGNORE_NAME
+from phenocell.splits import FAMILIES, SPLITS, Splits
+
+CITATION = """@article{phenobench,
+  title   = {PhenoBench: A Comprehensive Benchmark for Cell Phenotyping},
+  author  = {Kainmueller lab and collaborators},
+  journal = {arXiv preprint},
+  year    = {2025}
+}
+@article{schurch2020,
+  title   = {Coordinated Cellular Neighborhoods Orchestrate Antitumoral Immunity at the Colorectal Cancer
+             Invasive Front},
+  author  = {Sch{\\"u}rch, Christian M. and others},
+  journal = {Cell},
+  volume  = {182},
+  year    = {2020}
+}"""
+
+
+@dataclass
+class FovSummary:
+    """What one FoV contributed: its shard, tile count and cells per class id (-1 = ignored)."""
+
+    fov: str
+    shard: str
+    tiles: int
+    cells_per_class: dict[int, int]
+
+
+@dataclass
+class DatasetSummary:
+    """Everything the card shows."""
+
+    splits: Splits
+    fovs: dict[str, FovSummary]
+    merged_names: dict[str, list[str]]
+    markers: list[str]
+    excluded: dict[str, str]
+    options: dict[str, Any]
+    license: str = "cc-by-4.0"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def split_fovs(self, family: str, split: str) -> list[str]:
+        """FoVs of one split that produced a shard."""
+        return [f for f in self.splits.families[family][split] if f in self.fovs]
+
+    def split_files(self, family: str, split: str) -> list[str]:
+        """Shard paths of one split."""
+        return [self.fovs[f].shard for f in self.split_fovs(family, split)]
+
+    def split_tiles(self, family: str, split: str) -> int:
+        """Tiles in one split."""
+        return sum(self.fovs[f].tiles for f in self.split_fovs(family, split))
+
+    def class_counts(self, family: str, split: str) -> dict[int, int]:
+        """Cells per class id in one split."""
+        out: dict[int, int] = {}
+        for fov in self.split_fovs(family, split):
+            for cid, n in self.fovs[fov].cells_per_class.items():
+                out[cid] = out.get(cid, 0) + n
+        return out
+
+
+def configs_yaml(summary: DatasetSummary) -> list[dict[str, Any]]:
+    """The ``configs`` entry: a default config with the 9 splits, and one config per family."""
+    default = [
+        {"split": f"{fam}_{split}", "path": summary.split_files(fam, split)} for fam in FAMILIES for split in SPLITS
+    ]
+    configs: list[dict[str, Any]] = [{"config_name": "default", "data_files": default, "default": True}]
+    for fam in FAMILIES:
+        files = [{"split": split, "path": summary.split_files(fam, split)} for split in SPLITS]
+        configs.append({"config_name": fam, "data_files": files})
+    return configs
+
+
+def _size_category(n: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if n < limit:
+            return name
+    return "100K<n<1M"
+
+
+def _split_table(summary: DatasetSummary) -> str:
+    lines = ["| family | split | FoVs | patients | tiles |", "|---|---|---:|---:|---:|"]
+    for fam in FAMILIES:
+        for split in SPLITS:
+            fovs = summary.split_fovs(fam, split)
+            patients = {summary.splits.fov_patient[f] for f in fovs}
+            lines.append(f"| {fam} | {split} | {len(fovs)} | {len(patients)} | {summary.split_tiles(fam, split)} |")
+    return "\n".join(lines)
+
+
+def _class_table(summary: DatasetSummary) -> str:
+    cols = [(fam, split) for fam in FAMILIES for split in SPLITS]
+    counts = {c: summary.class_counts(*c) for c in cols}
+    head = "| id | class | merged CODEX clusters | " + " | ".join(f"{f} {s}" for f, s in cols) + " |"
+    lines = [head, "|---:|---|---|" + "---:|" * len(cols)]
+    for cid, name in list(enumerate(CLASS_NAMES))[1:] + [(-1, IGNORE_NAME)]:
+        merged = ", ".join(summary.merged_names.get(name, [])) or "—"
+        cells = " | ".join(str(counts[c].get(cid, 0)) for c in cols)
+        lines.append(f"| {255 if cid < 0 else cid} | {name} | {merged} | {cells} |")
+    return "\n".join(lines)
+
+
+def render_card(summary: DatasetSummary) -> str:
+    """The dataset card (README.md) text."""
+    tiles = sum(f.tiles for f in summary.fovs.values())
+    data = DatasetCardData(
+        license=summary.license,
+        pretty_name="PhenoCell",
+        task_categories=["image-segmentation"],
+        tags=["histopathology", "H&E", "CODEX", "cell-phenotyping", "panoptic-segmentation", "colorectal-cancer"],
+        size_categories=[_size_category(tiles)],
+        configs=configs_yaml(summary),
+    )
+    excluded = "\n".join(f"- `{fov}`: {why}" for fov, why in sorted(summary.excluded.items())) or "- none"
+    options = "\n".join(f"- `{k}`: `{v}`" for k, v in sorted(summary.options.items()))
+    body = f"""
+# PhenoCell
+
+Panoptic H&E cell-phenotyping dataset with 14 cell types, derived from CODEX multiplexed immunofluorescence
+of colorectal cancer: each H&E tile comes with an instance mask, a semantic mask (0 background, 1–14 classes,
+255 ignore) and the list of its cells (class, granular CODEX cluster, centroid, area, marker intensities).
+Labels come from CODEX cluster assignments registered onto H&E; the class merges follow PhenoBench.
+
+{tiles} tiles of {summary.options.get("tile_size")} px from {len(summary.fovs)} FoVs and
+{len(set(summary.splits.fov_patient[f] for f in summary.fovs))} patients.
+
+## Load
+
+```python
+from datasets import load_dataset
+ds = load_dataset("phenocell", split="tumor_stage_test")          # default config: all 9 splits
+test = load_dataset("phenocell", "tumor_stage", split="test")     # one family: caches only its files
+stream = load_dataset("phenocell", "base", split="train", streaming=True)  # no cache at all
+```
+
+A tile is stored once however many splits list it: the default config prepares all nine splits, so its
+cache holds each shard three times. Load a family config (`base`, `tumor_type`, `tumor_stage`) or use
+`streaming=True` to read one split cheaply.
+
+## Splits (patient-disjoint within each family, seed {summary.splits.seed})
+
+{_split_table(summary)}
+
+Rules: base — random 70/15/15 over {summary.splits.base_by}s; tumor_type — train+validation from
+adenocarcinoma, test = mucinous; tumor_stage — train+validation from pTNM stage 3, test = stage 4.
+`splits.json` holds the FoV lists, the seed and the rules.
+
+## Classes and cells per split
+
+{_class_table(summary)}
+
+## Markers
+
+{len(summary.markers)} marker intensities per cell, in this order: {", ".join(f"`{m}`" for m in summary.markers) or "none"}.
+
+## QC exclusions
+
+{excluded}
+
+## Conversion
+
+Made by phenocell {__version__}; `manifest.json` lists the input and shard sha256 sums. Options:
+
+{options}
+
+## Citation
+
+```bibtex
+{CITATION}
+```
+"""
+    return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}"))

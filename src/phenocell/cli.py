@@ -1,0 +1,125 @@
+"""Command-line interface: a thin click layer over the Python API."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from phenocell.constants import CellTableColumns
+from phenocell.errors import PhenoCellError
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn PhenoCell errors into a clean message and exit status 2 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PhenoCellError as err:
+            click.echo(f"Error: {err}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _size(value: str) -> tuple[int, int]:
+    height, _, width = value.lower().partition("x")
+    return int(height), int(width or height)
+
+
+@click.group()
+@click.version_option(package_name="phenocell")
+def main() -> None:
+    """PhenoCell: CODEX exports → panoptic H&E cell-phenotyping dataset, and its benchmark."""
+
+
+def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of ``phenocell convert`` / ``phenocell-convert`` (kept aligned with ConvertOptions)."""
+    defaults = CellTableColumns()
+    opts = [
+        click.argument("raw_dir", type=click.Path(path_type=Path)),
+        click.option("--out", type=click.Path(path_type=Path), default=Path("phenocell"), show_default=True,
+                     help="Dataset directory to create."),
+        click.option("--tile-size", type=int, default=256, show_default=True, help="Tile size in H&E pixels."),
+        click.option("--stride", type=int, default=None, help="Tile stride (default: tile size)."),
+        click.option("--min-cell-area", "min_cell_area_um2", type=float, default=10.0, show_default=True,
+                     help="Cells smaller than this (µm²) are set to ignore (255)."),
+        click.option("--class-map", type=click.Path(path_type=Path), default=None,
+                     help="CSV cluster_name,class_name that adds to / overrides the default merges."),
+        click.option("--exclude", type=click.Path(path_type=Path), default=None,
+                     help="CSV fov,reason of FoVs to leave out."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random splits."),
+        click.option("--base-by", type=click.Choice(["patient", "region"]), default="patient", show_default=True,
+                     help="Unit of the Base split (region reproduces the authors' split)."),
+        click.option("--mask-mpp", type=float, default=None, help="Mask pixel size (µm/px) if not in the TIFF tags."),
+        click.option("--he-mpp", type=float, default=None, help="H&E pixel size (µm/px) if not in the TIFF tags."),
+        click.option("--region-column", default=defaults.region, show_default=True),
+        click.option("--label-column", default=defaults.label, show_default=True,
+                     help="Mask label id column; 'none' joins cells by centroid lookup."),
+        click.option("--cluster-column", default=defaults.cluster, show_default=True),
+        click.option("--patient-column", default=defaults.patient, show_default=True),
+        click.option("--x-column", default=defaults.x, show_default=True),
+        click.option("--y-column", default=defaults.y, show_default=True),
+        click.option("--overwrite", is_flag=True, help="Replace an existing output directory."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+@friendly_errors
+def _run_convert(raw_dir: Path, out: Path, **kw: Any) -> None:
+    from phenocell.converters.convert import ConvertOptions, convert
+
+    columns = CellTableColumns(
+        region=kw.pop("region_column"), cluster=kw.pop("cluster_column"), patient=kw.pop("patient_column"),
+        x=kw.pop("x_column"), y=kw.pop("y_column"),
+        label=None if kw["label_column"].lower() == "none" else kw["label_column"],
+    )
+    kw.pop("label_column")
+    options = ConvertOptions(columns=columns, progress=not kw.pop("quiet"), **kw)
+    convert(raw_dir, out, options=options)
+    click.echo(f"wrote {out}")
+
+
+@main.command("convert")
+@convert_options
+def convert_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
+    """Convert a raw CODEX export RAW_DIR into a PhenoCell dataset directory."""
+    _run_convert(raw_dir, out, **kw)
+
+
+@click.command("phenocell-convert")
+@convert_options
+def convert_main(raw_dir: Path, out: Path, **kw: Any) -> None:
+    """Convert a raw CODEX export RAW_DIR into a PhenoCell dataset directory."""
+    _run_convert(raw_dir, out, **kw)
+
+
+@main.command()
+@click.argument("raw_dir", type=click.Path(path_type=Path))
+@click.option("--fovs", type=int, default=12, show_default=True)
+@click.option("--patients", type=int, default=8, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--mask-size", default="512x640", show_default=True, help="Mask size HxW in pixels.")
+@click.option("--scale", type=int, default=2, show_default=True, help="H&E pixels per mask pixel (per axis).")
+@click.option("--overwrite", is_flag=True)
+@friendly_errors
+def synth(raw_dir: Path, fovs: int, patients: int, seed: int, mask_size: str, scale: int, overwrite: bool) -> None:
+    """Write a seeded synthetic raw CODEX export to RAW_DIR."""
+    from phenocell.synthetic import SynthOptions, synthesize
+
+    options = SynthOptions(fovs=fovs, patients=patients, seed=seed, mask_shape=_size(mask_size), scale=scale)
+    synthesize(raw_dir, options=options, overwrite=overwrite)
+    click.echo(f"wrote synthetic raw export to {raw_dir}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

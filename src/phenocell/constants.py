@@ -1,0 +1,72 @@
+"""File patterns and column names of the raw CODEX export, in one place.
+
+Default raw layout (modelled on the public Schürch et al. 2020 CRC CODEX release)::
+
+    RAW_DIR/
+      CRC_clusters_neighborhoods_markers.csv   one row per cell (CELL_TABLE_COLUMNS below)
+      patients.csv                             one row per patient (PATIENT_COLUMNS below)
+      masks/<region>.tif                       label image per region: uint16/uint32, 0 = background,
+                                               pixel size in the TIFF resolution tags (µm/px)
+      he/<region>.tif                          registered RGB H&E per region, pixel size in its tags;
+                                               it may be finer than the mask (e.g. 2:1)
+      polygons/<region>.geojson                optional: cell outlines instead of a label image
+
+``<region>`` is the value of the cell table's ``File Name`` column, e.g. ``reg001_A``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CELL_TABLE_FILE = "CRC_clusters_neighborhoods_markers.csv"
+PATIENT_TABLE_FILE = "patients.csv"
+MASK_DIR = "masks"
+HE_DIR = "he"
+POLYGON_DIR = "polygons"
+IMAGE_SUFFIXES = (".tif", ".tiff")
+POLYGON_SUFFIXES = (".geojson", ".json")
+
+#: Pixel size of the public release's centroids and masks.
+DEFAULT_MASK_MPP = 0.377442
+
+#: Marker-intensity columns look like ``CD68 - macrophages:Cyc_18_ch_4``.
+MARKER_COLUMN_PATTERN = r":Cyc_\d+_ch_\d+$"
+
+
+@dataclass(frozen=True)
+class CellTableColumns:
+    """Column names of the per-cell table; defaults are those of the public release.
+
+    ``label`` is the cell's label id in its region's mask; set it to ``None`` to join cells to the mask
+    by centroid lookup instead.
+    """
+
+    region: str = "File Name"
+    label: str | None = "Index in File"
+    cluster: str = "ClusterName"
+    patient: str = "patients"
+    group: str = "groups"
+    x: str = "X:X"
+    y: str = "Y:Y"
+    size: str = "size:size"
+    cell_id: str = "CellID"
+
+    def required(self) -> list[str]:
+        """Columns that must be present in the table."""
+        cols = [self.region, self.cluster, self.patient, self.x, self.y]
+        return cols + ([self.label] if self.label else [])
+
+
+@dataclass(frozen=True)
+class PatientColumns:
+    """Column names of the patient table."""
+
+    patient: str = "patients"
+    tumor_type: str = "tumor_type"
+    stage: str = "stage"
+    group: str = "groups"
+    optional: tuple[str, ...] = field(default=("msi",))
+
+
+TUMOR_TYPES = ("adenocarcinoma", "mucinous")
+STAGES = (3, 4)

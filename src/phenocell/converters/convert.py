@@ -1,0 +1,197 @@
+"""``convert``: a raw CODEX export directory → a PhenoCell dataset directory.
+
+Raw layout: see :mod:`phenocell.constants`. Output layout::
+
+    OUT/
+      README.md            dataset card (YAML configs: default with 9 splits, base / tumor_type / tumor_stage)
+      data/<fov>.parquet   one shard per FoV
+      splits.json          FoV → split per family, with seed and rules
+      manifest.json        version, options, input and shard sha256, row counts
+      qc/                  per-FoV QC statistics and excluded FoVs with reasons
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from phenocell import __version__
+from phenocell.cards import DatasetSummary, FovSummary, render_card
+from phenocell.constants import CELL_TABLE_FILE, PATIENT_TABLE_FILE, CellTableColumns
+from phenocell.converters.cell_table import CellTable, read_cell_table
+from phenocell.converters.classes import ClassMap, load_class_map
+from phenocell.converters.exclusions import read_exclusions, write_exclusions
+from phenocell.converters.images import open_he, open_label_mask
+from phenocell.converters.panoptic import label_cells
+from phenocell.converters.patients import Patient, read_patient_table
+from phenocell.converters.regions import RegionFiles, check_geometry, find_region_files
+from phenocell.converters.tiling import TileSpec, iter_tiles
+from phenocell.errors import InvalidInputError, InvalidOptionError
+from phenocell.loaders.writer import atomic_directory, sha256_file, write_shard
+from phenocell.schema import IGNORE_INDEX
+from phenocell.splits import make_splits
+
+
+@dataclass
+class ConvertOptions:
+    """Options of :func:`convert` (the CLI flags of ``phenocell-convert``)."""
+
+    tile_size: int = 256
+    stride: int | None = None
+    min_cell_area_um2: float = 10.0
+    class_map: Path | None = None
+    exclude: Path | None = None
+    columns: CellTableColumns = field(default_factory=CellTableColumns)
+    seed: int = 0
+    base_by: str = "patient"
+    mask_mpp: float | None = None
+    he_mpp: float | None = None
+    overwrite: bool = False
+    progress: bool = True
+
+    def record(self) -> dict[str, Any]:
+        """JSON-able options for the manifest and card (paths as given)."""
+        out = asdict(self)
+        out["columns"] = asdict(self.columns)
+        for key in ("class_map", "exclude"):
+            out[key] = None if out[key] is None else str(out[key])
+        out.pop("progress")
+        out.pop("overwrite")
+        return out
+
+
+@dataclass
+class Inputs:
+    """The validated raw inputs, read before any output is written."""
+
+    table: CellTable
+    patients: dict[str, Patient]
+    class_map: ClassMap
+    regions: dict[str, RegionFiles]
+    fov_patient: dict[str, str]
+    excluded: dict[str, str]
+    fov_index: dict[str, int]
+
+
+def _fov_patients(table: CellTable, regions: list[str]) -> dict[str, str]:
+    cols = table.columns
+    pairs = table.frame[[cols.region, cols.patient]].astype(str).drop_duplicates()
+    many = pairs[cols.region][pairs[cols.region].duplicated()].unique().tolist()
+    if many:
+        raise InvalidInputError(
+            "regions with several patients in the cell table",
+            expected="one patient per region",
+            found=f"regions {many[:5]}",
+            fix=f"check the {cols.patient!r} column",
+        )
+    lookup = dict(zip(pairs[cols.region], pairs[cols.patient], strict=True))
+    return {r: lookup[r] for r in regions}
+
+
+def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
+    """Read and cross-check every raw input (tables, class names, file presence) before converting."""
+    raw_dir = Path(raw_dir)
+    table = read_cell_table(raw_dir / CELL_TABLE_FILE, columns=options.columns)
+    patients = read_patient_table(raw_dir / PATIENT_TABLE_FILE)
+    class_map = load_class_map(options.class_map)
+    for name in sorted(table.frame[table.columns.cluster].unique()):
+        class_map.class_id(name, context=f" in {raw_dir / CELL_TABLE_FILE}")
+    all_regions = table.regions()
+    excluded = read_exclusions(options.exclude) if options.exclude else {}
+    regions = [r for r in all_regions if r not in excluded]
+    if not regions:
+        raise InvalidInputError(
+            "nothing to convert", expected="at least one region not excluded",
+            found=f"{len(all_regions)} regions, all excluded", fix="shorten the exclusion list",
+        )
+    fov_patient = _fov_patients(table, regions)
+    unknown = sorted({p for p in fov_patient.values() if p not in patients})
+    if unknown:
+        raise InvalidInputError(
+            "patients missing from the patient table",
+            expected=f"every patient of the cell table in {raw_dir / PATIENT_TABLE_FILE}",
+            found=f"no row for patients {unknown}",
+            fix="add their tumor type and stage to the patient table",
+        )
+    files = {r: find_region_files(raw_dir, r) for r in regions}
+    return Inputs(table, patients, class_map, files, fov_patient, excluded,
+                  {r: i for i, r in enumerate(all_regions, start=1)})
+
+
+def _convert_fov(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> tuple[FovSummary, dict[str, int]]:
+    files = inputs.regions[fov]
+    mask = open_label_mask(files.mask, mpp=options.mask_mpp)
+    he = open_he(files.he, mpp=options.he_mpp)
+    check_geometry(fov, mask, he)
+    cells = label_cells(
+        mask, inputs.table.for_region(fov), inputs.table, inputs.class_map, region=fov,
+        fov_index=inputs.fov_index[fov], min_area_px=options.min_cell_area_um2 / mask.mpp**2,
+    )
+    patient = inputs.patients[inputs.fov_patient[fov]]
+    meta = {"fov": fov, "patient": patient.patient, "group": patient.group,
+            "tumor_type": patient.tumor_type, "stage": patient.stage}
+    shard = f"data/{fov}.parquet"
+    spec = TileSpec(options.tile_size, options.stride)
+    rows = write_shard(out / shard, iter_tiles(he, mask, cells, spec, meta))
+    counts: dict[int, int] = {}
+    for cid in cells.class_ids.tolist():
+        key = -1 if cid == IGNORE_INDEX else int(cid)
+        counts[key] = counts.get(key, 0) + 1
+    return FovSummary(fov, shard, rows, dict(sorted(counts.items()))), cells.qc
+
+
+def convert(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) -> Path:
+    """Convert a raw CODEX export into a PhenoCell dataset directory (atomically).
+
+    Args:
+        raw_dir: the raw export (layout in :mod:`phenocell.constants`).
+        out: the dataset directory to create.
+        options: conversion options.
+
+    Returns:
+        ``out``.
+
+    Raises:
+        PhenoCellError: any bad input or option; nothing is left at ``out`` then.
+    """
+    options = options or ConvertOptions()
+    if options.min_cell_area_um2 < 0:
+        raise InvalidOptionError("negative minimum cell area", expected=">= 0",
+                                 found=str(options.min_cell_area_um2), fix="pass --min-cell-area 0 or more")
+    with atomic_directory(Path(out), overwrite=options.overwrite) as tmp:
+        inputs = read_inputs(Path(raw_dir), options)
+        splits = make_splits(inputs.fov_patient, inputs.patients, seed=options.seed, base_by=options.base_by)
+        (tmp / "data").mkdir()
+        (tmp / "qc").mkdir()
+        fovs, qc = {}, {}
+        bar = tqdm(sorted(inputs.regions), desc="FoVs", unit="fov", disable=not options.progress)
+        total_cells = 0
+        for fov in bar:
+            fovs[fov], qc[fov] = _convert_fov(inputs, fov, options, tmp)
+            total_cells += qc[fov]["labels"]
+            bar.set_postfix(cells=total_cells, tiles=sum(f.tiles for f in fovs.values()))
+        _write_metadata(tmp, Path(raw_dir), inputs, splits, fovs, qc, options)
+    return Path(out)
+
+
+def _write_metadata(tmp: Path, raw_dir: Path, inputs: Inputs, splits: Any, fovs: dict[str, FovSummary],
+                    qc: dict[str, dict[str, int]], options: ConvertOptions) -> None:
+    (tmp / "splits.json").write_text(json.dumps(splits.to_json(), indent=2) + "\n")
+    input_files = sorted(p for p in raw_dir.rglob("*") if p.is_file())
+    manifest = {
+        "phenocell_version": __version__,
+        "options": options.record(),
+        "inputs": {str(p.relative_to(raw_dir)): sha256_file(p) for p in input_files},
+        "shards": {f.shard: {"sha256": sha256_file(tmp / f.shard), "rows": f.tiles} for f in fovs.values()},
+        "markers": inputs.table.markers,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (tmp / "qc" / "fov_stats.json").write_text(json.dumps(qc, indent=2, sort_keys=True) + "\n")
+    write_exclusions(tmp / "qc" / "excluded.csv", inputs.excluded)
+    summary = DatasetSummary(splits=splits, fovs=fovs, merged_names=inputs.class_map.merged_names(),
+                             markers=inputs.table.markers, excluded=inputs.excluded, options=options.record())
+    (tmp / "README.md").write_text(render_card(summary))

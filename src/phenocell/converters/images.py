@@ -1,0 +1,124 @@
+"""Readers for the per-region TIFFs: label masks and registered H&E images, opened lazily.
+
+Both are opened with ``tifffile`` as zarr arrays, so a tile or a row strip is decoded without reading the
+whole image. The pixel size (µm/px) comes from the TIFF resolution tags unless the caller gives it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+import zarr
+
+from phenocell.errors import CorruptInputError, InvalidInputError, require_file
+
+_UNIT_TO_UM = {2: 25_400.0, 3: 10_000.0}  # TIFF ResolutionUnit: 2 inch, 3 centimetre
+
+
+@dataclass
+class LazyImage:
+    """A TIFF opened for windowed reads."""
+
+    path: Path
+    array: Any  # zarr.Array: indexable like numpy, decodes only the touched chunks
+    mpp: float
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Array shape, (H, W) or (H, W, C)."""
+        return tuple(int(s) for s in self.array.shape)
+
+    def read(self, rows: slice, cols: slice) -> np.ndarray:
+        """Decode one window; a damaged file raises :class:`CorruptInputError`."""
+        try:
+            return np.asarray(self.array[rows, cols])
+        except Exception as err:  # codec errors have no common base class
+            raise _corrupt(self.path, err) from err
+
+
+def _corrupt(path: Path, err: Exception) -> CorruptInputError:
+    return CorruptInputError(
+        f"cannot decode TIFF {path}",
+        expected="a readable TIFF",
+        found=f"{type(err).__name__}: {err}",
+        fix="re-export the image; check the file is not truncated",
+    )
+
+
+def _tag_mpp(page: Any) -> float | None:
+    tags = page.tags
+    if "XResolution" not in tags or "ResolutionUnit" not in tags:
+        return None
+    num, den = tags["XResolution"].value
+    unit = int(tags["ResolutionUnit"].value)
+    if unit not in _UNIT_TO_UM or num == 0:
+        return None
+    return _UNIT_TO_UM[unit] * den / num
+
+
+def _open(path: Path, what: str, mpp: float | None) -> LazyImage:
+    require_file(path, what, f"add the {what} or exclude its region with --exclude")
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page_mpp = _tag_mpp(tif.pages[0])
+        array = zarr.open(tifffile.imread(path, aszarr=True), mode="r")
+    except Exception as err:
+        raise _corrupt(path, err) from err
+    if isinstance(array, zarr.Group):  # pyramid: level 0 is full resolution
+        array = array["0"]
+    resolved = mpp if mpp is not None else page_mpp
+    if resolved is None or resolved <= 0:
+        raise InvalidInputError(
+            f"no pixel size for {what} {path}",
+            expected="TIFF resolution tags (XResolution + ResolutionUnit) or an explicit pixel size",
+            found="no usable resolution tags",
+            fix="pass --mask-mpp / --he-mpp (µm per pixel)",
+        )
+    return LazyImage(path=path, array=array, mpp=float(resolved))
+
+
+def open_label_mask(path: Path, *, mpp: float | None = None) -> LazyImage:
+    """Open a label image (2-D unsigned integer, 0 = background)."""
+    image = _open(Path(path), "label mask", mpp)
+    if len(image.shape) != 2 or image.array.dtype.kind not in "ui":
+        raise InvalidInputError(
+            f"label mask {path} is not a 2-D integer image",
+            expected="(H, W) uint16/uint32 labels",
+            found=f"shape {image.shape}, dtype {image.array.dtype}",
+            fix="export the segmentation as a single-channel integer label TIFF",
+        )
+    return image
+
+
+def open_he(path: Path, *, mpp: float | None = None) -> LazyImage:
+    """Open a registered H&E image (H, W, 3) uint8."""
+    image = _open(Path(path), "H&E image", mpp)
+    if len(image.shape) != 3 or image.shape[2] not in (3, 4) or image.array.dtype != np.uint8:
+        raise InvalidInputError(
+            f"H&E image {path} is not 8-bit RGB",
+            expected="(H, W, 3) uint8 (interleaved RGB)",
+            found=f"shape {image.shape}, dtype {image.array.dtype}",
+            fix="save the H&E as an 8-bit RGB TIFF",
+        )
+    return image
+
+
+def nearest_indices(start: int, length: int, src_mpp: float, dst_mpp: float, limit: int) -> np.ndarray:
+    """Source-pixel indices of ``length`` destination pixels from ``start`` (nearest neighbour).
+
+    Destination pixel ``i`` has its centre at ``(i + 0.5) * dst_mpp`` µm, which lies in source pixel
+    ``floor((i + 0.5) * dst_mpp / src_mpp)``; indices are clipped to ``[0, limit)``.
+    """
+    centres = (np.arange(start, start + length, dtype=np.float64) + 0.5) * (dst_mpp / src_mpp)
+    return np.clip(np.floor(centres).astype(np.int64), 0, limit - 1)
+
+
+def read_resampled(mask: LazyImage, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Read the mask window covering ``rows`` x ``cols`` and pick those pixels (no interpolation)."""
+    r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    window = mask.read(slice(r0, r1), slice(c0, c1))
+    return window[np.ix_(rows - r0, cols - c0)]

@@ -1,0 +1,147 @@
+"""Per-FoV panoptic labelling: mask label → cell record (class, granular name, markers, QC status).
+
+The label image is scanned once in row strips (never whole) to get each label's area and centroid, and,
+when the cell table has no label-id column, the label under each cell's centroid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from phenocell.converters.cell_table import CellTable
+from phenocell.converters.classes import ClassMap
+from phenocell.converters.images import LazyImage
+from phenocell.errors import InvalidInputError
+from phenocell.schema import IGNORE_INDEX
+
+STRIP_ROWS = 512
+UNMATCHED = "unmatched"
+
+
+@dataclass
+class LabelStats:
+    """Area (px) and centroid (mask px) of every non-zero label, sorted by label."""
+
+    labels: np.ndarray
+    area: np.ndarray
+    cy: np.ndarray
+    cx: np.ndarray
+    point_labels: np.ndarray  # label under each queried point (0 = background)
+
+
+def scan_labels(mask: LazyImage, points: np.ndarray | None = None) -> LabelStats:
+    """One strip-wise pass over a label image: per-label area and centroid, labels at ``points``.
+
+    Args:
+        mask: the label image.
+        points: optional (N, 2) array of (y, x) pixel positions to look up.
+    """
+    height, width = mask.shape
+    sums: dict[str, list[np.ndarray]] = {"labels": [], "area": [], "sy": [], "sx": []}
+    pts = np.empty((0, 2)) if points is None else np.asarray(points, dtype=np.float64)
+    py = np.clip(np.floor(pts[:, 0]).astype(np.int64), 0, height - 1)
+    px = np.clip(np.floor(pts[:, 1]).astype(np.int64), 0, width - 1)
+    point_labels = np.zeros(len(pts), dtype=np.int64)
+    for top in range(0, height, STRIP_ROWS):
+        strip = mask.read(slice(top, min(top + STRIP_ROWS, height)), slice(0, width)).astype(np.int64)
+        inside = (py >= top) & (py < top + strip.shape[0])
+        point_labels[inside] = strip[py[inside] - top, px[inside]]
+        rows, cols = np.nonzero(strip)
+        if rows.size == 0:
+            continue
+        labels, inverse, counts = np.unique(strip[rows, cols], return_inverse=True, return_counts=True)
+        sums["labels"].append(labels)
+        sums["area"].append(counts)
+        sums["sy"].append(np.bincount(inverse, weights=rows + top))
+        sums["sx"].append(np.bincount(inverse, weights=cols))
+    if not sums["labels"]:
+        empty = np.zeros(0, dtype=np.int64)
+        return LabelStats(empty, empty, empty.astype(float), empty.astype(float), point_labels)
+    all_labels = np.concatenate(sums["labels"])
+    labels, inverse = np.unique(all_labels, return_inverse=True)
+    area = np.bincount(inverse, weights=np.concatenate(sums["area"]))
+    cy = np.bincount(inverse, weights=np.concatenate(sums["sy"])) / area
+    cx = np.bincount(inverse, weights=np.concatenate(sums["sx"])) / area
+    return LabelStats(labels, area.astype(np.int64), cy, cx, point_labels)
+
+
+@dataclass
+class FovCells:
+    """Every labelled cell of one FoV, sorted by mask label."""
+
+    labels: np.ndarray
+    cell_ids: np.ndarray
+    class_ids: np.ndarray  # uint8: 1..14, or 255 (ignored)
+    granular: np.ndarray  # object array of granular names ("unmatched" for labels without a table row)
+    area: np.ndarray  # mask pixels
+    cy: np.ndarray
+    cx: np.ndarray
+    markers: np.ndarray  # (n, n_markers) float32, NaN where unmatched
+    qc: dict[str, int] = field(default_factory=dict)
+
+    def lookup(self, labels: np.ndarray) -> np.ndarray:
+        """Row index of each label in this table (labels must be present)."""
+        return np.searchsorted(self.labels, labels)
+
+
+def _rows_by_label(rows: pd.DataFrame, table: CellTable, stats: LabelStats, region: str) -> np.ndarray:
+    """Mask label of each table row: the id column, or the label under the row's centroid."""
+    cols = table.columns
+    if cols.label:
+        return rows[cols.label].to_numpy(dtype=np.int64)
+    return stats.point_labels
+
+
+def label_cells(
+    mask: LazyImage,
+    rows: pd.DataFrame,
+    table: CellTable,
+    class_map: ClassMap,
+    *,
+    region: str,
+    fov_index: int,
+    min_area_px: float,
+) -> FovCells:
+    """Join a FoV's table rows to its mask labels and assign classes (QC failures get 255).
+
+    Global cell ids are ``fov_index << 32 | label``: unique across the dataset and stable across runs.
+    """
+    cols = table.columns
+    points = None if cols.label else rows[[cols.y, cols.x]].to_numpy(dtype=np.float64)
+    stats = scan_labels(mask, points)
+    row_labels = _rows_by_label(rows, table, stats, region)
+    if cols.label and len(np.unique(row_labels)) != len(row_labels):
+        dup = pd.Series(row_labels).value_counts()
+        raise InvalidInputError(
+            f"region {region}: several cell-table rows claim the same mask label",
+            expected=f"one row per label in column {cols.label!r}",
+            found=f"labels {dup[dup > 1].index.tolist()[:5]} repeated",
+            fix="check the label column (--label-column) or join by centroid (--label-column none)",
+        )
+    n = len(stats.labels)
+    names = np.full(n, UNMATCHED, dtype=object)
+    classes = np.full(n, IGNORE_INDEX, dtype=np.uint8)
+    markers = np.full((n, len(table.markers)), np.nan, dtype=np.float32)
+    pos = np.searchsorted(stats.labels, row_labels)
+    found = (pos < n) & (row_labels > 0)
+    found[found] = stats.labels[pos[found]] == row_labels[found]
+    claimed = pd.Series(pos[found]).duplicated(keep=False).to_numpy()
+    qc = {"table_rows": len(rows), "rows_without_mask_label": int((~found).sum())}
+    qc["rows_sharing_a_label"] = int(claimed.sum())
+    take = np.flatnonzero(found)[~claimed]
+    names[pos[take]] = rows[cols.cluster].to_numpy()[take]
+    for name in np.unique(names[pos[take]]) if len(take) else []:
+        classes[pos[take][names[pos[take]] == name]] = class_map.class_id(name, context=f" in region {region}")
+    if table.markers:
+        markers[pos[take]] = rows[table.markers].to_numpy(dtype=np.float32)[take]
+    small = stats.area < min_area_px
+    qc["labels"] = n
+    qc["unmatched_labels"] = int((names == UNMATCHED).sum())
+    qc["dirt_or_ignored"] = int(((classes == IGNORE_INDEX) & (names != UNMATCHED)).sum())
+    qc["below_min_area"] = int((small & (classes != IGNORE_INDEX)).sum())
+    classes[small] = IGNORE_INDEX
+    cell_ids = (np.int64(fov_index) << np.int64(32)) | stats.labels.astype(np.int64)
+    return FovCells(stats.labels, cell_ids, classes, names, stats.area, stats.cy, stats.cx, markers, qc)

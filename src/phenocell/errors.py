@@ -1,0 +1,70 @@
+"""Typed errors: each says what was expected, what was found, and how to fix it.
+
+The classes subclass the builtin a caller would catch (``FileNotFoundError``, ``ValueError``,
+``FileExistsError``), so ``except ValueError`` keeps working, and :class:`PhenoCellError` catches them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class PhenoCellError(Exception):
+    """Base of all PhenoCell errors; the message has ``expected`` / ``found`` / ``fix`` lines."""
+
+    def __init__(self, what: str, *, expected: str, found: str, fix: str) -> None:
+        self.what, self.expected, self.found, self.fix = what, expected, found, fix
+        super().__init__(f"{what}\n  expected: {expected}\n  found:    {found}\n  fix:      {fix}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class MissingInputError(PhenoCellError, FileNotFoundError):
+    """A raw input file or directory is absent."""
+
+
+class CorruptInputError(PhenoCellError, ValueError):
+    """A raw input file exists but cannot be read (truncated TIFF, unparsable CSV, ...)."""
+
+
+class InvalidInputError(PhenoCellError, ValueError):
+    """A raw input is readable but its content breaks the contract (missing column, unknown class...)."""
+
+
+class InvalidOptionError(PhenoCellError, ValueError):
+    """An option value is not one of the valid choices or out of range."""
+
+
+class OutputExistsError(PhenoCellError, FileExistsError):
+    """The output directory exists and ``overwrite`` was not given."""
+
+
+class SplitLeakageError(PhenoCellError, ValueError):
+    """A split family puts one patient in two splits, or breaks its own rule."""
+
+
+class IntegrityError(PhenoCellError, ValueError):
+    """A written file does not match the hash its manifest recorded."""
+
+
+def check_choice(name: str, value: object, choices: Iterable[object]) -> None:
+    """Raise :class:`InvalidOptionError` listing the valid choices when ``value`` is not among them."""
+    options = list(choices)
+    if value not in options:
+        raise InvalidOptionError(
+            f"invalid value for {name}",
+            expected=f"one of {', '.join(map(repr, options))}",
+            found=repr(value),
+            fix=f"pass one of the valid values for {name}",
+        )
+
+
+def require_file(path: Path, what: str, fix: str) -> Path:
+    """Return ``path`` if it is a file, else raise :class:`MissingInputError`."""
+    if not path.is_file():
+        raise MissingInputError(
+            f"missing {what}", expected=f"a file at {path}", found="nothing there", fix=fix
+        )
+    return path

@@ -1,0 +1,127 @@
+"""The one declaration of the PhenoCell features, class names and mask dtypes.
+
+Masks are stored as PNG bytes inside ``datasets.Image`` columns so the Hub viewer shows them:
+``semantic_mask`` as 8-bit grayscale (0 background, 1..14 classes, 255 ignore) and ``instance_mask`` as
+16-bit grayscale with tile-local ids 1..65535 (a 256-1024 px tile never holds that many cells; more is an
+error, never a silent wrap). ``datasets`` would turn a plain uint16/uint32 array into TIFF bytes and downcast
+int64 with only a warning, so the encoders here cast explicitly and check the range.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import datasets
+import numpy as np
+from PIL import Image
+
+from phenocell.errors import InvalidInputError
+
+CLASS_NAMES: tuple[str, ...] = (
+    "Background",
+    "B cells",
+    "Macrophages/Monocytes",
+    "Adipocytes",
+    "Dendritic cells",
+    "T cells",
+    "Granulocytes",
+    "NK cells",
+    "Nerves",
+    "Plasma cells",
+    "Smooth muscle",
+    "Stroma",
+    "Tumor cells",
+    "Vasculature/Lymphatics",
+    "Other cells",
+)
+NUM_CLASSES = len(CLASS_NAMES) - 1  # 14 cell classes; id 0 is background
+BACKGROUND = 0
+IGNORE_INDEX = 255
+IGNORE_NAME = "ignore"
+SEMANTIC_DTYPE = np.dtype(np.uint8)
+INSTANCE_DTYPE = np.dtype(np.uint16)
+MAX_TILE_INSTANCES = int(np.iinfo(INSTANCE_DTYPE).max)
+
+CELL_FEATURES = {
+    "instance_id": datasets.Value("uint16"),
+    "cell_id": datasets.Value("int64"),
+    "label": datasets.ClassLabel(names=list(CLASS_NAMES)),
+    "granular_name": datasets.Value("string"),
+    "centroid_x": datasets.Value("float32"),
+    "centroid_y": datasets.Value("float32"),
+    "area": datasets.Value("int32"),
+    "markers": datasets.List(datasets.Value("float32")),
+}
+
+FEATURES = datasets.Features(
+    {
+        "tile_id": datasets.Value("string"),
+        "image": datasets.Image(),
+        "instance_mask": datasets.Image(),
+        "semantic_mask": datasets.Image(),
+        "cells": datasets.List(CELL_FEATURES),
+        "fov": datasets.Value("string"),
+        "patient": datasets.Value("string"),
+        "group": datasets.Value("string"),
+        "tumor_type": datasets.ClassLabel(names=["adenocarcinoma", "mucinous"]),
+        "stage": datasets.Value("int8"),
+        "tile_x": datasets.Value("int32"),
+        "tile_y": datasets.Value("int32"),
+        "tile_size": datasets.Value("int32"),
+        "mpp": datasets.Value("float32"),
+    }
+)
+
+
+def _png_bytes(image: Image.Image) -> dict[str, Any]:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    return {"bytes": buffer.getvalue(), "path": None}
+
+
+def _check_range(array: np.ndarray, dtype: np.dtype, what: str) -> None:
+    if array.ndim != 2:
+        raise InvalidInputError(
+            f"{what} must be 2-D", expected="(H, W) array", found=f"shape {array.shape}", fix="pass one mask"
+        )
+    info = np.iinfo(dtype)
+    lo, hi = (int(array.min()), int(array.max())) if array.size else (0, 0)
+    if lo < info.min or hi > info.max:
+        raise InvalidInputError(
+            f"{what} values do not fit {dtype}",
+            expected=f"values in [{info.min}, {info.max}]",
+            found=f"values in [{lo}, {hi}]",
+            fix="relabel the mask (tile-local ids) or use a smaller tile size",
+        )
+
+
+def encode_rgb(image: np.ndarray) -> dict[str, Any]:
+    """Encode an (H, W, 3) uint8 RGB tile as lossless PNG bytes."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InvalidInputError(
+            "H&E tile must be RGB uint8",
+            expected="(H, W, 3) uint8",
+            found=f"{image.shape} {image.dtype}",
+            fix="convert the H&E image to 8-bit RGB",
+        )
+    return _png_bytes(Image.fromarray(image, mode="RGB"))
+
+
+def encode_semantic(mask: np.ndarray) -> dict[str, Any]:
+    """Encode a semantic mask (0 bg, 1..14, 255 ignore) as 8-bit PNG bytes."""
+    _check_range(mask, SEMANTIC_DTYPE, "semantic mask")
+    return _png_bytes(Image.fromarray(mask.astype(SEMANTIC_DTYPE), mode="L"))
+
+
+def encode_instance(mask: np.ndarray) -> dict[str, Any]:
+    """Encode a tile-local instance mask as 16-bit PNG bytes (lossless for 0..65535)."""
+    _check_range(mask, INSTANCE_DTYPE, "instance mask")
+    return _png_bytes(Image.fromarray(mask.astype(INSTANCE_DTYPE)))
+
+
+def decode_mask(value: Any, dtype: np.dtype) -> np.ndarray:
+    """Turn a decoded ``datasets.Image`` value (PIL image or ``{"bytes": ...}``) into an array of ``dtype``."""
+    if isinstance(value, dict):
+        value = Image.open(io.BytesIO(value["bytes"]))
+    return np.asarray(value).astype(dtype, copy=False)

@@ -1,0 +1,5 @@
+"""Split families (Base / Tumor-Type / Tumor-Stage): patient-disjoint, seeded, validated, stored as data."""
+
+from phenocell.splits.families import FAMILIES, SPLITS, Splits, make_splits, nested_subset, validate_splits
+
+__all__ = ["FAMILIES", "SPLITS", "Splits", "make_splits", "nested_subset", "validate_splits"]

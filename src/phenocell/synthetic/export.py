@@ -1,0 +1,131 @@
+"""Write a seeded synthetic raw CODEX export in the default raw layout (see :mod:`phenocell.constants`).
+
+What it contains, on purpose: the real cluster names (incl. ``dirt`` and ``undefined``) with the real class
+imbalance; uint16 and uint32 label TIFFs (uint32 ones with label ids above 65535); touching cells; H&E at
+``scale`` x finer pixels than the masks; ~3% of mask cells missing from the table and a few table rows
+whose label is in no mask; several patients with tumor type, pTNM stage and group.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tifffile
+from tqdm.auto import tqdm
+
+from phenocell.constants import CELL_TABLE_FILE, DEFAULT_MASK_MPP, HE_DIR, MASK_DIR, PATIENT_TABLE_FILE
+from phenocell.converters.classes import load_class_map
+from phenocell.errors import InvalidOptionError, OutputExistsError
+from phenocell.schema import CLASS_NAMES, IGNORE_INDEX
+from phenocell.synthetic.appearance import MARKERS
+from phenocell.synthetic.tissue import draw_index_mask, render_he, sample_cells
+
+MISSING_FROM_TABLE = 0.03
+ORPHAN_ROWS = 0.005
+UINT32_LABEL_OFFSET = 70_000
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    """Size and seed of a synthetic export."""
+
+    fovs: int = 12
+    patients: int = 8
+    seed: int = 0
+    mask_shape: tuple[int, int] = (512, 640)
+    scale: int = 2
+    mask_mpp: float = DEFAULT_MASK_MPP
+
+
+def region_name(i: int) -> str:
+    """Region key of the i-th FoV: two TMA spots (A/B) per region number, like the public release."""
+    return f"reg{i // 2 + 1:03d}_{'AB'[i % 2]}"
+
+
+def patient_table(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Patients with tumor type (~25% mucinous), pTNM stage (~35% stage 4), group (CLR 1 / DII 2) and MSI."""
+    order = rng.permutation(n)
+    mucinous = set(order[: max(1, math.ceil(0.25 * n))].tolist())
+    stage4 = set(np.roll(order, n // 2)[: max(1, math.ceil(0.35 * n))].tolist())
+    return pd.DataFrame(
+        {
+            "patients": [str(i + 1) for i in range(n)],
+            "tumor_type": ["mucinous" if i in mucinous else "adenocarcinoma" for i in range(n)],
+            "stage": [4 if i in stage4 else 3 for i in range(n)],
+            "groups": [str(1 + (i % 2)) for i in range(n)],
+            "msi": ["MSI" if i % 5 == 0 else "MSS" for i in range(n)],
+        }
+    )
+
+
+def _markers(rng: np.random.Generator, names: list[str]) -> dict[str, np.ndarray]:
+    ids = load_class_map().ids
+    classes = [CLASS_NAMES[ids[n]] if ids[n] != IGNORE_INDEX else "dirt" for n in names]
+    out = {}
+    for column, high in MARKERS:
+        level = np.array([2.0 if c in high else 0.0 for c in classes])
+        out[column] = np.exp(rng.normal(level, 0.5)).astype(np.float32)
+    return out
+
+
+def _write_tiff(path: Path, array: np.ndarray, mpp: float) -> None:
+    res = 1e4 / mpp
+    tifffile.imwrite(path, array, tile=(256, 256), compression="zlib", compressionargs={"level": 1},
+                     resolution=(res, res), resolutionunit="CENTIMETER", photometric="rgb" if array.ndim == 3 else None)
+
+
+def _fov(raw: Path, i: int, region: str, patient: pd.Series, options: SynthOptions, rng: np.random.Generator) -> pd.DataFrame:
+    cells = sample_cells(rng, options.mask_shape, options.mask_mpp)
+    index_mask = draw_index_mask(cells, options.mask_shape)
+    wide = i % 3 == 2
+    n = len(cells.names)
+    labels = rng.permutation(np.arange(1, n + 1) * 3)[:n] + (UINT32_LABEL_OFFSET if wide else 0)
+    label_mask = np.concatenate([[0], labels])[index_mask].astype(np.uint32 if wide else np.uint16)
+    _write_tiff(raw / MASK_DIR / f"{region}.tif", label_mask, options.mask_mpp)
+    _write_tiff(raw / HE_DIR / f"{region}.tif", render_he(rng, cells, index_mask, options.scale), options.mask_mpp / options.scale)
+    area = np.bincount(index_mask.ravel(), minlength=n + 1)[1:]
+    keep = (area > 0) & (rng.uniform(size=n) > MISSING_FROM_TABLE)
+    table = pd.DataFrame({
+        "File Name": region, "Region": i // 2 + 1, "TMA_AB": region[-1], "TMA_12": 1,
+        "Index in File": labels, "groups": patient["groups"], "patients": patient["patients"],
+        "spots": f"{i // 2 + 1}_{region[-1]}", "ClusterName": cells.names,
+        **_markers(rng, cells.names), "X:X": cells.cx.round(1), "Y:Y": cells.cy.round(1), "Z:Z": 1, "size:size": area,
+    })[keep]
+    orphans = table.sample(n=max(1, int(ORPHAN_ROWS * len(table))), random_state=int(rng.integers(2**31))).copy()
+    orphans["Index in File"] = labels.max() + 1 + np.arange(len(orphans))
+    return pd.concat([table, orphans])
+
+
+def synthesize(raw_dir: Path, *, options: SynthOptions | None = None, overwrite: bool = False, progress: bool = True) -> Path:
+    """Write a synthetic raw export to ``raw_dir``; same options and seed give the same files."""
+    options = options or SynthOptions()
+    if options.patients < 4 or options.fovs < options.patients:
+        raise InvalidOptionError(
+            "too few FoVs or patients for three split families",
+            expected="patients >= 4 and fovs >= patients",
+            found=f"fovs={options.fovs}, patients={options.patients}",
+            fix="e.g. --fovs 12 --patients 8",
+        )
+    raw = Path(raw_dir)
+    if raw.exists() and any(raw.iterdir()) and not overwrite:
+        raise OutputExistsError(f"{raw} is not empty", expected="a new or empty directory", found=str(raw),
+                                fix="choose another directory or pass --overwrite")
+    for sub in (MASK_DIR, HE_DIR):
+        (raw / sub).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(options.seed)
+    patients = patient_table(options.patients, rng)
+    patients.to_csv(raw / PATIENT_TABLE_FILE, index=False)
+    tables = []
+    for i in tqdm(range(options.fovs), desc="synth FoVs", disable=not progress):
+        fov_rng = np.random.default_rng([options.seed, i])
+        tables.append(_fov(raw, i, region_name(i), patients.iloc[i % options.patients], options, fov_rng))
+    table = pd.concat(tables, ignore_index=True)
+    table.insert(0, "CellID", np.arange(len(table)))
+    table.insert(1, "ClusterID", table["ClusterName"].map({n: k for k, n in enumerate(sorted(table["ClusterName"].unique()))}))
+    table.insert(2, "EventID", np.arange(len(table)))
+    table.to_csv(raw / CELL_TABLE_FILE, index=False)
+    return raw
