@@ -121,5 +121,19 @@ def synth(raw_dir: Path, fovs: int, patients: int, seed: int, mask_size: str, sc
     click.echo(f"wrote synthetic raw export to {raw_dir}")
 
 
+@main.command()
+@click.option("--workdir", type=click.Path(path_type=Path), default=Path("phenocell-demo"), show_default=True)
+@click.option("--fovs", type=int, default=12, show_default=True)
+@click.option("--patients", type=int, default=8, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-benchmark", is_flag=True, help="Skip the benchmark smoke step (no torch needed).")
+@friendly_errors
+def demo(workdir: Path, fovs: int, patients: int, seed: int, no_benchmark: bool) -> None:
+    """Synthesize a raw export, convert it, load it with datasets, print a summary, run a benchmark smoke."""
+    from phenocell.demo import run_demo
+
+    run_demo(workdir, fovs=fovs, patients=patients, seed=seed, benchmark=not no_benchmark)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,141 @@
+"""Encoder registry: frozen pathology foundation models, baselines and a tiny test encoder.
+
+Each entry carries its real loading code and config: the Hub id of its timm-format weights (downloaded by
+``timm.create_model("hf-hub:ID", pretrained=True)``; most are gated: accept the licence on the Hub and log in
+with ``hf auth login``), architecture, input size, patch size, normalisation, prefix (CLS + register)
+tokens that are stripped, embedding dim, depth and licence. Any entry also loads a local safetensors
+checkpoint (``weights=PATH``); pickled checkpoints are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from phenocell.benchmark.compat import import_timm
+from phenocell.benchmark.registry import Registry
+from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Everything needed to build, load and feed one encoder."""
+
+    key: str
+    arch: str
+    hub_id: str | None
+    input_size: int
+    patch_size: int
+    embed_dim: int
+    depth: int
+    prefix_tokens: int
+    license: str
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    timm_kwargs: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None  # random-init entries: the seed of their weights
+
+    def small(self) -> EncoderConfig:
+        """The same architecture family at test size (4 blocks, 64-dim; SwiGLU ratio 4 to keep widths even)."""
+        kwargs = dict(self.timm_kwargs, depth=4, embed_dim=64, num_heads=2, mlp_ratio=4.0)
+        return replace(self, embed_dim=64, depth=4, input_size=self.patch_size * 4, timm_kwargs=kwargs)
+
+    def taps(self) -> list[int]:
+        """UNETR block indices: depth/4 x {1, 2, 3, 4} (0-based)."""
+        return [self.depth * k // 4 - 1 for k in (1, 2, 3, 4)]
+
+
+ENCODERS: Registry[EncoderConfig] = Registry("encoder")
+
+
+def _vit(key: str, arch: str, hub: str | None, size: int, patch: int, dim: int, blocks: int, prefix: int,
+         lic: str, **kw: Any) -> EncoderConfig:
+    mean = kw.pop("mean", IMAGENET_MEAN)
+    std = kw.pop("std", IMAGENET_STD)
+    seed = kw.pop("seed", None)
+    kwargs = {"img_size": size, "patch_size": patch, "num_classes": 0, "dynamic_img_size": True, **kw}
+    return EncoderConfig(key, arch, hub, size, patch, dim, blocks, prefix, lic, mean, std, kwargs, seed)
+
+
+def _swiglu() -> dict[str, Any]:
+    timm = import_timm()
+    return {"mlp_layer": timm.layers.SwiGLUPacked, "act_layer": nn.SiLU}
+
+
+@ENCODERS.register("pathology/uni")
+def _uni() -> EncoderConfig:
+    return _vit("pathology/uni", "vit_large_patch16_224", "MahmoodLab/UNI", 224, 16, 1024, 24, 1,
+                "cc-by-nc-nd-4.0", init_values=1e-5)
+
+
+@ENCODERS.register("pathology/uni2-h")
+def _uni2() -> EncoderConfig:
+    return _vit("pathology/uni2-h", "vit_giant_patch14_224", "MahmoodLab/UNI2-h", 224, 14, 1536, 24, 9,
+                "cc-by-nc-nd-4.0", depth=24, num_heads=24, embed_dim=1536, init_values=1e-5, mlp_ratio=2.66667 * 2,
+                reg_tokens=8, no_embed_class=True, **_swiglu())
+
+
+@ENCODERS.register("pathology/virchow2")
+def _virchow2() -> EncoderConfig:
+    return _vit("pathology/virchow2", "vit_huge_patch14_224", "paige-ai/Virchow2", 224, 14, 1280, 32, 5,
+                "cc-by-nc-nd-4.0", init_values=1e-5, mlp_ratio=5.3375, reg_tokens=4, **_swiglu())
+
+
+@ENCODERS.register("pathology/phikon-v2")
+def _phikon2() -> EncoderConfig:
+    # Phikon-v2 is a DINOv2 ViT-L/16; its Hub repo (owkin/phikon-v2) is in transformers format, so the
+    # timm architecture here loads it from a converted local safetensors (--weights).
+    return _vit("pathology/phikon-v2", "vit_large_patch16_224", "owkin/phikon-v2", 224, 16, 1024, 24, 1,
+                "other (owkin non-commercial)", init_values=1e-5)
+
+
+@ENCODERS.register("pathology/prov-gigapath")
+def _gigapath() -> EncoderConfig:
+    return _vit("pathology/prov-gigapath", "vit_giant_patch14_dinov2", "prov-gigapath/prov-gigapath", 224, 16,
+                1536, 40, 1, "apache-2.0", init_values=1e-5, mlp_ratio=5.33334)
+
+
+@ENCODERS.register("pathology/h-optimus-0")
+def _hoptimus() -> EncoderConfig:
+    return _vit("pathology/h-optimus-0", "vit_giant_patch14_reg4_dinov2", "bioptimus/H-optimus-0", 224, 14,
+                1536, 40, 5, "apache-2.0", init_values=1e-5, mean=(0.707223, 0.578729, 0.703617),
+                std=(0.211883, 0.230117, 0.177517))
+
+
+@ENCODERS.register("baseline/random-vit-b16")
+def _random_vit() -> EncoderConfig:
+    return _vit("baseline/random-vit-b16", "vit_base_patch16_224", None, 224, 16, 768, 12, 1, "n/a", seed=0)
+
+
+@ENCODERS.register("baseline/pixel-stats")
+def _pixel_stats() -> EncoderConfig:
+    return EncoderConfig("baseline/pixel-stats", "pixel-stats", None, 256, 16, 12, 4, 0, "n/a")
+
+
+@ENCODERS.register("test/vit-tiny")
+def _vit_tiny() -> EncoderConfig:
+    return _vit("test/vit-tiny", "vit_tiny_patch16_224", None, 128, 8, 96, 4, 1, "n/a", seed=0,
+                embed_dim=96, depth=4, num_heads=3)
+
+
+class PixelStats(nn.Module):
+    """Per-patch colour statistics (RGB and optical-density mean / std): no learning at all."""
+
+    def __init__(self, patch: int) -> None:
+        super().__init__()
+        self.patch = patch
+
+    def forward_intermediates(self, x: torch.Tensor, indices: list[int], **_: Any) -> list[torch.Tensor]:
+        """The same 12-channel statistics grid for every requested tap."""
+        od = -torch.log(x.clamp(min=1 / 255))
+        feats = torch.cat([x, od], dim=1)
+        mean = nn.functional.avg_pool2d(feats, self.patch)
+        std = (nn.functional.avg_pool2d(feats**2, self.patch) - mean**2).clamp(min=0).sqrt()
+        return [torch.cat([mean, std], dim=1)] * len(indices)

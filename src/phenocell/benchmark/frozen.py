@@ -1,0 +1,107 @@
+"""Build a frozen encoder from the registry: random, Hub or local safetensors weights; tap extraction."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from phenocell.benchmark.compat import import_timm
+from phenocell.benchmark.encoders import ENCODERS, EncoderConfig, PixelStats
+from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
+
+
+def _architecture(cfg: EncoderConfig) -> nn.Module:
+    if cfg.arch == "pixel-stats":
+        return PixelStats(cfg.patch_size)
+    timm = import_timm()
+    if cfg.seed is not None:
+        torch.manual_seed(cfg.seed)
+    return timm.create_model(cfg.arch, pretrained=False, **cfg.timm_kwargs)
+
+
+def _load_safetensors(model: nn.Module, path: Path, key: str) -> None:
+    from safetensors.torch import load_file
+
+    if path.suffix != ".safetensors":
+        raise InvalidInputError(f"weights for {key} must be safetensors", expected="a .safetensors file",
+                                found=str(path), fix="convert the checkpoint with safetensors.torch.save_file "
+                                "(pickled .pt/.bin files are never loaded)")
+    if not path.is_file():
+        raise MissingInputError(f"no weights file for {key}", expected=str(path), found="nothing there",
+                                fix="pass an existing --weights PATH")
+    try:
+        state = load_file(str(path))
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, OSError, ValueError) as err:
+        raise CorruptInputError(f"cannot load {path} into {key}", expected=f"a {key} ({cfg_arch(model)}) state dict",
+                                found=str(err).splitlines()[0][:300], fix="check the checkpoint matches the encoder") from err
+
+
+def cfg_arch(model: nn.Module) -> str:
+    """Short architecture description for messages."""
+    return type(model).__name__
+
+
+def _from_hub(cfg: EncoderConfig) -> nn.Module:
+    timm = import_timm()
+    try:
+        return timm.create_model(f"hf-hub:{cfg.hub_id}", pretrained=True, **cfg.timm_kwargs)
+    except Exception as err:  # network, gated repo, missing file: all mean "no weights here"
+        raise MissingInputError(
+            f"could not get the weights of {cfg.key} from the Hub ({cfg.hub_id})",
+            expected="a reachable Hub with access granted to this gated model, or a local checkpoint",
+            found=f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}",
+            fix=f"accept the licence at https://huggingface.co/{cfg.hub_id} and run `hf auth login`, "
+            "or download model.safetensors elsewhere and pass --weights PATH",
+        ) from err
+
+
+class FrozenEncoder(nn.Module):
+    """An encoder in eval mode without gradients, returning NCHW token grids at the requested taps."""
+
+    def __init__(self, cfg: EncoderConfig, model: nn.Module, weights_id: str) -> None:
+        super().__init__()
+        self.cfg, self.model, self.weights_id = cfg, model.eval(), weights_id
+        for param in self.model.parameters():
+            param.requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(cfg.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(cfg.std).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> FrozenEncoder:
+        """Stay in eval mode whatever the caller asks (frozen)."""
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor, taps: list[int]) -> list[torch.Tensor]:
+        """Images (B, 3, S, S) in [0, 1] at the encoder input size → tap grids (B, C, S/p, S/p)."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected images (B, 3, H, W), got {tuple(images.shape)}")
+        x = (images - self.mean) / self.std
+        if isinstance(self.model, PixelStats):
+            return self.model.forward_intermediates(images, taps)
+        out: Any = self.model.forward_intermediates(x, indices=taps, output_fmt="NCHW", intermediates_only=True)
+        return list(out)
+
+
+def build_encoder(key: str, *, weights: Path | None = None, small: bool = False) -> FrozenEncoder:
+    """Build a registry entry, frozen. ``small`` gives the test-size architecture (random weights).
+
+    Weights: ``weights`` (safetensors) if given; else random (seeded) for baselines and test entries; else
+    the Hub checkpoint.
+    """
+    cfg = ENCODERS.get(key)
+    cfg = cfg.small() if small else cfg
+    model = _architecture(cfg)
+    if weights is not None:
+        _load_safetensors(model, Path(weights), key)
+        weights_id = "sha256:" + hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+    elif cfg.hub_id is None or small:
+        weights_id = f"random:seed={cfg.seed}" if cfg.arch != "pixel-stats" else "none"
+    else:
+        model = _from_hub(cfg)
+        weights_id = f"hf-hub:{cfg.hub_id}"
+    return FrozenEncoder(cfg, model, weights_id)

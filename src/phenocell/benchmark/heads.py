@@ -1,0 +1,100 @@
+"""Segmentation heads on frozen-encoder token grids: linear probe and UNETR.
+
+Both take :class:`HeadInput` (the image at encoder input size and the tap grids) and return per-pixel
+logits at the image size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from phenocell.errors import check_choice
+
+
+@dataclass
+class HeadInput:
+    """Typed head input: ``image`` (B, 3, S, S) in [0, 1]; ``taps`` list of (B, C, g, g) grids."""
+
+    image: torch.Tensor
+    taps: list[torch.Tensor]
+
+    def check(self, n_taps: int) -> None:
+        """Ranks and counts: 4-D image, ``n_taps`` 4-D grids of equal shape."""
+        if self.image.ndim != 4 or self.image.shape[1] != 3:
+            raise ValueError(f"image must be (B, 3, H, W), got {tuple(self.image.shape)}")
+        if len(self.taps) != n_taps or any(t.ndim != 4 for t in self.taps):
+            raise ValueError(f"expected {n_taps} taps of rank 4, got {[tuple(t.shape) for t in self.taps]}")
+
+
+class LinearHead(nn.Module):
+    """1x1 projection of the last tap's patch tokens, bilinearly upsampled to the image."""
+
+    n_taps = 1
+
+    def __init__(self, embed_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(embed_dim, num_classes, kernel_size=1)
+
+    def forward(self, inputs: HeadInput) -> torch.Tensor:
+        """(B, C, g, g) tokens → (B, K, g, g) logits → upsampled to (B, K, H, W)."""
+        inputs.check(self.n_taps)
+        logits = self.proj(inputs.taps[-1].float())
+        return F.interpolate(logits, size=inputs.image.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def _conv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def _up(cin: int, cout: int) -> nn.Sequential:
+    """x2 transposed-convolution upsampling followed by a 3x3 conv block."""
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 2, stride=2), _conv(cout, cout))
+
+
+class UNETRHead(nn.Module):
+    """UNETR decoder over 4 taps (depth/4 x {1,2,3,4}) with a skip from the image.
+
+    Tap k (k = 1..3) is lifted by 4-k x2 upsamplings to scale 2^(4-k) of the grid; the deepest tap is
+    upsampled x2 and fused with tap 3, then x2 with tap 2, x2 with tap 1, x2 again (grid x 16), and the
+    result is resized to the image size explicitly (grid x 16 equals the image only when patch = 16)
+    before fusing with convolution features of the image itself.
+    """
+
+    n_taps = 4
+
+    def __init__(self, embed_dim: int, num_classes: int, width: int = 64) -> None:
+        super().__init__()
+        chans = [width * 4, width * 2, width, max(width // 2, 8)]  # grid x2, x4, x8, x16
+
+        def lift(steps: int) -> nn.Sequential:
+            ins = [embed_dim, *chans[: steps - 1]]
+            return nn.Sequential(*[_up(ins[i], chans[i]) for i in range(steps)])
+
+        self.lift = nn.ModuleList([lift(1), lift(2), lift(3)])  # taps 3, 2, 1
+        self.bottom = _up(embed_dim, chans[0])
+        self.fuse = nn.ModuleList([_conv(2 * c, c) for c in chans[:3]])
+        self.ups = nn.ModuleList([_up(chans[i], chans[i + 1]) for i in range(3)])
+        self.skip = nn.Sequential(_conv(3, chans[3]), _conv(chans[3], chans[3]))
+        self.out = nn.Sequential(_conv(2 * chans[3], chans[3]), nn.Conv2d(chans[3], num_classes, 1))
+
+    def forward(self, inputs: HeadInput) -> torch.Tensor:
+        """Four (B, C, g, g) grids + image → (B, K, H, W) logits."""
+        inputs.check(self.n_taps)
+        taps = [t.float() for t in inputs.taps]
+        x = self.bottom(taps[3])  # (B, c0, 2g, 2g)
+        for level, tap in enumerate((taps[2], taps[1], taps[0])):
+            x = self.fuse[level](torch.cat([x, self.lift[level](tap)], dim=1))  # same scale, channels halved
+            x = self.ups[level](x)  # next scale: x2 spatial
+        # x is (B, c3, 16g, 16g); resize explicitly to the image (16g != H when the patch is not 16)
+        x = F.interpolate(x, size=inputs.image.shape[-2:], mode="bilinear", align_corners=False)
+        return self.out(torch.cat([x, self.skip(inputs.image)], dim=1))
+
+
+def build_head(name: str, embed_dim: int, num_classes: int) -> nn.Module:
+    """``linear`` or ``unetr``."""
+    check_choice("head", name, ("linear", "unetr"))
+    return LinearHead(embed_dim, num_classes) if name == "linear" else UNETRHead(embed_dim, num_classes)
