@@ -44,7 +44,7 @@ def sample_cells(rng: np.random.Generator, shape: tuple[int, int], mpp: float) -
     names = np.array(list(CLUSTER_WEIGHTS))
     weights = np.array(list(CLUSTER_WEIGHTS.values()))
     chosen = rng.choice(names, size=cy.size, p=weights / weights.sum())
-    tumor_boost = nest & (rng.uniform(size=cy.size) < 0.5)
+    tumor_boost = nest & (rng.uniform(size=cy.size) < 0.3)
     chosen[tumor_boost] = "tumor cells"
     looks = [class_look(n) for n in chosen]
     size = np.array([lk.radius_um for lk in looks]) / mpp * rng.uniform(0.85, 1.15, cy.size)

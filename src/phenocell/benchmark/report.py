@@ -1,0 +1,120 @@
+"""Run reports (results.json, report.md, confusion-matrix and per-class F1 PNGs) and run comparison."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from phenocell.benchmark.metrics import per_class_f1  # noqa: E402
+from phenocell.errors import InvalidInputError, MissingInputError  # noqa: E402
+from phenocell.schema import CLASS_NAMES  # noqa: E402
+
+FAMILY_ORDER = ("base", "tumor_type", "tumor_stage")
+
+
+def _jsonable(results: dict[str, Any]) -> dict[str, Any]:
+    out = json.loads(json.dumps(results, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o)))
+    for split, m in results["metrics"].items():
+        out["metrics"][split]["pixel_per_class_f1"] = dict(zip(CLASS_NAMES[1:], per_class_f1(m["pixel_confusion"]).tolist(), strict=True))
+        out["metrics"][split]["cell_per_class_f1"] = dict(zip(CLASS_NAMES[1:], per_class_f1(m["cell_confusion"]).tolist(), strict=True))
+    return out
+
+
+def _plot_confusion(cm: np.ndarray, path: Path, title: str) -> None:
+    rows = cm[1:].astype(float)
+    norm = rows / np.maximum(rows.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(9, 8))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(CLASS_NAMES) - 1), CLASS_NAMES[1:], fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("ground truth")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_f1(results: dict[str, Any], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(9, 4))
+    test = results["metrics"]["test"]
+    x = np.arange(len(CLASS_NAMES) - 1)
+    ax.bar(x - 0.2, list(test["pixel_per_class_f1"].values()), 0.4, label="pixel")
+    ax.bar(x + 0.2, list(test["cell_per_class_f1"].values()), 0.4, label="cell")
+    ax.set_xticks(x, CLASS_NAMES[1:], rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("F1 (test)")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.set_title(f"{results['encoder']} / {results['head']} / {results['family']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """Write the run directory; returns the JSON document written."""
+    out.mkdir(parents=True, exist_ok=True)
+    doc = _jsonable(results)
+    (out / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
+    _plot_confusion(np.array(results["metrics"]["test"]["pixel_confusion"]), out / "confusion_pixel.png",
+                    "test pixel confusion (row-normalised)")
+    _plot_confusion(np.array(results["metrics"]["test"]["cell_confusion"]), out / "confusion_cell.png",
+                    "test cell confusion (row-normalised)")
+    _plot_f1(doc, out / "per_class_f1.png")
+    m = doc["metrics"]
+    lines = [f"# {doc['encoder']} / {doc['head']} / {doc['family']}", "",
+             f"phenocell {doc['phenocell_version']}, seed {doc['seed']}, weights `{doc['weights_id']}`, "
+             f"tiles {doc['tiles']}, best step {doc['training']['best_step']} of {doc['training']['steps_run']}.", "",
+             "| split | pixel_macro_f1 | cell_macro_f1 |", "|---|---:|---:|"]
+    lines += [f"| {s} | {m[s]['pixel_macro_f1']:.4f} | {m[s]['cell_macro_f1']:.4f} |" for s in ("validation", "test")]
+    lines += ["", f"Majority-class predictor (test pixel_macro_f1): {doc['majority_class_pixel_macro_f1']:.4f}", "",
+              "| class | pixel F1 | cell F1 |", "|---|---:|---:|"]
+    lines += [f"| {c} | {m['test']['pixel_per_class_f1'][c]:.3f} | {m['test']['cell_per_class_f1'][c]:.3f} |"
+              for c in CLASS_NAMES[1:]]
+    lines += ["", "![confusion](confusion_pixel.png)", "![cells](confusion_cell.png)", "![f1](per_class_f1.png)", ""]
+    (out / "report.md").write_text("\n".join(lines))
+    return doc
+
+
+def load_run(path: Path) -> dict[str, Any]:
+    """Read a run's results.json."""
+    file = Path(path) / "results.json"
+    if not file.is_file():
+        raise MissingInputError("not a benchmark run directory", expected=f"{file}", found="no results.json",
+                                fix="pass directories written by `phenocell benchmark run`")
+    return dict(json.loads(file.read_text()))
+
+
+def compare(runs: list[Path], metric: str = "pixel_macro_f1") -> str:
+    """The domain-shift table (paper figs. 2-3): test F1 per family and the drop from base, overall and per class."""
+    docs = [load_run(r) for r in runs]
+    table: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for doc in docs:
+        table.setdefault((doc["encoder"], doc["head"]), {})[doc["family"]] = doc["metrics"]["test"]
+    if not any("base" in fams for fams in table.values()):
+        raise InvalidInputError("no base-family run to measure drops from", expected="at least one --family base run",
+                                found=str(sorted({d["family"] for d in docs})), fix="add the base run of each encoder/head")
+    per_class = metric.replace("macro_f1", "per_class_f1")
+    lines = [f"## test {metric} and drop from base", "",
+             "| encoder | head | base | tumor_type | drop | tumor_stage | drop |", "|---|---|---:|---:|---:|---:|---:|"]
+    cls_lines = ["", f"## per-class drop from base (test {per_class})", "",
+                 "| encoder | head | family | " + " | ".join(CLASS_NAMES[1:]) + " |", "|---|---|---|" + "---:|" * 14]
+    for (enc, head), fams in sorted(table.items()):
+        base = fams.get("base")
+        cells = [f"{base[metric]:.4f}" if base else "—"]
+        for fam in FAMILY_ORDER[1:]:
+            if fam in fams and base:
+                cells += [f"{fams[fam][metric]:.4f}", f"{base[metric] - fams[fam][metric]:+.4f}"]
+                drops = [base[per_class][c] - fams[fam][per_class][c] for c in CLASS_NAMES[1:]]
+                cls_lines.append(f"| {enc} | {head} | {fam} | " + " | ".join(f"{d:+.2f}" for d in drops) + " |")
+            else:
+                cells += [f"{fams[fam][metric]:.4f}" if fam in fams else "—", "—"]
+        lines.append(f"| {enc} | {head} | " + " | ".join(cells) + " |")
+    return "\n".join(lines + cls_lines) + "\n"
