@@ -52,7 +52,7 @@ class TokenCache:
         self.manifest_path = self.dir / "manifest.json"
         self.manifest = json.loads(self.manifest_path.read_text()) if self.manifest_path.exists() else {**self.key, "shards": {}}
         shards = json.loads((Path(data_dir) / "manifest.json").read_text())["shards"]
-        self.shard_sha = {Path(name).stem: meta["sha256"] for name, meta in shards.items()}
+        self.shard_sha = {meta["fov"]: meta["sha256"] for meta in shards.values()}
         self.hits, self.misses, self.stale = 0, 0, 0
 
     def grids(self, encoder: FrozenEncoder, tiles: SplitTiles, taps: list[int]) -> list[torch.Tensor]:

@@ -4,7 +4,7 @@ Raw layout: see :mod:`phenocell.constants`. Output layout::
 
     OUT/
       README.md            dataset card (YAML configs: default with 9 splits, base / tumor_type / tumor_stage)
-      data/<fov>.parquet   one shard per FoV
+      data/<fov>-<sha>.parquet   one shard per FoV, named by its content hash
       splits.json          FoV → split per family, with seed and rules
       manifest.json        version, options, input and shard sha256, row counts
       qc/                  per-FoV QC statistics and excluded FoVs with reasons
@@ -134,9 +134,13 @@ def _convert_fov(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -
     patient = inputs.patients[inputs.fov_patient[fov]]
     meta = {"fov": fov, "patient": patient.patient, "group": patient.group,
             "tumor_type": patient.tumor_type, "stage": patient.stage}
-    shard = f"data/{fov}.parquet"
     spec = TileSpec(options.tile_size, options.stride)
-    rows = write_shard(out / shard, iter_tiles(he, mask, cells, spec, meta))
+    staging = out / "data" / f"{fov}.parquet.writing"
+    rows = write_shard(staging, iter_tiles(he, mask, cells, spec, meta))
+    # content-addressed name: `datasets` caches a local dataset by its relative file names, so a re-converted
+    # dataset must not reuse them or load_dataset would return the stale cache
+    shard = f"data/{fov}-{sha256_file(staging)[:12]}.parquet"
+    staging.rename(out / shard)
     counts: dict[int, int] = {}
     for cid in cells.class_ids.tolist():
         key = -1 if cid == IGNORE_INDEX else int(cid)
@@ -186,7 +190,7 @@ def _write_metadata(tmp: Path, raw_dir: Path, inputs: Inputs, splits: Any, fovs:
         "phenocell_version": __version__,
         "options": options.record(),
         "inputs": {str(p.relative_to(raw_dir)): sha256_file(p) for p in input_files},
-        "shards": {f.shard: {"sha256": sha256_file(tmp / f.shard), "rows": f.tiles} for f in fovs.values()},
+        "shards": {f.shard: {"fov": f.fov, "sha256": sha256_file(tmp / f.shard), "rows": f.tiles} for f in fovs.values()},
         "markers": inputs.table.markers,
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

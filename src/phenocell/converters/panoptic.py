@@ -87,12 +87,26 @@ class FovCells:
         return np.searchsorted(self.labels, labels)
 
 
-def _rows_by_label(rows: pd.DataFrame, table: CellTable, stats: LabelStats, region: str) -> np.ndarray:
+def _rows_by_label(rows: pd.DataFrame, table: CellTable, stats: LabelStats) -> np.ndarray:
     """Mask label of each table row: the id column, or the label under the row's centroid."""
     cols = table.columns
     if cols.label:
         return rows[cols.label].to_numpy(dtype=np.int64)
     return stats.point_labels
+
+
+def _one_row_per_label(found: np.ndarray, pos: np.ndarray, rows: pd.DataFrame, table: CellTable,
+                       stats: LabelStats) -> np.ndarray:
+    """Indices of the rows kept: where several centroids fall in one label, the nearest to its centroid."""
+    if len(found) == 0:
+        return found
+    cols = table.columns
+    dy = rows[cols.y].to_numpy(dtype=np.float64)[found] - stats.cy[pos[found]]
+    dx = rows[cols.x].to_numpy(dtype=np.float64)[found] - stats.cx[pos[found]]
+    order = np.lexsort((dy**2 + dx**2, pos[found]))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pos[found][order][1:] != pos[found][order][:-1]
+    return np.sort(found[order][first])
 
 
 def label_cells(
@@ -112,7 +126,7 @@ def label_cells(
     cols = table.columns
     points = None if cols.label else rows[[cols.y, cols.x]].to_numpy(dtype=np.float64)
     stats = scan_labels(mask, points)
-    row_labels = _rows_by_label(rows, table, stats, region)
+    row_labels = _rows_by_label(rows, table, stats)
     if cols.label and len(np.unique(row_labels)) != len(row_labels):
         dup = pd.Series(row_labels).value_counts()
         raise InvalidInputError(
@@ -128,10 +142,9 @@ def label_cells(
     pos = np.searchsorted(stats.labels, row_labels)
     found = (pos < n) & (row_labels > 0)
     found[found] = stats.labels[pos[found]] == row_labels[found]
-    claimed = pd.Series(pos[found]).duplicated(keep=False).to_numpy()
+    take = _one_row_per_label(np.flatnonzero(found), pos, rows, table, stats)
     qc = {"table_rows": len(rows), "rows_without_mask_label": int((~found).sum())}
-    qc["rows_sharing_a_label"] = int(claimed.sum())
-    take = np.flatnonzero(found)[~claimed]
+    qc["rows_sharing_a_label"] = int(found.sum()) - len(take)
     names[pos[take]] = rows[cols.cluster].to_numpy()[take]
     for name in np.unique(names[pos[take]]) if len(take) else []:
         classes[pos[take][names[pos[take]] == name]] = class_map.class_id(name, context=f" in region {region}")

@@ -88,12 +88,16 @@ def _fov(raw: Path, i: int, region: str, patient: pd.Series, options: SynthOptio
     _write_tiff(raw / MASK_DIR / f"{region}.tif", label_mask, options.mask_mpp)
     _write_tiff(raw / HE_DIR / f"{region}.tif", render_he(rng, cells, index_mask, options.scale), options.mask_mpp / options.scale)
     area = np.bincount(index_mask.ravel(), minlength=n + 1)[1:]
+    yy, xx = np.indices(index_mask.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):  # centroids of the visible (segmented) cell
+        cy = np.bincount(index_mask.ravel(), weights=yy.ravel(), minlength=n + 1)[1:] / area
+        cx = np.bincount(index_mask.ravel(), weights=xx.ravel(), minlength=n + 1)[1:] / area
     keep = (area > 0) & (rng.uniform(size=n) > MISSING_FROM_TABLE)
     table = pd.DataFrame({
         "File Name": region, "Region": i // 2 + 1, "TMA_AB": region[-1], "TMA_12": 1,
         "Index in File": labels, "groups": patient["groups"], "patients": patient["patients"],
         "spots": f"{i // 2 + 1}_{region[-1]}", "ClusterName": cells.names,
-        **_markers(rng, cells.names), "X:X": cells.cx.round(1), "Y:Y": cells.cy.round(1), "Z:Z": 1, "size:size": area,
+        **_markers(rng, cells.names), "X:X": np.nan_to_num(cx).round(1), "Y:Y": np.nan_to_num(cy).round(1), "Z:Z": 1, "size:size": area,
     })[keep]
     orphans = table.sample(n=max(1, int(ORPHAN_ROWS * len(table))), random_state=int(rng.integers(2**31))).copy()
     orphans["Index in File"] = labels.max() + 1 + np.arange(len(orphans))
