@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from phenocell.converters.patients import Patient
+from phenocell.errors import InvalidInputError, SplitLeakageError
+from phenocell.splits import FAMILIES, SPLITS, Splits, make_splits, nested_subset, validate_splits
+from phenocell.synthetic.export import patient_table, region_name
+
+import numpy as np
+
+
+def _cohort(n_patients: int = 10, n_fovs: int = 24) -> tuple[dict[str, str], dict[str, Patient]]:
+    table = patient_table(n_patients, np.random.default_rng(1))
+    patients = {r.patients: Patient(r.patients, r.tumor_type, int(r.stage), r.groups) for r in table.itertuples()}
+    fovs = {region_name(i): str(i % n_patients + 1) for i in range(n_fovs)}
+    return fovs, patients
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_families_are_patient_disjoint_and_follow_rules(seed: int) -> None:
+    fovs, patients = _cohort()
+    splits = make_splits(fovs, patients, seed=seed)
+    for family in FAMILIES:
+        owners = [{fovs[f] for f in splits.families[family][s]} for s in SPLITS]
+        assert all(owners) and not (owners[0] & owners[1] or owners[0] & owners[2] or owners[1] & owners[2])
+        assert sorted(f for s in SPLITS for f in splits.families[family][s]) == sorted(fovs)
+    tt, ts = splits.families["tumor_type"], splits.families["tumor_stage"]
+    assert {patients[fovs[f]].tumor_type for f in tt["test"]} == {"mucinous"}
+    assert {patients[fovs[f]].tumor_type for s in ("train", "validation") for f in tt[s]} == {"adenocarcinoma"}
+    assert {patients[fovs[f]].stage for f in ts["test"]} == {4}
+    assert {patients[fovs[f]].stage for s in ("train", "validation") for f in ts[s]} == {3}
+
+
+def test_same_seed_same_splits_other_seed_other_base() -> None:
+    fovs, patients = _cohort()
+    a, b = make_splits(fovs, patients, seed=0), make_splits(fovs, patients, seed=0)
+    assert a.to_json() == b.to_json()
+    others = [make_splits(fovs, patients, seed=s).families["base"] for s in range(1, 4)]
+    assert any(o != a.families["base"] for o in others)
+
+
+def test_base_proportions_are_close_to_70_15_15() -> None:
+    fovs, patients = _cohort(20, 40)
+    base = make_splits(fovs, patients).families["base"]
+    counts = [len({fovs[f] for f in base[s]}) for s in SPLITS]
+    assert counts == [14, 3, 3]
+
+
+def test_region_mode_groups_fovs_by_region_number() -> None:
+    fovs, patients = _cohort()
+    base = make_splits(fovs, patients, base_by="region").families["base"]
+    for split in SPLITS:
+        for fov in base[split]:
+            twin = fov[:-1] + ("B" if fov.endswith("A") else "A")
+            assert twin not in fovs or twin in base[split]
+
+
+def test_leakage_is_detected() -> None:
+    fovs, patients = _cohort()
+    splits = make_splits(fovs, patients)
+    moved = splits.families["base"]["train"][0]
+    twin = next(f for f, p in fovs.items() if p == fovs[moved] and f != moved)
+    for s in SPLITS:
+        splits.families["base"][s] = [f for f in splits.families["base"][s] if f != twin]
+    splits.families["base"]["test"].append(twin)
+    with pytest.raises(SplitLeakageError, match="leaks"):
+        validate_splits(splits, patients)
+
+
+def test_rule_violation_is_detected() -> None:
+    fovs, patients = _cohort()
+    splits = make_splits(fovs, patients)
+    stage3 = next(f for f in splits.families["tumor_stage"]["train"])
+    splits.families["tumor_stage"]["train"].remove(stage3)
+    splits.families["tumor_stage"]["test"] = [f for f in splits.families["tumor_stage"]["test"] if fovs[f] != fovs[stage3]]
+    splits.families["tumor_stage"]["test"].append(stage3)
+    with pytest.raises(SplitLeakageError):
+        validate_splits(splits, patients)
+
+
+def test_missing_test_population_is_a_clear_error() -> None:
+    fovs, patients = _cohort()
+    only_adeno = {k: Patient(p.patient, "adenocarcinoma", p.stage, p.group) for k, p in patients.items()}
+    with pytest.raises(InvalidInputError, match="tumor_type"):
+        make_splits(fovs, only_adeno)
+
+
+def test_nested_subsets() -> None:
+    items = [f"t{i}" for i in range(200)]
+    subsets = [set(nested_subset(items, f, seed=3)) for f in (1.0, 0.5, 0.2, 0.1, 0.05)]
+    assert [len(s) for s in subsets] == [200, 100, 40, 20, 10]
+    assert all(b <= a for a, b in zip(subsets, subsets[1:], strict=False))
+
+
+def test_splits_json_round_trip(dataset_dir: Path) -> None:
+    doc = json.loads((dataset_dir / "splits.json").read_text())
+    assert doc["seed"] == 0 and "rule" in doc["families"]["base"]
+    again = Splits.read(dataset_dir / "splits.json")
+    assert again.to_json() == doc
