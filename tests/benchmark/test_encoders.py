@@ -1,0 +1,102 @@
+"""Registry entries: architecture at test size, safetensors round trip, token grids, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from phenocell.benchmark.encoders import ENCODERS
+from phenocell.benchmark.frozen import build_encoder
+from phenocell.benchmark.registry import Registry
+from phenocell.errors import CorruptInputError, InvalidInputError, InvalidOptionError, MissingInputError
+
+REQUIRED = {"pathology/uni", "pathology/uni2-h", "pathology/virchow2", "pathology/phikon-v2",
+            "pathology/prov-gigapath", "pathology/h-optimus-0", "baseline/random-vit-b16",
+            "baseline/pixel-stats", "test/vit-tiny"}
+
+
+def test_registry_has_every_entry() -> None:
+    assert set(ENCODERS.keys()) == REQUIRED
+    assert {ENCODERS.get(k).patch_size for k in REQUIRED} == {8, 14, 16}
+
+
+@pytest.mark.parametrize("key", sorted(REQUIRED - {"baseline/pixel-stats"}))
+def test_safetensors_round_trip_and_token_grid(key: str, tmp_path: Path) -> None:
+    small = key.startswith("pathology/") or key == "baseline/random-vit-b16"
+    enc = build_encoder(key, small=small)
+    cfg = enc.cfg
+    assert enc.model.num_prefix_tokens == cfg.prefix_tokens
+    path = tmp_path / "w.safetensors"
+    save_file({k: v.contiguous() for k, v in enc.model.state_dict().items()}, str(path))
+    again = build_encoder(key, small=small, weights=path)
+    x = torch.rand(2, 3, cfg.input_size, cfg.input_size)
+    taps = cfg.taps()
+    a, b = enc(x, taps), again(x, taps)
+    grid = cfg.input_size // cfg.patch_size
+    for ta, tb in zip(a, b, strict=True):
+        assert ta.shape == (2, cfg.embed_dim, grid, grid)
+        assert torch.equal(ta, tb)
+    assert again.weights_id.startswith("sha256:")
+
+
+def test_real_configs_match_published_architectures() -> None:
+    uni, virchow = ENCODERS.get("pathology/uni"), ENCODERS.get("pathology/virchow2")
+    assert (uni.embed_dim, uni.depth, uni.patch_size, uni.hub_id) == (1024, 24, 16, "MahmoodLab/UNI")
+    assert (virchow.embed_dim, virchow.depth, virchow.patch_size, virchow.prefix_tokens) == (1280, 32, 14, 5)
+    assert ENCODERS.get("pathology/h-optimus-0").mean != ENCODERS.get("pathology/uni").mean
+    assert uni.taps() == [5, 11, 17, 23]
+
+
+def test_random_baseline_is_seeded() -> None:
+    a, b = build_encoder("test/vit-tiny"), build_encoder("test/vit-tiny")
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert not any(p.requires_grad for p in a.parameters())
+    a.train()
+    assert not a.model.training
+
+
+def test_pixel_stats_grid() -> None:
+    enc = build_encoder("baseline/pixel-stats")
+    out = enc(torch.rand(1, 3, 256, 256), enc.cfg.taps())
+    assert len(out) == 4 and out[0].shape == (1, 12, 16, 16)
+
+
+def test_unknown_and_duplicate_keys() -> None:
+    with pytest.raises(InvalidOptionError, match="pathology/uni"):
+        ENCODERS.get("pathology/unknown")
+    reg: Registry[int] = Registry("thing")
+    reg.register("a/b")(lambda: 1)
+    with pytest.raises(InvalidOptionError, match="duplicate"):
+        reg.register("a/b")(lambda: 2)
+    with pytest.raises(InvalidOptionError, match="namespace"):
+        reg.register("flat")
+
+
+def test_bad_weights_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="safetensors"):
+        build_encoder("test/vit-tiny", weights=tmp_path / "w.pt")
+    with pytest.raises(MissingInputError):
+        build_encoder("test/vit-tiny", weights=tmp_path / "none.safetensors")
+    save_file({"nope": torch.zeros(1)}, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(CorruptInputError, match="cannot load"):
+        build_encoder("test/vit-tiny", weights=tmp_path / "bad.safetensors")
+
+
+def test_missing_download_says_how_to_provide_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    from phenocell.benchmark import frozen
+
+    real_from_hub = frozen._from_hub
+    timm = frozen.import_timm()
+
+    def no_network(name: str, **kw: object) -> None:
+        if name.startswith("hf-hub:"):
+            raise OSError("We couldn't connect to 'https://huggingface.co'")
+        return timm.models.create_model(name, **kw)
+
+    monkeypatch.setattr(timm, "create_model", no_network)
+    cfg = ENCODERS.get("pathology/uni")
+    with pytest.raises(MissingInputError, match="(?s)MahmoodLab/UNI.*--weights"):
+        real_from_hub(cfg)
