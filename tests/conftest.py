@@ -8,7 +8,9 @@ import pytest
 
 from phenocell.converters.convert import ConvertOptions, convert
 
-_spec = importlib.util.spec_from_file_location("codex_data", Path(__file__).parent / "data" / "codex" / "data.py")
+_spec = importlib.util.spec_from_file_location(
+    "codex_data", Path(__file__).parent / "data" / "codex" / "data.py"
+)
 assert _spec and _spec.loader
 codex_data = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(codex_data)

@@ -18,7 +18,11 @@ def _names(command) -> set[str]:
 
 def test_convert_options_match_convert_options_dataclass() -> None:
     api = {f.name for f in fields(ConvertOptions)} - {"columns", "progress"}
-    columns = {f"{f.name}_column" for f in fields(CellTableColumns)} - {"group_column", "size_column", "cell_id_column"}
+    columns = {f"{f.name}_column" for f in fields(CellTableColumns)} - {
+        "group_column",
+        "size_column",
+        "cell_id_column",
+    }
     cli = _names(convert_main) - {"raw_dir", "out", "quiet"}
     assert cli == api | columns
     assert _names(convert_cmd) == _names(convert_main)
@@ -36,7 +40,9 @@ def test_benchmark_run_options_match_train_config() -> None:
 def test_synth_and_convert_via_cli(tmp_path: Path) -> None:
     runner = CliRunner()
     raw, out = tmp_path / "raw", tmp_path / "phenocell"
-    result = runner.invoke(main, ["synth", str(raw), "--fovs", "4", "--patients", "4", "--mask-size", "128x160"])
+    result = runner.invoke(
+        main, ["synth", str(raw), "--fovs", "4", "--patients", "4", "--mask-size", "128x160"]
+    )
     assert result.exit_code == 0, result.output
     result = runner.invoke(convert_main, [str(raw), "--out", str(out), "--tile-size", "128", "--quiet"])
     assert result.exit_code == 0, result.output

@@ -44,24 +44,58 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
     defaults = CellTableColumns()
     opts = [
         click.argument("raw_dir", type=click.Path(path_type=Path)),
-        click.option("--out", type=click.Path(path_type=Path), default=Path("phenocell"), show_default=True,
-                     help="Dataset directory to create."),
-        click.option("--tile-size", type=int, default=256, show_default=True, help="Tile size in H&E pixels."),
+        click.option(
+            "--out",
+            type=click.Path(path_type=Path),
+            default=Path("phenocell"),
+            show_default=True,
+            help="Dataset directory to create.",
+        ),
+        click.option(
+            "--tile-size", type=int, default=256, show_default=True, help="Tile size in H&E pixels."
+        ),
         click.option("--stride", type=int, default=None, help="Tile stride (default: tile size)."),
-        click.option("--min-cell-area", "min_cell_area_um2", type=float, default=10.0, show_default=True,
-                     help="Cells smaller than this (µm²) are set to ignore (255)."),
-        click.option("--class-map", type=click.Path(path_type=Path), default=None,
-                     help="CSV cluster_name,class_name that adds to / overrides the default merges."),
-        click.option("--exclude", type=click.Path(path_type=Path), default=None,
-                     help="CSV fov,reason of FoVs to leave out."),
+        click.option(
+            "--min-cell-area",
+            "min_cell_area_um2",
+            type=float,
+            default=10.0,
+            show_default=True,
+            help="Cells smaller than this (µm²) are set to ignore (255).",
+        ),
+        click.option(
+            "--class-map",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="CSV cluster_name,class_name that adds to / overrides the default merges.",
+        ),
+        click.option(
+            "--exclude",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="CSV fov,reason of FoVs to leave out.",
+        ),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random splits."),
-        click.option("--base-by", type=click.Choice(["patient", "region"]), default="patient", show_default=True,
-                     help="Unit of the Base split (region reproduces the authors' split)."),
-        click.option("--mask-mpp", type=float, default=None, help="Mask pixel size (µm/px) if not in the TIFF tags."),
-        click.option("--he-mpp", type=float, default=None, help="H&E pixel size (µm/px) if not in the TIFF tags."),
+        click.option(
+            "--base-by",
+            type=click.Choice(["patient", "region"]),
+            default="patient",
+            show_default=True,
+            help="Unit of the Base split (region reproduces the authors' split).",
+        ),
+        click.option(
+            "--mask-mpp", type=float, default=None, help="Mask pixel size (µm/px) if not in the TIFF tags."
+        ),
+        click.option(
+            "--he-mpp", type=float, default=None, help="H&E pixel size (µm/px) if not in the TIFF tags."
+        ),
         click.option("--region-column", default=defaults.region, show_default=True),
-        click.option("--label-column", default=defaults.label, show_default=True,
-                     help="Mask label id column; 'none' joins cells by centroid lookup."),
+        click.option(
+            "--label-column",
+            default=defaults.label,
+            show_default=True,
+            help="Mask label id column; 'none' joins cells by centroid lookup.",
+        ),
         click.option("--cluster-column", default=defaults.cluster, show_default=True),
         click.option("--patient-column", default=defaults.patient, show_default=True),
         click.option("--x-column", default=defaults.x, show_default=True),
@@ -79,8 +113,11 @@ def _run_convert(raw_dir: Path, out: Path, **kw: Any) -> None:
     from phenocell.converters.convert import ConvertOptions, convert
 
     columns = CellTableColumns(
-        region=kw.pop("region_column"), cluster=kw.pop("cluster_column"), patient=kw.pop("patient_column"),
-        x=kw.pop("x_column"), y=kw.pop("y_column"),
+        region=kw.pop("region_column"),
+        cluster=kw.pop("cluster_column"),
+        patient=kw.pop("patient_column"),
+        x=kw.pop("x_column"),
+        y=kw.pop("y_column"),
         label=None if kw["label_column"].lower() == "none" else kw["label_column"],
     )
     kw.pop("label_column")
@@ -112,7 +149,9 @@ def convert_main(raw_dir: Path, out: Path, **kw: Any) -> None:
 @click.option("--scale", type=int, default=2, show_default=True, help="H&E pixels per mask pixel (per axis).")
 @click.option("--overwrite", is_flag=True)
 @friendly_errors
-def synth(raw_dir: Path, fovs: int, patients: int, seed: int, mask_size: str, scale: int, overwrite: bool) -> None:
+def synth(
+    raw_dir: Path, fovs: int, patients: int, seed: int, mask_size: str, scale: int, overwrite: bool
+) -> None:
     """Write a seeded synthetic raw CODEX export to RAW_DIR."""
     from phenocell.synthetic import SynthOptions, synthesize
 
@@ -145,10 +184,12 @@ def benchmark_encoders() -> None:
     """List the registered encoders with their Hub ids and licences."""
     from phenocell.benchmark.encoders import ENCODERS
 
-    for key in ENCODERS.keys():
+    for key in ENCODERS.keys():  # noqa: SIM118 - Registry is not a dict
         cfg = ENCODERS.get(key)
-        click.echo(f"{key:26s} {cfg.arch:32s} patch {cfg.patch_size:2d}  dim {cfg.embed_dim:5d}  "
-                   f"hub {cfg.hub_id or '-':28s} licence {cfg.license}")
+        click.echo(
+            f"{key:26s} {cfg.arch:32s} patch {cfg.patch_size:2d}  dim {cfg.embed_dim:5d}  "
+            f"hub {cfg.hub_id or '-':28s} licence {cfg.license}"
+        )
 
 
 @benchmark.command("run")
@@ -156,8 +197,12 @@ def benchmark_encoders() -> None:
 @click.option("--family", type=click.Choice(["base", "tumor_type", "tumor_stage"]), required=True)
 @click.option("--encoder", required=True, help="Registry key, see `phenocell benchmark encoders`.")
 @click.option("--head", type=click.Choice(["linear", "unetr"]), default="linear", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Run directory (default runs/<...>).")
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Local safetensors checkpoint.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Run directory (default runs/<...>)."
+)
+@click.option(
+    "--weights", type=click.Path(path_type=Path), default=None, help="Local safetensors checkpoint."
+)
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Token cache directory.")
 @click.option("--steps", type=int, default=10_000, show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True)
@@ -166,32 +211,58 @@ def benchmark_encoders() -> None:
 @click.option("--warmup", type=int, default=1_000, show_default=True)
 @click.option("--val-every", type=int, default=200, show_default=True)
 @click.option("--patience", type=int, default=10, show_default=True, help="Evaluations without improvement.")
-@click.option("--class-weighting", type=click.Choice(["inverse", "none"]), default="inverse", show_default=True)
+@click.option(
+    "--class-weighting", type=click.Choice(["inverse", "none"]), default="inverse", show_default=True
+)
 @click.option("--sampling", type=click.Choice(["class", "uniform"]), default="class", show_default=True)
 @click.option("--augment", type=click.Choice(["flips", "none"]), default="flips", show_default=True)
-@click.option("--train-fraction", type=click.Choice(["1", "0.5", "0.2", "0.1", "0.05"]), default="1", show_default=True)
+@click.option(
+    "--train-fraction", type=click.Choice(["1", "0.5", "0.2", "0.1", "0.05"]), default="1", show_default=True
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @friendly_errors
-def benchmark_run(data: str, family: str, encoder: str, head: str, out: Path | None, weights: Path | None,
-                  cache_dir: Path | None, train_fraction: str, **kw: Any) -> None:
+def benchmark_run(
+    data: str,
+    family: str,
+    encoder: str,
+    head: str,
+    out: Path | None,
+    weights: Path | None,
+    cache_dir: Path | None,
+    train_fraction: str,
+    **kw: Any,
+) -> None:
     """Train a head on a frozen encoder and evaluate it (writes results.json, report.md, figures)."""
     from phenocell.benchmark.run import run_benchmark
     from phenocell.benchmark.train import TrainConfig
 
     config = TrainConfig(train_fraction=float(train_fraction), **kw)
     out = out or Path("runs") / f"{encoder.replace('/', '-')}-{head}-{family}"
-    results = run_benchmark(data, family=family, encoder=encoder, head=head, out=out, config=config,
-                            weights=weights, cache_dir=cache_dir, log=click.echo)
+    results = run_benchmark(
+        data,
+        family=family,
+        encoder=encoder,
+        head=head,
+        out=out,
+        config=config,
+        weights=weights,
+        cache_dir=cache_dir,
+        log=click.echo,
+    )
     for split in ("validation", "test"):
         m = results["metrics"][split]
-        click.echo(f"{split:10s} pixel_macro_f1 {m['pixel_macro_f1']:.4f}  cell_macro_f1 {m['cell_macro_f1']:.4f}")
+        click.echo(
+            f"{split:10s} pixel_macro_f1 {m['pixel_macro_f1']:.4f}  cell_macro_f1 {m['cell_macro_f1']:.4f}"
+        )
     click.echo(f"wrote {out}")
 
 
 @benchmark.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--metric", type=click.Choice(["pixel_macro_f1", "cell_macro_f1"]), default="pixel_macro_f1")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Also write the table here (markdown).")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Also write the table here (markdown)."
+)
 @friendly_errors
 def benchmark_compare(runs: tuple[Path, ...], metric: str, out: Path | None) -> None:
     """Print the domain-shift table (F1 per family, drop from base, per class) of RUNS."""

@@ -1,4 +1,4 @@
-"""``phenocell demo``: synthetic raw export → convert → load with ``datasets`` → summary (→ benchmark smoke)."""
+"""``phenocell demo``: synthetic export → convert → load with ``datasets`` → summary → benchmark smoke."""
 
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ def summarize(data_dir: Path) -> dict[str, dict[str, int]]:
     return sizes
 
 
-def run_demo(workdir: Path, *, fovs: int = 12, patients: int = 8, seed: int = 0, benchmark: bool = True) -> Path:
+def run_demo(
+    workdir: Path, *, fovs: int = 12, patients: int = 8, seed: int = 0, benchmark: bool = True
+) -> Path:
     """Run the whole pipeline on a synthetic export under ``workdir``; returns the dataset directory."""
     workdir = Path(workdir)
     raw, data = workdir / "raw", workdir / "phenocell"

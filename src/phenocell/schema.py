@@ -121,7 +121,7 @@ def encode_instance(mask: np.ndarray) -> dict[str, Any]:
 
 
 def decode_mask(value: Any, dtype: np.dtype) -> np.ndarray:
-    """Turn a decoded ``datasets.Image`` value (PIL image or ``{"bytes": ...}``) into an array of ``dtype``."""
+    """Turn a decoded ``datasets.Image`` value (PIL image or ``{"bytes": ...}``) into a ``dtype`` array."""
     if isinstance(value, dict):
         value = Image.open(io.BytesIO(value["bytes"]))
     return np.asarray(value).astype(dtype, copy=False)

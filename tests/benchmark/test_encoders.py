@@ -13,9 +13,17 @@ from phenocell.benchmark.frozen import build_encoder
 from phenocell.benchmark.registry import Registry
 from phenocell.errors import CorruptInputError, InvalidInputError, InvalidOptionError, MissingInputError
 
-REQUIRED = {"pathology/uni", "pathology/uni2-h", "pathology/virchow2", "pathology/phikon-v2",
-            "pathology/prov-gigapath", "pathology/h-optimus-0", "baseline/random-vit-b16",
-            "baseline/pixel-stats", "test/vit-tiny"}
+REQUIRED = {
+    "pathology/uni",
+    "pathology/uni2-h",
+    "pathology/virchow2",
+    "pathology/phikon-v2",
+    "pathology/prov-gigapath",
+    "pathology/h-optimus-0",
+    "baseline/random-vit-b16",
+    "baseline/pixel-stats",
+    "test/vit-tiny",
+}
 
 
 def test_registry_has_every_entry() -> None:
@@ -98,5 +106,5 @@ def test_missing_download_says_how_to_provide_weights(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(timm, "create_model", no_network)
     cfg = ENCODERS.get("pathology/uni")
-    with pytest.raises(MissingInputError, match="(?s)MahmoodLab/UNI.*--weights"):
+    with pytest.raises(MissingInputError, match=r"(?s)MahmoodLab/UNI.*--weights"):
         real_from_hub(cfg)

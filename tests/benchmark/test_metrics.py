@@ -27,9 +27,15 @@ def label_maps(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
 def test_pixel_macro_f1_matches_sklearn(maps: tuple[np.ndarray, np.ndarray]) -> None:
     gt, pred = maps
     keep = (gt >= 1) & (gt <= 14)
-    expected = f1_score(gt[keep], pred[keep], labels=LABELS, average="macro", zero_division=0) if keep.any() else 0.0
+    expected = (
+        f1_score(gt[keep], pred[keep], labels=LABELS, average="macro", zero_division=0) if keep.any() else 0.0
+    )
     assert np.isclose(macro_f1(confusion(gt, pred)), expected)
-    expected_per_class = f1_score(gt[keep], pred[keep], labels=LABELS, average=None, zero_division=0) if keep.any() else np.zeros(14)
+    expected_per_class = (
+        f1_score(gt[keep], pred[keep], labels=LABELS, average=None, zero_division=0)
+        if keep.any()
+        else np.zeros(14)
+    )
     assert np.allclose(per_class_f1(confusion(gt, pred)), expected_per_class)
 
 

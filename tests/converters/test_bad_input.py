@@ -43,8 +43,9 @@ def shrink_he(raw: Path) -> None:
     with tifffile.TiffFile(path) as tif:
         tags = tif.pages[0].tags["XResolution"].value
         image = tif.asarray()
-    tifffile.imwrite(path, image[:-40], resolution=(tags[0] / tags[1],) * 2, resolutionunit="CENTIMETER",
-                     photometric="rgb")
+    tifffile.imwrite(
+        path, image[:-40], resolution=(tags[0] / tags[1],) * 2, resolutionunit="CENTIMETER", photometric="rgb"
+    )
 
 
 def truncate_mask(raw: Path) -> None:
@@ -74,7 +75,9 @@ CASES: list[tuple[Callable[[Path], None], type[PhenoCellError], str]] = [
 
 
 @pytest.mark.parametrize(("damage", "error", "match"), CASES, ids=[c[0].__name__ for c in CASES])
-def test_bad_input_raises_typed_error_and_leaves_nothing(raw_copy: Path, tmp_path: Path, damage, error, match) -> None:
+def test_bad_input_raises_typed_error_and_leaves_nothing(
+    raw_copy: Path, tmp_path: Path, damage, error, match
+) -> None:
     damage(raw_copy)
     out = tmp_path / "out"
     with pytest.raises(error, match=match) as info:
@@ -84,11 +87,15 @@ def test_bad_input_raises_typed_error_and_leaves_nothing(raw_copy: Path, tmp_pat
     assert not out.exists() and not list(tmp_path.glob(".out*"))
 
 
-@pytest.mark.parametrize(("damage", "error", "match"), CASES[:3] + CASES[4:5], ids=["column", "cluster", "mask", "tiff"])
+@pytest.mark.parametrize(
+    ("damage", "error", "match"), CASES[:3] + CASES[4:5], ids=["column", "cluster", "mask", "tiff"]
+)
 def test_cli_exits_non_zero_with_message(raw_copy: Path, tmp_path: Path, damage, error, match) -> None:
     damage(raw_copy)
     out = tmp_path / "out"
-    result = CliRunner().invoke(convert_main, [str(raw_copy), "--out", str(out), "--tile-size", "128", "--quiet"])
+    result = CliRunner().invoke(
+        convert_main, [str(raw_copy), "--out", str(out), "--tile-size", "128", "--quiet"]
+    )
     assert result.exit_code == 2
     assert match in result.output and "fix:" in result.output
     assert not out.exists()
@@ -118,7 +125,9 @@ def test_failure_mid_conversion_keeps_previous_output(raw_copy: Path, tmp_path: 
 
 
 def test_invalid_option_lists_valid_choices(raw_export: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(convert_main, [str(raw_export), "--out", str(tmp_path / "o"), "--base-by", "fov"])
+    result = CliRunner().invoke(
+        convert_main, [str(raw_export), "--out", str(tmp_path / "o"), "--base-by", "fov"]
+    )
     assert result.exit_code != 0 and "patient" in result.output and "region" in result.output
     with pytest.raises(ValueError, match="one of 'patient', 'region'"):
         convert(raw_export, tmp_path / "o", options=ConvertOptions(base_by="fov", progress=False))
@@ -131,14 +140,18 @@ def test_user_class_map_maps_unknown_names(raw_copy: Path, tmp_path: Path) -> No
     unknown_cluster(raw_copy)
     mapping = tmp_path / "extra.csv"
     mapping.write_text("cluster_name,class_name\nmystery cells,Other cells\n")
-    out = convert(raw_copy, tmp_path / "out", options=ConvertOptions(tile_size=128, progress=False, class_map=mapping))
+    out = convert(
+        raw_copy, tmp_path / "out", options=ConvertOptions(tile_size=128, progress=False, class_map=mapping)
+    )
     assert (out / "README.md").read_text().count("mystery cells") >= 1
 
 
 def test_exclusion_list_removes_fovs(raw_export: Path, tmp_path: Path) -> None:
     exclude = tmp_path / "exclude.csv"
     exclude.write_text("fov,reason\nreg003_B,folded tissue\n")
-    out = convert(raw_export, tmp_path / "out", options=ConvertOptions(tile_size=128, progress=False, exclude=exclude))
+    out = convert(
+        raw_export, tmp_path / "out", options=ConvertOptions(tile_size=128, progress=False, exclude=exclude)
+    )
     assert not list((out / "data").glob("reg003_B*"))
     assert "folded tissue" in (out / "README.md").read_text()
     assert "reg003_B,folded tissue" in (out / "qc" / "excluded.csv").read_text()

@@ -20,7 +20,9 @@ from phenocell.schema import CLASS_NAMES
 MIN_AREA_UM2 = ConvertOptions().min_cell_area_um2
 
 
-def test_default_and_family_config_return_same_rows(dataset_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_and_family_config_return_same_rows(
+    dataset_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(dataset_dir.parent)
     a = load_dataset("phenocell", split="tumor_stage_test")
     b = load_dataset("phenocell", "tumor_stage", split="test")
@@ -50,7 +52,9 @@ def _independent_class_lut(raw: Path, fov: str, mask: np.ndarray, mpp: float) ->
 
 def test_every_tile_matches_masks_recomputed_from_raw(raw_export: Path, dataset_dir: Path) -> None:
     ds = load_dataset(str(dataset_dir), "base")
-    fov_order = sorted(pd.read_csv(raw_export / "CRC_clusters_neighborhoods_markers.csv")["File Name"].unique())
+    fov_order = sorted(
+        pd.read_csv(raw_export / "CRC_clusters_neighborhoods_markers.csv")["File Name"].unique()
+    )
     checked = 0
     for split in ds.values():
         for row in split:
@@ -84,14 +88,28 @@ def test_uint32_label_ids_above_65535_survive(raw_export: Path, dataset_dir: Pat
     big = int(tifffile.imread(wide[0]).max())
     assert big > 65535
     ds = load_dataset(str(dataset_dir), "base")
-    labels = {c["cell_id"] & 0xFFFFFFFF for s in ds.values() for r in s if r["fov"] == wide[0].stem for c in r["cells"]}
+    labels = {
+        c["cell_id"] & 0xFFFFFFFF
+        for s in ds.values()
+        for r in s
+        if r["fov"] == wide[0].stem
+        for c in r["cells"]
+    }
     assert big in labels
 
 
 def test_same_seed_gives_byte_identical_output(raw_export: Path, tmp_path: Path) -> None:
     opts = ConvertOptions(tile_size=128, progress=False)
-    a, b = convert(raw_export, tmp_path / "a", options=opts), convert(raw_export, tmp_path / "b", options=opts)
-    for name in ["splits.json", "manifest.json", "README.md", *[f"data/{p.name}" for p in (a / "data").iterdir()]]:
+    a, b = (
+        convert(raw_export, tmp_path / "a", options=opts),
+        convert(raw_export, tmp_path / "b", options=opts),
+    )
+    for name in [
+        "splits.json",
+        "manifest.json",
+        "README.md",
+        *[f"data/{p.name}" for p in (a / "data").iterdir()],
+    ]:
         assert sha256_file(a / name) == sha256_file(b / name), name
 
 
@@ -113,5 +131,10 @@ def test_centroid_join_gives_same_labels_as_id_join(raw_export: Path, tmp_path: 
     by_xy = convert(raw_export, tmp_path / "xy", options=opts)
     a = load_dataset(str(by_id), "base", split="train")
     b = load_dataset(str(by_xy), "base", split="train")
-    same = np.mean([np.mean(np.asarray(x) == np.asarray(y)) for x, y in zip(a["semantic_mask"], b["semantic_mask"], strict=True)])
+    same = np.mean(
+        [
+            np.mean(np.asarray(x) == np.asarray(y))
+            for x, y in zip(a["semantic_mask"], b["semantic_mask"], strict=True)
+        ]
+    )
     assert same > 0.9  # centroids of overlapped cells can land on a neighbour: most pixels agree

@@ -43,7 +43,9 @@ def test_cell_table_custom_column_names(raw_export: Path, tmp_path: Path) -> Non
 
 def test_cell_table_non_numeric_label(raw_export: Path, tmp_path: Path) -> None:
     lines = (raw_export / TABLE).read_text().splitlines()
-    (tmp_path / TABLE).write_text("\n".join(lines[:1] + [lines[1].replace("reg001_A,1,A,1,", "reg001_A,1,A,1,x", 1)] + lines[2:]))
+    (tmp_path / TABLE).write_text(
+        "\n".join([lines[0], lines[1].replace("reg001_A,1,A,1,", "reg001_A,1,A,1,x", 1), *lines[2:]])
+    )
     with pytest.raises(InvalidInputError, match="must be numeric"):
         read_cell_table(tmp_path / TABLE)
 
@@ -73,7 +75,7 @@ def test_class_map_default_has_29_names_and_14_classes() -> None:
 
 
 def test_class_map_errors(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="(?s)unknown cluster name 'xyz'.*class_map.csv"):
+    with pytest.raises(InvalidInputError, match=r"(?s)unknown cluster name 'xyz'.*class_map\.csv"):
         load_class_map().class_id("xyz")
     bad = tmp_path / "m.csv"
     bad.write_text("name,class\n")

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from phenocell.converters.patients import Patient
@@ -10,12 +12,12 @@ from phenocell.errors import InvalidInputError, SplitLeakageError
 from phenocell.splits import FAMILIES, SPLITS, Splits, make_splits, nested_subset, validate_splits
 from phenocell.synthetic.export import patient_table, region_name
 
-import numpy as np
-
 
 def _cohort(n_patients: int = 10, n_fovs: int = 24) -> tuple[dict[str, str], dict[str, Patient]]:
     table = patient_table(n_patients, np.random.default_rng(1))
-    patients = {r.patients: Patient(r.patients, r.tumor_type, int(r.stage), r.groups) for r in table.itertuples()}
+    patients = {
+        r.patients: Patient(r.patients, r.tumor_type, int(r.stage), r.groups) for r in table.itertuples()
+    }
     fovs = {region_name(i): str(i % n_patients + 1) for i in range(n_fovs)}
     return fovs, patients
 
@@ -30,7 +32,9 @@ def test_families_are_patient_disjoint_and_follow_rules(seed: int) -> None:
         assert sorted(f for s in SPLITS for f in splits.families[family][s]) == sorted(fovs)
     tt, ts = splits.families["tumor_type"], splits.families["tumor_stage"]
     assert {patients[fovs[f]].tumor_type for f in tt["test"]} == {"mucinous"}
-    assert {patients[fovs[f]].tumor_type for s in ("train", "validation") for f in tt[s]} == {"adenocarcinoma"}
+    assert {patients[fovs[f]].tumor_type for s in ("train", "validation") for f in tt[s]} == {
+        "adenocarcinoma"
+    }
     assert {patients[fovs[f]].stage for f in ts["test"]} == {4}
     assert {patients[fovs[f]].stage for s in ("train", "validation") for f in ts[s]} == {3}
 
@@ -76,7 +80,9 @@ def test_rule_violation_is_detected() -> None:
     splits = make_splits(fovs, patients)
     stage3 = next(f for f in splits.families["tumor_stage"]["train"])
     splits.families["tumor_stage"]["train"].remove(stage3)
-    splits.families["tumor_stage"]["test"] = [f for f in splits.families["tumor_stage"]["test"] if fovs[f] != fovs[stage3]]
+    splits.families["tumor_stage"]["test"] = [
+        f for f in splits.families["tumor_stage"]["test"] if fovs[f] != fovs[stage3]
+    ]
     splits.families["tumor_stage"]["test"].append(stage3)
     with pytest.raises(SplitLeakageError):
         validate_splits(splits, patients)
@@ -93,7 +99,7 @@ def test_nested_subsets() -> None:
     items = [f"t{i}" for i in range(200)]
     subsets = [set(nested_subset(items, f, seed=3)) for f in (1.0, 0.5, 0.2, 0.1, 0.05)]
     assert [len(s) for s in subsets] == [200, 100, 40, 20, 10]
-    assert all(b <= a for a, b in zip(subsets, subsets[1:], strict=False))
+    assert all(b <= a for a, b in itertools.pairwise(subsets))
 
 
 def test_splits_json_round_trip(dataset_dir: Path) -> None:

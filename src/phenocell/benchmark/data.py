@@ -8,15 +8,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from phenocell.errors import check_choice
 from phenocell.schema import INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_mask
 from phenocell.splits import FAMILIES
-from phenocell.errors import check_choice
 
 
 @dataclass
 class SplitTiles:
-    """Decoded tiles: images (N, 3, T, T) uint8, semantic (N, T, T) uint8, instance (N, T, T) int32,
-    per-tile cell ids and labels (indexed by local instance id - 1), FoV of each tile."""
+    """Decoded tiles of one split.
+
+    Images (N, 3, T, T) uint8, semantic (N, T, T) uint8, instance (N, T, T) int32, per-tile cell ids and
+    labels (indexed by local instance id - 1), and the FoV of each tile.
+    """
 
     tile_ids: list[str]
     fovs: list[str]
@@ -32,9 +35,15 @@ class SplitTiles:
     def subset(self, index: list[int]) -> SplitTiles:
         """The tiles at ``index``, in that order."""
         idx = torch.as_tensor(index, dtype=torch.long)
-        return SplitTiles([self.tile_ids[i] for i in index], [self.fovs[i] for i in index], self.images[idx],
-                          self.semantic[idx], self.instance[idx], [self.cell_ids[i] for i in index],
-                          [self.cell_labels[i] for i in index])
+        return SplitTiles(
+            [self.tile_ids[i] for i in index],
+            [self.fovs[i] for i in index],
+            self.images[idx],
+            self.semantic[idx],
+            self.instance[idx],
+            [self.cell_ids[i] for i in index],
+            [self.cell_labels[i] for i in index],
+        )
 
 
 def load_split(data: str | Path, family: str, split: str) -> SplitTiles:
@@ -52,5 +61,12 @@ def load_split(data: str | Path, family: str, split: str) -> SplitTiles:
         instance.append(decode_mask(row["instance_mask"], INSTANCE_DTYPE).astype(np.int32))
         ids.append(np.array([c["cell_id"] for c in row["cells"]], dtype=np.int64))
         labels.append(np.array([c["label"] for c in row["cells"]], dtype=np.int64))
-    return SplitTiles(list(ds["tile_id"]), list(ds["fov"]), torch.from_numpy(np.stack(images)),
-                      torch.from_numpy(np.stack(semantic)), torch.from_numpy(np.stack(instance)), ids, labels)
+    return SplitTiles(
+        list(ds["tile_id"]),
+        list(ds["fov"]),
+        torch.from_numpy(np.stack(images)),
+        torch.from_numpy(np.stack(semantic)),
+        torch.from_numpy(np.stack(instance)),
+        ids,
+        labels,
+    )

@@ -10,7 +10,6 @@ checkpoint (``weights=PATH``); pickled checkpoints are refused.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,7 +17,6 @@ from torch import nn
 
 from phenocell.benchmark.compat import import_timm
 from phenocell.benchmark.registry import Registry
-from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -43,7 +41,7 @@ class EncoderConfig:
     seed: int | None = None  # random-init entries: the seed of their weights
 
     def small(self) -> EncoderConfig:
-        """The same architecture family at test size (4 blocks, 64-dim; SwiGLU ratio 4 to keep widths even)."""
+        """The same architecture at test size: 4 blocks, 64-dim, MLP ratio 4 (keeps SwiGLU widths even)."""
         kwargs = dict(self.timm_kwargs, depth=4, embed_dim=64, num_heads=2, mlp_ratio=4.0)
         return replace(self, embed_dim=64, depth=4, input_size=self.patch_size * 4, timm_kwargs=kwargs)
 
@@ -55,8 +53,18 @@ class EncoderConfig:
 ENCODERS: Registry[EncoderConfig] = Registry("encoder")
 
 
-def _vit(key: str, arch: str, hub: str | None, size: int, patch: int, dim: int, blocks: int, prefix: int,
-         lic: str, **kw: Any) -> EncoderConfig:
+def _vit(
+    key: str,
+    arch: str,
+    hub: str | None,
+    size: int,
+    patch: int,
+    dim: int,
+    blocks: int,
+    prefix: int,
+    lic: str,
+    **kw: Any,
+) -> EncoderConfig:
     mean = kw.pop("mean", IMAGENET_MEAN)
     std = kw.pop("std", IMAGENET_STD)
     seed = kw.pop("seed", None)
@@ -71,42 +79,113 @@ def _swiglu() -> dict[str, Any]:
 
 @ENCODERS.register("pathology/uni")
 def _uni() -> EncoderConfig:
-    return _vit("pathology/uni", "vit_large_patch16_224", "MahmoodLab/UNI", 224, 16, 1024, 24, 1,
-                "cc-by-nc-nd-4.0", init_values=1e-5)
+    return _vit(
+        "pathology/uni",
+        "vit_large_patch16_224",
+        "MahmoodLab/UNI",
+        224,
+        16,
+        1024,
+        24,
+        1,
+        "cc-by-nc-nd-4.0",
+        init_values=1e-5,
+    )
 
 
 @ENCODERS.register("pathology/uni2-h")
 def _uni2() -> EncoderConfig:
-    return _vit("pathology/uni2-h", "vit_giant_patch14_224", "MahmoodLab/UNI2-h", 224, 14, 1536, 24, 9,
-                "cc-by-nc-nd-4.0", depth=24, num_heads=24, embed_dim=1536, init_values=1e-5, mlp_ratio=2.66667 * 2,
-                reg_tokens=8, no_embed_class=True, **_swiglu())
+    return _vit(
+        "pathology/uni2-h",
+        "vit_giant_patch14_224",
+        "MahmoodLab/UNI2-h",
+        224,
+        14,
+        1536,
+        24,
+        9,
+        "cc-by-nc-nd-4.0",
+        depth=24,
+        num_heads=24,
+        embed_dim=1536,
+        init_values=1e-5,
+        mlp_ratio=2.66667 * 2,
+        reg_tokens=8,
+        no_embed_class=True,
+        **_swiglu(),
+    )
 
 
 @ENCODERS.register("pathology/virchow2")
 def _virchow2() -> EncoderConfig:
-    return _vit("pathology/virchow2", "vit_huge_patch14_224", "paige-ai/Virchow2", 224, 14, 1280, 32, 5,
-                "cc-by-nc-nd-4.0", init_values=1e-5, mlp_ratio=5.3375, reg_tokens=4, **_swiglu())
+    return _vit(
+        "pathology/virchow2",
+        "vit_huge_patch14_224",
+        "paige-ai/Virchow2",
+        224,
+        14,
+        1280,
+        32,
+        5,
+        "cc-by-nc-nd-4.0",
+        init_values=1e-5,
+        mlp_ratio=5.3375,
+        reg_tokens=4,
+        **_swiglu(),
+    )
 
 
 @ENCODERS.register("pathology/phikon-v2")
 def _phikon2() -> EncoderConfig:
     # Phikon-v2 is a DINOv2 ViT-L/16; its Hub repo (owkin/phikon-v2) is in transformers format, so the
     # timm architecture here loads it from a converted local safetensors (--weights).
-    return _vit("pathology/phikon-v2", "vit_large_patch16_224", "owkin/phikon-v2", 224, 16, 1024, 24, 1,
-                "other (owkin non-commercial)", init_values=1e-5)
+    return _vit(
+        "pathology/phikon-v2",
+        "vit_large_patch16_224",
+        "owkin/phikon-v2",
+        224,
+        16,
+        1024,
+        24,
+        1,
+        "other (owkin non-commercial)",
+        init_values=1e-5,
+    )
 
 
 @ENCODERS.register("pathology/prov-gigapath")
 def _gigapath() -> EncoderConfig:
-    return _vit("pathology/prov-gigapath", "vit_giant_patch14_dinov2", "prov-gigapath/prov-gigapath", 224, 16,
-                1536, 40, 1, "apache-2.0", init_values=1e-5, mlp_ratio=5.33334)
+    return _vit(
+        "pathology/prov-gigapath",
+        "vit_giant_patch14_dinov2",
+        "prov-gigapath/prov-gigapath",
+        224,
+        16,
+        1536,
+        40,
+        1,
+        "apache-2.0",
+        init_values=1e-5,
+        mlp_ratio=5.33334,
+    )
 
 
 @ENCODERS.register("pathology/h-optimus-0")
 def _hoptimus() -> EncoderConfig:
-    return _vit("pathology/h-optimus-0", "vit_giant_patch14_reg4_dinov2", "bioptimus/H-optimus-0", 224, 14,
-                1536, 40, 5, "apache-2.0", init_values=1e-5, mean=(0.707223, 0.578729, 0.703617),
-                std=(0.211883, 0.230117, 0.177517))
+    return _vit(
+        "pathology/h-optimus-0",
+        "vit_giant_patch14_reg4_dinov2",
+        "bioptimus/H-optimus-0",
+        224,
+        14,
+        1536,
+        40,
+        5,
+        "apache-2.0",
+        init_values=1e-5,
+        mean=(0.707223, 0.578729, 0.703617),
+        std=(0.211883, 0.230117, 0.177517),
+    )
 
 
 @ENCODERS.register("baseline/random-vit-b16")
@@ -121,8 +200,21 @@ def _pixel_stats() -> EncoderConfig:
 
 @ENCODERS.register("test/vit-tiny")
 def _vit_tiny() -> EncoderConfig:
-    return _vit("test/vit-tiny", "vit_tiny_patch16_224", None, 128, 8, 96, 4, 1, "n/a", seed=0,
-                embed_dim=96, depth=4, num_heads=3)
+    return _vit(
+        "test/vit-tiny",
+        "vit_tiny_patch16_224",
+        None,
+        128,
+        8,
+        96,
+        4,
+        1,
+        "n/a",
+        seed=0,
+        embed_dim=96,
+        depth=4,
+        num_heads=3,
+    )
 
 
 class PixelStats(nn.Module):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -43,14 +44,25 @@ def encode(encoder: FrozenEncoder, images: torch.Tensor, taps: list[int]) -> lis
 class TokenCache:
     """Per-shard fp16 token cache keyed by encoder, weights, sizes and taps (see module docstring)."""
 
-    def __init__(self, root: Path, encoder: FrozenEncoder, tile_size: int, taps: list[int], data_dir: Path) -> None:
-        self.key = {"encoder": encoder.cfg.key, "weights_id": encoder.weights_id,
-                    "input_size": encoder.cfg.input_size, "tile_size": tile_size, "taps": taps}
+    def __init__(
+        self, root: Path, encoder: FrozenEncoder, tile_size: int, taps: list[int], data_dir: Path
+    ) -> None:
+        self.key: dict[str, Any] = {
+            "encoder": encoder.cfg.key,
+            "weights_id": encoder.weights_id,
+            "input_size": encoder.cfg.input_size,
+            "tile_size": tile_size,
+            "taps": taps,
+        }
         digest = hashlib.sha256(json.dumps(self.key, sort_keys=True).encode()).hexdigest()[:16]
         self.dir = Path(root) / digest
         self.dir.mkdir(parents=True, exist_ok=True)
         self.manifest_path = self.dir / "manifest.json"
-        self.manifest = json.loads(self.manifest_path.read_text()) if self.manifest_path.exists() else {**self.key, "shards": {}}
+        self.manifest: dict[str, Any] = (
+            json.loads(self.manifest_path.read_text())
+            if self.manifest_path.exists()
+            else {**self.key, "shards": {}}
+        )
         shards = json.loads((Path(data_dir) / "manifest.json").read_text())["shards"]
         self.shard_sha = {meta["fov"]: meta["sha256"] for meta in shards.values()}
         self.hits, self.misses, self.stale = 0, 0, 0
@@ -78,8 +90,11 @@ class TokenCache:
                 self.misses += 1
                 sub = tiles.subset(index)
                 grids = encode(encoder, sub.images, taps)
-                save_file({f"tap{k}": g.contiguous() for k, g in enumerate(grids)}, str(path),
-                          metadata={"tile_ids": json.dumps(ids)})
+                save_file(
+                    {f"tap{k}": g.contiguous() for k, g in enumerate(grids)},
+                    str(path),
+                    metadata={"tile_ids": json.dumps(ids)},
+                )
                 self.manifest["shards"][fov] = self.shard_sha[fov]
                 self.manifest_path.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
             for i, k in zip(index, range(len(index)), strict=True):
@@ -97,7 +112,9 @@ def _metadata(path: Path) -> dict[str, str]:
 class FeatureSource:
     """Head inputs for batches of a split: live encoding, or precomputed grids (cache / memory)."""
 
-    def __init__(self, encoder: FrozenEncoder, tiles: SplitTiles, taps: list[int], grids: list[torch.Tensor] | None):
+    def __init__(
+        self, encoder: FrozenEncoder, tiles: SplitTiles, taps: list[int], grids: list[torch.Tensor] | None
+    ):
         self.encoder, self.tiles, self.taps, self.grids = encoder, tiles, taps, grids
 
     def batch(self, index: torch.Tensor) -> HeadInput:

@@ -27,18 +27,30 @@ def _load_safetensors(model: nn.Module, path: Path, key: str) -> None:
     from safetensors.torch import load_file
 
     if path.suffix != ".safetensors":
-        raise InvalidInputError(f"weights for {key} must be safetensors", expected="a .safetensors file",
-                                found=str(path), fix="convert the checkpoint with safetensors.torch.save_file "
-                                "(pickled .pt/.bin files are never loaded)")
+        raise InvalidInputError(
+            f"weights for {key} must be safetensors",
+            expected="a .safetensors file",
+            found=str(path),
+            fix="convert the checkpoint with safetensors.torch.save_file "
+            "(pickled .pt/.bin files are never loaded)",
+        )
     if not path.is_file():
-        raise MissingInputError(f"no weights file for {key}", expected=str(path), found="nothing there",
-                                fix="pass an existing --weights PATH")
+        raise MissingInputError(
+            f"no weights file for {key}",
+            expected=str(path),
+            found="nothing there",
+            fix="pass an existing --weights PATH",
+        )
     try:
         state = load_file(str(path))
         model.load_state_dict(state, strict=True)
     except (RuntimeError, OSError, ValueError) as err:
-        raise CorruptInputError(f"cannot load {path} into {key}", expected=f"a {key} ({cfg_arch(model)}) state dict",
-                                found=str(err).splitlines()[0][:300], fix="check the checkpoint matches the encoder") from err
+        raise CorruptInputError(
+            f"cannot load {path} into {key}",
+            expected=f"a {key} ({cfg_arch(model)}) state dict",
+            found=str(err).splitlines()[0][:300],
+            fix="check the checkpoint matches the encoder",
+        ) from err
 
 
 def cfg_arch(model: nn.Module) -> str:
@@ -68,6 +80,8 @@ class FrozenEncoder(nn.Module):
         self.cfg, self.model, self.weights_id = cfg, model.eval(), weights_id
         for param in self.model.parameters():
             param.requires_grad_(False)
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(cfg.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(cfg.std).view(1, 3, 1, 1), persistent=False)
 
@@ -80,10 +94,11 @@ class FrozenEncoder(nn.Module):
         """Images (B, 3, S, S) in [0, 1] at the encoder input size → tap grids (B, C, S/p, S/p)."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images (B, 3, H, W), got {tuple(images.shape)}")
+        model: Any = self.model
+        if isinstance(model, PixelStats):
+            return model.forward_intermediates(images, taps)
         x = (images - self.mean) / self.std
-        if isinstance(self.model, PixelStats):
-            return self.model.forward_intermediates(images, taps)
-        out: Any = self.model.forward_intermediates(x, indices=taps, output_fmt="NCHW", intermediates_only=True)
+        out: Any = model.forward_intermediates(x, indices=taps, output_fmt="NCHW", intermediates_only=True)
         return list(out)
 
 

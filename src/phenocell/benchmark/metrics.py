@@ -44,7 +44,9 @@ class CellVotes:
     votes: dict[int, np.ndarray] = field(default_factory=dict)
     truth: dict[int, int] = field(default_factory=dict)
 
-    def add_tile(self, instance: np.ndarray, pred: np.ndarray, cell_ids: np.ndarray, labels: np.ndarray) -> None:
+    def add_tile(
+        self, instance: np.ndarray, pred: np.ndarray, cell_ids: np.ndarray, labels: np.ndarray
+    ) -> None:
         """Add one tile: ``instance`` local ids (0 bg), ``cell_ids``/``labels`` indexed by local id - 1."""
         inst = instance.ravel().astype(np.int64)
         fg = inst > 0

@@ -20,13 +20,21 @@ class Registry(Generic[T]):
     def register(self, key: str) -> Callable[[Callable[[], T]], Callable[[], T]]:
         """Decorator that registers a factory under ``key``."""
         if key.count("/") != 1 or not all(key.split("/")):
-            raise InvalidOptionError(f"bad {self.kind} key", expected="'namespace/name'", found=repr(key),
-                                     fix="use a namespaced key such as 'pathology/uni'")
+            raise InvalidOptionError(
+                f"bad {self.kind} key",
+                expected="'namespace/name'",
+                found=repr(key),
+                fix="use a namespaced key such as 'pathology/uni'",
+            )
 
         def decorate(factory: Callable[[], T]) -> Callable[[], T]:
             if key in self._items:
-                raise InvalidOptionError(f"duplicate {self.kind} key", expected="a new key",
-                                         found=f"{key!r} is already registered", fix="pick another name")
+                raise InvalidOptionError(
+                    f"duplicate {self.kind} key",
+                    expected="a new key",
+                    found=f"{key!r} is already registered",
+                    fix="pick another name",
+                )
             self._items[key] = factory
             return factory
 
@@ -35,8 +43,12 @@ class Registry(Generic[T]):
     def get(self, key: str) -> T:
         """Build the entry registered under ``key``."""
         if key not in self._items:
-            raise InvalidOptionError(f"unknown {self.kind} {key!r}", expected=f"one of {', '.join(self.keys())}",
-                                     found=repr(key), fix=f"pick a registered {self.kind}")
+            raise InvalidOptionError(
+                f"unknown {self.kind} {key!r}",
+                expected=f"one of {', '.join(self.keys())}",
+                found=repr(key),
+                fix=f"pick a registered {self.kind}",
+            )
         return self._items[key]()
 
     def keys(self) -> list[str]:

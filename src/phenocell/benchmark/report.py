@@ -9,21 +9,27 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from phenocell.benchmark.metrics import per_class_f1  # noqa: E402
-from phenocell.errors import InvalidInputError, MissingInputError  # noqa: E402
-from phenocell.schema import CLASS_NAMES  # noqa: E402
+from phenocell.benchmark.metrics import per_class_f1
+from phenocell.errors import InvalidInputError, MissingInputError
+from phenocell.schema import CLASS_NAMES
 
 FAMILY_ORDER = ("base", "tumor_type", "tumor_stage")
 
 
 def _jsonable(results: dict[str, Any]) -> dict[str, Any]:
-    out = json.loads(json.dumps(results, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o)))
+    out = json.loads(
+        json.dumps(results, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o))
+    )
     for split, m in results["metrics"].items():
-        out["metrics"][split]["pixel_per_class_f1"] = dict(zip(CLASS_NAMES[1:], per_class_f1(m["pixel_confusion"]).tolist(), strict=True))
-        out["metrics"][split]["cell_per_class_f1"] = dict(zip(CLASS_NAMES[1:], per_class_f1(m["cell_confusion"]).tolist(), strict=True))
+        out["metrics"][split]["pixel_per_class_f1"] = dict(
+            zip(CLASS_NAMES[1:], per_class_f1(m["pixel_confusion"]).tolist(), strict=True)
+        )
+        out["metrics"][split]["cell_per_class_f1"] = dict(
+            zip(CLASS_NAMES[1:], per_class_f1(m["cell_confusion"]).tolist(), strict=True)
+        )
     return out
 
 
@@ -63,22 +69,49 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     doc = _jsonable(results)
     (out / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
-    _plot_confusion(np.array(results["metrics"]["test"]["pixel_confusion"]), out / "confusion_pixel.png",
-                    "test pixel confusion (row-normalised)")
-    _plot_confusion(np.array(results["metrics"]["test"]["cell_confusion"]), out / "confusion_cell.png",
-                    "test cell confusion (row-normalised)")
+    _plot_confusion(
+        np.array(results["metrics"]["test"]["pixel_confusion"]),
+        out / "confusion_pixel.png",
+        "test pixel confusion (row-normalised)",
+    )
+    _plot_confusion(
+        np.array(results["metrics"]["test"]["cell_confusion"]),
+        out / "confusion_cell.png",
+        "test cell confusion (row-normalised)",
+    )
     _plot_f1(doc, out / "per_class_f1.png")
     m = doc["metrics"]
-    lines = [f"# {doc['encoder']} / {doc['head']} / {doc['family']}", "",
-             f"phenocell {doc['phenocell_version']}, seed {doc['seed']}, weights `{doc['weights_id']}`, "
-             f"tiles {doc['tiles']}, best step {doc['training']['best_step']} of {doc['training']['steps_run']}.", "",
-             "| split | pixel_macro_f1 | cell_macro_f1 |", "|---|---:|---:|"]
-    lines += [f"| {s} | {m[s]['pixel_macro_f1']:.4f} | {m[s]['cell_macro_f1']:.4f} |" for s in ("validation", "test")]
-    lines += ["", f"Majority-class predictor (test pixel_macro_f1): {doc['majority_class_pixel_macro_f1']:.4f}", "",
-              "| class | pixel F1 | cell F1 |", "|---|---:|---:|"]
-    lines += [f"| {c} | {m['test']['pixel_per_class_f1'][c]:.3f} | {m['test']['cell_per_class_f1'][c]:.3f} |"
-              for c in CLASS_NAMES[1:]]
-    lines += ["", "![confusion](confusion_pixel.png)", "![cells](confusion_cell.png)", "![f1](per_class_f1.png)", ""]
+    lines = [
+        f"# {doc['encoder']} / {doc['head']} / {doc['family']}",
+        "",
+        f"phenocell {doc['phenocell_version']}, seed {doc['seed']}, weights `{doc['weights_id']}`, "
+        f"tiles {doc['tiles']}, best step {doc['training']['best_step']} of {doc['training']['steps_run']}.",
+        "",
+        "| split | pixel_macro_f1 | cell_macro_f1 |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {s} | {m[s]['pixel_macro_f1']:.4f} | {m[s]['cell_macro_f1']:.4f} |"
+        for s in ("validation", "test")
+    ]
+    lines += [
+        "",
+        f"Majority-class predictor (test pixel_macro_f1): {doc['majority_class_pixel_macro_f1']:.4f}",
+        "",
+        "| class | pixel F1 | cell F1 |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {c} | {m['test']['pixel_per_class_f1'][c]:.3f} | {m['test']['cell_per_class_f1'][c]:.3f} |"
+        for c in CLASS_NAMES[1:]
+    ]
+    lines += [
+        "",
+        "![confusion](confusion_pixel.png)",
+        "![cells](confusion_cell.png)",
+        "![f1](per_class_f1.png)",
+        "",
+    ]
     (out / "report.md").write_text("\n".join(lines))
     return doc
 
@@ -87,25 +120,42 @@ def load_run(path: Path) -> dict[str, Any]:
     """Read a run's results.json."""
     file = Path(path) / "results.json"
     if not file.is_file():
-        raise MissingInputError("not a benchmark run directory", expected=f"{file}", found="no results.json",
-                                fix="pass directories written by `phenocell benchmark run`")
+        raise MissingInputError(
+            "not a benchmark run directory",
+            expected=f"{file}",
+            found="no results.json",
+            fix="pass directories written by `phenocell benchmark run`",
+        )
     return dict(json.loads(file.read_text()))
 
 
 def compare(runs: list[Path], metric: str = "pixel_macro_f1") -> str:
-    """The domain-shift table (paper figs. 2-3): test F1 per family and the drop from base, overall and per class."""
+    """The domain-shift table (paper figs. 2-3): test F1 per family, drop from base, overall and per class."""
     docs = [load_run(r) for r in runs]
     table: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for doc in docs:
         table.setdefault((doc["encoder"], doc["head"]), {})[doc["family"]] = doc["metrics"]["test"]
     if not any("base" in fams for fams in table.values()):
-        raise InvalidInputError("no base-family run to measure drops from", expected="at least one --family base run",
-                                found=str(sorted({d["family"] for d in docs})), fix="add the base run of each encoder/head")
+        raise InvalidInputError(
+            "no base-family run to measure drops from",
+            expected="at least one --family base run",
+            found=str(sorted({d["family"] for d in docs})),
+            fix="add the base run of each encoder/head",
+        )
     per_class = metric.replace("macro_f1", "per_class_f1")
-    lines = [f"## test {metric} and drop from base", "",
-             "| encoder | head | base | tumor_type | drop | tumor_stage | drop |", "|---|---|---:|---:|---:|---:|---:|"]
-    cls_lines = ["", f"## per-class drop from base (test {per_class})", "",
-                 "| encoder | head | family | " + " | ".join(CLASS_NAMES[1:]) + " |", "|---|---|---|" + "---:|" * 14]
+    lines = [
+        f"## test {metric} and drop from base",
+        "",
+        "| encoder | head | base | tumor_type | drop | tumor_stage | drop |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    cls_lines = [
+        "",
+        f"## per-class drop from base (test {per_class})",
+        "",
+        "| encoder | head | family | " + " | ".join(CLASS_NAMES[1:]) + " |",
+        "|---|---|---|" + "---:|" * 14,
+    ]
     for (enc, head), fams in sorted(table.items()):
         base = fams.get("base")
         cells = [f"{base[metric]:.4f}" if base else "—"]
@@ -113,7 +163,9 @@ def compare(runs: list[Path], metric: str = "pixel_macro_f1") -> str:
             if fam in fams and base:
                 cells += [f"{fams[fam][metric]:.4f}", f"{base[metric] - fams[fam][metric]:+.4f}"]
                 drops = [base[per_class][c] - fams[fam][per_class][c] for c in CLASS_NAMES[1:]]
-                cls_lines.append(f"| {enc} | {head} | {fam} | " + " | ".join(f"{d:+.2f}" for d in drops) + " |")
+                cls_lines.append(
+                    f"| {enc} | {head} | {fam} | " + " | ".join(f"{d:+.2f}" for d in drops) + " |"
+                )
             else:
                 cells += [f"{fams[fam][metric]:.4f}" if fam in fams else "—", "—"]
         lines.append(f"| {enc} | {head} | " + " | ".join(cells) + " |")

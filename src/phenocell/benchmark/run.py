@@ -30,14 +30,25 @@ def majority_baseline(train: SplitTiles, test: SplitTiles) -> float:
     return macro_f1(confusion(gt, np.full_like(gt, majority)))
 
 
-def _source(encoder: FrozenEncoder, tiles: SplitTiles, taps: list[int], cache: TokenCache | None) -> FeatureSource:
+def _source(
+    encoder: FrozenEncoder, tiles: SplitTiles, taps: list[int], cache: TokenCache | None
+) -> FeatureSource:
     grids = cache.grids(encoder, tiles, taps) if cache is not None else None
     return FeatureSource(encoder, tiles, taps, grids)
 
 
-def run_benchmark(data: str | Path, *, family: str, encoder: str, head: str, out: Path,
-                  config: TrainConfig | None = None, weights: Path | None = None, cache_dir: Path | None = None,
-                  log: Any = print) -> dict[str, Any]:
+def run_benchmark(
+    data: str | Path,
+    *,
+    family: str,
+    encoder: str,
+    head: str,
+    out: Path,
+    config: TrainConfig | None = None,
+    weights: Path | None = None,
+    cache_dir: Path | None = None,
+    log: Any = print,
+) -> dict[str, Any]:
     """Train and evaluate one head; writes ``results.json``, ``report.md`` and figures into ``out``."""
     cfg = config or TrainConfig()
     cfg.validate()
@@ -45,14 +56,20 @@ def run_benchmark(data: str | Path, *, family: str, encoder: str, head: str, out
     tiles = {s: load_split(data, family, s) for s in ("train", "validation", "test")}
     if cfg.train_fraction < 1.0:
         keep = set(nested_subset(tiles["train"].tile_ids, cfg.train_fraction, seed=cfg.seed))
-        tiles["train"] = tiles["train"].subset([i for i, t in enumerate(tiles["train"].tile_ids) if t in keep])
+        tiles["train"] = tiles["train"].subset(
+            [i for i, t in enumerate(tiles["train"].tile_ids) if t in keep]
+        )
     enc = build_encoder(encoder, weights=weights)
     taps = enc.cfg.taps() if head == "unetr" else enc.cfg.taps()[-1:]
     cache = None
     if cache_dir is not None:
         if not Path(data).is_dir():
-            raise InvalidOptionError("token cache needs a local dataset directory", expected="--data DIR",
-                                     found=str(data), fix="download the dataset (hf download) or drop --cache-dir")
+            raise InvalidOptionError(
+                "token cache needs a local dataset directory",
+                expected="--data DIR",
+                found=str(data),
+                fix="download the dataset (hf download) or drop --cache-dir",
+            )
         cache = TokenCache(cache_dir, enc, int(tiles["train"].semantic.shape[-1]), taps, Path(data))
     t0 = time.perf_counter()
     sources = {s: _source(enc, t, taps, cache) for s, t in tiles.items()}
@@ -62,15 +79,27 @@ def run_benchmark(data: str | Path, *, family: str, encoder: str, head: str, out
     history = train_head(model, sources["train"], sources["validation"], cfg, log=log)
     metrics = {s: evaluate(model, sources[s]) for s in ("validation", "test")}
     results = {
-        "phenocell_version": __version__, "family": family, "encoder": encoder, "head": head,
-        "data": str(data), "weights_id": enc.weights_id, "encoder_config": _encoder_record(enc),
-        "config": asdict(cfg), "seed": cfg.seed, "tiles": {s: len(t) for s, t in tiles.items()},
-        "metrics": metrics, "majority_class_pixel_macro_f1": majority_baseline(tiles["train"], tiles["test"]),
+        "phenocell_version": __version__,
+        "family": family,
+        "encoder": encoder,
+        "head": head,
+        "data": str(data),
+        "weights_id": enc.weights_id,
+        "encoder_config": _encoder_record(enc),
+        "config": asdict(cfg),
+        "seed": cfg.seed,
+        "tiles": {s: len(t) for s, t in tiles.items()},
+        "metrics": metrics,
+        "majority_class_pixel_macro_f1": majority_baseline(tiles["train"], tiles["test"]),
         "training": history,
-        "cache": None if cache is None else {"dir": str(cache.dir), "hits": cache.hits, "misses": cache.misses,
-                                             "stale": cache.stale},
-        "timings": {"total_seconds": time.perf_counter() - started, "feature_seconds": encode_seconds,
-                    "train_seconds": history["train_seconds"]},
+        "cache": None
+        if cache is None
+        else {"dir": str(cache.dir), "hits": cache.hits, "misses": cache.misses, "stale": cache.stale},
+        "timings": {
+            "total_seconds": time.perf_counter() - started,
+            "feature_seconds": encode_seconds,
+            "train_seconds": history["train_seconds"],
+        },
     }
     write_run(Path(out), results)
     return results
@@ -78,6 +107,8 @@ def run_benchmark(data: str | Path, *, family: str, encoder: str, head: str, out
 
 def _encoder_record(enc: FrozenEncoder) -> dict[str, Any]:
     record = asdict(enc.cfg)
-    record["timm_kwargs"] = {k: (v if isinstance(v, (int, float, str, bool)) else getattr(v, "__name__", str(v)))
-                             for k, v in record["timm_kwargs"].items()}
+    record["timm_kwargs"] = {
+        k: (v if isinstance(v, (int, float, str, bool)) else getattr(v, "__name__", str(v)))
+        for k, v in record["timm_kwargs"].items()
+    }
     return record

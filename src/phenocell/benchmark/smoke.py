@@ -15,9 +15,18 @@ SMOKE = TrainConfig(steps=40, batch_size=8, lr=1e-3, warmup=5, val_every=20, pat
 
 def smoke(data: Path, runs: Path) -> dict[str, Any]:
     """Run the smoke benchmark and print its test metrics."""
-    results = run_benchmark(data, family="tumor_stage", encoder="test/vit-tiny", head="linear",
-                            out=runs / "smoke-vit-tiny-linear-tumor_stage", config=SMOKE, log=lambda _: None)
+    results = run_benchmark(
+        data,
+        family="tumor_stage",
+        encoder="test/vit-tiny",
+        head="linear",
+        out=runs / "smoke-vit-tiny-linear-tumor_stage",
+        config=SMOKE,
+        log=lambda _: None,
+    )
     test = results["metrics"]["test"]
-    click.echo(f"  test pixel_macro_f1 {test['pixel_macro_f1']:.4f}  cell_macro_f1 {test['cell_macro_f1']:.4f}  "
-               f"(majority class {results['majority_class_pixel_macro_f1']:.4f}); report in {runs}")
+    click.echo(
+        f"  test pixel_macro_f1 {test['pixel_macro_f1']:.4f}  cell_macro_f1 {test['cell_macro_f1']:.4f}  "
+        f"(majority class {results['majority_class_pixel_macro_f1']:.4f}); report in {runs}"
+    )
     return results

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from phenocell.benchmark.data import SplitTiles
 from phenocell.benchmark.features import FeatureSource
-from phenocell.benchmark.metrics import K, CellVotes, confusion, macro_f1
+from phenocell.benchmark.metrics import CellVotes, K, confusion, macro_f1
 from phenocell.errors import check_choice
 from phenocell.schema import IGNORE_INDEX
 
@@ -85,6 +85,7 @@ class Sampler:
                     self.by_class.append(holders)
 
     def __call__(self, size: int) -> torch.Tensor:
+        """Indices of ``size`` tiles."""
         if not self.by_class:
             return torch.from_numpy(self.rng.integers(0, self.n, size))
         picks = self.rng.integers(0, len(self.by_class), size)
@@ -127,19 +128,25 @@ def evaluate(head: nn.Module, source: FeatureSource, batch_size: int = 32) -> di
             votes.add_tile(tiles.instance[i].numpy(), pred[j], tiles.cell_ids[i], tiles.cell_labels[i])
     cells = votes.confusion()
     head.train()
-    return {"pixel_macro_f1": macro_f1(pixel), "cell_macro_f1": macro_f1(cells),
-            "pixel_confusion": pixel, "cell_confusion": cells}
+    return {
+        "pixel_macro_f1": macro_f1(pixel),
+        "cell_macro_f1": macro_f1(cells),
+        "pixel_confusion": pixel,
+        "cell_confusion": cells,
+    }
 
 
-def train_head(head: nn.Module, train: FeatureSource, val: FeatureSource, cfg: TrainConfig,
-               log: Any = print) -> dict[str, Any]:
+def train_head(
+    head: nn.Module, train: FeatureSource, val: FeatureSource, cfg: TrainConfig, log: Any = print
+) -> dict[str, Any]:
     """Train ``head``; keep the state with the best validation pixel macro F1. Returns the history."""
     cfg.validate()
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     sampler = Sampler(train.tiles, cfg.sampling, rng)
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights(train.tiles, cfg), ignore_index=IGNORE_INDEX,
-                                  label_smoothing=cfg.label_smoothing)
+    loss_fn = nn.CrossEntropyLoss(
+        weight=class_weights(train.tiles, cfg), ignore_index=IGNORE_INDEX, label_smoothing=cfg.label_smoothing
+    )
     optim = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lr_lambda(cfg))
     best: dict[str, Any] = {"score": -1.0, "step": 0, "state": copy.deepcopy(head.state_dict())}
@@ -169,5 +176,10 @@ def train_head(head: nn.Module, train: FeatureSource, val: FeatureSource, cfg: T
                     log(f"early stop at step {step} (best {best['score']:.4f} at step {best['step']})")
                     break
     head.load_state_dict(best["state"])
-    return {"history": history, "best_step": best["step"], "best_val_pixel_macro_f1": best["score"],
-            "train_seconds": time.perf_counter() - started, "steps_run": step}
+    return {
+        "history": history,
+        "best_step": best["step"],
+        "best_val_pixel_macro_f1": best["score"],
+        "train_seconds": time.perf_counter() - started,
+        "steps_run": step,
+    }

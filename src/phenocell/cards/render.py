@@ -78,7 +78,9 @@ class DatasetSummary:
 def configs_yaml(summary: DatasetSummary) -> list[dict[str, Any]]:
     """The ``configs`` entry: a default config with the 9 splits, and one config per family."""
     default = [
-        {"split": f"{fam}_{split}", "path": summary.split_files(fam, split)} for fam in FAMILIES for split in SPLITS
+        {"split": f"{fam}_{split}", "path": summary.split_files(fam, split)}
+        for fam in FAMILIES
+        for split in SPLITS
     ]
     configs: list[dict[str, Any]] = [{"config_name": "default", "data_files": default, "default": True}]
     for fam in FAMILIES:
@@ -100,7 +102,9 @@ def _split_table(summary: DatasetSummary) -> str:
         for split in SPLITS:
             fovs = summary.split_fovs(fam, split)
             patients = {summary.splits.fov_patient[f] for f in fovs}
-            lines.append(f"| {fam} | {split} | {len(fovs)} | {len(patients)} | {summary.split_tiles(fam, split)} |")
+            lines.append(
+                f"| {fam} | {split} | {len(fovs)} | {len(patients)} | {summary.split_tiles(fam, split)} |"
+            )
     return "\n".join(lines)
 
 
@@ -109,11 +113,15 @@ def _class_table(summary: DatasetSummary) -> str:
     counts = {c: summary.class_counts(*c) for c in cols}
     head = "| id | class | merged CODEX clusters | " + " | ".join(f"{f} {s}" for f, s in cols) + " |"
     lines = [head, "|---:|---|---|" + "---:|" * len(cols)]
-    for cid, name in list(enumerate(CLASS_NAMES))[1:] + [(-1, IGNORE_NAME)]:
+    for cid, name in [*list(enumerate(CLASS_NAMES))[1:], (-1, IGNORE_NAME)]:
         merged = ", ".join(summary.merged_names.get(name, [])) or "—"
         cells = " | ".join(str(counts[c].get(cid, 0)) for c in cols)
         lines.append(f"| {255 if cid < 0 else cid} | {name} | {merged} | {cells} |")
     return "\n".join(lines)
+
+
+def _markers(summary: DatasetSummary) -> str:
+    return ", ".join(f"`{m}`" for m in summary.markers) or "none"
 
 
 def render_card(summary: DatasetSummary) -> str:
@@ -123,7 +131,14 @@ def render_card(summary: DatasetSummary) -> str:
         license=summary.license,
         pretty_name="PhenoCell",
         task_categories=["image-segmentation"],
-        tags=["histopathology", "H&E", "CODEX", "cell-phenotyping", "panoptic-segmentation", "colorectal-cancer"],
+        tags=[
+            "histopathology",
+            "H&E",
+            "CODEX",
+            "cell-phenotyping",
+            "panoptic-segmentation",
+            "colorectal-cancer",
+        ],
         size_categories=[_size_category(tiles)],
         configs=configs_yaml(summary),
     )
@@ -167,7 +182,7 @@ adenocarcinoma, test = mucinous; tumor_stage — train+validation from pTNM stag
 
 ## Markers
 
-{len(summary.markers)} marker intensities per cell, in this order: {", ".join(f"`{m}`" for m in summary.markers) or "none"}.
+{len(summary.markers)} marker intensities per cell, in this order: {_markers(summary)}.
 
 ## QC exclusions
 

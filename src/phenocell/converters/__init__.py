@@ -1,0 +1,1 @@
+"""One reader per raw source, panoptic labelling, tiling and the conversion driver."""

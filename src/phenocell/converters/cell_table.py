@@ -51,6 +51,7 @@ def read_cell_table(
         MissingInputError: the file is absent.
         CorruptInputError: the file is not parsable CSV.
         InvalidInputError: required columns are missing, the table is empty, or values are malformed.
+
     """
     columns = columns or CellTableColumns()
     require_file(Path(path), "cell table", "export the per-cell CSV into the raw directory")
@@ -77,7 +78,7 @@ def read_cell_table(
         raise InvalidInputError(
             f"cell table {path} lacks required columns",
             expected=f"columns {columns.required()}",
-            found=f"missing {missing}; present: {list(frame.columns)[:12]}{'...' if len(frame.columns) > 12 else ''}",
+            found=f"missing {missing}; present: {list(frame.columns)}",
             fix="rename the columns in the CSV or pass the names with --region-column/--label-column/"
             "--cluster-column/--patient-column (use --label-column none to join by centroid)",
         )

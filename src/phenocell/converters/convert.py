@@ -105,8 +105,10 @@ def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
     regions = [r for r in all_regions if r not in excluded]
     if not regions:
         raise InvalidInputError(
-            "nothing to convert", expected="at least one region not excluded",
-            found=f"{len(all_regions)} regions, all excluded", fix="shorten the exclusion list",
+            "nothing to convert",
+            expected="at least one region not excluded",
+            found=f"{len(all_regions)} regions, all excluded",
+            fix="shorten the exclusion list",
         )
     fov_patient = _fov_patients(table, regions)
     unknown = sorted({p for p in fov_patient.values() if p not in patients})
@@ -118,22 +120,41 @@ def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
             fix="add their tumor type and stage to the patient table",
         )
     files = {r: find_region_files(raw_dir, r) for r in regions}
-    return Inputs(table, patients, class_map, files, fov_patient, excluded,
-                  {r: i for i, r in enumerate(all_regions, start=1)})
+    return Inputs(
+        table,
+        patients,
+        class_map,
+        files,
+        fov_patient,
+        excluded,
+        {r: i for i, r in enumerate(all_regions, start=1)},
+    )
 
 
-def _convert_fov(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> tuple[FovSummary, dict[str, int]]:
+def _convert_fov(
+    inputs: Inputs, fov: str, options: ConvertOptions, out: Path
+) -> tuple[FovSummary, dict[str, int]]:
     files = inputs.regions[fov]
     mask = open_label_mask(files.mask, mpp=options.mask_mpp)
     he = open_he(files.he, mpp=options.he_mpp)
     check_geometry(fov, mask, he)
     cells = label_cells(
-        mask, inputs.table.for_region(fov), inputs.table, inputs.class_map, region=fov,
-        fov_index=inputs.fov_index[fov], min_area_px=options.min_cell_area_um2 / mask.mpp**2,
+        mask,
+        inputs.table.for_region(fov),
+        inputs.table,
+        inputs.class_map,
+        region=fov,
+        fov_index=inputs.fov_index[fov],
+        min_area_px=options.min_cell_area_um2 / mask.mpp**2,
     )
     patient = inputs.patients[inputs.fov_patient[fov]]
-    meta = {"fov": fov, "patient": patient.patient, "group": patient.group,
-            "tumor_type": patient.tumor_type, "stage": patient.stage}
+    meta = {
+        "fov": fov,
+        "patient": patient.patient,
+        "group": patient.group,
+        "tumor_type": patient.tumor_type,
+        "stage": patient.stage,
+    }
     spec = TileSpec(options.tile_size, options.stride)
     staging = out / "data" / f"{fov}.parquet.writing"
     rows = write_shard(staging, iter_tiles(he, mask, cells, spec, meta))
@@ -161,11 +182,16 @@ def convert(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) 
 
     Raises:
         PhenoCellError: any bad input or option; nothing is left at ``out`` then.
+
     """
     options = options or ConvertOptions()
     if options.min_cell_area_um2 < 0:
-        raise InvalidOptionError("negative minimum cell area", expected=">= 0",
-                                 found=str(options.min_cell_area_um2), fix="pass --min-cell-area 0 or more")
+        raise InvalidOptionError(
+            "negative minimum cell area",
+            expected=">= 0",
+            found=str(options.min_cell_area_um2),
+            fix="pass --min-cell-area 0 or more",
+        )
     with atomic_directory(Path(out), overwrite=options.overwrite) as tmp:
         inputs = read_inputs(Path(raw_dir), options)
         splits = make_splits(inputs.fov_patient, inputs.patients, seed=options.seed, base_by=options.base_by)
@@ -182,20 +208,36 @@ def convert(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) 
     return Path(out)
 
 
-def _write_metadata(tmp: Path, raw_dir: Path, inputs: Inputs, splits: Any, fovs: dict[str, FovSummary],
-                    qc: dict[str, dict[str, int]], options: ConvertOptions) -> None:
+def _write_metadata(
+    tmp: Path,
+    raw_dir: Path,
+    inputs: Inputs,
+    splits: Any,
+    fovs: dict[str, FovSummary],
+    qc: dict[str, dict[str, int]],
+    options: ConvertOptions,
+) -> None:
     (tmp / "splits.json").write_text(json.dumps(splits.to_json(), indent=2) + "\n")
     input_files = sorted(p for p in raw_dir.rglob("*") if p.is_file())
     manifest = {
         "phenocell_version": __version__,
         "options": options.record(),
         "inputs": {str(p.relative_to(raw_dir)): sha256_file(p) for p in input_files},
-        "shards": {f.shard: {"fov": f.fov, "sha256": sha256_file(tmp / f.shard), "rows": f.tiles} for f in fovs.values()},
+        "shards": {
+            f.shard: {"fov": f.fov, "sha256": sha256_file(tmp / f.shard), "rows": f.tiles}
+            for f in fovs.values()
+        },
         "markers": inputs.table.markers,
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (tmp / "qc" / "fov_stats.json").write_text(json.dumps(qc, indent=2, sort_keys=True) + "\n")
     write_exclusions(tmp / "qc" / "excluded.csv", inputs.excluded)
-    summary = DatasetSummary(splits=splits, fovs=fovs, merged_names=inputs.class_map.merged_names(),
-                             markers=inputs.table.markers, excluded=inputs.excluded, options=options.record())
+    summary = DatasetSummary(
+        splits=splits,
+        fovs=fovs,
+        merged_names=inputs.class_map.merged_names(),
+        markers=inputs.table.markers,
+        excluded=inputs.excluded,
+        options=options.record(),
+    )
     (tmp / "README.md").write_text(render_card(summary))

@@ -38,6 +38,7 @@ def scan_labels(mask: LazyImage, points: np.ndarray | None = None) -> LabelStats
     Args:
         mask: the label image.
         points: optional (N, 2) array of (y, x) pixel positions to look up.
+
     """
     height, width = mask.shape
     sums: dict[str, list[np.ndarray]] = {"labels": [], "area": [], "sy": [], "sx": []}
@@ -95,8 +96,9 @@ def _rows_by_label(rows: pd.DataFrame, table: CellTable, stats: LabelStats) -> n
     return stats.point_labels
 
 
-def _one_row_per_label(found: np.ndarray, pos: np.ndarray, rows: pd.DataFrame, table: CellTable,
-                       stats: LabelStats) -> np.ndarray:
+def _one_row_per_label(
+    found: np.ndarray, pos: np.ndarray, rows: pd.DataFrame, table: CellTable, stats: LabelStats
+) -> np.ndarray:
     """Indices of the rows kept: where several centroids fall in one label, the nearest to its centroid."""
     if len(found) == 0:
         return found
@@ -147,7 +149,9 @@ def label_cells(
     qc["rows_sharing_a_label"] = int(found.sum()) - len(take)
     names[pos[take]] = rows[cols.cluster].to_numpy()[take]
     for name in np.unique(names[pos[take]]) if len(take) else []:
-        classes[pos[take][names[pos[take]] == name]] = class_map.class_id(name, context=f" in region {region}")
+        classes[pos[take][names[pos[take]] == name]] = class_map.class_id(
+            name, context=f" in region {region}"
+        )
     if table.markers:
         markers[pos[take]] = rows[table.markers].to_numpy(dtype=np.float32)[take]
     small = stats.area < min_area_px

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ class Patient:
     group: str
 
 
-def _normalise(value: object, aliases: dict[str, object], column: str, path: Path, patient: str) -> object:
+def _normalise(value: object, aliases: Mapping[str, object], column: str, path: Path, patient: str) -> object:
     key = str(value).strip().lower()
     if key not in aliases:
         raise InvalidInputError(
@@ -51,6 +52,7 @@ def read_patient_table(path: Path, *, columns: PatientColumns | None = None) -> 
         CorruptInputError: the file is not parsable CSV.
         InvalidInputError: a column is missing, a value is not a known tumor type or stage, or a patient
             is listed twice.
+
     """
     columns = columns or PatientColumns()
     require_file(Path(path), "patient table", "add patients.csv with tumor type and pTNM stage per patient")

@@ -38,11 +38,13 @@ def _find(folder: Path, region: str, what: str) -> Path:
 
 def find_region_files(raw_dir: Path, region: str) -> RegionFiles:
     """Locate the label mask and the H&E of ``region`` under ``raw_dir``."""
-    return RegionFiles(region, _find(raw_dir / MASK_DIR, region, "label mask"), _find(raw_dir / HE_DIR, region, "H&E image"))
+    return RegionFiles(
+        region, _find(raw_dir / MASK_DIR, region, "label mask"), _find(raw_dir / HE_DIR, region, "H&E image")
+    )
 
 
 def check_geometry(region: str, mask: LazyImage, he: LazyImage) -> None:
-    """The H&E must cover the mask: its size equals the mask size times mask_mpp / he_mpp, within tolerance."""
+    """Check the H&E covers the mask: size = mask size x mask_mpp / he_mpp, within tolerance."""
     scale = mask.mpp / he.mpp
     expected = [round(n * scale) for n in mask.shape[:2]]
     found = list(he.shape[:2])

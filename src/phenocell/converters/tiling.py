@@ -11,7 +11,14 @@ import numpy as np
 from phenocell.converters.images import LazyImage, nearest_indices, read_resampled
 from phenocell.converters.panoptic import FovCells
 from phenocell.errors import InvalidOptionError
-from phenocell.schema import BACKGROUND, IGNORE_INDEX, MAX_TILE_INSTANCES, encode_instance, encode_rgb, encode_semantic
+from phenocell.schema import (
+    BACKGROUND,
+    IGNORE_INDEX,
+    MAX_TILE_INSTANCES,
+    encode_instance,
+    encode_rgb,
+    encode_semantic,
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,9 @@ def tile_arrays(
     return np.ascontiguousarray(image), semantic, local.astype(np.uint16), present
 
 
-def _cell_records(cells: FovCells, present: np.ndarray, local: np.ndarray, y0: int, x0: int, scale: float) -> list:
+def _cell_records(
+    cells: FovCells, present: np.ndarray, local: np.ndarray, y0: int, x0: int, scale: float
+) -> list:
     idx = cells.lookup(present)
     area = np.bincount(local.ravel(), minlength=len(present) + 1)[1:]
     records = []

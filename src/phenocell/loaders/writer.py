@@ -53,6 +53,7 @@ def atomic_directory(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
 
     Raises:
         OutputExistsError: ``out`` exists and ``overwrite`` is false (checked before any work).
+
     """
     out = Path(out)
     if out.exists() and not overwrite:

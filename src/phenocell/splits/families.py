@@ -44,7 +44,8 @@ class Splits:
             "version": SPLITS_VERSION,
             "seed": self.seed,
             "families": {
-                fam: {"rule": RULES[fam].format(by=self.base_by), "splits": self.families[fam]} for fam in FAMILIES
+                fam: {"rule": RULES[fam].format(by=self.base_by), "splits": self.families[fam]}
+                for fam in FAMILIES
             },
             "fov_patient": self.fov_patient,
         }
@@ -66,7 +67,7 @@ def _partition(units: list[str], fractions: tuple[float, ...], rng: np.random.Ge
     """Shuffle ``units`` and cut them by ``fractions``; every part gets at least one unit when possible."""
     order = [units[i] for i in rng.permutation(len(units))]
     minimum = 1 if len(order) >= len(fractions) else 0
-    tail = [max(minimum, int(round(f * len(order)))) for f in fractions[1:]]
+    tail = [max(minimum, round(f * len(order))) for f in fractions[1:]]
     counts = [len(order) - sum(tail), *tail]
     cuts = np.cumsum(counts)[:-1].tolist()
     parts = [order[a:b] for a, b in zip([0, *cuts], [*cuts, len(order)], strict=True)]
@@ -91,6 +92,7 @@ def make_splits(
     Raises:
         InvalidOptionError: ``base_by`` is not ``patient`` or ``region``.
         InvalidInputError: a family has an empty split (e.g. no stage-4 patient).
+
     """
     check_choice("base_by", base_by, ("patient", "region"))
     rng = np.random.default_rng(seed)
@@ -98,12 +100,19 @@ def make_splits(
     base = _partition(sorted(set(unit_of.values())), (0.70, 0.15, 0.15), rng)
     families = {"base": dict(zip(SPLITS, (_fovs_of(p, unit_of) for p in base), strict=True))}
     present = sorted(set(fov_patient.values()))
-    for family, test_rule in (("tumor_type", lambda p: p.tumor_type == "mucinous"), ("tumor_stage", lambda p: p.stage == 4)):
+    for family, test_rule in (
+        ("tumor_type", lambda p: p.tumor_type == "mucinous"),
+        ("tumor_stage", lambda p: p.stage == 4),
+    ):
         pool = [p for p in present if not test_rule(patients[p])]
         train, val = _partition(pool, (0.8, 0.2), np.random.default_rng([seed, len(family)]))
         test = [p for p in present if test_rule(patients[p])]
-        families[family] = {s: _fovs_of(u, fov_patient) for s, u in zip(SPLITS, (train, val, test), strict=True)}
-    splits = Splits(seed=seed, base_by=base_by, families=families, fov_patient=dict(sorted(fov_patient.items())))
+        families[family] = {
+            s: _fovs_of(u, fov_patient) for s, u in zip(SPLITS, (train, val, test), strict=True)
+        }
+    splits = Splits(
+        seed=seed, base_by=base_by, families=families, fov_patient=dict(sorted(fov_patient.items()))
+    )
     validate_splits(splits, patients)
     return splits
 
@@ -154,4 +163,4 @@ def nested_subset(fovs: list[str], fraction: float, *, seed: int = 0) -> list[st
             "train fraction out of range", expected="0 < fraction <= 1", found=str(fraction), fix="e.g. 0.5"
         )
     order = [fovs[i] for i in np.random.default_rng(seed).permutation(len(fovs))]
-    return sorted(order[: max(1, int(round(fraction * len(order))))])
+    return sorted(order[: max(1, round(fraction * len(order)))])

@@ -1,6 +1,6 @@
 """What the synthetic tissue looks like: cluster frequencies, per-class morphology and stain, markers.
 
-Frequencies follow the real CRC CODEX data's imbalance (tumor cells ~150x NK cells; base weights 0.22 vs 0.002 plus tumor nests); appearance differs by
+Frequencies follow the real CRC CODEX data's imbalance (tumor cells ~150x NK cells); appearance differs by
 class in size, shape, nucleus size and darkness, stain colour and texture, so a model can learn it.
 """
 
@@ -44,7 +44,7 @@ CLUSTER_WEIGHTS: dict[str, float] = {
 
 @dataclass(frozen=True)
 class Look:
-    """Morphology and stain of one class: radius (µm), aspect ratio, nucleus fraction, RGB colours, texture."""
+    """Morphology and stain of one class: radius (µm), aspect, nucleus fraction, RGB colours, texture."""
 
     radius_um: float
     aspect: float

@@ -74,11 +74,21 @@ def _markers(rng: np.random.Generator, names: list[str]) -> dict[str, np.ndarray
 
 def _write_tiff(path: Path, array: np.ndarray, mpp: float) -> None:
     res = 1e4 / mpp
-    tifffile.imwrite(path, array, tile=(256, 256), compression="zlib", compressionargs={"level": 1},
-                     resolution=(res, res), resolutionunit="CENTIMETER", photometric="rgb" if array.ndim == 3 else None)
+    tifffile.imwrite(
+        path,
+        array,
+        tile=(256, 256),
+        compression="zlib",
+        compressionargs={"level": 1},
+        resolution=(res, res),
+        resolutionunit="CENTIMETER",
+        photometric="rgb" if array.ndim == 3 else None,
+    )
 
 
-def _fov(raw: Path, i: int, region: str, patient: pd.Series, options: SynthOptions, rng: np.random.Generator) -> pd.DataFrame:
+def _fov(
+    raw: Path, i: int, region: str, patient: pd.Series, options: SynthOptions, rng: np.random.Generator
+) -> pd.DataFrame:
     cells = sample_cells(rng, options.mask_shape, options.mask_mpp)
     index_mask = draw_index_mask(cells, options.mask_shape)
     wide = i % 3 == 2
@@ -86,25 +96,45 @@ def _fov(raw: Path, i: int, region: str, patient: pd.Series, options: SynthOptio
     labels = rng.permutation(np.arange(1, n + 1) * 3)[:n] + (UINT32_LABEL_OFFSET if wide else 0)
     label_mask = np.concatenate([[0], labels])[index_mask].astype(np.uint32 if wide else np.uint16)
     _write_tiff(raw / MASK_DIR / f"{region}.tif", label_mask, options.mask_mpp)
-    _write_tiff(raw / HE_DIR / f"{region}.tif", render_he(rng, cells, index_mask, options.scale), options.mask_mpp / options.scale)
+    _write_tiff(
+        raw / HE_DIR / f"{region}.tif",
+        render_he(rng, cells, index_mask, options.scale),
+        options.mask_mpp / options.scale,
+    )
     area = np.bincount(index_mask.ravel(), minlength=n + 1)[1:]
     yy, xx = np.indices(index_mask.shape)
     with np.errstate(invalid="ignore", divide="ignore"):  # centroids of the visible (segmented) cell
         cy = np.bincount(index_mask.ravel(), weights=yy.ravel(), minlength=n + 1)[1:] / area
         cx = np.bincount(index_mask.ravel(), weights=xx.ravel(), minlength=n + 1)[1:] / area
     keep = (area > 0) & (rng.uniform(size=n) > MISSING_FROM_TABLE)
-    table = pd.DataFrame({
-        "File Name": region, "Region": i // 2 + 1, "TMA_AB": region[-1], "TMA_12": 1,
-        "Index in File": labels, "groups": patient["groups"], "patients": patient["patients"],
-        "spots": f"{i // 2 + 1}_{region[-1]}", "ClusterName": cells.names,
-        **_markers(rng, cells.names), "X:X": np.nan_to_num(cx).round(1), "Y:Y": np.nan_to_num(cy).round(1), "Z:Z": 1, "size:size": area,
-    })[keep]
-    orphans = table.sample(n=max(1, int(ORPHAN_ROWS * len(table))), random_state=int(rng.integers(2**31))).copy()
+    table = pd.DataFrame(
+        {
+            "File Name": region,
+            "Region": i // 2 + 1,
+            "TMA_AB": region[-1],
+            "TMA_12": 1,
+            "Index in File": labels,
+            "groups": patient["groups"],
+            "patients": patient["patients"],
+            "spots": f"{i // 2 + 1}_{region[-1]}",
+            "ClusterName": cells.names,
+            **_markers(rng, cells.names),
+            "X:X": np.nan_to_num(cx).round(1),
+            "Y:Y": np.nan_to_num(cy).round(1),
+            "Z:Z": 1,
+            "size:size": area,
+        }
+    )[keep]
+    orphans = table.sample(
+        n=max(1, int(ORPHAN_ROWS * len(table))), random_state=int(rng.integers(2**31))
+    ).copy()
     orphans["Index in File"] = labels.max() + 1 + np.arange(len(orphans))
     return pd.concat([table, orphans])
 
 
-def synthesize(raw_dir: Path, *, options: SynthOptions | None = None, overwrite: bool = False, progress: bool = True) -> Path:
+def synthesize(
+    raw_dir: Path, *, options: SynthOptions | None = None, overwrite: bool = False, progress: bool = True
+) -> Path:
     """Write a synthetic raw export to ``raw_dir``; same options and seed give the same files."""
     options = options or SynthOptions()
     if options.patients < 4 or options.fovs < options.patients:
@@ -116,8 +146,12 @@ def synthesize(raw_dir: Path, *, options: SynthOptions | None = None, overwrite:
         )
     raw = Path(raw_dir)
     if raw.exists() and any(raw.iterdir()) and not overwrite:
-        raise OutputExistsError(f"{raw} is not empty", expected="a new or empty directory", found=str(raw),
-                                fix="choose another directory or pass --overwrite")
+        raise OutputExistsError(
+            f"{raw} is not empty",
+            expected="a new or empty directory",
+            found=str(raw),
+            fix="choose another directory or pass --overwrite",
+        )
     for sub in (MASK_DIR, HE_DIR):
         (raw / sub).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(options.seed)
@@ -129,7 +163,11 @@ def synthesize(raw_dir: Path, *, options: SynthOptions | None = None, overwrite:
         tables.append(_fov(raw, i, region_name(i), patients.iloc[i % options.patients], options, fov_rng))
     table = pd.concat(tables, ignore_index=True)
     table.insert(0, "CellID", np.arange(len(table)))
-    table.insert(1, "ClusterID", table["ClusterName"].map({n: k for k, n in enumerate(sorted(table["ClusterName"].unique()))}))
+    table.insert(
+        1,
+        "ClusterID",
+        table["ClusterName"].map({n: k for k, n in enumerate(sorted(table["ClusterName"].unique()))}),
+    )
     table.insert(2, "EventID", np.arange(len(table)))
     table.to_csv(raw / CELL_TABLE_FILE, index=False)
     return raw

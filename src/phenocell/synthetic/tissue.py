@@ -35,12 +35,16 @@ def class_look(name: str) -> Look:
 def sample_cells(rng: np.random.Generator, shape: tuple[int, int], mpp: float) -> Cells:
     """Jittered-grid cell centres with classes by frequency; a smooth field makes tumor nests."""
     step = SPACING_UM / mpp
-    ys, xs = np.meshgrid(np.arange(step / 2, shape[0], step), np.arange(step / 2, shape[1], step), indexing="ij")
+    ys, xs = np.meshgrid(
+        np.arange(step / 2, shape[0], step), np.arange(step / 2, shape[1], step), indexing="ij"
+    )
     cy = (ys.ravel() + rng.uniform(-0.35, 0.35, ys.size) * step).clip(0, shape[0] - 1)
     cx = (xs.ravel() + rng.uniform(-0.35, 0.35, xs.size) * step).clip(0, shape[1] - 1)
     field = ndimage.gaussian_filter(rng.normal(size=(8, 8)), 1.5)
     field = ndimage.zoom(field, (shape[0] / 8, shape[1] / 8), order=1)
-    nest = field[cy.astype(int).clip(0, field.shape[0] - 1), cx.astype(int).clip(0, field.shape[1] - 1)] > 0.05
+    nest = (
+        field[cy.astype(int).clip(0, field.shape[0] - 1), cx.astype(int).clip(0, field.shape[1] - 1)] > 0.05
+    )
     names = np.array(list(CLUSTER_WEIGHTS))
     weights = np.array(list(CLUSTER_WEIGHTS.values()))
     chosen = rng.choice(names, size=cy.size, p=weights / weights.sum())
@@ -57,7 +61,9 @@ def draw_index_mask(cells: Cells, shape: tuple[int, int]) -> np.ndarray:
     """Paint cell ellipses (later cells over earlier ones, so neighbours touch); value i + 1 = cell i."""
     out = np.zeros(shape, dtype=np.int32)
     for i in range(len(cells.names)):
-        rr, cc = ellipse(cells.cy[i], cells.cx[i], cells.radii[i, 0], cells.radii[i, 1], shape, rotation=cells.angle[i])
+        rr, cc = ellipse(
+            cells.cy[i], cells.cx[i], cells.radii[i, 0], cells.radii[i, 1], shape, rotation=cells.angle[i]
+        )
         out[rr, cc] = i + 1
     return out
 
