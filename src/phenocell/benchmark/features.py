@@ -81,8 +81,8 @@ class TokenCache:
             recorded = self.manifest["shards"].get(fov)
             if path.exists() and recorded == self.shard_sha[fov]:
                 stored = load_file(str(path))
-                order = json.loads(_metadata(path)["tile_ids"])
-                pos = [order.index(t) for t in ids]
+                row_of = {t: r for r, t in enumerate(json.loads(_metadata(path)["tile_ids"]))}
+                pos = [row_of[t] for t in ids]
                 grids = [stored[f"tap{k}"][pos] for k in range(len(taps))]
                 self.hits += 1
             else:
@@ -97,7 +97,7 @@ class TokenCache:
                 )
                 self.manifest["shards"][fov] = self.shard_sha[fov]
                 self.manifest_path.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
-            for i, k in zip(index, range(len(index)), strict=True):
+            for k, i in enumerate(index):
                 parts[i] = [g[k] for g in grids]
         return [torch.stack([parts[i][k] for i in range(len(tiles))]) for k in range(len(taps))]
 

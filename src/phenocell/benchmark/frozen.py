@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from torch import nn
 from phenocell.benchmark.compat import import_timm
 from phenocell.benchmark.encoders import ENCODERS, EncoderConfig, PixelStats
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
+from phenocell.loaders.writer import sha256_file
 
 
 def _architecture(cfg: EncoderConfig) -> nn.Module:
@@ -47,15 +47,10 @@ def _load_safetensors(model: nn.Module, path: Path, key: str) -> None:
     except (RuntimeError, OSError, ValueError) as err:
         raise CorruptInputError(
             f"cannot load {path} into {key}",
-            expected=f"a {key} ({cfg_arch(model)}) state dict",
+            expected=f"a {key} ({type(model).__name__}) state dict",
             found=str(err).splitlines()[0][:300],
             fix="check the checkpoint matches the encoder",
         ) from err
-
-
-def cfg_arch(model: nn.Module) -> str:
-    """Short architecture description for messages."""
-    return type(model).__name__
 
 
 def _from_hub(cfg: EncoderConfig) -> nn.Module:
@@ -110,13 +105,12 @@ def build_encoder(key: str, *, weights: Path | None = None, small: bool = False)
     """
     cfg = ENCODERS.get(key)
     cfg = cfg.small() if small else cfg
+    if weights is None and cfg.hub_id is not None and not small:
+        return FrozenEncoder(cfg, _from_hub(cfg), f"hf-hub:{cfg.hub_id}")
     model = _architecture(cfg)
     if weights is not None:
         _load_safetensors(model, Path(weights), key)
-        weights_id = "sha256:" + hashlib.sha256(Path(weights).read_bytes()).hexdigest()
-    elif cfg.hub_id is None or small:
-        weights_id = f"random:seed={cfg.seed}" if cfg.arch != "pixel-stats" else "none"
+        weights_id = "sha256:" + sha256_file(Path(weights))
     else:
-        model = _from_hub(cfg)
-        weights_id = f"hf-hub:{cfg.hub_id}"
+        weights_id = f"random:seed={cfg.seed}" if cfg.arch != "pixel-stats" else "none"
     return FrozenEncoder(cfg, model, weights_id)

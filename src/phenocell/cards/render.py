@@ -33,10 +33,11 @@ CITATION = """@article{phenobench,
 
 @dataclass
 class FovSummary:
-    """What one FoV contributed: its shard, tile count and cells per class id (-1 = ignored)."""
+    """What one FoV contributed: its shard and its sha256, tile count, cells per class id (-1 = ignored)."""
 
     fov: str
     shard: str
+    sha256: str
     tiles: int
     cells_per_class: dict[int, int]
 

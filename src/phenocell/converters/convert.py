@@ -160,13 +160,14 @@ def _convert_fov(
     rows = write_shard(staging, iter_tiles(he, mask, cells, spec, meta))
     # content-addressed name: `datasets` caches a local dataset by its relative file names, so a re-converted
     # dataset must not reuse them or load_dataset would return the stale cache
-    shard = f"data/{fov}-{sha256_file(staging)[:12]}.parquet"
+    digest = sha256_file(staging)
+    shard = f"data/{fov}-{digest[:12]}.parquet"
     staging.rename(out / shard)
     counts: dict[int, int] = {}
     for cid in cells.class_ids.tolist():
         key = -1 if cid == IGNORE_INDEX else int(cid)
         counts[key] = counts.get(key, 0) + 1
-    return FovSummary(fov, shard, rows, dict(sorted(counts.items()))), cells.qc
+    return FovSummary(fov, shard, digest, rows, dict(sorted(counts.items()))), cells.qc
 
 
 def convert(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) -> Path:
@@ -223,10 +224,7 @@ def _write_metadata(
         "phenocell_version": __version__,
         "options": options.record(),
         "inputs": {str(p.relative_to(raw_dir)): sha256_file(p) for p in input_files},
-        "shards": {
-            f.shard: {"fov": f.fov, "sha256": sha256_file(tmp / f.shard), "rows": f.tiles}
-            for f in fovs.values()
-        },
+        "shards": {f.shard: {"fov": f.fov, "sha256": f.sha256, "rows": f.tiles} for f in fovs.values()},
         "markers": inputs.table.markers,
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
