@@ -147,15 +147,36 @@ def convert_main(raw_dir: Path, out: Path, **kw: Any) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--mask-size", default="512x640", show_default=True, help="Mask size HxW in pixels.")
 @click.option("--scale", type=int, default=2, show_default=True, help="H&E pixels per mask pixel (per axis).")
+@click.option(
+    "--segmentation",
+    type=click.Choice(["tiff", "polygons"]),
+    default="tiff",
+    show_default=True,
+    help="Label TIFFs (masks/) or GeoJSON outlines (polygons/).",
+)
 @click.option("--overwrite", is_flag=True)
 @friendly_errors
 def synth(
-    raw_dir: Path, fovs: int, patients: int, seed: int, mask_size: str, scale: int, overwrite: bool
+    raw_dir: Path,
+    fovs: int,
+    patients: int,
+    seed: int,
+    mask_size: str,
+    scale: int,
+    segmentation: str,
+    overwrite: bool,
 ) -> None:
     """Write a seeded synthetic raw CODEX export to RAW_DIR."""
     from phenocell.synthetic import SynthOptions, synthesize
 
-    options = SynthOptions(fovs=fovs, patients=patients, seed=seed, mask_shape=_size(mask_size), scale=scale)
+    options = SynthOptions(
+        fovs=fovs,
+        patients=patients,
+        seed=seed,
+        mask_shape=_size(mask_size),
+        scale=scale,
+        segmentation=segmentation,
+    )
     synthesize(raw_dir, options=options, overwrite=overwrite)
     click.echo(f"wrote synthetic raw export to {raw_dir}")
 

@@ -25,10 +25,10 @@ from phenocell.constants import CELL_TABLE_FILE, PATIENT_TABLE_FILE, CellTableCo
 from phenocell.converters.cell_table import CellTable, read_cell_table
 from phenocell.converters.classes import ClassMap, load_class_map
 from phenocell.converters.exclusions import read_exclusions, write_exclusions
-from phenocell.converters.images import open_he, open_label_mask
+from phenocell.converters.images import open_he
 from phenocell.converters.panoptic import label_cells
 from phenocell.converters.patients import Patient, read_patient_table
-from phenocell.converters.regions import RegionFiles, check_geometry, find_region_files
+from phenocell.converters.regions import RegionFiles, check_geometry, find_region_files, open_segmentation
 from phenocell.converters.tiling import TileSpec, iter_tiles
 from phenocell.errors import InvalidInputError, InvalidOptionError
 from phenocell.loaders.writer import atomic_directory, sha256_file, write_shard
@@ -135,8 +135,8 @@ def _convert_fov(
     inputs: Inputs, fov: str, options: ConvertOptions, out: Path
 ) -> tuple[FovSummary, dict[str, int]]:
     files = inputs.regions[fov]
-    mask = open_label_mask(files.mask, mpp=options.mask_mpp)
     he = open_he(files.he, mpp=options.he_mpp)
+    mask, contested = open_segmentation(files, he, options.mask_mpp)
     check_geometry(fov, mask, he)
     cells = label_cells(
         mask,
@@ -167,7 +167,10 @@ def _convert_fov(
     for cid in cells.class_ids.tolist():
         key = -1 if cid == IGNORE_INDEX else int(cid)
         counts[key] = counts.get(key, 0) + 1
-    return FovSummary(fov, shard, digest, rows, dict(sorted(counts.items()))), cells.qc
+    return FovSummary(fov, shard, digest, rows, dict(sorted(counts.items()))), {
+        **cells.qc,
+        "contested_pixels": contested,
+    }
 
 
 def convert(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) -> Path:

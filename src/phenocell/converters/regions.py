@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from phenocell.constants import HE_DIR, IMAGE_SUFFIXES, MASK_DIR
-from phenocell.converters.images import LazyImage
+from phenocell.constants import (
+    DEFAULT_MASK_MPP,
+    HE_DIR,
+    IMAGE_SUFFIXES,
+    MASK_DIR,
+    POLYGON_DIR,
+    POLYGON_SUFFIXES,
+)
+from phenocell.converters.images import LazyImage, open_label_mask
+from phenocell.converters.polygons import read_polygons
 from phenocell.errors import InvalidInputError, MissingInputError
 
 #: Allowed difference between the H&E size and the mask size scaled by the pixel-size ratio.
@@ -16,31 +25,45 @@ SHAPE_TOLERANCE_FRACTION = 0.01
 
 @dataclass(frozen=True)
 class RegionFiles:
-    """The files of one region."""
+    """The files of one region: its segmentation (label TIFF or GeoJSON outlines) and its H&E."""
 
     region: str
     mask: Path
     he: Path
 
 
-def _find(folder: Path, region: str, what: str) -> Path:
-    for suffix in IMAGE_SUFFIXES:
-        candidate = folder / f"{region}{suffix}"
-        if candidate.is_file():
-            return candidate
+def _find(folders: Sequence[tuple[Path, tuple[str, ...]]], region: str, what: str) -> Path:
+    for folder, suffixes in folders:
+        for suffix in suffixes:
+            candidate = folder / f"{region}{suffix}"
+            if candidate.is_file():
+                return candidate
     raise MissingInputError(
         f"region {region} has no {what}",
-        expected=f"{folder}/{region}.tif (or .tiff)",
-        found="no such file" if folder.is_dir() else f"no folder {folder}",
+        expected=" or ".join(f"{folder}/{region}{suffixes[0]}" for folder, suffixes in folders),
+        found="no such file",
         fix=f"add the {what}, or exclude the region with --exclude FILE (a CSV 'fov,reason')",
     )
 
 
 def find_region_files(raw_dir: Path, region: str) -> RegionFiles:
-    """Locate the label mask and the H&E of ``region`` under ``raw_dir``."""
-    return RegionFiles(
-        region, _find(raw_dir / MASK_DIR, region, "label mask"), _find(raw_dir / HE_DIR, region, "H&E image")
-    )
+    """Locate the segmentation (label TIFF, else GeoJSON outlines) and the H&E of ``region``."""
+    masks = [(raw_dir / MASK_DIR, IMAGE_SUFFIXES), (raw_dir / POLYGON_DIR, POLYGON_SUFFIXES)]
+    he = _find([(raw_dir / HE_DIR, IMAGE_SUFFIXES)], region, "H&E image")
+    return RegionFiles(region, _find(masks, region, "label mask"), he)
+
+
+def open_segmentation(files: RegionFiles, he: LazyImage, mask_mpp: float | None) -> tuple[LazyImage, int]:
+    """The region's label image and the number of pixels contested by overlapping outlines (0 for TIFFs).
+
+    Outlines without a declared grid are rasterised on the grid of ``mask_mpp`` (default: the public
+    release's pixel size) that covers the H&E.
+    """
+    if files.mask.suffix not in POLYGON_SUFFIXES:
+        return open_label_mask(files.mask, mpp=mask_mpp), 0
+    mpp = mask_mpp or DEFAULT_MASK_MPP
+    shape_hw = (round(he.shape[0] * he.mpp / mpp), round(he.shape[1] * he.mpp / mpp))
+    return read_polygons(files.mask, mpp=mpp, shape_hw=shape_hw)
 
 
 def check_geometry(region: str, mask: LazyImage, he: LazyImage) -> None:

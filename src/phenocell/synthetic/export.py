@@ -17,9 +17,17 @@ import pandas as pd
 import tifffile
 from tqdm.auto import tqdm
 
-from phenocell.constants import CELL_TABLE_FILE, DEFAULT_MASK_MPP, HE_DIR, MASK_DIR, PATIENT_TABLE_FILE
+from phenocell.constants import (
+    CELL_TABLE_FILE,
+    DEFAULT_MASK_MPP,
+    HE_DIR,
+    MASK_DIR,
+    PATIENT_TABLE_FILE,
+    POLYGON_DIR,
+)
 from phenocell.converters.classes import load_class_map
-from phenocell.errors import InvalidOptionError, OutputExistsError
+from phenocell.converters.polygons import label_polygons, write_geojson
+from phenocell.errors import InvalidOptionError, OutputExistsError, check_choice
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX
 from phenocell.synthetic.appearance import MARKERS
 from phenocell.synthetic.tissue import draw_index_mask, render_he, sample_cells
@@ -39,6 +47,7 @@ class SynthOptions:
     mask_shape: tuple[int, int] = (512, 640)
     scale: int = 2
     mask_mpp: float = DEFAULT_MASK_MPP
+    segmentation: str = "tiff"  # "tiff": masks/<region>.tif; "polygons": polygons/<region>.geojson
 
 
 def region_name(i: int) -> str:
@@ -95,7 +104,11 @@ def _fov(
     n = len(cells.names)
     labels = rng.permutation(np.arange(1, n + 1) * 3)[:n] + (UINT32_LABEL_OFFSET if wide else 0)
     label_mask = np.concatenate([[0], labels])[index_mask].astype(np.uint32 if wide else np.uint16)
-    _write_tiff(raw / MASK_DIR / f"{region}.tif", label_mask, options.mask_mpp)
+    if options.segmentation == "polygons":
+        grid = {"mpp": options.mask_mpp, "height": label_mask.shape[0], "width": label_mask.shape[1]}
+        write_geojson(raw / POLYGON_DIR / f"{region}.geojson", label_polygons(label_mask), grid)
+    else:
+        _write_tiff(raw / MASK_DIR / f"{region}.tif", label_mask, options.mask_mpp)
     _write_tiff(
         raw / HE_DIR / f"{region}.tif",
         render_he(rng, cells, index_mask, options.scale),
@@ -152,7 +165,8 @@ def synthesize(
             found=str(raw),
             fix="choose another directory or pass --overwrite",
         )
-    for sub in (MASK_DIR, HE_DIR):
+    check_choice("segmentation", options.segmentation, ("tiff", "polygons"))
+    for sub in (POLYGON_DIR if options.segmentation == "polygons" else MASK_DIR, HE_DIR):
         (raw / sub).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(options.seed)
     patients = patient_table(options.patients, rng)
