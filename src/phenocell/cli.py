@@ -295,5 +295,27 @@ def benchmark_compare(runs: tuple[Path, ...], metric: str, out: Path | None) -> 
         Path(out).write_text(table)
 
 
+@main.group()
+def export() -> None:
+    """Export a raw CODEX export's cells to other tools' formats."""
+
+
+@export.command("geojson")
+@click.argument("raw_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for <fov>.geojson files.")
+@click.option("--class-map", type=click.Path(path_type=Path), default=None)
+@click.option("--min-cell-area", "min_cell_area_um2", type=float, default=10.0, show_default=True)
+@click.option("--mask-mpp", type=float, default=None)
+@click.option("--he-mpp", type=float, default=None)
+@friendly_errors
+def export_geojson_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
+    """Write per-FoV cell outlines with their classes (H&E pixels) as GeoJSON that QuPath opens."""
+    from phenocell.converters.convert import ConvertOptions
+    from phenocell.loaders.geojson import export_geojson
+
+    files = export_geojson(raw_dir, out, options=ConvertOptions(**kw))
+    click.echo(f"wrote {len(files)} GeoJSON files to {out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

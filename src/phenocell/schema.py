@@ -35,6 +35,25 @@ CLASS_NAMES: tuple[str, ...] = (
     "Vasculature/Lymphatics",
     "Other cells",
 )
+#: RGB display colour per class id (overlays, QC pages, QuPath exports); ignore is grey.
+CLASS_COLORS: tuple[tuple[int, int, int], ...] = (
+    (0, 0, 0),
+    (31, 119, 180),
+    (255, 127, 14),
+    (255, 255, 153),
+    (148, 103, 189),
+    (44, 160, 44),
+    (214, 39, 40),
+    (23, 190, 207),
+    (188, 189, 34),
+    (140, 86, 75),
+    (227, 119, 194),
+    (174, 199, 232),
+    (255, 0, 255),
+    (152, 223, 138),
+    (127, 127, 127),
+)
+IGNORE_COLOR = (200, 200, 200)
 NUM_CLASSES = len(CLASS_NAMES) - 1  # 14 cell classes; id 0 is background
 BACKGROUND = 0
 IGNORE_INDEX = 255

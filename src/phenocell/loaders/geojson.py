@@ -1,0 +1,89 @@
+"""``phenocell export geojson``: per-FoV cell outlines with classes, in H&E pixels, as QuPath reads them.
+
+Each feature is a QuPath detection: ``properties.objectType = "detection"`` and
+``properties.classification = {"name", "color"}``, plus ``label`` (mask label), ``cell_id`` (the dataset's
+global cell id) and ``granular_name``. Import in QuPath with File > Import objects from file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import mapping
+from tqdm.auto import tqdm
+
+from phenocell.converters.convert import ConvertOptions, read_inputs
+from phenocell.converters.images import open_he
+from phenocell.converters.panoptic import FovCells, label_cells
+from phenocell.converters.polygons import label_polygons
+from phenocell.converters.regions import check_geometry, open_segmentation
+from phenocell.schema import CLASS_COLORS, CLASS_NAMES, IGNORE_COLOR, IGNORE_INDEX, IGNORE_NAME
+
+
+def _feature(geom: Any, label: int, cell_id: int, class_id: int, granular: str) -> dict[str, Any]:
+    ignored = class_id == IGNORE_INDEX
+    name = IGNORE_NAME if ignored else CLASS_NAMES[class_id]
+    color = IGNORE_COLOR if ignored else CLASS_COLORS[class_id]
+    return {
+        "type": "Feature",
+        "geometry": mapping(geom),
+        "properties": {
+            "objectType": "detection",
+            "classification": {"name": name, "color": list(color)},
+            "label": label,
+            "cell_id": cell_id,
+            "granular_name": granular,
+        },
+    }
+
+
+def _features(cells: FovCells, polygons: dict[int, Any], scale: float) -> list[dict[str, Any]]:
+    """QuPath features of every labelled cell, outlines scaled from mask to H&E pixels."""
+    rows = cells.lookup(np.array(list(polygons), dtype=np.int64))
+
+    def to_he(xy: np.ndarray) -> np.ndarray:
+        return (xy * scale).round(3)  # H&E pixels, without float noise
+
+    return [
+        _feature(
+            shapely.transform(geom, to_he),
+            label,
+            int(cells.cell_ids[i]),
+            int(cells.class_ids[i]),
+            str(cells.granular[i]),
+        )
+        for (label, geom), i in zip(polygons.items(), rows.tolist(), strict=True)
+    ]
+
+
+def export_geojson(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) -> list[Path]:
+    """Write ``out/<fov>.geojson`` for every region of a raw export; returns the files written."""
+    options = options or ConvertOptions()
+    inputs = read_inputs(Path(raw_dir), options)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fov in tqdm(sorted(inputs.regions), desc="export", unit="fov", disable=not options.progress):
+        files = inputs.regions[fov]
+        he = open_he(files.he, mpp=options.he_mpp)
+        mask, _ = open_segmentation(files, he, options.mask_mpp)
+        check_geometry(fov, mask, he)
+        cells = label_cells(
+            mask,
+            inputs.table.for_region(fov),
+            inputs.table,
+            inputs.class_map,
+            region=fov,
+            fov_index=inputs.fov_index[fov],
+            min_area_px=options.min_cell_area_um2 / mask.mpp**2,
+        )
+        polygons = label_polygons(mask.read(slice(0, mask.shape[0]), slice(0, mask.shape[1])))
+        feats = _features(cells, polygons, mask.mpp / he.mpp)
+        path = out / f"{fov}.geojson"
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+        written.append(path)
+    return written
