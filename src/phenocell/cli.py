@@ -295,6 +295,16 @@ def benchmark_compare(runs: tuple[Path, ...], metric: str, out: Path | None) -> 
         Path(out).write_text(table)
 
 
+@main.command()
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@friendly_errors
+def card(dataset_dir: Path) -> None:
+    """Re-render DATASET_DIR's README.md and figures from its files (byte-identical if unchanged)."""
+    from phenocell.cards import write_card
+
+    click.echo(f"wrote {write_card(dataset_dir)}")
+
+
 @main.group()
 def export() -> None:
     """Export a raw CODEX export's cells to other tools' formats."""

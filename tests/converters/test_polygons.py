@@ -66,6 +66,8 @@ def test_corrupt_geojson(tmp_path: Path) -> None:
     (tmp_path / "x.geojson").write_text("{not json")
     with pytest.raises(CorruptInputError, match="cannot read GeoJSON"):
         read_polygons(tmp_path / "x.geojson", mpp=1.0, shape_hw=(4, 4))
-    (tmp_path / "y.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature"}]}))
+    (tmp_path / "y.geojson").write_text(
+        json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature"}]})
+    )
     with pytest.raises(CorruptInputError, match="bad feature 0"):
         read_polygons(tmp_path / "y.geojson", mpp=1.0, shape_hw=(4, 4))

@@ -6,14 +6,16 @@ the same bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from phenocell import __version__
-from phenocell.schema import CLASS_NAMES, IGNORE_NAME
-from phenocell.splits import FAMILIES, SPLITS, Splits
+from phenocell.cards.figures import class_histogram, example_tiles
+from phenocell.cards.summary import DatasetSummary
+from phenocell.schema import CLASS_NAMES, FEATURES, IGNORE_NAME
+from phenocell.splits import FAMILIES, SPLITS
 
 CITATION = """@article{phenobench,
   title   = {PhenoBench: A Comprehensive Benchmark for Cell Phenotyping},
@@ -31,49 +33,9 @@ CITATION = """@article{phenobench,
 }"""
 
 
-@dataclass
-class FovSummary:
-    """What one FoV contributed: its shard and its sha256, tile count, cells per class id (-1 = ignored)."""
-
-    fov: str
-    shard: str
-    sha256: str
-    tiles: int
-    cells_per_class: dict[int, int]
-
-
-@dataclass
-class DatasetSummary:
-    """Everything the card shows."""
-
-    splits: Splits
-    fovs: dict[str, FovSummary]
-    merged_names: dict[str, list[str]]
-    markers: list[str]
-    excluded: dict[str, str]
-    options: dict[str, Any]
-    license: str = "cc-by-4.0"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def split_fovs(self, family: str, split: str) -> list[str]:
-        """FoVs of one split that produced a shard."""
-        return [f for f in self.splits.families[family][split] if f in self.fovs]
-
-    def split_files(self, family: str, split: str) -> list[str]:
-        """Shard paths of one split."""
-        return [self.fovs[f].shard for f in self.split_fovs(family, split)]
-
-    def split_tiles(self, family: str, split: str) -> int:
-        """Tiles in one split."""
-        return sum(self.fovs[f].tiles for f in self.split_fovs(family, split))
-
-    def class_counts(self, family: str, split: str) -> dict[int, int]:
-        """Cells per class id in one split."""
-        out: dict[int, int] = {}
-        for fov in self.split_fovs(family, split):
-            for cid, n in self.fovs[fov].cells_per_class.items():
-                out[cid] = out.get(cid, 0) + n
-        return out
+FIGURE_DIR = "figures"
+HISTOGRAM_PNG = "class_histogram.png"
+EXAMPLES_PNG = "example_tiles.png"
 
 
 def configs_yaml(summary: DatasetSummary) -> list[dict[str, Any]]:
@@ -88,6 +50,21 @@ def configs_yaml(summary: DatasetSummary) -> list[dict[str, Any]]:
         files = [{"split": split, "path": summary.split_files(fam, split)} for split in SPLITS]
         configs.append({"config_name": fam, "data_files": files})
     return configs
+
+
+def dataset_info_yaml(summary: DatasetSummary) -> list[dict[str, Any]]:
+    """The ``dataset_info`` entry: features and split sizes of every config."""
+    features = FEATURES._to_yaml_list()
+    default = [
+        {"name": f"{fam}_{split}", "num_examples": summary.split_tiles(fam, split)}
+        for fam in FAMILIES
+        for split in SPLITS
+    ]
+    info = [{"config_name": "default", "features": features, "splits": default}]
+    for fam in FAMILIES:
+        splits = [{"name": split, "num_examples": summary.split_tiles(fam, split)} for split in SPLITS]
+        info.append({"config_name": fam, "features": features, "splits": splits})
+    return info
 
 
 def _size_category(n: int) -> str:
@@ -142,6 +119,7 @@ def render_card(summary: DatasetSummary) -> str:
         ],
         size_categories=[_size_category(tiles)],
         configs=configs_yaml(summary),
+        dataset_info=dataset_info_yaml(summary),
     )
     excluded = "\n".join(f"- `{fov}`: {why}" for fov, why in sorted(summary.excluded.items())) or "- none"
     options = "\n".join(f"- `{k}`: `{v}`" for k, v in sorted(summary.options.items()))
@@ -156,14 +134,20 @@ Labels come from CODEX cluster assignments registered onto H&E; the class merges
 {tiles} tiles of {summary.options.get("tile_size")} px from {len(summary.fovs)} FoVs and
 {len(set(summary.splits.fov_patient[f] for f in summary.fovs))} patients.
 
+![Example tiles: H&E and instance outlines coloured by class]({FIGURE_DIR}/{EXAMPLES_PNG})
+
 ## Load
 
 ```python
 from datasets import load_dataset
 ds = load_dataset("phenocell", split="tumor_stage_test")          # default config: all 9 splits
-test = load_dataset("phenocell", "tumor_stage", split="test")     # one family: caches only its files
+base = load_dataset("phenocell", "base")                          # train / validation / test
+tumor_type = load_dataset("phenocell", "tumor_type")
+tumor_stage = load_dataset("phenocell", "tumor_stage", split="test")
 stream = load_dataset("phenocell", "base", split="train", streaming=True)  # no cache at all
 ```
+
+Replace `"phenocell"` by the Hub repo id (`ORG/phenocell`) once published.
 
 A tile is stored once however many splits list it: the default config prepares all nine splits, so its
 cache holds each shard three times. Load a family config (`base`, `tumor_type`, `tumor_stage`) or use
@@ -178,6 +162,8 @@ adenocarcinoma, test = mucinous; tumor_stage — train+validation from pTNM stag
 `splits.json` holds the FoV lists, the seed and the rules.
 
 ## Classes and cells per split
+
+![Cells per class and split]({FIGURE_DIR}/{HISTOGRAM_PNG})
 
 {_class_table(summary)}
 
@@ -202,3 +188,15 @@ Made by phenocell {__version__}; `manifest.json` lists the input and shard sha25
 ```
 """
     return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}"))
+
+
+def write_card(dataset_dir: Path) -> Path:
+    """Render README.md and its figures from the files of a dataset directory; returns the README path."""
+    dataset_dir = Path(dataset_dir)
+    summary = DatasetSummary.from_dir(dataset_dir)
+    (dataset_dir / FIGURE_DIR).mkdir(exist_ok=True)
+    class_histogram(summary, dataset_dir / FIGURE_DIR / HISTOGRAM_PNG)
+    example_tiles(dataset_dir, summary, dataset_dir / FIGURE_DIR / EXAMPLES_PNG)
+    readme = dataset_dir / "README.md"
+    readme.write_text(render_card(summary))
+    return readme

@@ -20,7 +20,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from phenocell import __version__
-from phenocell.cards import DatasetSummary, FovSummary, render_card
+from phenocell.cards import FovSummary, write_card
 from phenocell.constants import CELL_TABLE_FILE, PATIENT_TABLE_FILE, CellTableColumns
 from phenocell.converters.cell_table import CellTable, read_cell_table
 from phenocell.converters.classes import ClassMap, load_class_map
@@ -227,18 +227,14 @@ def _write_metadata(
         "phenocell_version": __version__,
         "options": options.record(),
         "inputs": {str(p.relative_to(raw_dir)): sha256_file(p) for p in input_files},
-        "shards": {f.shard: {"fov": f.fov, "sha256": f.sha256, "rows": f.tiles} for f in fovs.values()},
+        "shards": {
+            f.shard: {"fov": f.fov, "sha256": f.sha256, "rows": f.tiles, "cells_per_class": f.cells_per_class}
+            for f in fovs.values()
+        },
         "markers": inputs.table.markers,
+        "class_map": inputs.class_map.merged_names(),
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (tmp / "qc" / "fov_stats.json").write_text(json.dumps(qc, indent=2, sort_keys=True) + "\n")
     write_exclusions(tmp / "qc" / "excluded.csv", inputs.excluded)
-    summary = DatasetSummary(
-        splits=splits,
-        fovs=fovs,
-        merged_names=inputs.class_map.merged_names(),
-        markers=inputs.table.markers,
-        excluded=inputs.excluded,
-        options=options.record(),
-    )
-    (tmp / "README.md").write_text(render_card(summary))
+    write_card(tmp)

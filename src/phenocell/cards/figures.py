@@ -1,0 +1,82 @@
+"""Figures of the dataset card and the QC page: class histogram, example tiles, class-coloured outlines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
+from skimage.segmentation import find_boundaries
+
+from phenocell.cards.summary import DatasetSummary
+from phenocell.schema import (
+    CLASS_COLORS,
+    CLASS_NAMES,
+    IGNORE_COLOR,
+    IGNORE_INDEX,
+    INSTANCE_DTYPE,
+    SEMANTIC_DTYPE,
+    decode_mask,
+)
+from phenocell.splits import FAMILIES, SPLITS
+
+#: PNG metadata without the matplotlib version, so figures are byte-stable across runs.
+PNG_METADATA = {"Software": None}
+
+
+def class_palette() -> np.ndarray:
+    """(256, 3) uint8 lookup: class id → RGB (255 = ignore)."""
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    palette[: len(CLASS_COLORS)] = CLASS_COLORS
+    palette[IGNORE_INDEX] = IGNORE_COLOR
+    return palette
+
+
+def outline_overlay(image: np.ndarray, instance: np.ndarray, semantic: np.ndarray) -> np.ndarray:
+    """The RGB image with every instance outline drawn in its class colour."""
+    edges = find_boundaries(instance, mode="inner") & (instance > 0)
+    out = image.copy()
+    out[edges] = class_palette()[semantic[edges]]
+    return out
+
+
+def class_histogram(summary: DatasetSummary, path: Path) -> None:
+    """Cells per class (log scale) in every split of every family."""
+    fig, axes = plt.subplots(1, len(FAMILIES), figsize=(15, 4.5), sharey=True)
+    x = np.arange(1, len(CLASS_NAMES))
+    for ax, family in zip(axes, FAMILIES, strict=True):
+        for k, split in enumerate(SPLITS):
+            counts = summary.class_counts(family, split)
+            ax.bar(x + (k - 1) * 0.27, [max(counts.get(int(c), 0), 0.8) for c in x], 0.27, label=split)
+        ax.set_yscale("log")
+        ax.set_title(family)
+        ax.set_xticks(x, CLASS_NAMES[1:], rotation=70, ha="right", fontsize=7)
+    axes[0].set_ylabel("cells")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80, metadata=PNG_METADATA)
+    plt.close(fig)
+
+
+def example_tiles(dataset_dir: Path, summary: DatasetSummary, path: Path, count: int = 4) -> None:
+    """The first tile of up to ``count`` FoVs, H&E next to its class-coloured outlines, in one PNG."""
+    panels = []
+    for fov in list(summary.fovs)[:count]:
+        table = pq.ParquetFile(Path(dataset_dir) / summary.fovs[fov].shard).read_row_group(
+            0, columns=["image", "instance_mask", "semantic_mask"]
+        )
+        row = table.slice(0, 1).to_pylist()[0]
+        image = np.asarray(decode_mask(row["image"], np.dtype(np.uint8)))
+        instance = decode_mask(row["instance_mask"], INSTANCE_DTYPE)
+        semantic = decode_mask(row["semantic_mask"], SEMANTIC_DTYPE)
+        panels.append(np.concatenate([image, outline_overlay(image, instance, semantic)], axis=1))
+    width = max(p.shape[1] for p in panels)
+    grid = np.concatenate(
+        [np.pad(p, ((0, 4), (0, width - p.shape[1]), (0, 0)), constant_values=255) for p in panels]
+    )
+    Image.fromarray(grid).save(path, format="PNG")

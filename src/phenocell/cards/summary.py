@@ -1,0 +1,93 @@
+"""What a dataset directory holds, read back from its files (splits.json, manifest.json, qc/excluded.csv).
+
+The card is rendered from this summary alone, so regenerating it from an unchanged dataset gives the same
+bytes whether it runs at the end of a conversion or later with ``phenocell card DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from phenocell.converters.exclusions import read_exclusions
+from phenocell.errors import MissingInputError
+from phenocell.splits import Splits
+
+
+@dataclass
+class FovSummary:
+    """What one FoV contributed: its shard and its sha256, tile count, cells per class id (-1 = ignored)."""
+
+    fov: str
+    shard: str
+    sha256: str
+    tiles: int
+    cells_per_class: dict[int, int]
+
+
+@dataclass
+class DatasetSummary:
+    """Everything the card shows."""
+
+    splits: Splits
+    fovs: dict[str, FovSummary]
+    merged_names: dict[str, list[str]]
+    markers: list[str]
+    excluded: dict[str, str]
+    options: dict[str, Any]
+    license: str = "cc-by-4.0"
+
+    def split_fovs(self, family: str, split: str) -> list[str]:
+        """FoVs of one split that produced a shard."""
+        return [f for f in self.splits.families[family][split] if f in self.fovs]
+
+    def split_files(self, family: str, split: str) -> list[str]:
+        """Shard paths of one split."""
+        return [self.fovs[f].shard for f in self.split_fovs(family, split)]
+
+    def split_tiles(self, family: str, split: str) -> int:
+        """Tiles in one split."""
+        return sum(self.fovs[f].tiles for f in self.split_fovs(family, split))
+
+    def class_counts(self, family: str, split: str) -> dict[int, int]:
+        """Cells per class id in one split."""
+        out: dict[int, int] = {}
+        for fov in self.split_fovs(family, split):
+            for cid, n in self.fovs[fov].cells_per_class.items():
+                out[cid] = out.get(cid, 0) + n
+        return out
+
+    @classmethod
+    def from_dir(cls, path: Path) -> DatasetSummary:
+        """Read the summary of a dataset directory written by ``phenocell-convert``."""
+        path = Path(path)
+        for name in ("splits.json", "manifest.json"):
+            if not (path / name).is_file():
+                raise MissingInputError(
+                    f"{path} is not a PhenoCell dataset directory",
+                    expected=f"{path / name}",
+                    found="no such file",
+                    fix="pass a directory written by phenocell-convert",
+                )
+        manifest = json.loads((path / "manifest.json").read_text())
+        fovs = {
+            meta["fov"]: FovSummary(
+                meta["fov"],
+                shard,
+                meta["sha256"],
+                meta["rows"],
+                {int(k): v for k, v in meta["cells_per_class"].items()},
+            )
+            for shard, meta in manifest["shards"].items()
+        }
+        excluded_file = path / "qc" / "excluded.csv"
+        return cls(
+            splits=Splits.read(path / "splits.json"),
+            fovs=dict(sorted(fovs.items())),
+            merged_names=manifest["class_map"],
+            markers=manifest["markers"],
+            excluded=read_exclusions(excluded_file) if excluded_file.is_file() else {},
+            options=manifest["options"],
+        )

@@ -1,0 +1,52 @@
+"""Dataset card: YAML round trip through huggingface_hub, sizes match load_dataset, stable bytes, images exist."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from datasets import load_dataset
+from huggingface_hub import DatasetCard
+
+from phenocell.cards import write_card
+from phenocell.loaders.writer import sha256_file
+from phenocell.splits import FAMILIES, SPLITS
+
+
+def test_card_yaml_round_trips_and_matches_load_dataset(dataset_dir: Path) -> None:
+    card = DatasetCard.load(dataset_dir / "README.md")
+    data = card.data.to_dict()
+    assert data["license"] == "cc-by-4.0" and data["task_categories"] == ["image-segmentation"]
+    assert DatasetCard(str(card)).data.to_dict() == data
+    configs = {c["config_name"]: c for c in data["configs"]}
+    assert set(configs) == {"default", *FAMILIES}
+    assert len(configs["default"]["data_files"]) == 9
+    infos = {
+        i["config_name"]: {s["name"]: s["num_examples"] for s in i["splits"]} for i in data["dataset_info"]
+    }
+    for family in FAMILIES:
+        loaded = load_dataset(str(dataset_dir), family)
+        assert {s: loaded[s].num_rows for s in SPLITS} == infos[family]
+        for split in SPLITS:
+            assert infos["default"][f"{family}_{split}"] == infos[family][split]
+    whole = load_dataset(str(dataset_dir))
+    assert {s: whole[s].num_rows for s in whole} == infos["default"]
+
+
+def test_regenerating_the_card_is_byte_identical(dataset_dir: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(dataset_dir, tmp_path / "phenocell"))
+    files = ["README.md", "figures/class_histogram.png", "figures/example_tiles.png"]
+    before = {f: sha256_file(copy / f) for f in files}
+    for f in files:
+        (copy / f).unlink()
+    write_card(copy)
+    assert {f: sha256_file(copy / f) for f in files} == before
+
+
+def test_every_image_the_card_links_exists(dataset_dir: Path) -> None:
+    text = (dataset_dir / "README.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(links) >= 2
+    assert all((dataset_dir / link).is_file() for link in links)
+    assert "HOECHST1:Cyc_1_ch_1" in text and "NK cells" in text and "@article" in text
