@@ -1,4 +1,4 @@
-"""Dataset card: YAML round trip through huggingface_hub, sizes match load_dataset, stable bytes, images exist."""
+"""Dataset card: YAML round trip, sizes match load_dataset, stable bytes, linked images exist."""
 
 from __future__ import annotations
 
