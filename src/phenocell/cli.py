@@ -296,13 +296,35 @@ def benchmark_compare(runs: tuple[Path, ...], metric: str, out: Path | None) -> 
 
 
 @main.command()
-@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.argument("raw_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("qc"), show_default=True)
+@click.option(
+    "--exclude", type=click.Path(path_type=Path), default=None, help="Existing exclusion list (fov,reason)."
+)
+@click.option("--class-map", type=click.Path(path_type=Path), default=None)
+@click.option("--min-cell-area", "min_cell_area_um2", type=float, default=10.0, show_default=True)
+@click.option("--mask-mpp", type=float, default=None)
+@click.option("--he-mpp", type=float, default=None)
 @friendly_errors
-def card(dataset_dir: Path) -> None:
+def qc(raw_dir: Path, out: Path, **kw: Any) -> None:
+    """Render a QC page (H&E with class-coloured outlines, per-FoV statistics) for RAW_DIR."""
+    from phenocell.cards.qc import render_qc
+    from phenocell.converters.convert import ConvertOptions
+
+    click.echo(f"wrote {render_qc(raw_dir, out, options=ConvertOptions(**kw))}")
+
+
+@main.command()
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option("--html", is_flag=True, help="Also write README.html, a browser preview of the card.")
+@friendly_errors
+def card(dataset_dir: Path, html: bool) -> None:
     """Re-render DATASET_DIR's README.md and figures from its files (byte-identical if unchanged)."""
-    from phenocell.cards import write_card
+    from phenocell.cards.render import card_html, write_card
 
     click.echo(f"wrote {write_card(dataset_dir)}")
+    if html:
+        click.echo(f"wrote {card_html(dataset_dir)}")
 
 
 @main.group()

@@ -64,7 +64,7 @@ def class_histogram(summary: DatasetSummary, path: Path) -> None:
 
 
 def example_tiles(dataset_dir: Path, summary: DatasetSummary, path: Path, count: int = 4) -> None:
-    """The first tile of up to ``count`` FoVs, H&E next to its class-coloured outlines, in one PNG."""
+    """The first tile of up to ``count`` FoVs, H&E next to its class-coloured outlines, two per row."""
     panels = []
     for fov in list(summary.fovs)[:count]:
         table = pq.ParquetFile(Path(dataset_dir) / summary.fovs[fov].shard).read_row_group(
@@ -75,8 +75,11 @@ def example_tiles(dataset_dir: Path, summary: DatasetSummary, path: Path, count:
         instance = decode_mask(row["instance_mask"], INSTANCE_DTYPE)
         semantic = decode_mask(row["semantic_mask"], SEMANTIC_DTYPE)
         panels.append(np.concatenate([image, outline_overlay(image, instance, semantic)], axis=1))
-    width = max(p.shape[1] for p in panels)
-    grid = np.concatenate(
-        [np.pad(p, ((0, 4), (0, width - p.shape[1]), (0, 0)), constant_values=255) for p in panels]
-    )
-    Image.fromarray(grid).save(path, format="PNG")
+    height, width = max(p.shape[0] for p in panels), max(p.shape[1] for p in panels)
+    padded = [
+        np.pad(p, ((0, height + 4 - p.shape[0]), (0, width + 4 - p.shape[1]), (0, 0)), constant_values=255)
+        for p in panels
+    ]
+    padded += [np.full_like(padded[0], 255)] * (len(padded) % 2)
+    rows = [np.concatenate(padded[i : i + 2], axis=1) for i in range(0, len(padded), 2)]  # two panels per row
+    Image.fromarray(np.concatenate(rows)).save(path, format="PNG")

@@ -200,3 +200,21 @@ def write_card(dataset_dir: Path) -> Path:
     readme = dataset_dir / "README.md"
     readme.write_text(render_card(summary))
     return readme
+
+
+def card_html(dataset_dir: Path) -> Path:
+    """Render README.md (without its YAML header) to a standalone README.html preview beside it."""
+    import markdown
+
+    card = DatasetCard.load(Path(dataset_dir) / "README.md")
+    body = markdown.markdown(card.text, extensions=["tables", "fenced_code"])
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+        "table{border-collapse:collapse;font-size:12px}"
+        "td,th{border:1px solid #ccc;padding:3px}img{max-width:100%}"
+    )
+    head = f'<meta charset="utf-8"><title>PhenoCell card</title><style>{style}</style>'
+    page = f"<!doctype html><html><head>{head}</head><body>{body}</body></html>\n"
+    out = Path(dataset_dir) / "README.html"
+    out.write_text(page, encoding="utf-8")
+    return out

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from phenocell.converters.exclusions import read_exclusions
-from phenocell.errors import MissingInputError
+from phenocell.errors import InvalidInputError, MissingInputError
 from phenocell.splits import Splits
 
 
@@ -72,6 +72,17 @@ class DatasetSummary:
                     fix="pass a directory written by phenocell-convert",
                 )
         manifest = json.loads((path / "manifest.json").read_text())
+        missing = [k for k in ("class_map", "markers", "options") if k not in manifest]
+        missing += ["shards.*.cells_per_class"] * any(
+            "cells_per_class" not in m for m in manifest["shards"].values()
+        )
+        if missing:
+            raise InvalidInputError(
+                f"{path}/manifest.json lacks what the card needs",
+                expected="a manifest written by this phenocell version",
+                found=f"missing {missing} (manifest of phenocell {manifest.get('phenocell_version')})",
+                fix="re-run phenocell-convert with this version",
+            )
         fovs = {
             meta["fov"]: FovSummary(
                 meta["fov"],

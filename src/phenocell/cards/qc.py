@@ -1,0 +1,157 @@
+"""``phenocell qc``: a static HTML page to review every FoV before converting.
+
+For each FoV: the H&E with instance outlines coloured by class (PNG, and a thumbnail), and its statistics
+(cells, unmatched cells, dirt/ignored, area outliers, table rows without a mask label, contested polygon
+pixels). The exclusion list it reads and writes (``exclude.csv``, CSV ``fov,reason``) is the file
+``phenocell-convert --exclude`` takes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+from phenocell.cards.figures import class_palette, outline_overlay
+from phenocell.converters.convert import ConvertOptions, Inputs, read_inputs
+from phenocell.converters.exclusions import read_exclusions, write_exclusions
+from phenocell.converters.images import LazyImage, open_he, read_resampled
+from phenocell.converters.panoptic import label_cells
+from phenocell.converters.regions import check_geometry, open_segmentation
+from phenocell.errors import PhenoCellError
+from phenocell.schema import CLASS_NAMES, IGNORE_INDEX, IGNORE_NAME
+
+OVERLAY_SIDE = 1024
+THUMB_SIDE = 256
+OUTLIER_MADS = 5.0
+
+
+def _grid(he: LazyImage, mask: LazyImage, side: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mask row / column indices under a subsampled H&E grid (every ``step``-th H&E pixel)."""
+    step = max(1, math.ceil(max(he.shape[:2]) / side))
+    ratio = he.mpp / mask.mpp
+    rows = np.clip(
+        np.floor((np.arange(0, he.shape[0], step) + 0.5) * ratio).astype(np.int64), 0, mask.shape[0] - 1
+    )
+    cols = np.clip(
+        np.floor((np.arange(0, he.shape[1], step) + 0.5) * ratio).astype(np.int64), 0, mask.shape[1] - 1
+    )
+    return rows, cols, step
+
+
+def _area_outliers(area_um2: np.ndarray) -> int:
+    if len(area_um2) < 3:
+        return 0
+    median = np.median(area_um2)
+    mad = np.median(np.abs(area_um2 - median)) or 1.0
+    return int((np.abs(area_um2 - median) > OUTLIER_MADS * 1.4826 * mad).sum())
+
+
+def review_fov(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> dict[str, Any]:
+    """Render one FoV's overlay and thumbnail into ``out``; returns its statistics."""
+    files = inputs.regions[fov]
+    he = open_he(files.he, mpp=options.he_mpp)
+    mask, contested = open_segmentation(files, he, options.mask_mpp)
+    check_geometry(fov, mask, he)
+    cells = label_cells(
+        mask,
+        inputs.table.for_region(fov),
+        inputs.table,
+        inputs.class_map,
+        region=fov,
+        fov_index=inputs.fov_index[fov],
+        min_area_px=options.min_cell_area_um2 / mask.mpp**2,
+    )
+    rows, cols, step = _grid(he, mask, OVERLAY_SIDE)
+    labels = read_resampled(mask, rows, cols).astype(np.int64)
+    semantic = np.zeros(labels.shape, dtype=np.uint8)
+    semantic[labels > 0] = cells.class_ids[cells.lookup(labels[labels > 0])]
+    image = np.asarray(he.array[::step, ::step])[..., :3]
+    overlay = Image.fromarray(outline_overlay(image, labels, semantic))
+    overlay.save(out / f"{fov}.png")
+    overlay.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    overlay.save(out / f"{fov}_thumb.png")
+    classes = {CLASS_NAMES[c]: int((cells.class_ids == c).sum()) for c in range(1, len(CLASS_NAMES))}
+    return {
+        "cells": len(cells.labels),
+        "unmatched": cells.qc["unmatched_labels"],
+        "dirt_or_ignored": cells.qc["dirt_or_ignored"],
+        "below_min_area": cells.qc["below_min_area"],
+        "area_outliers": _area_outliers(cells.area * mask.mpp**2),
+        "rows_without_mask_label": cells.qc["rows_without_mask_label"],
+        "contested_pixels": contested,
+        "top_classes": dict(sorted(classes.items(), key=lambda kv: -kv[1])[:3]),
+    }
+
+
+def _legend() -> str:
+    palette = class_palette()
+    items = [(CLASS_NAMES[c], palette[c]) for c in range(1, len(CLASS_NAMES))] + [
+        (IGNORE_NAME, palette[IGNORE_INDEX])
+    ]
+    return " ".join(
+        f'<span class="key"><i style="background:rgb({r},{g},{b})"></i>{html.escape(name)}</span>'
+        for name, (r, g, b) in items
+    )
+
+
+def _row(fov: str, stats: dict[str, Any], excluded: dict[str, str]) -> str:
+    status = f'<b class="ex">excluded: {html.escape(excluded[fov])}</b>' if fov in excluded else "included"
+    if "error" in stats:
+        error = html.escape(stats["error"])
+        return f"<tr><td>{fov}</td><td colspan=8 class=ex>{error}</td><td>{status}</td></tr>"
+    top = ", ".join(f"{html.escape(k)} {v}" for k, v in stats["top_classes"].items())
+    nums = "".join(
+        f"<td>{stats[k]}</td>"
+        for k in (
+            "cells",
+            "unmatched",
+            "dirt_or_ignored",
+            "below_min_area",
+            "area_outliers",
+            "rows_without_mask_label",
+            "contested_pixels",
+        )
+    )
+    thumb = f'<a href="fovs/{fov}.png"><img src="fovs/{fov}_thumb.png" alt="{fov}"></a>'
+    return f"<tr><td>{fov}<br>{thumb}</td>{nums}<td>{top}</td><td>{status}</td></tr>"
+
+
+PAGE = resources.files("phenocell.cards").joinpath("qc_page.html").read_text(encoding="utf-8")
+
+
+def render_qc(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) -> Path:
+    """Write ``out/index.html``, ``out/fovs/*.png`` and ``out/exclude.csv``; returns the page path.
+
+    ``options.exclude`` is read (if given) and copied to ``out/exclude.csv``; all FoVs are rendered,
+    excluded ones marked.
+    """
+    options = options or ConvertOptions()
+    excluded = read_exclusions(options.exclude) if options.exclude else {}
+    inputs = read_inputs(Path(raw_dir), dataclasses.replace(options, exclude=None))
+    out = Path(out)
+    (out / "fovs").mkdir(parents=True, exist_ok=True)
+    stats: dict[str, dict[str, Any]] = {}
+    for fov in tqdm(sorted(inputs.regions), desc="QC", unit="fov", disable=not options.progress):
+        try:
+            stats[fov] = review_fov(inputs, fov, options, out / "fovs")
+        except PhenoCellError as err:  # show the problem on the page instead of stopping the review
+            stats[fov] = {"error": str(err)}
+    write_exclusions(out / "exclude.csv", excluded)
+    page = PAGE.format(
+        raw=html.escape(str(raw_dir)),
+        n=len(stats),
+        legend=_legend(),
+        cells=sum(s.get("cells", 0) for s in stats.values()),
+        exclude=html.escape(str(out / "exclude.csv")),
+        rows="\n".join(_row(fov, s, excluded) for fov, s in stats.items()),
+    )
+    (out / "index.html").write_text(page, encoding="utf-8")
+    return out / "index.html"
