@@ -316,6 +316,28 @@ def qc(raw_dir: Path, out: Path, **kw: Any) -> None:
 
 @main.command()
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option("--repo-id", required=True, help="ORG/NAME of the dataset repo.")
+@click.option("--private", is_flag=True, help="Create the repo private.")
+@click.option("--revision", default=None, help="Branch to upload to (created if missing).")
+@click.option("--dry-run", is_flag=True, help="Verify and list what would be uploaded, with sizes.")
+@friendly_errors
+def publish(dataset_dir: Path, repo_id: str, private: bool, revision: str | None, dry_run: bool) -> None:
+    """Verify DATASET_DIR against its manifest and upload it to the Hugging Face Hub."""
+    from phenocell.loaders.hub import publish as publish_dataset
+
+    plan = publish_dataset(dataset_dir, repo_id, private=private, revision=revision, dry_run=dry_run)
+    for item in plan:
+        click.echo(f"{item.size:>12,d}  {item.path}")
+    total = sum(item.size for item in plan)
+    verb = "would upload" if dry_run else "uploaded"
+    click.echo(
+        f"{verb} {len(plan)} files, {total / 1e6:.1f} MB, to datasets/{repo_id}"
+        + (f"@{revision}" if revision else "")
+    )
+
+
+@main.command()
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
 @click.option("--html", is_flag=True, help="Also write README.html, a browser preview of the card.")
 @friendly_errors
 def card(dataset_dir: Path, html: bool) -> None:
