@@ -53,17 +53,37 @@ def configs_yaml(summary: DatasetSummary) -> list[dict[str, Any]]:
 
 
 def dataset_info_yaml(summary: DatasetSummary) -> list[dict[str, Any]]:
-    """The ``dataset_info`` entry: features and split sizes of every config."""
+    """The ``dataset_info`` entry: features and split sizes (tiles, shard bytes) of every config."""
     features = FEATURES._to_yaml_list()
-    default = [
-        {"name": f"{fam}_{split}", "num_examples": summary.split_tiles(fam, split)}
-        for fam in FAMILIES
-        for split in SPLITS
+    total = sum(f.num_bytes for f in summary.fovs.values())
+
+    def split(fam: str, split: str, name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "num_bytes": summary.split_bytes(fam, split),
+            "num_examples": summary.split_tiles(fam, split),
+        }
+
+    default = [split(fam, s, f"{fam}_{s}") for fam in FAMILIES for s in SPLITS]
+    info = [
+        {
+            "config_name": "default",
+            "features": features,
+            "splits": default,
+            "download_size": total,
+            "dataset_size": 3 * total,
+        }
     ]
-    info = [{"config_name": "default", "features": features, "splits": default}]
     for fam in FAMILIES:
-        splits = [{"name": split, "num_examples": summary.split_tiles(fam, split)} for split in SPLITS]
-        info.append({"config_name": fam, "features": features, "splits": splits})
+        info.append(
+            {
+                "config_name": fam,
+                "features": features,
+                "splits": [split(fam, s, s) for s in SPLITS],
+                "download_size": total,
+                "dataset_size": total,
+            }
+        )
     return info
 
 

@@ -25,6 +25,7 @@ class FovSummary:
     sha256: str
     tiles: int
     cells_per_class: dict[int, int]
+    num_bytes: int = 0  # shard file size
 
 
 @dataclass
@@ -50,6 +51,10 @@ class DatasetSummary:
     def split_tiles(self, family: str, split: str) -> int:
         """Tiles in one split."""
         return sum(self.fovs[f].tiles for f in self.split_fovs(family, split))
+
+    def split_bytes(self, family: str, split: str) -> int:
+        """Shard bytes of one split."""
+        return sum(self.fovs[f].num_bytes for f in self.split_fovs(family, split))
 
     def class_counts(self, family: str, split: str) -> dict[int, int]:
         """Cells per class id in one split."""
@@ -90,6 +95,7 @@ class DatasetSummary:
                 meta["sha256"],
                 meta["rows"],
                 {int(k): v for k, v in meta["cells_per_class"].items()},
+                (path / shard).stat().st_size,
             )
             for shard, meta in manifest["shards"].items()
         }
