@@ -61,16 +61,20 @@ class UNETRHead(nn.Module):
     """UNETR decoder over 4 taps (depth/4 x {1,2,3,4}) with a skip from the image.
 
     Tap k (k = 1..3) is lifted by 4-k x2 upsamplings to scale 2^(4-k) of the grid; the deepest tap is
-    upsampled x2 and fused with tap 3, then x2 with tap 2, x2 with tap 1, x2 again (grid x 16), and the
-    result is resized to the image size explicitly (grid x 16 equals the image only when patch = 16)
-    before fusing with convolution features of the image itself.
+    upsampled x2 and fused with tap 3, then x2 with tap 2, x2 with tap 1, x2 again (grid x 16; for patch 8
+    the last step keeps the scale, grid x 8), and the result is resized to the image size explicitly
+    (grid x 16 equals the image only for patch 16, e.g. not for patch 14) before fusing with convolution
+    features of the image itself.
     """
 
     n_taps = 4
 
-    def __init__(self, embed_dim: int, num_classes: int, width: int = 64) -> None:
+    def __init__(self, embed_dim: int, num_classes: int, width: int = 64, patch_size: int = 16) -> None:
         super().__init__()
         chans = [width * 4, width * 2, width, max(width // 2, 8)]  # grid x2, x4, x8, x16
+        self.upsampling = (
+            16 if patch_size > 11 else 8
+        )  # patch 8: stop at grid x8 = the image, no wasted decoding
 
         def lift(steps: int) -> nn.Sequential:
             ins = [embed_dim, *chans[: steps - 1]]
@@ -79,7 +83,8 @@ class UNETRHead(nn.Module):
         self.lift = nn.ModuleList([lift(1), lift(2), lift(3)])  # taps 3, 2, 1
         self.bottom = _up(embed_dim, chans[0])
         self.fuse = nn.ModuleList([_conv(2 * c, c) for c in chans[:3]])
-        self.ups = nn.ModuleList([_up(chans[i], chans[i + 1]) for i in range(3)])
+        last = _up(chans[2], chans[3]) if self.upsampling == 16 else _conv(chans[2], chans[3])
+        self.ups = nn.ModuleList([_up(chans[0], chans[1]), _up(chans[1], chans[2]), last])
         self.skip = nn.Sequential(_conv(3, chans[3]), _conv(chans[3], chans[3]))
         self.out = nn.Sequential(_conv(2 * chans[3], chans[3]), nn.Conv2d(chans[3], num_classes, 1))
 
@@ -90,13 +95,15 @@ class UNETRHead(nn.Module):
         x = self.bottom(taps[3])  # (B, c0, 2g, 2g)
         for level, tap in enumerate((taps[2], taps[1], taps[0])):
             x = self.fuse[level](torch.cat([x, self.lift[level](tap)], dim=1))  # same scale, channels halved
-            x = self.ups[level](x)  # next scale: x2 spatial
-        # x is (B, c3, 16g, 16g); resize explicitly to the image (16g != H when the patch is not 16)
+            x = self.ups[level](x)  # next scale: x2 spatial (the last one x1 for patch 8)
+        # x: (B, c3, ug, ug), u = self.upsampling; resize explicitly to the image (ug != H for patch 14)
         x = F.interpolate(x, size=inputs.image.shape[-2:], mode="bilinear", align_corners=False)
         return self.out(torch.cat([x, self.skip(inputs.image)], dim=1))
 
 
-def build_head(name: str, embed_dim: int, num_classes: int) -> nn.Module:
-    """``linear`` or ``unetr``."""
+def build_head(name: str, embed_dim: int, num_classes: int, patch_size: int = 16) -> nn.Module:
+    """``linear`` or ``unetr`` (the UNETR decoder depth follows the encoder's patch size)."""
     check_choice("head", name, ("linear", "unetr"))
-    return LinearHead(embed_dim, num_classes) if name == "linear" else UNETRHead(embed_dim, num_classes)
+    if name == "linear":
+        return LinearHead(embed_dim, num_classes)
+    return UNETRHead(embed_dim, num_classes, patch_size=patch_size)

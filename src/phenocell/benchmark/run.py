@@ -75,7 +75,7 @@ def run_benchmark(
     sources = {s: _source(enc, t, taps, cache) for s, t in tiles.items()}
     encode_seconds = time.perf_counter() - t0
     torch.manual_seed(cfg.seed)
-    model = build_head(head, enc.cfg.embed_dim, K)
+    model = build_head(head, enc.cfg.embed_dim, K, enc.cfg.patch_size)
     history = train_head(model, sources["train"], sources["validation"], cfg, log=log)
     metrics = {s: evaluate(model, sources[s]) for s in ("validation", "test")}
     results = {
