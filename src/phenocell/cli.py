@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from phenocell.benchmark.cli import benchmark
+from phenocell.cli_errors import friendly_errors
 from phenocell.constants import CellTableColumns
-from phenocell.errors import PhenoCellError
-
-
-def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn PhenoCell errors into a clean message and exit status 2 (no traceback)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PhenoCellError as err:
-            click.echo(f"Error: {err}", err=True)
-            sys.exit(2)
-
-    return wrapper
 
 
 def _size(value: str) -> tuple[int, int]:
@@ -37,6 +22,35 @@ def _size(value: str) -> tuple[int, int]:
 @click.version_option(package_name="phenocell")
 def main() -> None:
     """PhenoCell: CODEX exports → panoptic H&E cell-phenotyping dataset, and its benchmark."""
+
+
+def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options that say how to read a raw export (shared by convert, qc and export)."""
+    opts = [
+        click.option(
+            "--min-cell-area",
+            "min_cell_area_um2",
+            type=float,
+            default=10.0,
+            show_default=True,
+            help="Cells smaller than this (µm²) are set to ignore (255).",
+        ),
+        click.option(
+            "--class-map",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="CSV cluster_name,class_name that adds to / overrides the default merges.",
+        ),
+        click.option(
+            "--mask-mpp", type=float, default=None, help="Mask pixel size (µm/px) if not in the TIFF tags."
+        ),
+        click.option(
+            "--he-mpp", type=float, default=None, help="H&E pixel size (µm/px) if not in the TIFF tags."
+        ),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
 
 
 def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -56,20 +70,6 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--stride", type=int, default=None, help="Tile stride (default: tile size)."),
         click.option(
-            "--min-cell-area",
-            "min_cell_area_um2",
-            type=float,
-            default=10.0,
-            show_default=True,
-            help="Cells smaller than this (µm²) are set to ignore (255).",
-        ),
-        click.option(
-            "--class-map",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="CSV cluster_name,class_name that adds to / overrides the default merges.",
-        ),
-        click.option(
             "--exclude",
             type=click.Path(path_type=Path),
             default=None,
@@ -82,12 +82,6 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default="patient",
             show_default=True,
             help="Unit of the Base split (region reproduces the authors' split).",
-        ),
-        click.option(
-            "--mask-mpp", type=float, default=None, help="Mask pixel size (µm/px) if not in the TIFF tags."
-        ),
-        click.option(
-            "--he-mpp", type=float, default=None, help="H&E pixel size (µm/px) if not in the TIFF tags."
         ),
         click.option("--region-column", default=defaults.region, show_default=True),
         click.option(
@@ -105,7 +99,7 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for opt in reversed(opts):
         func = opt(func)
-    return func
+    return read_options(func)
 
 
 @friendly_errors
@@ -195,116 +189,13 @@ def demo(workdir: Path, fovs: int, patients: int, seed: int, no_benchmark: bool)
     run_demo(workdir, fovs=fovs, patients=patients, seed=seed, benchmark=not no_benchmark)
 
 
-@main.group()
-def benchmark() -> None:
-    """Frozen-encoder benchmark: run one encoder/head/family, compare runs, list encoders."""
-
-
-@benchmark.command("encoders")
-def benchmark_encoders() -> None:
-    """List the registered encoders with their Hub ids and licences."""
-    from phenocell.benchmark.encoders import ENCODERS
-
-    for key in ENCODERS.keys():  # noqa: SIM118 - Registry is not a dict
-        cfg = ENCODERS.get(key)
-        click.echo(
-            f"{key:26s} {cfg.arch:32s} patch {cfg.patch_size:2d}  dim {cfg.embed_dim:5d}  "
-            f"hub {cfg.hub_id or '-':28s} licence {cfg.license}"
-        )
-
-
-@benchmark.command("run")
-@click.option("--data", required=True, help="Dataset directory or Hub repo id.")
-@click.option("--family", type=click.Choice(["base", "tumor_type", "tumor_stage"]), required=True)
-@click.option("--encoder", required=True, help="Registry key, see `phenocell benchmark encoders`.")
-@click.option("--head", type=click.Choice(["linear", "unetr"]), default="linear", show_default=True)
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=None, help="Run directory (default runs/<...>)."
-)
-@click.option(
-    "--weights", type=click.Path(path_type=Path), default=None, help="Local safetensors checkpoint."
-)
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Token cache directory.")
-@click.option("--steps", type=int, default=10_000, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--lr", type=float, default=3e-5, show_default=True)
-@click.option("--weight-decay", type=float, default=0.03, show_default=True)
-@click.option("--warmup", type=int, default=1_000, show_default=True)
-@click.option("--val-every", type=int, default=200, show_default=True)
-@click.option("--patience", type=int, default=10, show_default=True, help="Evaluations without improvement.")
-@click.option(
-    "--class-weighting", type=click.Choice(["inverse", "none"]), default="inverse", show_default=True
-)
-@click.option("--sampling", type=click.Choice(["class", "uniform"]), default="class", show_default=True)
-@click.option("--augment", type=click.Choice(["flips", "none"]), default="flips", show_default=True)
-@click.option(
-    "--train-fraction", type=click.Choice(["1", "0.5", "0.2", "0.1", "0.05"]), default="1", show_default=True
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@friendly_errors
-def benchmark_run(
-    data: str,
-    family: str,
-    encoder: str,
-    head: str,
-    out: Path | None,
-    weights: Path | None,
-    cache_dir: Path | None,
-    train_fraction: str,
-    **kw: Any,
-) -> None:
-    """Train a head on a frozen encoder and evaluate it (writes results.json, report.md, figures)."""
-    from phenocell.benchmark.run import run_benchmark
-    from phenocell.benchmark.train import TrainConfig
-
-    config = TrainConfig(train_fraction=float(train_fraction), **kw)
-    out = out or Path("runs") / f"{encoder.replace('/', '-')}-{head}-{family}"
-    results = run_benchmark(
-        data,
-        family=family,
-        encoder=encoder,
-        head=head,
-        out=out,
-        config=config,
-        weights=weights,
-        cache_dir=cache_dir,
-        log=click.echo,
-    )
-    for split in ("validation", "test"):
-        m = results["metrics"][split]
-        click.echo(
-            f"{split:10s} pixel_macro_f1 {m['pixel_macro_f1']:.4f}  cell_macro_f1 {m['cell_macro_f1']:.4f}"
-        )
-    click.echo(f"wrote {out}")
-
-
-@benchmark.command("compare")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--metric", type=click.Choice(["pixel_macro_f1", "cell_macro_f1"]), default="pixel_macro_f1")
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=None, help="Also write the table here (markdown)."
-)
-@friendly_errors
-def benchmark_compare(runs: tuple[Path, ...], metric: str, out: Path | None) -> None:
-    """Print the domain-shift table (F1 per family, drop from base, per class) of RUNS."""
-    from phenocell.benchmark.report import compare
-
-    table = compare(list(runs), metric)
-    click.echo(table)
-    if out is not None:
-        Path(out).write_text(table)
-
-
 @main.command()
 @click.argument("raw_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=Path("qc"), show_default=True)
 @click.option(
     "--exclude", type=click.Path(path_type=Path), default=None, help="Existing exclusion list (fov,reason)."
 )
-@click.option("--class-map", type=click.Path(path_type=Path), default=None)
-@click.option("--min-cell-area", "min_cell_area_um2", type=float, default=10.0, show_default=True)
-@click.option("--mask-mpp", type=float, default=None)
-@click.option("--he-mpp", type=float, default=None)
+@read_options
 @friendly_errors
 def qc(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Render a QC page (H&E with class-coloured outlines, per-FoV statistics) for RAW_DIR."""
@@ -357,10 +248,7 @@ def export() -> None:
 @export.command("geojson")
 @click.argument("raw_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for <fov>.geojson files.")
-@click.option("--class-map", type=click.Path(path_type=Path), default=None)
-@click.option("--min-cell-area", "min_cell_area_um2", type=float, default=10.0, show_default=True)
-@click.option("--mask-mpp", type=float, default=None)
-@click.option("--he-mpp", type=float, default=None)
+@read_options
 @friendly_errors
 def export_geojson_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Write per-FoV cell outlines with their classes (H&E pixels) as GeoJSON that QuPath opens."""
@@ -369,6 +257,9 @@ def export_geojson_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
 
     files = export_geojson(raw_dir, out, options=ConvertOptions(**kw))
     click.echo(f"wrote {len(files)} GeoJSON files to {out}")
+
+
+main.add_command(benchmark)
 
 
 if __name__ == "__main__":  # pragma: no cover
