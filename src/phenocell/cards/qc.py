@@ -20,11 +20,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from phenocell.cards.figures import class_palette, outline_overlay
-from phenocell.converters.convert import ConvertOptions, Inputs, read_inputs
+from phenocell.converters.convert import ConvertOptions, Inputs, open_fov, read_inputs
 from phenocell.converters.exclusions import read_exclusions, write_exclusions
-from phenocell.converters.images import LazyImage, open_he, read_resampled
-from phenocell.converters.panoptic import label_cells
-from phenocell.converters.regions import check_geometry, open_segmentation
+from phenocell.converters.images import LazyImage, read_resampled
 from phenocell.errors import PhenoCellError
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX, IGNORE_NAME
 
@@ -56,19 +54,8 @@ def _area_outliers(area_um2: np.ndarray) -> int:
 
 def review_fov(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> dict[str, Any]:
     """Render one FoV's overlay and thumbnail into ``out``; returns its statistics."""
-    files = inputs.regions[fov]
-    he = open_he(files.he, mpp=options.he_mpp)
-    mask, contested = open_segmentation(files, he, options.mask_mpp)
-    check_geometry(fov, mask, he)
-    cells = label_cells(
-        mask,
-        inputs.table.for_region(fov),
-        inputs.table,
-        inputs.class_map,
-        region=fov,
-        fov_index=inputs.fov_index[fov],
-        min_area_px=options.min_cell_area_um2 / mask.mpp**2,
-    )
+    opened = open_fov(inputs, fov, options)
+    he, mask, cells, contested = opened.he, opened.mask, opened.cells, opened.contested
     rows, cols, step = _grid(he, mask, OVERLAY_SIDE)
     labels = read_resampled(mask, rows, cols).astype(np.int64)
     semantic = np.zeros(labels.shape, dtype=np.uint8)

@@ -25,8 +25,8 @@ from phenocell.constants import CELL_TABLE_FILE, PATIENT_TABLE_FILE, CellTableCo
 from phenocell.converters.cell_table import CellTable, read_cell_table
 from phenocell.converters.classes import ClassMap, load_class_map
 from phenocell.converters.exclusions import read_exclusions, write_exclusions
-from phenocell.converters.images import open_he
-from phenocell.converters.panoptic import label_cells
+from phenocell.converters.images import LazyImage, open_he
+from phenocell.converters.panoptic import FovCells, label_cells
 from phenocell.converters.patients import Patient, read_patient_table
 from phenocell.converters.regions import RegionFiles, check_geometry, find_region_files, open_segmentation
 from phenocell.converters.tiling import TileSpec, iter_tiles
@@ -131,9 +131,18 @@ def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
     )
 
 
-def _convert_fov(
-    inputs: Inputs, fov: str, options: ConvertOptions, out: Path
-) -> tuple[FovSummary, dict[str, int]]:
+@dataclass
+class OpenFov:
+    """One FoV opened for reading: its H&E, label image, labelled cells, and contested polygon pixels."""
+
+    he: LazyImage
+    mask: LazyImage
+    cells: FovCells
+    contested: int
+
+
+def open_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
+    """Open a FoV's H&E and segmentation, check they align, and label its cells (QC rules applied)."""
     files = inputs.regions[fov]
     he = open_he(files.he, mpp=options.he_mpp)
     mask, contested = open_segmentation(files, he, options.mask_mpp)
@@ -147,6 +156,14 @@ def _convert_fov(
         fov_index=inputs.fov_index[fov],
         min_area_px=options.min_cell_area_um2 / mask.mpp**2,
     )
+    return OpenFov(he, mask, cells, contested)
+
+
+def _convert_fov(
+    inputs: Inputs, fov: str, options: ConvertOptions, out: Path
+) -> tuple[FovSummary, dict[str, int]]:
+    opened = open_fov(inputs, fov, options)
+    he, mask, cells, contested = opened.he, opened.mask, opened.cells, opened.contested
     patient = inputs.patients[inputs.fov_patient[fov]]
     meta = {
         "fov": fov,

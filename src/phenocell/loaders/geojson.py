@@ -16,11 +16,9 @@ import shapely
 from shapely.geometry import mapping
 from tqdm.auto import tqdm
 
-from phenocell.converters.convert import ConvertOptions, read_inputs
-from phenocell.converters.images import open_he
-from phenocell.converters.panoptic import FovCells, label_cells
+from phenocell.converters.convert import ConvertOptions, open_fov, read_inputs
+from phenocell.converters.panoptic import FovCells
 from phenocell.converters.polygons import label_polygons
-from phenocell.converters.regions import check_geometry, open_segmentation
 from phenocell.schema import CLASS_COLORS, CLASS_NAMES, IGNORE_COLOR, IGNORE_INDEX, IGNORE_NAME
 
 
@@ -68,19 +66,8 @@ def export_geojson(raw_dir: Path, out: Path, *, options: ConvertOptions | None =
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for fov in tqdm(sorted(inputs.regions), desc="export", unit="fov", disable=not options.progress):
-        files = inputs.regions[fov]
-        he = open_he(files.he, mpp=options.he_mpp)
-        mask, _ = open_segmentation(files, he, options.mask_mpp)
-        check_geometry(fov, mask, he)
-        cells = label_cells(
-            mask,
-            inputs.table.for_region(fov),
-            inputs.table,
-            inputs.class_map,
-            region=fov,
-            fov_index=inputs.fov_index[fov],
-            min_area_px=options.min_cell_area_um2 / mask.mpp**2,
-        )
+        opened = open_fov(inputs, fov, options)
+        he, mask, cells = opened.he, opened.mask, opened.cells
         polygons = label_polygons(mask.read(slice(0, mask.shape[0]), slice(0, mask.shape[1])))
         feats = _features(cells, polygons, mask.mpp / he.mpp)
         path = out / f"{fov}.geojson"
