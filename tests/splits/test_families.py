@@ -107,3 +107,27 @@ def test_splits_json_round_trip(dataset_dir: Path) -> None:
     assert doc["seed"] == 0 and "rule" in doc["families"]["base"]
     again = Splits.read(dataset_dir / "splits.json")
     assert again.to_json() == doc
+
+
+def test_extra_families_follow_their_rules_when_the_data_has_them(
+    raw_export: Path, dataset_dir: Path
+) -> None:
+    from datasets import load_dataset
+
+    from phenocell.converters.patients import read_patient_table
+
+    patients = read_patient_table(raw_export / "patients.csv")
+    splits = Splits.read(dataset_dir / "splits.json")
+    assert {"group", "msi"} <= set(splits.families)
+    validate_splits(splits, patients)
+    msi_test = load_dataset(str(dataset_dir), "msi", split="test")
+    assert msi_test.num_rows > 0 and {patients[p].msi for p in msi_test["patient"]} == {"MSI"}
+    group_test = {splits.fov_patient[f] for f in splits.families["group"]["test"]}
+    assert {patients[p].group for p in group_test} == {"2"}
+
+
+def test_extra_family_is_skipped_without_its_data() -> None:
+    fovs, patients = _cohort()  # no MSI column
+    splits = make_splits(fovs, patients)
+    assert "msi" not in splits.families and "group" in splits.families
+    assert "msi" not in splits.to_json()["families"]

@@ -30,7 +30,9 @@ def benchmark_encoders() -> None:
 
 @benchmark.command("run")
 @click.option("--data", required=True, help="Dataset directory or Hub repo id.")
-@click.option("--family", type=click.Choice(["base", "tumor_type", "tumor_stage"]), required=True)
+@click.option(
+    "--family", type=click.Choice(["base", "tumor_type", "tumor_stage", "group", "msi"]), required=True
+)
 @click.option("--encoder", required=True, help="Registry key, see `phenocell benchmark encoders`.")
 @click.option("--head", type=click.Choice(["linear", "unetr"]), default="linear", show_default=True)
 @click.option(

@@ -10,7 +10,7 @@ import torch
 
 from phenocell.errors import check_choice
 from phenocell.schema import INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_mask
-from phenocell.splits import FAMILIES
+from phenocell.splits import ALL_FAMILIES
 
 
 @dataclass
@@ -50,7 +50,7 @@ def load_split(data: str | Path, family: str, split: str) -> SplitTiles:
     """Load and decode one split with ``datasets.load_dataset(data, family, split=split)``."""
     from datasets import load_dataset
 
-    check_choice("family", family, FAMILIES)
+    check_choice("family", family, ALL_FAMILIES)
     check_choice("split", split, ("train", "validation", "test"))
     ds = load_dataset(str(data), family, split=split)
     ds = ds.select_columns(["tile_id", "fov", "image", "semantic_mask", "instance_mask", "cells"])

@@ -16,7 +16,7 @@ from phenocell.benchmark.metrics import per_class_f1
 from phenocell.errors import InvalidInputError, MissingInputError
 from phenocell.schema import CLASS_NAMES
 
-FAMILY_ORDER = ("base", "tumor_type", "tumor_stage")
+FAMILY_ORDER = ("base", "tumor_type", "tumor_stage", "group", "msi")
 
 
 def _jsonable(results: dict[str, Any]) -> dict[str, Any]:
@@ -143,11 +143,15 @@ def compare(runs: list[Path], metric: str = "pixel_macro_f1") -> str:
             fix="add the base run of each encoder/head",
         )
     per_class = metric.replace("macro_f1", "per_class_f1")
+    # the core shifts always get columns; the extra ones (group, msi) only when some run has them
+    shifts = [
+        f for f in FAMILY_ORDER[1:] if f in FAMILY_ORDER[1:3] or any(f in fams for fams in table.values())
+    ]
     lines = [
         f"## test {metric} and drop from base",
         "",
-        "| encoder | head | base | tumor_type | drop | tumor_stage | drop |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| encoder | head | base | " + " | ".join(f"{f} | drop" for f in shifts) + " |",
+        "|---|---|---:|" + "---:|---:|" * len(shifts),
     ]
     cls_lines = [
         "",
@@ -159,7 +163,7 @@ def compare(runs: list[Path], metric: str = "pixel_macro_f1") -> str:
     for (enc, head), fams in sorted(table.items()):
         base = fams.get("base")
         cells = [f"{base[metric]:.4f}" if base else "—"]
-        for fam in FAMILY_ORDER[1:]:
+        for fam in shifts:
             if fam in fams and base:
                 cells += [f"{fams[fam][metric]:.4f}", f"{base[metric] - fams[fam][metric]:+.4f}"]
                 drops = [base[per_class][c] - fams[fam][per_class][c] for c in CLASS_NAMES[1:]]

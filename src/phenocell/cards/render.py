@@ -46,7 +46,7 @@ def configs_yaml(summary: DatasetSummary) -> list[dict[str, Any]]:
         for split in SPLITS
     ]
     configs: list[dict[str, Any]] = [{"config_name": "default", "data_files": default, "default": True}]
-    for fam in FAMILIES:
+    for fam in summary.families():
         files = [{"split": split, "path": summary.split_files(fam, split)} for split in SPLITS]
         configs.append({"config_name": fam, "data_files": files})
     return configs
@@ -74,7 +74,7 @@ def dataset_info_yaml(summary: DatasetSummary) -> list[dict[str, Any]]:
             "dataset_size": 3 * total,
         }
     ]
-    for fam in FAMILIES:
+    for fam in summary.families():
         info.append(
             {
                 "config_name": fam,
@@ -96,7 +96,7 @@ def _size_category(n: int) -> str:
 
 def _split_table(summary: DatasetSummary) -> str:
     lines = ["| family | split | FoVs | patients | tiles |", "|---|---|---:|---:|---:|"]
-    for fam in FAMILIES:
+    for fam in summary.families():
         for split in SPLITS:
             fovs = summary.split_fovs(fam, split)
             patients = {summary.splits.fov_patient[f] for f in fovs}
@@ -176,6 +176,9 @@ cache holds each shard three times. Load a family config (`base`, `tumor_type`, 
 ## Splits (patient-disjoint within each family, seed {summary.splits.seed})
 
 {_split_table(summary)}
+
+Extra families (configs `group`: CLR → DII, `msi`: MSS → MSI) are drawn when the patient table has the
+data; they are configs of their own, not part of the default config.
 
 Rules: base — random 70/15/15 over {summary.splits.base_by}s; tumor_type — train+validation from
 adenocarcinoma, test = mucinous; tumor_stage — train+validation from pTNM stage 3, test = stage 4.

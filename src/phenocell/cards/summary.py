@@ -13,7 +13,7 @@ from typing import Any
 
 from phenocell.converters.exclusions import read_exclusions
 from phenocell.errors import InvalidInputError, MissingInputError
-from phenocell.splits import Splits
+from phenocell.splits import ALL_FAMILIES, Splits
 
 
 @dataclass
@@ -39,6 +39,10 @@ class DatasetSummary:
     excluded: dict[str, str]
     options: dict[str, Any]
     license: str = "cc-by-4.0"
+
+    def families(self) -> list[str]:
+        """The split families of this dataset (core ones first, then the extras it has)."""
+        return [f for f in ALL_FAMILIES if f in self.splits.families]
 
     def split_fovs(self, family: str, split: str) -> list[str]:
         """FoVs of one split that produced a shard."""

@@ -17,6 +17,7 @@ _TUMOR_ALIASES = {
     "mucinous": "mucinous",
     "mucinous adenocarcinoma": "mucinous",
 }
+_MSI_ALIASES = {"msi": "MSI", "msi-h": "MSI", "mss": "MSS", "msi-l": "MSS"}
 _STAGE_ALIASES = {"3": 3, "iii": 3, "pt3": 3, "4": 4, "iv": 4, "pt4": 4}
 
 
@@ -28,6 +29,7 @@ class Patient:
     tumor_type: str
     stage: int
     group: str
+    msi: str | None = None  # "MSI" / "MSS" when the table has an MSI column
 
 
 def _normalise(value: object, aliases: Mapping[str, object], column: str, path: Path, patient: str) -> object:
@@ -87,5 +89,8 @@ def read_patient_table(path: Path, *, columns: PatientColumns | None = None) -> 
         pid = str(values[columns.patient]).strip()
         tumor = _normalise(values[columns.tumor_type], _TUMOR_ALIASES, columns.tumor_type, path, pid)
         stage = _normalise(values[columns.stage], _STAGE_ALIASES, columns.stage, path, pid)
-        out[pid] = Patient(pid, str(tumor), int(str(stage)), str(values[columns.group]).strip())
+        msi = None
+        if "msi" in columns.optional and isinstance(values.get("msi"), str) and values["msi"].strip():
+            msi = str(_normalise(values["msi"], _MSI_ALIASES, "msi", path, pid))
+        out[pid] = Patient(pid, str(tumor), int(str(stage)), str(values[columns.group]).strip(), msi)
     return out

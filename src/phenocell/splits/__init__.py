@@ -1,5 +1,23 @@
 """Split families (Base / Tumor-Type / Tumor-Stage): patient-disjoint, seeded, validated, stored as data."""
 
-from phenocell.splits.families import FAMILIES, SPLITS, Splits, make_splits, nested_subset, validate_splits
+from phenocell.splits.families import (
+    ALL_FAMILIES,
+    EXTRA_FAMILIES,
+    FAMILIES,
+    SPLITS,
+    Splits,
+    make_splits,
+    nested_subset,
+    validate_splits,
+)
 
-__all__ = ["FAMILIES", "SPLITS", "Splits", "make_splits", "nested_subset", "validate_splits"]
+__all__ = [
+    "ALL_FAMILIES",
+    "EXTRA_FAMILIES",
+    "FAMILIES",
+    "SPLITS",
+    "Splits",
+    "make_splits",
+    "nested_subset",
+    "validate_splits",
+]

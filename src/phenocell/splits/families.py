@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,25 @@ from phenocell.converters.patients import Patient
 from phenocell.errors import InvalidInputError, SplitLeakageError, check_choice
 
 FAMILIES = ("base", "tumor_type", "tumor_stage")
+#: Extra domain shifts of the authors' configs, drawn when the patient table supports them.
+EXTRA_FAMILIES = ("group", "msi")
+ALL_FAMILIES = FAMILIES + EXTRA_FAMILIES
 SPLITS = ("train", "validation", "test")
 SPLITS_VERSION = 1
 RULES = {
     "base": "random 70/15/15 over {by}s",
     "tumor_type": "train+validation 80/20 over adenocarcinoma patients; test = mucinous patients",
     "tumor_stage": "train+validation 80/20 over pTNM stage 3 patients; test = stage 4 patients",
+    "group": "train+validation 80/20 over CLR (group 1) patients; test = DII (group 2) patients",
+    "msi": "train+validation 80/20 over MSS patients; test = MSI patients",
+}
+
+#: Domain-shift families: the test side is the patients for which the rule is true (None = unknown).
+SHIFT_RULES: dict[str, Callable[[Patient], bool | None]] = {
+    "tumor_type": lambda p: p.tumor_type == "mucinous",
+    "tumor_stage": lambda p: p.stage == 4,
+    "group": lambda p: p.group == "2" if p.group in ("1", "2") else None,
+    "msi": lambda p: None if p.msi is None else p.msi == "MSI",
 }
 
 
@@ -45,7 +59,8 @@ class Splits:
             "seed": self.seed,
             "families": {
                 fam: {"rule": RULES[fam].format(by=self.base_by), "splits": self.families[fam]}
-                for fam in FAMILIES
+                for fam in ALL_FAMILIES
+                if fam in self.families
             },
             "fov_patient": self.fov_patient,
         }
@@ -58,7 +73,7 @@ class Splits:
         return cls(
             seed=int(doc["seed"]),
             base_by="region" if base_rule.endswith("regions") else "patient",
-            families={f: doc["families"][f]["splits"] for f in FAMILIES},
+            families={f: doc["families"][f]["splits"] for f in ALL_FAMILIES if f in doc["families"]},
             fov_patient=doc["fov_patient"],
         )
 
@@ -87,7 +102,7 @@ def _region_of(fov: str) -> str:
 def make_splits(
     fov_patient: dict[str, str], patients: dict[str, Patient], *, seed: int = 0, base_by: str = "patient"
 ) -> Splits:
-    """Draw the three split families and validate them.
+    """Draw the split families (the three core ones, plus group / MSI where supported) and validate them.
 
     Raises:
         InvalidOptionError: ``base_by`` is not ``patient`` or ``region``.
@@ -100,13 +115,13 @@ def make_splits(
     base = _partition(sorted(set(unit_of.values())), (0.70, 0.15, 0.15), rng)
     families = {"base": dict(zip(SPLITS, (_fovs_of(p, unit_of) for p in base), strict=True))}
     present = sorted(set(fov_patient.values()))
-    for family, test_rule in (
-        ("tumor_type", lambda p: p.tumor_type == "mucinous"),
-        ("tumor_stage", lambda p: p.stage == 4),
-    ):
-        pool = [p for p in present if not test_rule(patients[p])]
+    for family, rule in SHIFT_RULES.items():
+        sides = [rule(patients[p]) for p in present]
+        test = [p for p, side in zip(present, sides, strict=True) if side]
+        pool = [p for p, side in zip(present, sides, strict=True) if side is False]
+        if family in EXTRA_FAMILIES and (None in sides or len(pool) < 2 or not test):
+            continue  # extra shifts only where every patient has the attribute and both sides exist
         train, val = _partition(pool, (0.8, 0.2), np.random.default_rng([seed, len(family)]))
-        test = [p for p in present if test_rule(patients[p])]
         families[family] = {
             s: _fovs_of(u, fov_patient) for s, u in zip(SPLITS, (train, val, test), strict=True)
         }
@@ -139,14 +154,11 @@ def validate_splits(splits: Splits, patients: dict[str, Patient]) -> None:
                         found=f"{who!r} in {owner[who]!r} and {split!r}",
                         fix="regenerate splits.json with phenocell-convert",
                     )
+        rule = SHIFT_RULES.get(family)
         test_patients = {patients[splits.fov_patient[f]] for f in parts["test"]}
         other = {patients[splits.fov_patient[f]] for s in ("train", "validation") for f in parts[s]}
-        bad = {
-            "tumor_type": [p.patient for p in test_patients if p.tumor_type != "mucinous"]
-            + [p.patient for p in other if p.tumor_type == "mucinous"],
-            "tumor_stage": [p.patient for p in test_patients if p.stage != 4]
-            + [p.patient for p in other if p.stage == 4],
-        }.get(family, [])
+        bad = [] if rule is None else [p.patient for p in test_patients if rule(p) is not True]
+        bad += [] if rule is None else [p.patient for p in other if rule(p) is not False]
         if bad:
             raise SplitLeakageError(
                 f"split family {family!r} breaks its rule",
