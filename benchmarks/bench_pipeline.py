@@ -23,7 +23,7 @@ from phenocell.benchmark.train import TrainConfig, train_head
 
 
 def _dataset(root: Path) -> Path:
-    from phenocell.converters.convert import ConvertOptions, convert
+    from phenocell.pipeline.convert import ConvertOptions, convert
     from phenocell.synthetic import SynthOptions, synthesize
 
     synthesize(root / "raw", options=SynthOptions(fovs=8, patients=6), progress=False)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 CHILD = """
 import json, sys, time
-from phenocell.converters.convert import ConvertOptions, convert
+from phenocell.pipeline.convert import ConvertOptions, convert
 t = time.perf_counter()
 out = convert(sys.argv[1], sys.argv[2], options=ConvertOptions(progress=False, overwrite=True))
 elapsed = time.perf_counter() - t

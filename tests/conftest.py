@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from phenocell.converters.convert import ConvertOptions, convert
+from phenocell.pipeline.convert import ConvertOptions, convert
 
 _spec = importlib.util.spec_from_file_location(
     "codex_data", Path(__file__).parent / "data" / "codex" / "data.py"

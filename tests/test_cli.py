@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from phenocell.cli import convert_cmd, convert_main, main
 from phenocell.constants import CellTableColumns
-from phenocell.converters.convert import ConvertOptions
+from phenocell.pipeline.convert import ConvertOptions
 
 
 def _names(command) -> set[str]:

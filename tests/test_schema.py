@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from datasets import load_dataset
 
+from phenocell.dataset.writer import write_shard
 from phenocell.errors import InvalidInputError
-from phenocell.loaders.writer import write_shard
 from phenocell.schema import FEATURES, INSTANCE_DTYPE, encode_instance, encode_rgb, encode_semantic
 
 

@@ -1,4 +1,14 @@
-"""PhenoCell: CODEX exports → panoptic H&E cell-phenotyping dataset, and its reference benchmark."""
+"""PhenoCell: CODEX exports → panoptic H&E cell-phenotyping dataset, and its reference benchmark.
+
+Layers (lowest first); a module imports only from its own layer or below (``tests/test_layers.py``):
+
+0. core: ``errors``, ``constants``, ``schema``, ``records`` (shared records: ``Patient``, ``FovSummary``, ...)
+1. ``readers``: one leaf module per input format (CODEX cell table, label/H&E TIFF, polygons, patient tables)
+2. blocks: ``converters`` (class merges, panoptic labelling, tiling), ``splits``, ``dataset`` (shard writer)
+3. ``cards``: dataset card, QC page, publishing and verification of a finished dataset directory
+4. ``pipeline`` (convert / qc / export orchestration), ``synthetic`` (seeded raw exports), ``benchmark``
+5. CLI: ``cli``, ``cli_options``, ``cli_errors``, ``benchmark.cli``, ``demo``
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 

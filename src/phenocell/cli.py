@@ -104,7 +104,7 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @friendly_errors
 def _run_convert(raw_dir: Path, out: Path, **kw: Any) -> None:
-    from phenocell.converters.convert import ConvertOptions, convert
+    from phenocell.pipeline.convert import ConvertOptions, convert
 
     columns = CellTableColumns(
         region=kw.pop("region_column"),
@@ -199,8 +199,8 @@ def demo(workdir: Path, fovs: int, patients: int, seed: int, no_benchmark: bool)
 @friendly_errors
 def qc(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Render a QC page (H&E with class-coloured outlines, per-FoV statistics) for RAW_DIR."""
-    from phenocell.cards.qc import render_qc
-    from phenocell.converters.convert import ConvertOptions
+    from phenocell.pipeline.convert import ConvertOptions
+    from phenocell.pipeline.qc import render_qc
 
     click.echo(f"wrote {render_qc(raw_dir, out, options=ConvertOptions(**kw))}")
 
@@ -214,7 +214,7 @@ def qc(raw_dir: Path, out: Path, **kw: Any) -> None:
 @friendly_errors
 def publish(dataset_dir: Path, repo_id: str, private: bool, revision: str | None, dry_run: bool) -> None:
     """Verify DATASET_DIR against its manifest and upload it to the Hugging Face Hub."""
-    from phenocell.loaders.hub import publish as publish_dataset
+    from phenocell.cards.publish import publish as publish_dataset
 
     plan = publish_dataset(dataset_dir, repo_id, private=private, revision=revision, dry_run=dry_run)
     for item in plan:
@@ -252,8 +252,8 @@ def export() -> None:
 @friendly_errors
 def export_geojson_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Write per-FoV cell outlines with their classes (H&E pixels) as GeoJSON that QuPath opens."""
-    from phenocell.converters.convert import ConvertOptions
-    from phenocell.loaders.geojson import export_geojson
+    from phenocell.pipeline.convert import ConvertOptions
+    from phenocell.pipeline.export import export_geojson
 
     files = export_geojson(raw_dir, out, options=ConvertOptions(**kw))
     click.echo(f"wrote {len(files)} GeoJSON files to {out}")

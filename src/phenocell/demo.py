@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from phenocell.converters.convert import ConvertOptions, convert
+from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.schema import CLASS_NAMES
 from phenocell.splits import FAMILIES, SPLITS
 from phenocell.synthetic import SynthOptions, synthesize

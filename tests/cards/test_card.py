@@ -10,7 +10,7 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
 from phenocell.cards import write_card
-from phenocell.loaders.writer import sha256_file
+from phenocell.dataset.writer import sha256_file
 from phenocell.splits import ALL_FAMILIES, FAMILIES, SPLITS
 
 

@@ -11,9 +11,9 @@ import pytest
 from datasets import load_dataset
 from shapely.geometry import box
 
-from phenocell.converters.convert import ConvertOptions, convert
-from phenocell.converters.polygons import label_polygons, read_polygons, write_geojson
 from phenocell.errors import CorruptInputError
+from phenocell.pipeline.convert import ConvertOptions, convert
+from phenocell.readers.polygons import label_polygons, read_polygons, write_geojson
 from phenocell.synthetic import synthesize
 
 from ..conftest import codex_data

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phenocell.converters.patients import Patient
 from phenocell.errors import InvalidInputError, SplitLeakageError
+from phenocell.records import Patient
 from phenocell.splits import FAMILIES, SPLITS, Splits, make_splits, nested_subset, validate_splits
 from phenocell.synthetic.export import patient_table, region_name
 
@@ -114,7 +114,7 @@ def test_extra_families_follow_their_rules_when_the_data_has_them(
 ) -> None:
     from datasets import load_dataset
 
-    from phenocell.converters.patients import read_patient_table
+    from phenocell.readers.patients import read_patient_table
 
     patients = read_patient_table(raw_export / "patients.csv")
     splits = Splits.read(dataset_dir / "splits.json")

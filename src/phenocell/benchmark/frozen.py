@@ -10,8 +10,8 @@ from torch import nn
 
 from phenocell.benchmark.compat import import_timm
 from phenocell.benchmark.encoders import ENCODERS, EncoderConfig, PixelStats
+from phenocell.dataset.writer import sha256_file
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
-from phenocell.loaders.writer import sha256_file
 
 
 def _architecture(cfg: EncoderConfig) -> nn.Module:

@@ -11,21 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phenocell.converters.exclusions import read_exclusions
 from phenocell.errors import InvalidInputError, MissingInputError
+from phenocell.readers.exclusions import read_exclusions
+from phenocell.records import FovSummary
 from phenocell.splits import ALL_FAMILIES, Splits
-
-
-@dataclass
-class FovSummary:
-    """What one FoV contributed: its shard and its sha256, tile count, cells per class id (-1 = ignored)."""
-
-    fov: str
-    shard: str
-    sha256: str
-    tiles: int
-    cells_per_class: dict[int, int]
-    num_bytes: int = 0  # shard file size
 
 
 @dataclass

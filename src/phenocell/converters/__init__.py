@@ -1,1 +1,1 @@
-"""One reader per raw source, panoptic labelling, tiling and the conversion driver."""
+"""Building blocks: class merges, panoptic labelling of a FoV, region files and tiling layouts."""

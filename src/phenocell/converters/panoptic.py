@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from phenocell.converters.cell_table import CellTable
 from phenocell.converters.classes import ClassMap
-from phenocell.converters.images import LazyImage
 from phenocell.errors import InvalidInputError
+from phenocell.readers.cell_table import CellTable
+from phenocell.records import LazyImage
 from phenocell.schema import IGNORE_INDEX
 
 STRIP_ROWS = 512

@@ -14,9 +14,10 @@ from phenocell.constants import (
     POLYGON_DIR,
     POLYGON_SUFFIXES,
 )
-from phenocell.converters.images import LazyImage, open_label_mask
-from phenocell.converters.polygons import read_polygons
 from phenocell.errors import InvalidInputError, MissingInputError
+from phenocell.readers.images import open_label_mask
+from phenocell.readers.polygons import read_polygons
+from phenocell.records import LazyImage
 
 #: Allowed difference between the H&E size and the mask size scaled by the pixel-size ratio.
 SHAPE_TOLERANCE_PX = 2

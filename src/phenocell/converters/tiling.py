@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from phenocell.converters.images import LazyImage, nearest_indices, read_resampled
 from phenocell.converters.panoptic import FovCells
 from phenocell.errors import InvalidOptionError
+from phenocell.readers.images import nearest_indices, read_resampled
+from phenocell.records import LazyImage
 from phenocell.schema import (
     BACKGROUND,
     IGNORE_INDEX,

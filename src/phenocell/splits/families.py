@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from phenocell.converters.patients import Patient
 from phenocell.errors import InvalidInputError, SplitLeakageError, check_choice
+from phenocell.records import Patient
 
 FAMILIES = ("base", "tumor_type", "tumor_stage")
 #: Extra domain shifts of the authors' configs, drawn when the patient table supports them.

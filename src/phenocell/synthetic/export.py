@@ -26,8 +26,8 @@ from phenocell.constants import (
     POLYGON_DIR,
 )
 from phenocell.converters.classes import load_class_map
-from phenocell.converters.polygons import label_polygons, write_geojson
 from phenocell.errors import InvalidOptionError, OutputExistsError, check_choice
+from phenocell.readers.polygons import label_polygons, write_geojson
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX
 from phenocell.synthetic.appearance import MARKERS
 from phenocell.synthetic.tissue import draw_index_mask, render_he, sample_cells

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from phenocell.dataset.writer import sha256_file
 from phenocell.errors import IntegrityError, MissingInputError
-from phenocell.loaders.writer import sha256_file
 
 #: Local-only files that are not part of the published dataset.
 LOCAL_ONLY = ("README.html",)

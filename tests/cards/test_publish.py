@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from phenocell.cards.publish import upload_plan, verify_dataset
 from phenocell.cli import main
 from phenocell.errors import IntegrityError
-from phenocell.loaders.hub import upload_plan, verify_dataset
 
 from .fake_hub import FakeHub
 

@@ -20,10 +20,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from phenocell.cards.figures import class_palette, outline_overlay
-from phenocell.converters.convert import ConvertOptions, Inputs, open_fov, read_inputs
-from phenocell.converters.exclusions import read_exclusions, write_exclusions
-from phenocell.converters.images import LazyImage, read_resampled
 from phenocell.errors import PhenoCellError
+from phenocell.pipeline.convert import ConvertOptions, Inputs, open_fov, read_inputs
+from phenocell.readers.exclusions import read_exclusions, write_exclusions
+from phenocell.readers.images import read_resampled
+from phenocell.records import LazyImage
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX, IGNORE_NAME
 
 OVERLAY_SIDE = 1024

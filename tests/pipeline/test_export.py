@@ -11,7 +11,7 @@ from rasterio.features import rasterize
 from shapely.geometry import shape
 
 from phenocell.cli import main
-from phenocell.converters.images import nearest_indices, open_he, open_label_mask, read_resampled
+from phenocell.readers.images import nearest_indices, open_he, open_label_mask, read_resampled
 from phenocell.schema import CLASS_NAMES
 
 

@@ -20,18 +20,19 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from phenocell import __version__
-from phenocell.cards import FovSummary, write_card
+from phenocell.cards import write_card
 from phenocell.constants import CELL_TABLE_FILE, PATIENT_TABLE_FILE, CellTableColumns
-from phenocell.converters.cell_table import CellTable, read_cell_table
 from phenocell.converters.classes import ClassMap, load_class_map
-from phenocell.converters.exclusions import read_exclusions, write_exclusions
-from phenocell.converters.images import LazyImage, open_he
 from phenocell.converters.panoptic import FovCells, label_cells
-from phenocell.converters.patients import Patient, read_patient_table
 from phenocell.converters.regions import RegionFiles, check_geometry, find_region_files, open_segmentation
 from phenocell.converters.tiling import TileSpec, iter_tiles
+from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
 from phenocell.errors import InvalidInputError, InvalidOptionError
-from phenocell.loaders.writer import atomic_directory, sha256_file, write_shard
+from phenocell.readers.cell_table import CellTable, read_cell_table
+from phenocell.readers.exclusions import read_exclusions, write_exclusions
+from phenocell.readers.images import open_he
+from phenocell.readers.patients import read_patient_table
+from phenocell.records import FovSummary, LazyImage, Patient
 from phenocell.schema import IGNORE_INDEX
 from phenocell.splits import make_splits
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from phenocell.constants import PatientColumns
 from phenocell.errors import CorruptInputError, InvalidInputError, require_file
+from phenocell.records import Patient
 
 _TUMOR_ALIASES = {
     "adenocarcinoma": "adenocarcinoma",
@@ -19,17 +19,6 @@ _TUMOR_ALIASES = {
 }
 _MSI_ALIASES = {"msi": "MSI", "msi-h": "MSI", "mss": "MSS", "msi-l": "MSS"}
 _STAGE_ALIASES = {"3": 3, "iii": 3, "pt3": 3, "4": 4, "iv": 4, "pt4": 4}
-
-
-@dataclass(frozen=True)
-class Patient:
-    """Metadata of one patient."""
-
-    patient: str
-    tumor_type: str
-    stage: int
-    group: str
-    msi: str | None = None  # "MSI" / "MSS" when the table has an MSI column
 
 
 def _normalise(value: object, aliases: Mapping[str, object], column: str, path: Path, patient: str) -> object:

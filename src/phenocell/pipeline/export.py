@@ -16,9 +16,9 @@ import shapely
 from shapely.geometry import mapping
 from tqdm.auto import tqdm
 
-from phenocell.converters.convert import ConvertOptions, open_fov, read_inputs
 from phenocell.converters.panoptic import FovCells
-from phenocell.converters.polygons import label_polygons
+from phenocell.pipeline.convert import ConvertOptions, open_fov, read_inputs
+from phenocell.readers.polygons import label_polygons
 from phenocell.schema import CLASS_COLORS, CLASS_NAMES, IGNORE_COLOR, IGNORE_INDEX, IGNORE_NAME
 
 

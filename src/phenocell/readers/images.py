@@ -6,7 +6,6 @@ whole image. The pixel size (µm/px) comes from the TIFF resolution tags unless 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,39 +13,10 @@ import numpy as np
 import tifffile
 import zarr
 
-from phenocell.errors import CorruptInputError, InvalidInputError, require_file
+from phenocell.errors import InvalidInputError, require_file
+from phenocell.records import LazyImage, corrupt_image_error
 
 _UNIT_TO_UM = {2: 25_400.0, 3: 10_000.0}  # TIFF ResolutionUnit: 2 inch, 3 centimetre
-
-
-@dataclass
-class LazyImage:
-    """A TIFF opened for windowed reads."""
-
-    path: Path
-    array: Any  # zarr.Array: indexable like numpy, decodes only the touched chunks
-    mpp: float
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """Array shape, (H, W) or (H, W, C)."""
-        return tuple(int(s) for s in self.array.shape)
-
-    def read(self, rows: slice, cols: slice) -> np.ndarray:
-        """Decode one window; a damaged file raises :class:`CorruptInputError`."""
-        try:
-            return np.asarray(self.array[rows, cols])
-        except Exception as err:  # codec errors have no common base class
-            raise _corrupt(self.path, err) from err
-
-
-def _corrupt(path: Path, err: Exception) -> CorruptInputError:
-    return CorruptInputError(
-        f"cannot decode TIFF {path}",
-        expected="a readable TIFF",
-        found=f"{type(err).__name__}: {err}",
-        fix="re-export the image; check the file is not truncated",
-    )
 
 
 def _tag_mpp(page: Any) -> float | None:
@@ -67,7 +37,7 @@ def _open(path: Path, what: str, mpp: float | None) -> LazyImage:
             page_mpp = _tag_mpp(tif.pages[0])
         array = zarr.open(tifffile.imread(path, aszarr=True), mode="r")
     except Exception as err:
-        raise _corrupt(path, err) from err
+        raise corrupt_image_error(path, err) from err
     if isinstance(array, zarr.Group):  # pyramid: level 0 is full resolution
         array = array["0"]
     resolved = mpp if mpp is not None else page_mpp

@@ -12,7 +12,6 @@ import tifffile
 from click.testing import CliRunner
 
 from phenocell.cli import convert_main
-from phenocell.converters.convert import ConvertOptions, convert
 from phenocell.errors import (
     CorruptInputError,
     InvalidInputError,
@@ -20,6 +19,7 @@ from phenocell.errors import (
     OutputExistsError,
     PhenoCellError,
 )
+from phenocell.pipeline.convert import ConvertOptions, convert
 
 TABLE = "CRC_clusters_neighborhoods_markers.csv"
 

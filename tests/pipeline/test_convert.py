@@ -13,8 +13,8 @@ import pytest
 import tifffile
 from datasets import load_dataset
 
-from phenocell.converters.convert import ConvertOptions, convert
-from phenocell.loaders.writer import sha256_file
+from phenocell.dataset.writer import sha256_file
+from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.schema import CLASS_NAMES
 
 MIN_AREA_UM2 = ConvertOptions().min_cell_area_um2

@@ -25,8 +25,8 @@ import shapely
 from rasterio import features
 from shapely.geometry import mapping, shape
 
-from phenocell.converters.images import LazyImage
 from phenocell.errors import CorruptInputError, InvalidInputError, require_file
+from phenocell.records import LazyImage
 
 GRID_KEY = "phenocell"
 

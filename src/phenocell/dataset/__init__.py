@@ -1,0 +1,1 @@
+"""The dataset writer: parquet shards, atomic output directories, hashing."""

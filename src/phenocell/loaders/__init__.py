@@ -1,1 +1,0 @@
-"""Writing and reading PhenoCell dataset directories."""

@@ -1,0 +1,1 @@
+"""Readers: one leaf module per raw input format (no reader imports another)."""

@@ -1,0 +1,72 @@
+"""Shared records: what readers, building blocks, the pipeline and the card pass to each other.
+
+A neutral module with no dependency on any layer above the core, so that every layer can import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from phenocell.errors import CorruptInputError
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Metadata of one patient."""
+
+    patient: str
+    tumor_type: str
+    stage: int
+    group: str
+    msi: str | None = None  # "MSI" / "MSS" when the table has an MSI column
+
+
+
+@dataclass
+class FovSummary:
+    """What one FoV contributed: its shard and its sha256, tile count, cells per class id (-1 = ignored)."""
+
+    fov: str
+    shard: str
+    sha256: str
+    tiles: int
+    cells_per_class: dict[int, int]
+    num_bytes: int = 0  # shard file size
+
+
+
+@dataclass
+class LazyImage:
+    """A TIFF opened for windowed reads."""
+
+    path: Path
+    array: Any  # zarr.Array: indexable like numpy, decodes only the touched chunks
+    mpp: float
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Array shape, (H, W) or (H, W, C)."""
+        return tuple(int(s) for s in self.array.shape)
+
+    def read(self, rows: slice, cols: slice) -> np.ndarray:
+        """Decode one window; a damaged file raises :class:`CorruptInputError`."""
+        try:
+            return np.asarray(self.array[rows, cols])
+        except Exception as err:  # codec errors have no common base class
+            raise corrupt_image_error(self.path, err) from err
+
+
+def corrupt_image_error(path: Path, err: Exception) -> CorruptInputError:
+    """The typed error for an image file that cannot be decoded."""
+    return CorruptInputError(
+        f"cannot decode TIFF {path}",
+        expected="a readable TIFF",
+        found=f"{type(err).__name__}: {err}",
+        fix="re-export the image; check the file is not truncated",
+    )
+
+
