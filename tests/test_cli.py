@@ -5,15 +5,44 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
 from phenocell.cli import convert_cmd, convert_main, main
+from phenocell.cli_options import field_info, literal_choices
 from phenocell.constants import CellTableColumns
-from phenocell.pipeline.convert import ConvertOptions
+from phenocell.pipeline.options import ConvertOptions
 
 
 def _names(command) -> set[str]:
     return {p.name for p in command.params}
+
+
+def _convert_field(param: str) -> tuple[type, str] | None:
+    """The dataclass field behind a convert CLI parameter, or None for CLI-only ones."""
+    if param.endswith("_column"):
+        return CellTableColumns, param.removesuffix("_column")
+    if param in {f.name for f in fields(ConvertOptions)}:
+        return ConvertOptions, param
+    return None
+
+
+def misalignments(command: click.Command, field_of) -> list[str]:
+    """Every CLI parameter whose default or choices differ from its dataclass field."""
+    problems = []
+    for param in command.params:
+        target = field_of(param.name)
+        if target is None:
+            continue
+        annotation, default = field_info(*target)
+        choices = literal_choices(annotation)
+        cli_choices = list(param.type.choices) if isinstance(param.type, click.Choice) else None
+        if choices is not None and cli_choices != [str(c) for c in choices]:
+            problems.append(f"{param.name}: choices {cli_choices} != {list(choices)}")
+        expected = str(default) if choices is not None and default is not None else default
+        if param.default != expected and not (param.is_flag and bool(param.default) == bool(default)):
+            problems.append(f"{param.name}: default {param.default!r} != {expected!r}")
+    return problems
 
 
 def test_convert_options_match_convert_options_dataclass() -> None:
@@ -26,6 +55,28 @@ def test_convert_options_match_convert_options_dataclass() -> None:
     cli = _names(convert_main) - {"raw_dir", "out", "quiet"}
     assert cli == api | columns
     assert _names(convert_cmd) == _names(convert_main)
+    assert misalignments(convert_main, _convert_field) == []
+
+
+def test_alignment_check_fails_on_a_changed_default_or_choice() -> None:
+    @click.command()
+    @click.option("--tile-size", "tile_size", type=int, default=512)
+    @click.option("--base-by", "base_by", type=click.Choice(["patient", "region", "x"]), default="patient")
+    @click.option("--seed", "seed", type=int, default=0)
+    def drifted(**kw) -> None:  # pragma: no cover - never invoked
+        pass
+
+    problems = misalignments(drifted, _convert_field)
+    assert len(problems) == 2
+    assert problems[0].startswith("tile_size: default 512 != 256")
+    assert problems[1].startswith("base_by: choices")
+
+
+def test_qc_and_export_read_options_match_convert() -> None:
+    read = {"min_cell_area_um2", "class_map", "mask_mpp", "he_mpp"}
+    for command in (main.commands["qc"], main.commands["export"].commands["geojson"]):  # type: ignore[attr-defined]
+        assert read <= _names(command)
+        assert misalignments(command, _convert_field) == []
 
 
 def test_benchmark_run_options_match_train_config() -> None:

@@ -10,7 +10,9 @@ import click
 
 from phenocell.benchmark.cli import benchmark
 from phenocell.cli_errors import friendly_errors
+from phenocell.cli_options import apply, option_from
 from phenocell.constants import CellTableColumns
+from phenocell.pipeline.options import ConvertOptions
 
 
 def _size(value: str) -> tuple[int, int]:
@@ -26,97 +28,102 @@ def main() -> None:
 
 def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options that say how to read a raw export (shared by convert, qc and export)."""
-    opts = [
-        click.option(
-            "--min-cell-area",
-            "min_cell_area_um2",
-            type=float,
-            default=10.0,
-            show_default=True,
-            help="Cells smaller than this (µm²) are set to ignore (255).",
-        ),
-        click.option(
-            "--class-map",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="CSV cluster_name,class_name that adds to / overrides the default merges.",
-        ),
-        click.option(
-            "--mask-mpp", type=float, default=None, help="Mask pixel size (µm/px) if not in the TIFF tags."
-        ),
-        click.option(
-            "--he-mpp", type=float, default=None, help="H&E pixel size (µm/px) if not in the TIFF tags."
-        ),
-    ]
-    for opt in reversed(opts):
-        func = opt(func)
-    return func
+    return apply(
+        func,
+        [
+            option_from(
+                ConvertOptions,
+                "min_cell_area_um2",
+                "--min-cell-area",
+                help="Cells smaller than this (µm²) are set to ignore (255).",
+            ),
+            option_from(
+                ConvertOptions,
+                "class_map",
+                "--class-map",
+                help="CSV cluster_name,class_name that adds to / overrides the default merges.",
+            ),
+            option_from(
+                ConvertOptions,
+                "mask_mpp",
+                "--mask-mpp",
+                help="Mask pixel size (µm/px) if not in the TIFF tags.",
+            ),
+            option_from(
+                ConvertOptions, "he_mpp", "--he-mpp", help="H&E pixel size (µm/px) if not in the TIFF tags."
+            ),
+        ],
+    )
+
+
+def _column(field: str, flag: str, **kwargs: Any) -> Callable[[Any], Any]:
+    return option_from(CellTableColumns, field, flag, dest=f"{field}_column", **kwargs)
 
 
 def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The options of ``phenocell convert`` / ``phenocell-convert`` (kept aligned with ConvertOptions)."""
-    defaults = CellTableColumns()
-    opts = [
-        click.argument("raw_dir", type=click.Path(path_type=Path)),
-        click.option(
-            "--out",
-            type=click.Path(path_type=Path),
-            default=Path("phenocell"),
-            show_default=True,
-            help="Dataset directory to create.",
-        ),
-        click.option(
-            "--tile-size", type=int, default=256, show_default=True, help="Tile size in H&E pixels."
-        ),
-        click.option("--stride", type=int, default=None, help="Tile stride (default: tile size)."),
-        click.option(
-            "--exclude",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="CSV fov,reason of FoVs to leave out.",
-        ),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random splits."),
-        click.option(
-            "--base-by",
-            type=click.Choice(["patient", "region"]),
-            default="patient",
-            show_default=True,
-            help="Unit of the Base split (region reproduces the authors' split).",
-        ),
-        click.option("--region-column", default=defaults.region, show_default=True),
-        click.option(
-            "--label-column",
-            default=defaults.label,
-            show_default=True,
-            help="Mask label id column; 'none' joins cells by centroid lookup.",
-        ),
-        click.option("--cluster-column", default=defaults.cluster, show_default=True),
-        click.option("--patient-column", default=defaults.patient, show_default=True),
-        click.option("--x-column", default=defaults.x, show_default=True),
-        click.option("--y-column", default=defaults.y, show_default=True),
-        click.option("--overwrite", is_flag=True, help="Replace an existing output directory."),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
-    ]
-    for opt in reversed(opts):
-        func = opt(func)
-    return read_options(func)
+    """The options of ``phenocell convert`` / ``phenocell-convert``, derived from :class:`ConvertOptions`."""
+    return read_options(
+        apply(
+            func,
+            [
+                click.argument("raw_dir", type=click.Path(path_type=Path)),
+                click.option(
+                    "--out",
+                    type=click.Path(path_type=Path),
+                    default=Path("phenocell"),
+                    show_default=True,
+                    help="Dataset directory to create.",
+                ),
+                option_from(ConvertOptions, "tile_size", "--tile-size", help="Tile size in H&E pixels."),
+                option_from(ConvertOptions, "stride", "--stride", help="Tile stride (default: tile size)."),
+                option_from(
+                    ConvertOptions, "exclude", "--exclude", help="CSV fov,reason of FoVs to leave out."
+                ),
+                option_from(ConvertOptions, "seed", "--seed", help="Seed of the random splits."),
+                option_from(
+                    ConvertOptions,
+                    "base_by",
+                    "--base-by",
+                    help="Unit of the Base split (region reproduces the authors' split).",
+                ),
+                _column("region", "--region-column"),
+                _column(
+                    "label",
+                    "--label-column",
+                    help="Mask label id column; 'none' joins cells by centroid lookup.",
+                ),
+                _column("cluster", "--cluster-column"),
+                _column("patient", "--patient-column"),
+                _column("x", "--x-column"),
+                _column("y", "--y-column"),
+                option_from(
+                    ConvertOptions, "overwrite", "--overwrite", help="Replace an existing output directory."
+                ),
+                click.option("--quiet", is_flag=True, help="No progress bar."),
+            ],
+        )
+    )
 
 
-@friendly_errors
-def _run_convert(raw_dir: Path, out: Path, **kw: Any) -> None:
-    from phenocell.pipeline.convert import ConvertOptions, convert
-
+def convert_options_from(kw: dict[str, Any]) -> ConvertOptions:
+    """Build :class:`ConvertOptions` from the keyword arguments of a command using :func:`convert_options`."""
+    label = kw.pop("label_column")
     columns = CellTableColumns(
         region=kw.pop("region_column"),
         cluster=kw.pop("cluster_column"),
         patient=kw.pop("patient_column"),
         x=kw.pop("x_column"),
         y=kw.pop("y_column"),
-        label=None if kw["label_column"].lower() == "none" else kw["label_column"],
+        label=None if label is None or label.lower() == "none" else label,
     )
-    kw.pop("label_column")
-    options = ConvertOptions(columns=columns, progress=not kw.pop("quiet"), **kw)
-    convert(raw_dir, out, options=options)
+    return ConvertOptions(columns=columns, progress=not kw.pop("quiet"), **kw)
+
+
+@friendly_errors
+def _run_convert(raw_dir: Path, out: Path, **kw: Any) -> None:
+    from phenocell.pipeline.convert import convert
+
+    convert(raw_dir, out, options=convert_options_from(kw))
     click.echo(f"wrote {out}")
 
 
@@ -199,7 +206,6 @@ def demo(workdir: Path, fovs: int, patients: int, seed: int, no_benchmark: bool)
 @friendly_errors
 def qc(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Render a QC page (H&E with class-coloured outlines, per-FoV statistics) for RAW_DIR."""
-    from phenocell.pipeline.convert import ConvertOptions
     from phenocell.pipeline.qc import render_qc
 
     click.echo(f"wrote {render_qc(raw_dir, out, options=ConvertOptions(**kw))}")
@@ -252,7 +258,6 @@ def export() -> None:
 @friendly_errors
 def export_geojson_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Write per-FoV cell outlines with their classes (H&E pixels) as GeoJSON that QuPath opens."""
-    from phenocell.pipeline.convert import ConvertOptions
     from phenocell.pipeline.export import export_geojson
 
     files = export_geojson(raw_dir, out, options=ConvertOptions(**kw))

@@ -13,7 +13,7 @@ Raw layout: see :mod:`phenocell.constants`. Output layout::
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,14 @@ from tqdm.auto import tqdm
 
 from phenocell import __version__
 from phenocell.cards import write_card
-from phenocell.constants import CELL_TABLE_FILE, PATIENT_TABLE_FILE, CellTableColumns
+from phenocell.constants import CELL_TABLE_FILE, PATIENT_TABLE_FILE
 from phenocell.converters.classes import ClassMap, load_class_map
 from phenocell.converters.panoptic import FovCells, label_cells
 from phenocell.converters.regions import RegionFiles, check_geometry, find_region_files, open_segmentation
 from phenocell.converters.tiling import TileSpec, iter_tiles
 from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
-from phenocell.errors import InvalidInputError, InvalidOptionError
+from phenocell.errors import InvalidInputError
+from phenocell.pipeline.options import ConvertOptions
 from phenocell.readers.cell_table import CellTable, read_cell_table
 from phenocell.readers.exclusions import read_exclusions, write_exclusions
 from phenocell.readers.images import open_he
@@ -35,34 +36,6 @@ from phenocell.readers.patients import read_patient_table
 from phenocell.records import FovSummary, LazyImage, Patient
 from phenocell.schema import IGNORE_INDEX
 from phenocell.splits import make_splits
-
-
-@dataclass
-class ConvertOptions:
-    """Options of :func:`convert` (the CLI flags of ``phenocell-convert``)."""
-
-    tile_size: int = 256
-    stride: int | None = None
-    min_cell_area_um2: float = 10.0
-    class_map: Path | None = None
-    exclude: Path | None = None
-    columns: CellTableColumns = field(default_factory=CellTableColumns)
-    seed: int = 0
-    base_by: str = "patient"
-    mask_mpp: float | None = None
-    he_mpp: float | None = None
-    overwrite: bool = False
-    progress: bool = True
-
-    def record(self) -> dict[str, Any]:
-        """JSON-able options for the manifest and card (paths as given)."""
-        out = asdict(self)
-        out["columns"] = asdict(self.columns)
-        for key in ("class_map", "exclude"):
-            out[key] = None if out[key] is None else str(out[key])
-        out.pop("progress")
-        out.pop("overwrite")
-        return out
 
 
 @dataclass
@@ -207,13 +180,6 @@ def convert(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) 
 
     """
     options = options or ConvertOptions()
-    if options.min_cell_area_um2 < 0:
-        raise InvalidOptionError(
-            "negative minimum cell area",
-            expected=">= 0",
-            found=str(options.min_cell_area_um2),
-            fix="pass --min-cell-area 0 or more",
-        )
     with atomic_directory(Path(out), overwrite=options.overwrite) as tmp:
         inputs = read_inputs(Path(raw_dir), options)
         splits = make_splits(inputs.fov_patient, inputs.patients, seed=options.seed, base_by=options.base_by)

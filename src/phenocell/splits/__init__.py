@@ -2,9 +2,11 @@
 
 from phenocell.splits.families import (
     ALL_FAMILIES,
+    BASE_BY,
     EXTRA_FAMILIES,
     FAMILIES,
     SPLITS,
+    BaseBy,
     Splits,
     make_splits,
     nested_subset,
@@ -13,9 +15,11 @@ from phenocell.splits.families import (
 
 __all__ = [
     "ALL_FAMILIES",
+    "BASE_BY",
     "EXTRA_FAMILIES",
     "FAMILIES",
     "SPLITS",
+    "BaseBy",
     "Splits",
     "make_splits",
     "nested_subset",

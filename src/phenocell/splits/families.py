@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -21,6 +21,10 @@ from phenocell.errors import InvalidInputError, SplitLeakageError, check_choice
 from phenocell.records import Patient
 
 FAMILIES = ("base", "tumor_type", "tumor_stage")
+
+#: Unit of the random Base split: patients (disjoint) or region numbers (the authors' grouping).
+BaseBy = Literal["patient", "region"]
+BASE_BY: tuple[str, ...] = get_args(BaseBy)
 #: Extra domain shifts of the authors' configs, drawn when the patient table supports them.
 EXTRA_FAMILIES = ("group", "msi")
 ALL_FAMILIES = FAMILIES + EXTRA_FAMILIES
@@ -48,7 +52,7 @@ class Splits:
     """FoV lists per family and split, with the seed and rules that made them."""
 
     seed: int
-    base_by: str
+    base_by: BaseBy
     families: dict[str, dict[str, list[str]]]
     fov_patient: dict[str, str]
 
@@ -100,7 +104,7 @@ def _region_of(fov: str) -> str:
 
 
 def make_splits(
-    fov_patient: dict[str, str], patients: dict[str, Patient], *, seed: int = 0, base_by: str = "patient"
+    fov_patient: dict[str, str], patients: dict[str, Patient], *, seed: int = 0, base_by: BaseBy = "patient"
 ) -> Splits:
     """Draw the split families (the three core ones, plus group / MSI where supported) and validate them.
 
@@ -109,7 +113,7 @@ def make_splits(
         InvalidInputError: a family has an empty split (e.g. no stage-4 patient).
 
     """
-    check_choice("base_by", base_by, ("patient", "region"))
+    check_choice("base_by", base_by, BASE_BY)
     rng = np.random.default_rng(seed)
     unit_of = fov_patient if base_by == "patient" else {f: _region_of(f) for f in fov_patient}
     base = _partition(sorted(set(unit_of.values())), (0.70, 0.15, 0.15), rng)

@@ -1,0 +1,63 @@
+"""Options of convert / qc / export, declared once; the CLI derives its flags from these fields.
+
+Every option is validated in ``__post_init__``, so a bad value fails before any input is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from phenocell.constants import CellTableColumns
+from phenocell.errors import InvalidOptionError, check_choice
+from phenocell.splits import BASE_BY, BaseBy
+
+
+def _positive(name: str, flag: str, value: float | None, *, allow_zero: bool = False) -> None:
+    """Raise for a negative (or, unless allowed, zero) numeric option; ``None`` means 'not set'."""
+    if value is None or value > 0 or (value == 0 and allow_zero):
+        return
+    bound = ">= 0" if allow_zero else "> 0"
+    raise InvalidOptionError(
+        f"invalid {name}" + (" (negative)" if value < 0 else ""),
+        expected=bound,
+        found=str(value),
+        fix=f"pass {flag} with a value {bound}",
+    )
+
+
+@dataclass
+class ConvertOptions:
+    """Options of :func:`phenocell.pipeline.convert.convert` (the flags of ``phenocell-convert``)."""
+
+    tile_size: int = 256
+    stride: int | None = None
+    min_cell_area_um2: float = 10.0
+    class_map: Path | None = None
+    exclude: Path | None = None
+    columns: CellTableColumns = field(default_factory=CellTableColumns)
+    seed: int = 0
+    base_by: BaseBy = "patient"
+    mask_mpp: float | None = None
+    he_mpp: float | None = None
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _positive("tile size", "--tile-size", self.tile_size)
+        _positive("stride", "--stride", self.stride)
+        _positive("minimum cell area", "--min-cell-area", self.min_cell_area_um2, allow_zero=True)
+        _positive("mask pixel size", "--mask-mpp", self.mask_mpp)
+        _positive("H&E pixel size", "--he-mpp", self.he_mpp)
+        check_choice("base_by", self.base_by, BASE_BY)
+
+    def record(self) -> dict[str, Any]:
+        """JSON-able options for the manifest and card (paths as given)."""
+        out = asdict(self)
+        out["columns"] = asdict(self.columns)
+        for key in ("class_map", "exclude"):
+            out[key] = None if out[key] is None else str(out[key])
+        out.pop("progress")
+        out.pop("overwrite")
+        return out
