@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from phenocell.pipeline.convert import ConvertOptions, convert
-from phenocell.schema import CLASS_NAMES
+from phenocell.schema import class_name
 from phenocell.splits import FAMILIES, SPLITS
 from phenocell.synthetic import SynthOptions, synthesize
 
@@ -28,7 +28,7 @@ def summarize(data_dir: Path) -> dict[str, dict[str, int]]:
                 seen: dict[int, int] = {}
                 for cells in parts[split].select_columns(["cells"])["cells"]:
                     seen.update({c["cell_id"]: c["label"] for c in cells})
-                classes.update("ignore" if k < 0 else CLASS_NAMES[k] for k in seen.values())
+                classes.update(class_name(k) for k in seen.values())
     click.echo("\nsplit sizes (tiles):")
     for family, parts_sizes in sizes.items():
         click.echo(f"  {family:12s} " + "  ".join(f"{s}={n}" for s, n in parts_sizes.items()))

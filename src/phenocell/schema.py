@@ -56,9 +56,27 @@ CLASS_COLORS: tuple[tuple[int, int, int], ...] = (
 IGNORE_COLOR = (200, 200, 200)
 NUM_CLASSES = len(CLASS_NAMES) - 1  # 14 cell classes; id 0 is background
 BACKGROUND = 0
-IGNORE_INDEX = 255
+IGNORE_INDEX = 255  # ignored cells in semantic masks (dirt, no table row, QC-removed)
+IGNORE_RECORD = -1  # the same cells in `cells` records: a ClassLabel stores "no label" as -1
 IGNORE_NAME = "ignore"
 SEMANTIC_DTYPE = np.dtype(np.uint8)
+
+
+def mask_to_record(class_id: int) -> int:
+    """A semantic-mask class id (255 = ignore) as a cell-record label (-1 = ignore)."""
+    return IGNORE_RECORD if int(class_id) == IGNORE_INDEX else int(class_id)
+
+
+def record_to_mask(label: int) -> int:
+    """A cell-record label (-1 = ignore) as a semantic-mask class id (255 = ignore)."""
+    return IGNORE_INDEX if int(label) == IGNORE_RECORD else int(label)
+
+
+def class_name(class_id: int) -> str:
+    """The class name of a mask id or record label; both ignore conventions give ``"ignore"``."""
+    return IGNORE_NAME if int(class_id) in (IGNORE_INDEX, IGNORE_RECORD) else CLASS_NAMES[int(class_id)]
+
+
 INSTANCE_DTYPE = np.dtype(np.uint16)
 MAX_TILE_INSTANCES = int(np.iinfo(INSTANCE_DTYPE).max)
 

@@ -51,3 +51,17 @@ def test_every_image_the_card_links_exists(dataset_dir: Path) -> None:
     assert len(links) >= 2
     assert all((dataset_dir / link).is_file() for link in links)
     assert "HOECHST1:Cyc_1_ch_1" in text and "NK cells" in text and "@article" in text
+
+
+def test_qc_page_escapes_user_values(tmp_path: Path) -> None:
+    from phenocell.cards.qc_page import render_qc_page
+
+    stats = {
+        "<script>x</script>": {"error": "bad <b>tiff</b> & more"},
+        "reg001_A": {"cells": 3, "top_classes": {"T cells": 2}},
+    }
+    page = render_qc_page(tmp_path / "r&d", tmp_path / "exclude.csv", stats, {"reg001_A": "fold <1>"})
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert "bad &lt;b&gt;tiff&lt;/b&gt; &amp; more" in page
+    assert "excluded: fold &lt;1&gt;" in page and "r&amp;d" in page
+    assert 'href="fovs/reg001_A.png"' in page

@@ -6,15 +6,19 @@ the same bytes.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from datasets.info import DatasetInfo, DatasetInfosDict
+from datasets.splits import SplitDict, SplitInfo
+from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from phenocell import __version__
 from phenocell.cards.figures import class_histogram, example_tiles
 from phenocell.cards.summary import DatasetSummary
-from phenocell.schema import CLASS_NAMES, FEATURES, IGNORE_NAME
+from phenocell.schema import CLASS_NAMES, FEATURES, IGNORE_NAME, IGNORE_RECORD, record_to_mask
 from phenocell.splits import FAMILIES, SPLITS
 
 CITATION = """@article{phenobench,
@@ -36,55 +40,56 @@ CITATION = """@article{phenobench,
 FIGURE_DIR = "figures"
 HISTOGRAM_PNG = "class_histogram.png"
 EXAMPLES_PNG = "example_tiles.png"
+TAGS = ("histopathology", "H&E", "CODEX", "cell-phenotyping", "panoptic-segmentation", "colorectal-cancer")
 
 
-def configs_yaml(summary: DatasetSummary) -> list[dict[str, Any]]:
+def metadata_configs(summary: DatasetSummary) -> MetadataConfigs:
     """The ``configs`` entry: a default config with the 9 splits, and one config per family."""
     default = [
         {"split": f"{fam}_{split}", "path": summary.split_files(fam, split)}
         for fam in FAMILIES
         for split in SPLITS
     ]
-    configs: list[dict[str, Any]] = [{"config_name": "default", "data_files": default, "default": True}]
+    configs: dict[str, dict[str, Any]] = {"default": {"data_files": default, "default": True}}
     for fam in summary.families():
         files = [{"split": split, "path": summary.split_files(fam, split)} for split in SPLITS]
-        configs.append({"config_name": fam, "data_files": files})
-    return configs
+        configs[fam] = {"data_files": files}
+    return MetadataConfigs(configs)
 
 
-def dataset_info_yaml(summary: DatasetSummary) -> list[dict[str, Any]]:
+def dataset_infos(summary: DatasetSummary) -> DatasetInfosDict:
     """The ``dataset_info`` entry: features and split sizes (tiles, shard bytes) of every config."""
-    features = FEATURES._to_yaml_list()
     total = sum(f.num_bytes for f in summary.fovs.values())
 
-    def split(fam: str, split: str, name: str) -> dict[str, Any]:
-        return {
-            "name": name,
-            "num_bytes": summary.split_bytes(fam, split),
-            "num_examples": summary.split_tiles(fam, split),
-        }
-
-    default = [split(fam, s, f"{fam}_{s}") for fam in FAMILIES for s in SPLITS]
-    info = [
-        {
-            "config_name": "default",
-            "features": features,
-            "splits": default,
-            "download_size": total,
-            "dataset_size": 3 * total,
-        }
-    ]
-    for fam in summary.families():
-        info.append(
-            {
-                "config_name": fam,
-                "features": features,
-                "splits": [split(fam, s, s) for s in SPLITS],
-                "download_size": total,
-                "dataset_size": total,
-            }
+    def info(names: list[tuple[str, str, str]], copies: int) -> DatasetInfo:
+        splits = SplitDict()
+        for fam, split, name in names:
+            num_bytes, tiles = summary.split_bytes(fam, split), summary.split_tiles(fam, split)
+            splits.add(SplitInfo(name=name, num_bytes=num_bytes, num_examples=tiles))
+        return DatasetInfo(
+            features=FEATURES, splits=splits, download_size=total, dataset_size=copies * total
         )
-    return info
+
+    infos = DatasetInfosDict()
+    infos["default"] = info([(f, s, f"{f}_{s}") for f in FAMILIES for s in SPLITS], len(FAMILIES))
+    for fam in summary.families():
+        infos[fam] = info([(fam, s, s) for s in SPLITS], 1)
+    return infos
+
+
+def card_data(summary: DatasetSummary) -> DatasetCardData:
+    """The card's YAML header, with configs and dataset_info written by `datasets`' own helpers."""
+    tiles = sum(f.tiles for f in summary.fovs.values())
+    data = DatasetCardData(
+        license=summary.license,
+        pretty_name="PhenoCell",
+        task_categories=["image-segmentation"],
+        tags=list(TAGS),
+        size_categories=[_size_category(tiles)],
+    )
+    metadata_configs(summary).to_dataset_card_data(data)
+    dataset_infos(summary).to_dataset_card_data(data)
+    return data
 
 
 def _size_category(n: int) -> str:
@@ -94,123 +99,64 @@ def _size_category(n: int) -> str:
     return "100K<n<1M"
 
 
-def _split_table(summary: DatasetSummary) -> str:
-    lines = ["| family | split | FoVs | patients | tiles |", "|---|---|---:|---:|---:|"]
+def _split_rows(summary: DatasetSummary) -> list[dict[str, Any]]:
+    rows = []
     for fam in summary.families():
         for split in SPLITS:
             fovs = summary.split_fovs(fam, split)
             patients = {summary.splits.fov_patient[f] for f in fovs}
-            lines.append(
-                f"| {fam} | {split} | {len(fovs)} | {len(patients)} | {summary.split_tiles(fam, split)} |"
+            rows.append(
+                {
+                    "family": fam,
+                    "split": split,
+                    "fovs": len(fovs),
+                    "patients": len(patients),
+                    "tiles": summary.split_tiles(fam, split),
+                }
             )
-    return "\n".join(lines)
+    return rows
 
 
-def _class_table(summary: DatasetSummary) -> str:
+def _class_rows(summary: DatasetSummary) -> list[dict[str, Any]]:
     cols = [(fam, split) for fam in FAMILIES for split in SPLITS]
     counts = {c: summary.class_counts(*c) for c in cols}
-    head = "| id | class | merged CODEX clusters | " + " | ".join(f"{f} {s}" for f, s in cols) + " |"
-    lines = [head, "|---:|---|---|" + "---:|" * len(cols)]
-    for cid, name in [*list(enumerate(CLASS_NAMES))[1:], (-1, IGNORE_NAME)]:
-        merged = ", ".join(summary.merged_names.get(name, [])) or "—"
-        cells = " | ".join(str(counts[c].get(cid, 0)) for c in cols)
-        lines.append(f"| {255 if cid < 0 else cid} | {name} | {merged} | {cells} |")
-    return "\n".join(lines)
-
-
-def _markers(summary: DatasetSummary) -> str:
-    return ", ".join(f"`{m}`" for m in summary.markers) or "none"
+    rows = []
+    for cid, name in [*list(enumerate(CLASS_NAMES))[1:], (IGNORE_RECORD, IGNORE_NAME)]:
+        rows.append(
+            {
+                "id": record_to_mask(cid),
+                "name": name,
+                "merged": ", ".join(summary.merged_names.get(name, [])) or "—",
+                "counts": [counts[c].get(cid, 0) for c in cols],
+            }
+        )
+    return rows
 
 
 def render_card(summary: DatasetSummary) -> str:
-    """The dataset card (README.md) text."""
-    tiles = sum(f.tiles for f in summary.fovs.values())
-    data = DatasetCardData(
-        license=summary.license,
-        pretty_name="PhenoCell",
-        task_categories=["image-segmentation"],
-        tags=[
-            "histopathology",
-            "H&E",
-            "CODEX",
-            "cell-phenotyping",
-            "panoptic-segmentation",
-            "colorectal-cancer",
-        ],
-        size_categories=[_size_category(tiles)],
-        configs=configs_yaml(summary),
-        dataset_info=dataset_info_yaml(summary),
+    """The dataset card (README.md) text, rendered from ``templates/dataset_card.md``."""
+    template = resources.files("phenocell.cards").joinpath("templates", "dataset_card.md")
+    card = DatasetCard.from_template(
+        card_data(summary),
+        template_str=template.read_text(encoding="utf-8"),
+        tiles=sum(f.tiles for f in summary.fovs.values()),
+        tile_size=summary.options.get("tile_size"),
+        n_fovs=len(summary.fovs),
+        n_patients=len({summary.splits.fov_patient[f] for f in summary.fovs}),
+        examples_png=f"{FIGURE_DIR}/{EXAMPLES_PNG}",
+        histogram_png=f"{FIGURE_DIR}/{HISTOGRAM_PNG}",
+        seed=summary.splits.seed,
+        base_by=summary.splits.base_by,
+        split_rows=_split_rows(summary),
+        class_columns=[f"{f} {s}" for f in FAMILIES for s in SPLITS],
+        class_rows=_class_rows(summary),
+        markers=summary.markers,
+        excluded=sorted(summary.excluded.items()),
+        options=sorted(summary.options.items()),
+        version=__version__,
+        citation=CITATION,
     )
-    excluded = "\n".join(f"- `{fov}`: {why}" for fov, why in sorted(summary.excluded.items())) or "- none"
-    options = "\n".join(f"- `{k}`: `{v}`" for k, v in sorted(summary.options.items()))
-    body = f"""
-# PhenoCell
-
-Panoptic H&E cell-phenotyping dataset with 14 cell types, derived from CODEX multiplexed immunofluorescence
-of colorectal cancer: each H&E tile comes with an instance mask, a semantic mask (0 background, 1–14 classes,
-255 ignore) and the list of its cells (class, granular CODEX cluster, centroid, area, marker intensities).
-Labels come from CODEX cluster assignments registered onto H&E; the class merges follow PhenoBench.
-
-{tiles} tiles of {summary.options.get("tile_size")} px from {len(summary.fovs)} FoVs and
-{len(set(summary.splits.fov_patient[f] for f in summary.fovs))} patients.
-
-![Example tiles: H&E and instance outlines coloured by class]({FIGURE_DIR}/{EXAMPLES_PNG})
-
-## Load
-
-```python
-from datasets import load_dataset
-ds = load_dataset("phenocell", split="tumor_stage_test")          # default config: all 9 splits
-base = load_dataset("phenocell", "base")                          # train / validation / test
-tumor_type = load_dataset("phenocell", "tumor_type")
-tumor_stage = load_dataset("phenocell", "tumor_stage", split="test")
-stream = load_dataset("phenocell", "base", split="train", streaming=True)  # no cache at all
-```
-
-Replace `"phenocell"` by the Hub repo id (`ORG/phenocell`) once published.
-
-A tile is stored once however many splits list it: the default config prepares all nine splits, so its
-cache holds each shard three times. Load a family config (`base`, `tumor_type`, `tumor_stage`) or use
-`streaming=True` to read one split cheaply.
-
-## Splits (patient-disjoint within each family, seed {summary.splits.seed})
-
-{_split_table(summary)}
-
-Extra families (configs `group`: CLR → DII, `msi`: MSS → MSI) are drawn when the patient table has the
-data; they are configs of their own, not part of the default config.
-
-Rules: base — random 70/15/15 over {summary.splits.base_by}s; tumor_type — train+validation from
-adenocarcinoma, test = mucinous; tumor_stage — train+validation from pTNM stage 3, test = stage 4.
-`splits.json` holds the FoV lists, the seed and the rules.
-
-## Classes and cells per split
-
-![Cells per class and split]({FIGURE_DIR}/{HISTOGRAM_PNG})
-
-{_class_table(summary)}
-
-## Markers
-
-{len(summary.markers)} marker intensities per cell, in this order: {_markers(summary)}.
-
-## QC exclusions
-
-{excluded}
-
-## Conversion
-
-Made by phenocell {__version__}; `manifest.json` lists the input and shard sha256 sums. Options:
-
-{options}
-
-## Citation
-
-```bibtex
-{CITATION}
-```
-"""
-    return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}"))
+    return f"{card}\n"  # jinja2 drops the template's final newline
 
 
 def write_card(dataset_dir: Path) -> Path:

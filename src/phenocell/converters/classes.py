@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from phenocell.errors import CorruptInputError, InvalidInputError, require_file
-from phenocell.schema import CLASS_NAMES, IGNORE_INDEX, IGNORE_NAME
+from phenocell.schema import CLASS_NAMES, IGNORE_INDEX, IGNORE_NAME, class_name
 
 DEFAULT_CLASS_MAP = "class_map.csv"
 
@@ -42,7 +42,7 @@ class ClassMap:
         """Class name → the granular names merged into it (``ignore`` included)."""
         out: dict[str, list[str]] = {}
         for name, cid in sorted(self.ids.items()):
-            out.setdefault(IGNORE_NAME if cid == IGNORE_INDEX else CLASS_NAMES[cid], []).append(name)
+            out.setdefault(class_name(cid), []).append(name)
         return out
 
 

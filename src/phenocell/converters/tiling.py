@@ -14,11 +14,11 @@ from phenocell.readers.images import nearest_indices, read_resampled
 from phenocell.records import LazyImage
 from phenocell.schema import (
     BACKGROUND,
-    IGNORE_INDEX,
     MAX_TILE_INSTANCES,
     encode_instance,
     encode_rgb,
     encode_semantic,
+    mask_to_record,
 )
 
 
@@ -91,7 +91,7 @@ def _cell_records(
             {
                 "instance_id": k + 1,
                 "cell_id": int(cells.cell_ids[i]),
-                "label": -1 if cls == IGNORE_INDEX else cls,
+                "label": mask_to_record(cls),
                 "granular_name": str(cells.granular[i]),
                 "centroid_x": float((cells.cx[i] + 0.5) * scale - 0.5 - x0),
                 "centroid_y": float((cells.cy[i] + 0.5) * scale - 0.5 - y0),

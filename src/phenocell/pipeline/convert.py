@@ -34,7 +34,7 @@ from phenocell.readers.exclusions import read_exclusions, write_exclusions
 from phenocell.readers.images import open_he
 from phenocell.readers.patients import read_patient_table
 from phenocell.records import FovSummary, LazyImage, Patient
-from phenocell.schema import IGNORE_INDEX
+from phenocell.schema import mask_to_record
 from phenocell.splits import make_splits
 
 
@@ -156,7 +156,7 @@ def _convert_fov(
     staging.rename(out / shard)
     counts: dict[int, int] = {}
     for cid in cells.class_ids.tolist():
-        key = -1 if cid == IGNORE_INDEX else int(cid)
+        key = mask_to_record(cid)
         counts[key] = counts.get(key, 0) + 1
     return FovSummary(fov, shard, digest, rows, dict(sorted(counts.items()))), {
         **cells.qc,

@@ -17,14 +17,15 @@ from shapely.geometry import mapping
 from tqdm.auto import tqdm
 
 from phenocell.converters.panoptic import FovCells
-from phenocell.pipeline.convert import ConvertOptions, open_fov, read_inputs
+from phenocell.pipeline.convert import open_fov, read_inputs
+from phenocell.pipeline.options import ConvertOptions
 from phenocell.readers.polygons import label_polygons
-from phenocell.schema import CLASS_COLORS, CLASS_NAMES, IGNORE_COLOR, IGNORE_INDEX, IGNORE_NAME
+from phenocell.schema import CLASS_COLORS, IGNORE_COLOR, IGNORE_INDEX, class_name
 
 
 def _feature(geom: Any, label: int, cell_id: int, class_id: int, granular: str) -> dict[str, Any]:
     ignored = class_id == IGNORE_INDEX
-    name = IGNORE_NAME if ignored else CLASS_NAMES[class_id]
+    name = class_name(class_id)
     color = IGNORE_COLOR if ignored else CLASS_COLORS[class_id]
     return {
         "type": "Feature",

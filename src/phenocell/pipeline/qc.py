@@ -9,9 +9,7 @@ pixels). The exclusion list it reads and writes (``exclude.csv``, CSV ``fov,reas
 from __future__ import annotations
 
 import dataclasses
-import html
 import math
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +17,15 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from phenocell.cards.figures import class_palette, outline_overlay
+from phenocell.cards.figures import outline_overlay
+from phenocell.cards.qc_page import render_qc_page
 from phenocell.errors import PhenoCellError
-from phenocell.pipeline.convert import ConvertOptions, Inputs, open_fov, read_inputs
+from phenocell.pipeline.convert import Inputs, open_fov, read_inputs
+from phenocell.pipeline.options import ConvertOptions
 from phenocell.readers.exclusions import read_exclusions, write_exclusions
 from phenocell.readers.images import read_resampled
 from phenocell.records import LazyImage
-from phenocell.schema import CLASS_NAMES, IGNORE_INDEX, IGNORE_NAME
+from phenocell.schema import CLASS_NAMES
 
 OVERLAY_SIDE = 1024
 THUMB_SIDE = 256
@@ -79,42 +79,6 @@ def review_fov(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> 
     }
 
 
-def _legend() -> str:
-    palette = class_palette()
-    items = [(CLASS_NAMES[c], palette[c]) for c in range(1, len(CLASS_NAMES))] + [
-        (IGNORE_NAME, palette[IGNORE_INDEX])
-    ]
-    return " ".join(
-        f'<span class="key"><i style="background:rgb({r},{g},{b})"></i>{html.escape(name)}</span>'
-        for name, (r, g, b) in items
-    )
-
-
-def _row(fov: str, stats: dict[str, Any], excluded: dict[str, str]) -> str:
-    status = f'<b class="ex">excluded: {html.escape(excluded[fov])}</b>' if fov in excluded else "included"
-    if "error" in stats:
-        error = html.escape(stats["error"])
-        return f"<tr><td>{fov}</td><td colspan=8 class=ex>{error}</td><td>{status}</td></tr>"
-    top = ", ".join(f"{html.escape(k)} {v}" for k, v in stats["top_classes"].items())
-    nums = "".join(
-        f"<td>{stats[k]}</td>"
-        for k in (
-            "cells",
-            "unmatched",
-            "dirt_or_ignored",
-            "below_min_area",
-            "area_outliers",
-            "rows_without_mask_label",
-            "contested_pixels",
-        )
-    )
-    thumb = f'<a href="fovs/{fov}.png"><img src="fovs/{fov}_thumb.png" alt="{fov}"></a>'
-    return f"<tr><td>{fov}<br>{thumb}</td>{nums}<td>{top}</td><td>{status}</td></tr>"
-
-
-PAGE = resources.files("phenocell.cards").joinpath("qc_page.html").read_text(encoding="utf-8")
-
-
 def render_qc(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) -> Path:
     """Write ``out/index.html``, ``out/fovs/*.png`` and ``out/exclude.csv``; returns the page path.
 
@@ -133,13 +97,6 @@ def render_qc(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None
         except PhenoCellError as err:  # show the problem on the page instead of stopping the review
             stats[fov] = {"error": str(err)}
     write_exclusions(out / "exclude.csv", excluded)
-    page = PAGE.format(
-        raw=html.escape(str(raw_dir)),
-        n=len(stats),
-        legend=_legend(),
-        cells=sum(s.get("cells", 0) for s in stats.values()),
-        exclude=html.escape(str(out / "exclude.csv")),
-        rows="\n".join(_row(fov, s, excluded) for fov, s in stats.items()),
-    )
+    page = render_qc_page(Path(raw_dir), out / "exclude.csv", stats, excluded)
     (out / "index.html").write_text(page, encoding="utf-8")
     return out / "index.html"
