@@ -6,8 +6,10 @@ The classes subclass the builtin a caller would catch (``FileNotFoundError``, ``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 class PhenoCellError(Exception):
@@ -68,3 +70,14 @@ def require_file(path: Path, what: str, fix: str) -> Path:
             f"missing {what}", expected=f"a file at {path}", found="nothing there", fix=fix
         )
     return path
+
+
+def read_json_file(path: Path, what: str, fix: str) -> Any:
+    """The parsed JSON of a required file; a missing or unparsable file is a typed error."""
+    require_file(Path(path), what, fix)
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CorruptInputError(
+            f"{what} {path} is not valid JSON", expected="a JSON document", found=str(err), fix=fix
+        ) from err

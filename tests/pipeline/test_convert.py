@@ -69,8 +69,10 @@ def test_every_tile_matches_masks_recomputed_from_raw(raw_export: Path, dataset_
             raw_tile = he_mask[y : y + t, x : x + t]
             expected = np.vectorize(lut.__getitem__)(raw_tile)
             np.testing.assert_array_equal(np.asarray(row["semantic_mask"]), expected)
-            inst = np.asarray(row["instance_mask"]).astype(np.int64)
-            assert inst.dtype == np.int64 and (inst > 0).sum() == (raw_tile > 0).sum()
+            decoded = np.asarray(row["instance_mask"])
+            assert decoded.dtype == np.uint16  # lossless 16-bit PNG, not downcast to 8 bit
+            inst = decoded.astype(np.int64)
+            assert (inst > 0).sum() == (raw_tile > 0).sum()
             # the local ids are a relabelling of the raw labels (same partition) and cell ids carry the label
             pairs = {(a, b) for a, b in zip(inst.ravel().tolist(), raw_tile.ravel().tolist(), strict=True)}
             assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})

@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from phenocell.cli import main
-from phenocell.readers.exclusions import read_exclusions
+from phenocell.readers.pairs import read_exclusions
 
 
 def _links(page: str) -> list[str]:

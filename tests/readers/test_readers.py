@@ -12,8 +12,8 @@ from phenocell.constants import CellTableColumns
 from phenocell.converters.classes import load_class_map
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
 from phenocell.readers.cell_table import read_cell_table
-from phenocell.readers.exclusions import read_exclusions, write_exclusions
 from phenocell.readers.images import nearest_indices, open_he, open_label_mask
+from phenocell.readers.pairs import read_exclusions, write_exclusions
 from phenocell.readers.patients import read_patient_table
 
 TABLE = "CRC_clusters_neighborhoods_markers.csv"

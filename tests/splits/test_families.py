@@ -76,16 +76,18 @@ def test_leakage_is_detected() -> None:
 
 
 def test_rule_violation_is_detected() -> None:
+    """A stage 3 patient moved whole into tumor_stage test: no leakage, only the family rule is broken."""
     fovs, patients = _cohort()
     splits = make_splits(fovs, patients)
-    stage3 = next(f for f in splits.families["tumor_stage"]["train"])
-    splits.families["tumor_stage"]["train"].remove(stage3)
-    splits.families["tumor_stage"]["test"] = [
-        f for f in splits.families["tumor_stage"]["test"] if fovs[f] != fovs[stage3]
-    ]
-    splits.families["tumor_stage"]["test"].append(stage3)
-    with pytest.raises(SplitLeakageError):
+    parts = splits.families["tumor_stage"]
+    moved = fovs[parts["train"][0]]
+    assert patients[moved].stage == 3
+    for split in ("train", "validation"):
+        parts["test"] += [f for f in parts[split] if fovs[f] == moved]
+        parts[split] = [f for f in parts[split] if fovs[f] != moved]
+    with pytest.raises(SplitLeakageError, match="breaks its rule") as info:
         validate_splits(splits, patients)
+    assert repr(moved) in str(info.value)
 
 
 def test_missing_test_population_is_a_clear_error() -> None:

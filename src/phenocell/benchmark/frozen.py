@@ -11,7 +11,7 @@ from torch import nn
 from phenocell.benchmark.compat import import_timm
 from phenocell.benchmark.encoders import ENCODERS, EncoderConfig, PixelStats
 from phenocell.dataset.writer import sha256_file
-from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
+from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError, require_file
 
 
 def _architecture(cfg: EncoderConfig) -> nn.Module:
@@ -34,13 +34,7 @@ def _load_safetensors(model: nn.Module, path: Path, key: str) -> None:
             fix="convert the checkpoint with safetensors.torch.save_file "
             "(pickled .pt/.bin files are never loaded)",
         )
-    if not path.is_file():
-        raise MissingInputError(
-            f"no weights file for {key}",
-            expected=str(path),
-            found="nothing there",
-            fix="pass an existing --weights PATH",
-        )
+    require_file(path, f"weights file for {key}", "pass an existing --weights PATH")
     try:
         state = load_file(str(path))
         model.load_state_dict(state, strict=True)

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from phenocell.benchmark.metrics import per_class_f1
-from phenocell.errors import InvalidInputError, MissingInputError
+from phenocell.errors import InvalidInputError, read_json_file
 from phenocell.schema import CLASS_NAMES
 
 FAMILY_ORDER = ("base", "tumor_type", "tumor_stage", "group", "msi")
@@ -118,15 +118,8 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
 
 def load_run(path: Path) -> dict[str, Any]:
     """Read a run's results.json."""
-    file = Path(path) / "results.json"
-    if not file.is_file():
-        raise MissingInputError(
-            "not a benchmark run directory",
-            expected=f"{file}",
-            found="no results.json",
-            fix="pass directories written by `phenocell benchmark run`",
-        )
-    return dict(json.loads(file.read_text()))
+    fix = "pass directories written by `phenocell benchmark run`"
+    return dict(read_json_file(Path(path) / "results.json", "results.json of a benchmark run", fix))
 
 
 def compare(runs: list[Path], metric: str = "pixel_macro_f1") -> str:

@@ -7,12 +7,11 @@ large folders into several commits and resumes an interrupted upload when re-run
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from phenocell.dataset.writer import sha256_file
-from phenocell.errors import IntegrityError, MissingInputError
+from phenocell.errors import IntegrityError, MissingInputError, read_json_file
 
 #: Local-only files that are not part of the published dataset.
 LOCAL_ONLY = ("README.html",)
@@ -34,15 +33,10 @@ def verify_dataset(dataset_dir: Path) -> None:
         IntegrityError: a shard's sha256 differs from the manifest, or a shard is not listed.
     """
     dataset_dir = Path(dataset_dir)
-    manifest_path = dataset_dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise MissingInputError(
-            f"{dataset_dir} has no manifest.json",
-            expected="a phenocell-convert output",
-            found="no manifest",
-            fix="publish a directory written by phenocell-convert",
-        )
-    shards = json.loads(manifest_path.read_text())["shards"]
+    manifest = read_json_file(
+        dataset_dir / "manifest.json", "dataset manifest", "publish a directory written by phenocell-convert"
+    )
+    shards = manifest["shards"]
     for name, meta in sorted(shards.items()):
         path = dataset_dir / name
         if not path.is_file():

@@ -6,13 +6,12 @@ bytes whether it runs at the end of a conversion or later with ``phenocell card 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phenocell.errors import InvalidInputError, MissingInputError
-from phenocell.readers.exclusions import read_exclusions
+from phenocell.errors import InvalidInputError, read_json_file, require_file
+from phenocell.readers.pairs import read_exclusions
 from phenocell.records import FovSummary
 from phenocell.splits import ALL_FAMILIES, Splits
 
@@ -61,15 +60,9 @@ class DatasetSummary:
     def from_dir(cls, path: Path) -> DatasetSummary:
         """Read the summary of a dataset directory written by ``phenocell-convert``."""
         path = Path(path)
-        for name in ("splits.json", "manifest.json"):
-            if not (path / name).is_file():
-                raise MissingInputError(
-                    f"{path} is not a PhenoCell dataset directory",
-                    expected=f"{path / name}",
-                    found="no such file",
-                    fix="pass a directory written by phenocell-convert",
-                )
-        manifest = json.loads((path / "manifest.json").read_text())
+        fix = "pass a directory written by phenocell-convert"
+        require_file(path / "splits.json", "splits.json of a PhenoCell dataset directory", fix)
+        manifest = read_json_file(path / "manifest.json", "manifest.json of a PhenoCell dataset", fix)
         missing = [k for k in ("class_map", "markers", "options") if k not in manifest]
         missing += ["shards.*.cells_per_class"] * any(
             "cells_per_class" not in m for m in manifest["shards"].values()

@@ -7,12 +7,12 @@ A user file in the same format adds names or overrides rows of the default.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from phenocell.errors import CorruptInputError, InvalidInputError, require_file
+from phenocell.errors import InvalidInputError
+from phenocell.readers.pairs import parse_pairs, read_pairs
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX, IGNORE_NAME, class_name
 
 DEFAULT_CLASS_MAP = "class_map.csv"
@@ -46,38 +46,35 @@ class ClassMap:
         return out
 
 
-def _read_rows(text: str, source: str) -> dict[str, int]:
-    rows = list(csv.reader(text.splitlines()))
-    if not rows or [c.strip() for c in rows[0]] != ["cluster_name", "class_name"]:
-        raise CorruptInputError(
-            f"class map {source} has the wrong header",
-            expected="first line 'cluster_name,class_name'",
-            found=repr(",".join(rows[0]) if rows else ""),
-            fix="start the file with the header line cluster_name,class_name",
-        )
+CLASS_MAP_HEADER = ("cluster_name", "class_name")
+
+
+def _class_ids(rows: list[tuple[int, str, str]], source: str) -> dict[str, int]:
     valid = {name: i for i, name in enumerate(CLASS_NAMES) if i > 0} | {IGNORE_NAME: IGNORE_INDEX}
     ids: dict[str, int] = {}
-    for lineno, row in enumerate(rows[1:], start=2):
-        if not row or not "".join(row).strip():
-            continue
-        if len(row) != 2 or row[1].strip() not in valid:
+    for lineno, cluster, klass in rows:
+        if klass not in valid:
             raise InvalidInputError(
                 f"bad row {lineno} in class map {source}",
                 expected=f"'<cluster name>,<class>' with <class> one of {', '.join(valid)}",
-                found=repr(",".join(row)),
+                found=repr(f"{cluster},{klass}"),
                 fix="correct the class name on that line",
             )
-        ids[row[0].strip()] = valid[row[1].strip()]
+        ids[cluster] = valid[klass]
     return ids
 
 
 def load_class_map(path: Path | None = None) -> ClassMap:
     """Load the default class map, updated with the rows of ``path`` when given."""
     default = resources.files("phenocell.converters").joinpath(DEFAULT_CLASS_MAP)
-    ids = _read_rows(default.read_text(encoding="utf-8"), f"phenocell/converters/{DEFAULT_CLASS_MAP}")
-    sources = [f"phenocell/converters/{DEFAULT_CLASS_MAP}"]
+    source = f"phenocell/converters/{DEFAULT_CLASS_MAP}"
+    text = default.read_text(encoding="utf-8")
+    ids = _class_ids(parse_pairs(text, source=source, header=CLASS_MAP_HEADER, what="class map"), source)
+    sources = [source]
     if path is not None:
-        require_file(Path(path), "class map file", "pass an existing CSV to --class-map")
-        ids.update(_read_rows(Path(path).read_text(encoding="utf-8"), str(path)))
+        rows = read_pairs(
+            Path(path), header=CLASS_MAP_HEADER, what="class map", fix="pass an existing CSV to --class-map"
+        )
+        ids.update(_class_ids(rows, str(path)))
         sources.append(str(path))
     return ClassMap(ids=ids, sources=tuple(sources))

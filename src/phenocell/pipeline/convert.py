@@ -30,8 +30,8 @@ from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
 from phenocell.errors import InvalidInputError
 from phenocell.pipeline.options import ConvertOptions
 from phenocell.readers.cell_table import CellTable, read_cell_table
-from phenocell.readers.exclusions import read_exclusions, write_exclusions
 from phenocell.readers.images import open_he
+from phenocell.readers.pairs import read_exclusions, write_exclusions
 from phenocell.readers.patients import read_patient_table
 from phenocell.records import FovSummary, LazyImage, Patient
 from phenocell.schema import mask_to_record

@@ -22,8 +22,8 @@ from phenocell.cards.qc_page import render_qc_page
 from phenocell.errors import PhenoCellError
 from phenocell.pipeline.convert import Inputs, open_fov, read_inputs
 from phenocell.pipeline.options import ConvertOptions
-from phenocell.readers.exclusions import read_exclusions, write_exclusions
 from phenocell.readers.images import read_resampled
+from phenocell.readers.pairs import read_exclusions, write_exclusions
 from phenocell.records import LazyImage
 from phenocell.schema import CLASS_NAMES
 
