@@ -12,6 +12,7 @@ from phenocell.cli import convert_cmd, convert_main, main
 from phenocell.cli_options import field_info, literal_choices
 from phenocell.constants import CellTableColumns
 from phenocell.pipeline.options import ConvertOptions
+from phenocell.synthetic import SynthOptions
 
 
 def _names(command) -> set[str]:
@@ -79,6 +80,18 @@ def test_qc_and_export_read_options_match_convert() -> None:
         assert misalignments(command, _convert_field) == []
 
 
+def _synth_field(param: str) -> tuple[type, str] | None:
+    return (SynthOptions, param) if param in {f.name for f in fields(SynthOptions)} - {"mask_shape"} else None
+
+
+def test_synth_and_demo_options_match_synth_options() -> None:
+    for command in (main.commands["synth"], main.commands["demo"]):  # type: ignore[attr-defined]
+        assert {"fovs", "patients", "seed"} <= _names(command)
+        assert misalignments(command, _synth_field) == []
+    height, width = SynthOptions().mask_shape
+    assert {p.name: p.default for p in main.commands["synth"].params}["mask_shape"] == f"{height}x{width}"  # type: ignore[attr-defined]
+
+
 def test_benchmark_run_options_match_train_config() -> None:
     from phenocell.benchmark.train import TrainConfig
 
@@ -100,3 +113,5 @@ def test_synth_and_convert_via_cli(tmp_path: Path) -> None:
     assert (out / "README.md").exists() and (out / "splits.json").exists()
     result = runner.invoke(main, ["synth", str(raw), "--patients", "2"])
     assert result.exit_code == 2 and "patients >= 4" in result.output
+    result = runner.invoke(main, ["synth", str(tmp_path / "r2"), "--mask-size", "big"])
+    assert result.exit_code == 2 and "invalid --mask-size" in result.output

@@ -10,14 +10,24 @@ import click
 
 from phenocell.benchmark.cli import benchmark
 from phenocell.cli_errors import friendly_errors
-from phenocell.cli_options import apply, option_from
+from phenocell.cli_options import apply, field_info, option_from
 from phenocell.constants import CellTableColumns
+from phenocell.errors import InvalidOptionError
 from phenocell.pipeline.options import ConvertOptions
+from phenocell.synthetic.options import SynthOptions
 
 
 def _size(value: str) -> tuple[int, int]:
     height, _, width = value.lower().partition("x")
-    return int(height), int(width or height)
+    try:
+        return int(height), int(width or height)
+    except ValueError:
+        raise InvalidOptionError(
+            "invalid --mask-size",
+            expected="HxW in pixels, e.g. 512x640",
+            found=repr(value),
+            fix="pass --mask-size 512x640",
+        ) from None
 
 
 @click.group()
@@ -141,59 +151,55 @@ def convert_main(raw_dir: Path, out: Path, **kw: Any) -> None:
     _run_convert(raw_dir, out, **kw)
 
 
+def _mask_size_option() -> Callable[[Any], Any]:
+    height, width = field_info(SynthOptions, "mask_shape")[1]
+    return click.option(
+        "--mask-size",
+        "mask_shape",
+        default=f"{height}x{width}",
+        show_default=True,
+        help="Mask size HxW in pixels.",
+    )
+
+
+def _synth_size_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    return apply(
+        func,
+        [
+            option_from(SynthOptions, "fovs", "--fovs"),
+            option_from(SynthOptions, "patients", "--patients"),
+            option_from(SynthOptions, "seed", "--seed"),
+        ],
+    )
+
+
 @main.command()
 @click.argument("raw_dir", type=click.Path(path_type=Path))
-@click.option("--fovs", type=int, default=12, show_default=True)
-@click.option("--patients", type=int, default=8, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--mask-size", default="512x640", show_default=True, help="Mask size HxW in pixels.")
-@click.option("--scale", type=int, default=2, show_default=True, help="H&E pixels per mask pixel (per axis).")
-@click.option(
-    "--segmentation",
-    type=click.Choice(["tiff", "polygons"]),
-    default="tiff",
-    show_default=True,
-    help="Label TIFFs (masks/) or GeoJSON outlines (polygons/).",
-)
+@_synth_size_options
+@_mask_size_option()
+@option_from(SynthOptions, "scale", "--scale", help="H&E pixels per mask pixel (per axis).")
+@option_from(SynthOptions, "segmentation", "--segmentation", help="Label TIFFs (masks/) or GeoJSON outlines.")
 @click.option("--overwrite", is_flag=True)
 @friendly_errors
-def synth(
-    raw_dir: Path,
-    fovs: int,
-    patients: int,
-    seed: int,
-    mask_size: str,
-    scale: int,
-    segmentation: str,
-    overwrite: bool,
-) -> None:
+def synth(raw_dir: Path, mask_shape: str, overwrite: bool, **kw: Any) -> None:
     """Write a seeded synthetic raw CODEX export to RAW_DIR."""
-    from phenocell.synthetic import SynthOptions, synthesize
+    from phenocell.synthetic import synthesize
 
-    options = SynthOptions(
-        fovs=fovs,
-        patients=patients,
-        seed=seed,
-        mask_shape=_size(mask_size),
-        scale=scale,
-        segmentation=segmentation,
-    )
+    options = SynthOptions(mask_shape=_size(mask_shape), **kw)
     synthesize(raw_dir, options=options, overwrite=overwrite)
     click.echo(f"wrote synthetic raw export to {raw_dir}")
 
 
 @main.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("phenocell-demo"), show_default=True)
-@click.option("--fovs", type=int, default=12, show_default=True)
-@click.option("--patients", type=int, default=8, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@_synth_size_options
 @click.option("--no-benchmark", is_flag=True, help="Skip the benchmark smoke step (no torch needed).")
 @friendly_errors
-def demo(workdir: Path, fovs: int, patients: int, seed: int, no_benchmark: bool) -> None:
+def demo(workdir: Path, no_benchmark: bool, **kw: Any) -> None:
     """Synthesize a raw export, convert it, load it with datasets, print a summary, run a benchmark smoke."""
     from phenocell.demo import run_demo
 
-    run_demo(workdir, fovs=fovs, patients=patients, seed=seed, benchmark=not no_benchmark)
+    run_demo(workdir, benchmark=not no_benchmark, **kw)
 
 
 @main.command()

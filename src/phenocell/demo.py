@@ -39,7 +39,12 @@ def summarize(data_dir: Path) -> dict[str, dict[str, int]]:
 
 
 def run_demo(
-    workdir: Path, *, fovs: int = 12, patients: int = 8, seed: int = 0, benchmark: bool = True
+    workdir: Path,
+    *,
+    fovs: int = SynthOptions.fovs,
+    patients: int = SynthOptions.patients,
+    seed: int = SynthOptions.seed,
+    benchmark: bool = True,
 ) -> Path:
     """Run the whole pipeline on a synthetic export under ``workdir``; returns the dataset directory."""
     workdir = Path(workdir)

@@ -9,7 +9,6 @@ whose label is in no mask; several patients with tumor type, pTNM stage and grou
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,35 +18,22 @@ from tqdm.auto import tqdm
 
 from phenocell.constants import (
     CELL_TABLE_FILE,
-    DEFAULT_MASK_MPP,
     HE_DIR,
     MASK_DIR,
     PATIENT_TABLE_FILE,
     POLYGON_DIR,
 )
 from phenocell.converters.classes import load_class_map
-from phenocell.errors import InvalidOptionError, OutputExistsError, check_choice
+from phenocell.errors import OutputExistsError
 from phenocell.readers.polygons import label_polygons, write_geojson
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX
 from phenocell.synthetic.appearance import MARKERS
+from phenocell.synthetic.options import SynthOptions
 from phenocell.synthetic.tissue import draw_index_mask, render_he, sample_cells
 
 MISSING_FROM_TABLE = 0.03
 ORPHAN_ROWS = 0.005
 UINT32_LABEL_OFFSET = 70_000
-
-
-@dataclass(frozen=True)
-class SynthOptions:
-    """Size and seed of a synthetic export."""
-
-    fovs: int = 12
-    patients: int = 8
-    seed: int = 0
-    mask_shape: tuple[int, int] = (512, 640)
-    scale: int = 2
-    mask_mpp: float = DEFAULT_MASK_MPP
-    segmentation: str = "tiff"  # "tiff": masks/<region>.tif; "polygons": polygons/<region>.geojson
 
 
 def region_name(i: int) -> str:
@@ -150,13 +136,6 @@ def synthesize(
 ) -> Path:
     """Write a synthetic raw export to ``raw_dir``; same options and seed give the same files."""
     options = options or SynthOptions()
-    if options.patients < 4 or options.fovs < options.patients:
-        raise InvalidOptionError(
-            "too few FoVs or patients for three split families",
-            expected="patients >= 4 and fovs >= patients",
-            found=f"fovs={options.fovs}, patients={options.patients}",
-            fix="e.g. --fovs 12 --patients 8",
-        )
     raw = Path(raw_dir)
     if raw.exists() and any(raw.iterdir()) and not overwrite:
         raise OutputExistsError(
@@ -165,7 +144,6 @@ def synthesize(
             found=str(raw),
             fix="choose another directory or pass --overwrite",
         )
-    check_choice("segmentation", options.segmentation, ("tiff", "polygons"))
     for sub in (POLYGON_DIR if options.segmentation == "polygons" else MASK_DIR, HE_DIR):
         (raw / sub).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(options.seed)

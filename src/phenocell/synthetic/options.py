@@ -1,0 +1,43 @@
+"""Options of the synthetic raw export (``phenocell synth``), declared once and validated on creation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from phenocell.constants import DEFAULT_MASK_MPP
+from phenocell.errors import InvalidOptionError, check_choice
+
+Segmentation = Literal["tiff", "polygons"]
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    """Size and seed of a synthetic export."""
+
+    fovs: int = 12
+    patients: int = 8
+    seed: int = 0
+    mask_shape: tuple[int, int] = (512, 640)
+    scale: int = 2
+    mask_mpp: float = DEFAULT_MASK_MPP
+    segmentation: Segmentation = "tiff"  # "tiff": masks/<region>.tif; "polygons": polygons/<region>.geojson
+
+    def __post_init__(self) -> None:
+        if self.patients < 4 or self.fovs < self.patients:
+            raise InvalidOptionError(
+                "too few FoVs or patients for three split families",
+                expected="patients >= 4 and fovs >= patients",
+                found=f"fovs={self.fovs}, patients={self.patients}",
+                fix="e.g. --fovs 12 --patients 8",
+            )
+        check_choice("segmentation", self.segmentation, get_args(Segmentation))
+        if min(self.mask_shape) <= 0 or self.scale <= 0:
+            raise InvalidOptionError(
+                "invalid synthetic FoV size",
+                expected="positive mask size and scale",
+                found=f"mask {self.mask_shape}, scale {self.scale}",
+                fix="e.g. --mask-size 512x640 --scale 2",
+            )
+
+
