@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from phenocell.cli import convert_cmd, convert_main, main
 from phenocell.cli_options import field_info, literal_choices
-from phenocell.constants import CellTableColumns
+from phenocell.constants import CellTableColumns, PatientColumns
 from phenocell.pipeline.options import ConvertOptions
 from phenocell.synthetic import SynthOptions
 
@@ -23,6 +23,8 @@ def _convert_field(param: str) -> tuple[type, str] | None:
     """The dataclass field behind a convert CLI parameter, or None for CLI-only ones."""
     if param.endswith("_column"):
         return CellTableColumns, param.removesuffix("_column")
+    if param.startswith("ptcol_"):
+        return PatientColumns, param.removeprefix("ptcol_")
     if param in {f.name for f in fields(ConvertOptions)}:
         return ConvertOptions, param
     return None
@@ -47,7 +49,8 @@ def misalignments(command: click.Command, field_of) -> list[str]:
 
 
 def test_convert_options_match_convert_options_dataclass() -> None:
-    api = {f.name for f in fields(ConvertOptions)} - {"columns", "progress"}
+    api = {f.name for f in fields(ConvertOptions)} - {"columns", "patient_columns", "progress"}
+    api |= {f"ptcol_{f.name}" for f in fields(PatientColumns)}
     columns = {f"{f.name}_column" for f in fields(CellTableColumns)} - {
         "group_column",
         "size_column",
@@ -74,7 +77,7 @@ def test_alignment_check_fails_on_a_changed_default_or_choice() -> None:
 
 
 def test_qc_and_export_read_options_match_convert() -> None:
-    read = {"min_cell_area_um2", "class_map", "mask_mpp", "he_mpp"}
+    read = {"min_cell_area_um2", "class_map", "mask_mpp", "he_mpp", "patient_table", "ptcol_stage"}
     for command in (main.commands["qc"], main.commands["export"].commands["geojson"]):  # type: ignore[attr-defined]
         assert read <= _names(command)
         assert misalignments(command, _convert_field) == []

@@ -11,7 +11,7 @@ import click
 from phenocell.benchmark.cli import benchmark
 from phenocell.cli_errors import friendly_errors
 from phenocell.cli_options import apply, field_info, option_from
-from phenocell.constants import CellTableColumns
+from phenocell.constants import CellTableColumns, PatientColumns
 from phenocell.errors import InvalidOptionError
 from phenocell.pipeline.options import ConvertOptions
 from phenocell.synthetic.options import SynthOptions
@@ -62,8 +62,44 @@ def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
             option_from(
                 ConvertOptions, "he_mpp", "--he-mpp", help="H&E pixel size (µm/px) if not in the TIFF tags."
             ),
+            option_from(
+                ConvertOptions,
+                "max_centroid_distance",
+                "--max-centroid-distance",
+                help="Largest median distance (mask px) between table and label centroids of an id join.",
+            ),
+            option_from(
+                ConvertOptions,
+                "patient_table",
+                "--patients",
+                help="Patient table, CSV or .xlsx (default: RAW_DIR/patients.csv).",
+            ),
+            option_from(ConvertOptions, "patients_sheet", "--patients-sheet", help="Worksheet of an .xlsx."),
+            _patients_column("patient", "--patient-id-column", help="Patient id column of the patients."),
+            _patients_column("tumor_type", "--tumor-type-column", help="Tumor type / histology column."),
+            _patients_column("stage", "--stage-column", help="UICC stage group column (p_TNM, never pT)."),
+            _patients_column("group", "--group-column", help="Group column (CLR / DII or 1 / 2)."),
+            _patients_column("msi", "--msi-column", help="MSI status column (MSI_PCR / MSI_IHC style)."),
+            option_from(
+                ConvertOptions,
+                "region_patients",
+                "--region-patients",
+                help="CSV/.xlsx mapping regions (--region-column) to patients (--patient-column).",
+            ),
         ],
     )
+
+
+def _patients_column(field: str, flag: str, **kwargs: Any) -> Callable[[Any], Any]:
+    return option_from(PatientColumns, field, flag, dest=f"ptcol_{field}", **kwargs)
+
+
+def read_options_from(kw: dict[str, Any]) -> dict[str, Any]:
+    """Turn the ``ptcol_*`` keyword arguments of :func:`read_options` into ``patient_columns``."""
+    names = {k.removeprefix("ptcol_"): kw.pop(k) for k in list(kw) if k.startswith("ptcol_")}
+    if str(names.get("msi")).lower() == "none":
+        names["msi"] = None
+    return {**kw, "patient_columns": PatientColumns(**names)}
 
 
 def _column(field: str, flag: str, **kwargs: Any) -> Callable[[Any], Any]:
@@ -96,6 +132,24 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
                     "--base-by",
                     help="Unit of the Base split (region reproduces the authors' split).",
                 ),
+                option_from(
+                    ConvertOptions,
+                    "splits_from",
+                    "--splits-from",
+                    help="Folder of the authors' split CSVs to use instead of drawing splits.",
+                ),
+                option_from(
+                    ConvertOptions,
+                    "tiling",
+                    "--tiling",
+                    help="grid: --tile-size tiles; phenobench: the authors' linspace crops padded to 224.",
+                ),
+                option_from(
+                    ConvertOptions,
+                    "target_mpp",
+                    "--target-mpp",
+                    help="Resample H&E (area) and masks (nearest) to this pixel size (µm/px) before tiling.",
+                ),
                 _column("region", "--region-column"),
                 _column(
                     "label",
@@ -126,7 +180,7 @@ def convert_options_from(kw: dict[str, Any]) -> ConvertOptions:
         y=kw.pop("y_column"),
         label=None if label is None or label.lower() == "none" else label,
     )
-    return ConvertOptions(columns=columns, progress=not kw.pop("quiet"), **kw)
+    return ConvertOptions(columns=columns, progress=not kw.pop("quiet"), **read_options_from(kw))
 
 
 @friendly_errors
@@ -179,12 +233,22 @@ def _synth_size_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @_mask_size_option()
 @option_from(SynthOptions, "scale", "--scale", help="H&E pixels per mask pixel (per axis).")
 @option_from(SynthOptions, "segmentation", "--segmentation", help="Label TIFFs (masks/) or GeoJSON outlines.")
+@option_from(
+    SynthOptions,
+    "patient_format",
+    "--patient-format",
+    help="patients.csv, or patients.xlsx with the release's columns (Patient, Group, Histology, p_TNM, ...).",
+)
+@click.option("--p-tnm", "p_tnm", default=None, help="Comma-separated p_TNM stage groups given to patients in turn.")
+@option_from(SynthOptions, "consecutive_labels", "--consecutive-labels", help="Mask label ids 1..n.")
 @click.option("--overwrite", is_flag=True)
 @friendly_errors
 def synth(raw_dir: Path, mask_shape: str, overwrite: bool, **kw: Any) -> None:
     """Write a seeded synthetic raw CODEX export to RAW_DIR."""
     from phenocell.synthetic import synthesize
 
+    p_tnm = kw.pop("p_tnm")
+    kw["p_tnm"] = tuple(v.strip() for v in p_tnm.split(",")) if p_tnm else None
     options = SynthOptions(mask_shape=_size(mask_shape), **kw)
     synthesize(raw_dir, options=options, overwrite=overwrite)
     click.echo(f"wrote synthetic raw export to {raw_dir}")
@@ -214,7 +278,7 @@ def qc(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Render a QC page (H&E with class-coloured outlines, per-FoV statistics) for RAW_DIR."""
     from phenocell.pipeline.qc import render_qc
 
-    click.echo(f"wrote {render_qc(raw_dir, out, options=ConvertOptions(**kw))}")
+    click.echo(f"wrote {render_qc(raw_dir, out, options=ConvertOptions(**read_options_from(kw)))}")
 
 
 @main.command()
@@ -266,7 +330,7 @@ def export_geojson_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Write per-FoV cell outlines with their classes (H&E pixels) as GeoJSON that QuPath opens."""
     from phenocell.pipeline.export import export_geojson
 
-    files = export_geojson(raw_dir, out, options=ConvertOptions(**kw))
+    files = export_geojson(raw_dir, out, options=ConvertOptions(**read_options_from(kw)))
     click.echo(f"wrote {len(files)} GeoJSON files to {out}")
 
 

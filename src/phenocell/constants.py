@@ -16,7 +16,7 @@ Default raw layout (modelled on the public Schürch et al. 2020 CRC CODEX releas
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 CELL_TABLE_FILE = "CRC_clusters_neighborhoods_markers.csv"
 PATIENT_TABLE_FILE = "patients.csv"
@@ -38,13 +38,13 @@ class CellTableColumns:
     """Column names of the per-cell table; defaults are those of the public release.
 
     ``label`` is the cell's label id in its region's mask; set it to ``None`` to join cells to the mask
-    by centroid lookup instead.
+    by centroid lookup instead. ``patient`` is ``None`` when a region → patient mapping file replaces it.
     """
 
     region: str = "File Name"
     label: str | None = "Index in File"
     cluster: str = "ClusterName"
-    patient: str = "patients"
+    patient: str | None = "patients"
     group: str = "groups"
     x: str = "X:X"
     y: str = "Y:Y"
@@ -53,20 +53,38 @@ class CellTableColumns:
 
     def required(self) -> list[str]:
         """Columns that must be present in the table."""
-        cols = [self.region, self.cluster, self.patient, self.x, self.y]
+        cols = [self.region, self.cluster, *([self.patient] if self.patient else []), self.x, self.y]
         return cols + ([self.label] if self.label else [])
 
 
 @dataclass(frozen=True)
 class PatientColumns:
-    """Column names of the patient table."""
+    """Column names of the patient table (CSV or spreadsheet).
+
+    Defaults match our own ``patients.csv``; for the release's spreadsheets (Table S1 of the Cell paper,
+    the TCIA ``CRC_TMAs_patient_annotations.xlsx``) point ``stage`` at ``p_TNM`` (the UICC stage group,
+    never ``pT``), ``tumor_type`` at the histology column and ``msi`` at ``MSI_PCR`` / ``MSI_IHC``.
+    ``msi`` is optional: a table without that column has no MSI status.
+    """
 
     patient: str = "patients"
     tumor_type: str = "tumor_type"
     stage: str = "stage"
     group: str = "groups"
-    optional: tuple[str, ...] = field(default=("msi",))
+    msi: str | None = "msi"
+
+
+@dataclass(frozen=True)
+class RegionPatientColumns:
+    """Column names of the region → patient mapping file (for cell tables without a patient column)."""
+
+    region: str = "File Name"
+    patient: str = "patients"
 
 
 TUMOR_TYPES = ("adenocarcinoma", "mucinous")
-STAGES = (3, 4)
+#: UICC stage groups (1..4 = I..IV); Tumor-Stage uses 3 (train/validation) and 4 (test), the others
+#: take part in Base and the other families only.
+STAGES = (1, 2, 3, 4)
+#: Suffixes read as spreadsheets (pandas + openpyxl); anything else is read as CSV.
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm")

@@ -20,9 +20,10 @@ class Patient:
 
     patient: str
     tumor_type: str
-    stage: int
-    group: str
+    stage: int  # UICC stage group 1..4 (from p_TNM)
+    group: str  # "1" CLR / "2" DII (or the table's own value)
     msi: str | None = None  # "MSI" / "MSS" when the table has an MSI column
+    stage_group: str = ""  # the stage group with its sub-stage, e.g. "IIIB"
 
 
 

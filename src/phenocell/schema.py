@@ -103,9 +103,17 @@ FEATURES = datasets.Features(
         "group": datasets.Value("string"),
         "tumor_type": datasets.ClassLabel(names=["adenocarcinoma", "mucinous"]),
         "stage": datasets.Value("int8"),
+        # FoV position of the tile's pixel (0, 0) on the H&E grid; negative where a padded tile starts
         "tile_x": datasets.Value("int32"),
         "tile_y": datasets.Value("int32"),
         "tile_size": datasets.Value("int32"),
+        # the crop inside the tile (tile pixels); outside it is padding that no metric should count
+        "valid": {
+            "x": datasets.Value("int32"),
+            "y": datasets.Value("int32"),
+            "width": datasets.Value("int32"),
+            "height": datasets.Value("int32"),
+        },
         "mpp": datasets.Value("float32"),
     }
 )

@@ -59,7 +59,8 @@ def test_patient_table(raw_export: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="bad 'tumor_type'"):
         read_patient_table(bad)
     bad.write_text("patients,tumor_type,stage,groups\n1,Mucinous adenocarcinoma,pT4,1\n")
-    assert read_patient_table(bad)["1"].stage == 4
+    with pytest.raises(InvalidInputError, match="pT category"):
+        read_patient_table(bad)
     bad.write_text("patients,stage\n1,3\n")
     with pytest.raises(InvalidInputError, match="incomplete"):
         read_patient_table(bad)

@@ -120,16 +120,60 @@ def test_extra_families_follow_their_rules_when_the_data_has_them(
 
     patients = read_patient_table(raw_export / "patients.csv")
     splits = Splits.read(dataset_dir / "splits.json")
-    assert {"group", "msi"} <= set(splits.families)
+    assert {"dii_clr", "msi"} <= set(splits.families)
     validate_splits(splits, patients)
     msi_test = load_dataset(str(dataset_dir), "msi", split="test")
     assert msi_test.num_rows > 0 and {patients[p].msi for p in msi_test["patient"]} == {"MSI"}
-    group_test = {splits.fov_patient[f] for f in splits.families["group"]["test"]}
-    assert {patients[p].group for p in group_test} == {"2"}
+    group_test = {splits.fov_patient[f] for f in splits.families["dii_clr"]["test"]}
+    assert {patients[p].group for p in group_test} == {"1"}  # DII -> CLR: test on CLR
 
 
 def test_extra_family_is_skipped_without_its_data() -> None:
     fovs, patients = _cohort()  # no MSI column
     splits = make_splits(fovs, patients)
-    assert "msi" not in splits.families and "group" in splits.families
+    assert "msi" not in splits.families and "dii_clr" in splits.families
     assert "msi" not in splits.to_json()["families"]
+
+
+def test_authors_region_split_reproduces_their_notebook() -> None:
+    from phenocell.splits import authors_region_split
+
+    numbers = [f"{n:03d}" for n in range(1, 71) if n not in (13, 27, 55)]  # 67 region numbers
+    fovs = [f"reg{n}_{ab}" for n in numbers for ab in "AB"]
+    train, val, test = authors_region_split(fovs)
+    assert [len(train), len(val), len(test)] == [46, 10, 11]
+    np.random.seed(42)  # the authors' procedure, verbatim in effect: legacy global seed, permute, int() sizes
+    order = list(np.random.permutation(numbers))
+    assert (train, val, test) == (sorted(order[:46]), sorted(order[46:56]), sorted(order[56:]))
+
+
+def test_base_by_region_reports_patient_overlap_instead_of_failing() -> None:
+    fovs, patients = _cohort(10, 24)  # reg001_A (patient 1) and reg001_B (patient 2) share region 001
+    fovs = {f: str((int(f[3:6]) + (f[-1] == "B")) % 10 + 1) for f in fovs}  # a patient spans two regions
+    splits = make_splits(fovs, patients, base_by="region")
+    assert splits.findings.get("base"), "their Base split is not patient-disjoint: the overlap is reported"
+    assert all(line.startswith("patient ") for line in splits.findings["base"])
+    assert "np.random.seed(42)" in splits.to_json()["families"]["base"]["rule"]
+
+
+def test_stage_one_and_two_patients_are_outside_tumor_stage_only() -> None:
+    fovs, patients = _cohort()
+    early = sorted(patients)[:2]
+    patients = {
+        k: (Patient(p.patient, p.tumor_type, 2, p.group) if k in early else p) for k, p in patients.items()
+    }
+    splits = make_splits(fovs, patients)
+    stage_fovs = {f for s in SPLITS for f in splits.families["tumor_stage"][s]}
+    base_fovs = {f for s in SPLITS for f in splits.families["base"][s]}
+    early_fovs = {f for f, p in fovs.items() if p in early}
+    assert early_fovs <= base_fovs and not early_fovs & stage_fovs
+    assert splits.outside["tumor_stage"] == early
+    assert splits.to_json()["families"]["tumor_stage"]["outside_patients"] == early
+
+
+def test_dii_clr_trains_on_dii_and_tests_on_clr() -> None:
+    fovs, patients = _cohort()
+    fam = make_splits(fovs, patients).families["dii_clr"]
+    assert {patients[fovs[f]].group for f in fam["test"]} == {"1"}
+    assert {patients[fovs[f]].group for s in ("train", "validation") for f in fam[s]} == {"2"}
+    assert "DII" in make_splits(fovs, patients).rule("dii_clr").split(";")[0]

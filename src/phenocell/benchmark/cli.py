@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from phenocell.cli_errors import friendly_errors
+from phenocell.splits import ALL_FAMILIES
 
 
 @click.group()
@@ -31,7 +32,7 @@ def benchmark_encoders() -> None:
 @benchmark.command("run")
 @click.option("--data", required=True, help="Dataset directory or Hub repo id.")
 @click.option(
-    "--family", type=click.Choice(["base", "tumor_type", "tumor_stage", "group", "msi"]), required=True
+    "--family", type=click.Choice(list(ALL_FAMILIES)), required=True, help="Split family (config)."
 )
 @click.option("--encoder", required=True, help="Registry key, see `phenocell benchmark encoders`.")
 @click.option("--head", type=click.Choice(["linear", "unetr"]), default="linear", show_default=True)

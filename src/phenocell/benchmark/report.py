@@ -15,8 +15,9 @@ import numpy as np
 from phenocell.benchmark.metrics import per_class_f1
 from phenocell.errors import InvalidInputError, read_json_file
 from phenocell.schema import CLASS_NAMES
+from phenocell.splits import ALL_FAMILIES
 
-FAMILY_ORDER = ("base", "tumor_type", "tumor_stage", "group", "msi")
+FAMILY_ORDER = ALL_FAMILIES
 
 
 def _jsonable(results: dict[str, Any]) -> dict[str, Any]:

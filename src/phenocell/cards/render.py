@@ -133,6 +133,31 @@ def _class_rows(summary: DatasetSummary) -> list[dict[str, Any]]:
     return rows
 
 
+def _layout(options: dict[str, Any]) -> str:
+    """One sentence on how the FoVs were cut into tiles."""
+    mpp = options.get("target_mpp")
+    at = f"resampled to {mpp} µm/px (H&E by area, masks nearest)" if mpp else "at native H&E pixels"
+    if options.get("tiling") == "phenobench":
+        return (
+            f"`phenobench`, the authors' non-overlapping linspace crops (7 x 9 per 1440 x 1920 FoV) {at}, "
+            "each zero-padded at the centre to 224 px; a row's `valid` box is the crop, the rest padding."
+        )
+    stride = options.get("stride") or options.get("tile_size")
+    return (
+        f"`grid`, {options.get('tile_size')} px tiles every {stride} px {at}; the last row and column end "
+        "at the FoV edge and overlap their neighbours."
+    )
+
+
+def _splits_source(summary: DatasetSummary) -> str:
+    splits = summary.splits
+    if splits.source != "drawn":
+        return f"from {splits.source}; patient overlaps are reported below, not removed"
+    if splits.base_by == "region":
+        return f"seed {splits.seed}; Base by region as the authors, so patients may straddle Base splits"
+    return f"patient-disjoint within each family, seed {splits.seed}"
+
+
 def render_card(summary: DatasetSummary) -> str:
     """The dataset card (README.md) text, rendered from ``templates/dataset_card.md``."""
     template = resources.files("phenocell.cards").joinpath("templates", "dataset_card.md")
@@ -140,13 +165,16 @@ def render_card(summary: DatasetSummary) -> str:
         card_data(summary),
         template_str=template.read_text(encoding="utf-8"),
         tiles=sum(f.tiles for f in summary.fovs.values()),
-        tile_size=summary.options.get("tile_size"),
+        tile_size=224 if summary.options.get("tiling") == "phenobench" else summary.options.get("tile_size"),
         n_fovs=len(summary.fovs),
         n_patients=len({summary.splits.fov_patient[f] for f in summary.fovs}),
         examples_png=f"{FIGURE_DIR}/{EXAMPLES_PNG}",
         histogram_png=f"{FIGURE_DIR}/{HISTOGRAM_PNG}",
-        seed=summary.splits.seed,
-        base_by=summary.splits.base_by,
+        layout=_layout(summary.options),
+        splits_source=_splits_source(summary),
+        rules=[(f, summary.splits.rule(f)) for f in summary.families()],
+        outside=[(f, p) for f, p in summary.splits.outside.items() if f in summary.splits.families],
+        findings=[(f, lines) for f in summary.families() if (lines := summary.splits.findings.get(f))],
         split_rows=_split_rows(summary),
         class_columns=[f"{f} {s}" for f in FAMILIES for s in SPLITS],
         class_rows=_class_rows(summary),

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from phenocell.converters.classes import ClassMap
+from phenocell.converters.join_check import check_id_join, median_centroid_distance
 from phenocell.errors import InvalidInputError
 from phenocell.readers.cell_table import CellTable
 from phenocell.records import LazyImage
@@ -81,7 +82,7 @@ class FovCells:
     cy: np.ndarray
     cx: np.ndarray
     markers: np.ndarray  # (n, n_markers) float32, NaN where unmatched
-    qc: dict[str, int] = field(default_factory=dict)
+    qc: dict[str, float] = field(default_factory=dict)  # counts, and the join's median centroid distance
 
     def lookup(self, labels: np.ndarray) -> np.ndarray:
         """Row index of each label in this table (labels must be present)."""
@@ -111,6 +112,15 @@ def _one_row_per_label(
     return np.sort(found[order][first])
 
 
+def _join_distance(
+    rows: pd.DataFrame, table: CellTable, stats: LabelStats, label_pos: np.ndarray, take: np.ndarray
+) -> float:
+    """Median distance between the joined rows' table centroids and their labels' centroids (mask px)."""
+    cols = table.columns
+    table_yx = rows[[cols.y, cols.x]].to_numpy(dtype=np.float64)[take]
+    return median_centroid_distance(table_yx, np.stack([stats.cy[label_pos], stats.cx[label_pos]], axis=1))
+
+
 def label_cells(
     mask: LazyImage,
     rows: pd.DataFrame,
@@ -120,10 +130,13 @@ def label_cells(
     region: str,
     fov_index: int,
     min_area_px: float,
+    max_centroid_distance: float | None = None,
 ) -> FovCells:
     """Join a FoV's table rows to its mask labels and assign classes (QC failures get 255).
 
     Global cell ids are ``fov_index << 32 | label``: unique across the dataset and stable across runs.
+    An id join is checked by centroids (:mod:`phenocell.converters.join_check`) when
+    ``max_centroid_distance`` is given.
     """
     cols = table.columns
     points = None if cols.label else rows[[cols.y, cols.x]].to_numpy(dtype=np.float64)
@@ -145,8 +158,14 @@ def label_cells(
     found = (pos < n) & (row_labels > 0)
     found[found] = stats.labels[pos[found]] == row_labels[found]
     take = _one_row_per_label(np.flatnonzero(found), pos, rows, table, stats)
-    qc = {"table_rows": len(rows), "rows_without_mask_label": int((~found).sum())}
+    qc: dict[str, float] = {"table_rows": len(rows), "rows_without_mask_label": int((~found).sum())}
     qc["rows_sharing_a_label"] = int(found.sum()) - len(take)
+    if cols.label:
+        distance = _join_distance(rows, table, stats, pos[take], take)
+        qc["median_centroid_distance_px"] = round(distance, 3)
+        if max_centroid_distance is not None:
+            limit = max_centroid_distance
+            check_id_join(region, distance, joined=len(take), rows=len(rows), limit=limit, column=cols.label)
     names[pos[take]] = rows[cols.cluster].to_numpy()[take]
     for name in np.unique(names[pos[take]]) if len(take) else []:
         classes[pos[take][names[pos[take]] == name]] = class_map.class_id(

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from phenocell.converters.layouts import TileBox, grid_boxes, phenobench_boxes
 from phenocell.converters.panoptic import FovCells
 from phenocell.errors import InvalidOptionError
 from phenocell.readers.images import nearest_indices, read_resampled
@@ -53,12 +54,17 @@ class TileSpec:
 
 
 def tile_arrays(
-    he: LazyImage, mask: LazyImage, cells: FovCells, y0: int, x0: int, size: int
+    he: LazyImage, mask: LazyImage, cells: FovCells, box: TileBox
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One tile: RGB image, semantic mask, tile-local instance mask and the sorted global labels."""
-    image = he.read(slice(y0, y0 + size), slice(x0, x0 + size))[..., :3]
-    rows = nearest_indices(y0, size, mask.mpp, he.mpp, mask.shape[0])
-    cols = nearest_indices(x0, size, mask.mpp, he.mpp, mask.shape[1])
+    """One tile: RGB image, semantic mask, tile-local instance mask and the sorted global labels.
+
+    The crop ``box`` describes is read (labels by nearest neighbour on the H&E grid) and zero-padded at the
+    centre to ``box.size``: padding is black in the image and background (0) in both masks.
+    """
+    y0, x0 = box.y0, box.x0
+    image = he.read(slice(y0, y0 + box.height), slice(x0, x0 + box.width))[..., :3]
+    rows = nearest_indices(y0, box.height, mask.mpp, he.mpp, mask.shape[0])
+    cols = nearest_indices(x0, box.width, mask.mpp, he.mpp, mask.shape[1])
     labels = read_resampled(mask, rows, cols).astype(np.int64)
     present, local = np.unique(labels, return_inverse=True)
     local = local.reshape(labels.shape)
@@ -76,7 +82,12 @@ def tile_arrays(
     semantic = np.full(labels.shape, BACKGROUND, dtype=np.uint8)
     fg = labels > 0
     semantic[fg] = cells.class_ids[cells.lookup(labels[fg])]
-    return np.ascontiguousarray(image), semantic, local.astype(np.uint16), present
+    pad = (
+        (box.pad_top, box.size - box.height - box.pad_top),
+        (box.pad_left, box.size - box.width - box.pad_left),
+    )
+    image = np.pad(image, (*pad, (0, 0)))
+    return np.ascontiguousarray(image), np.pad(semantic, pad), np.pad(local.astype(np.uint16), pad), present
 
 
 def _cell_records(
@@ -102,24 +113,38 @@ def _cell_records(
     return records
 
 
+def tile_boxes(height: int, width: int, spec: TileSpec, layout: str, fov: str) -> list[TileBox]:
+    """The tiles of a ``height`` x ``width`` FoV in ``layout`` (``grid``: ``spec``; ``phenobench``: 224)."""
+    if layout == "phenobench":
+        return phenobench_boxes(height, width)
+    origins = spec.origins(height, f"H&E of {fov} (height)"), spec.origins(width, f"H&E of {fov} (width)")
+    return grid_boxes(height, width, origins, spec.size)
+
+
 def iter_tiles(
-    he: LazyImage, mask: LazyImage, cells: FovCells, spec: TileSpec, meta: dict[str, Any]
+    he: LazyImage,
+    mask: LazyImage,
+    cells: FovCells,
+    spec: TileSpec,
+    meta: dict[str, Any],
+    layout: str = "grid",
 ) -> Iterator[dict[str, Any]]:
     """Yield encoded rows (schema :data:`phenocell.schema.FEATURES`) for every tile of one FoV."""
     height, width = he.shape[:2]
     scale = mask.mpp / he.mpp
-    for y0 in spec.origins(height, f"H&E of {meta['fov']} (height)"):
-        for x0 in spec.origins(width, f"H&E of {meta['fov']} (width)"):
-            image, semantic, local, present = tile_arrays(he, mask, cells, y0, x0, spec.size)
-            yield {
-                "tile_id": f"{meta['fov']}_y{y0:05d}_x{x0:05d}",
-                "image": encode_rgb(image),
-                "instance_mask": encode_instance(local),
-                "semantic_mask": encode_semantic(semantic),
-                "cells": _cell_records(cells, present, local, y0, x0, scale),
-                **meta,
-                "tile_x": x0,
-                "tile_y": y0,
-                "tile_size": spec.size,
-                "mpp": he.mpp,
-            }
+    for box in tile_boxes(height, width, spec, layout, meta["fov"]):
+        image, semantic, local, present = tile_arrays(he, mask, cells, box)
+        top, left = box.origin
+        yield {
+            "tile_id": f"{meta['fov']}_y{box.y0:05d}_x{box.x0:05d}",
+            "image": encode_rgb(image),
+            "instance_mask": encode_instance(local),
+            "semantic_mask": encode_semantic(semantic),
+            "cells": _cell_records(cells, present, local, top, left, scale),
+            **meta,
+            "tile_x": left,
+            "tile_y": top,
+            "tile_size": box.size,
+            "valid": box.valid(),
+            "mpp": he.mpp,
+        }

@@ -21,21 +21,29 @@ from tqdm.auto import tqdm
 
 from phenocell import __version__
 from phenocell.cards import write_card
-from phenocell.constants import CELL_TABLE_FILE, PATIENT_TABLE_FILE
+from phenocell.constants import CELL_TABLE_FILE
 from phenocell.converters.classes import ClassMap, load_class_map
+from phenocell.converters.layouts import resample_he
 from phenocell.converters.panoptic import FovCells, label_cells
 from phenocell.converters.regions import RegionFiles, check_geometry, find_region_files, open_segmentation
 from phenocell.converters.tiling import TileSpec, iter_tiles
 from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
 from phenocell.errors import InvalidInputError
+from phenocell.pipeline.metadata import (
+    build_splits,
+    cell_table_columns,
+    external_inputs,
+    mapped_fov_patients,
+    patient_table_path,
+    read_patients,
+)
 from phenocell.pipeline.options import ConvertOptions
 from phenocell.readers.cell_table import CellTable, read_cell_table
 from phenocell.readers.images import open_he
 from phenocell.readers.pairs import read_exclusions, write_exclusions
-from phenocell.readers.patients import read_patient_table
 from phenocell.records import FovSummary, LazyImage, Patient
 from phenocell.schema import mask_to_record
-from phenocell.splits import make_splits
+from phenocell.splits.authors import AuthorsSplits, read_authors_splits
 
 
 @dataclass
@@ -49,6 +57,7 @@ class Inputs:
     fov_patient: dict[str, str]
     excluded: dict[str, str]
     fov_index: dict[str, int]
+    authors: AuthorsSplits | None = None  # the authors' split files (--splits-from)
 
 
 def _fov_patients(table: CellTable, regions: list[str]) -> dict[str, str]:
@@ -69,13 +78,16 @@ def _fov_patients(table: CellTable, regions: list[str]) -> dict[str, str]:
 def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
     """Read and cross-check every raw input (tables, class names, file presence) before converting."""
     raw_dir = Path(raw_dir)
-    table = read_cell_table(raw_dir / CELL_TABLE_FILE, columns=options.columns)
-    patients = read_patient_table(raw_dir / PATIENT_TABLE_FILE)
+    table = read_cell_table(raw_dir / CELL_TABLE_FILE, columns=cell_table_columns(options))
+    patients = read_patients(raw_dir, options)
     class_map = load_class_map(options.class_map)
     for name in sorted(table.frame[table.columns.cluster].unique()):
         class_map.class_id(name, context=f" in {raw_dir / CELL_TABLE_FILE}")
     all_regions = table.regions()
     excluded = read_exclusions(options.exclude) if options.exclude else {}
+    authors = read_authors_splits(options.splits_from) if options.splits_from else None
+    if authors:
+        excluded.update(authors.exclusions([r for r in all_regions if r not in excluded]))
     regions = [r for r in all_regions if r not in excluded]
     if not regions:
         raise InvalidInputError(
@@ -84,12 +96,15 @@ def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
             found=f"{len(all_regions)} regions, all excluded",
             fix="shorten the exclusion list",
         )
-    fov_patient = _fov_patients(table, regions)
+    if options.region_patients:
+        fov_patient = mapped_fov_patients(options.region_patients, options, regions)
+    else:
+        fov_patient = _fov_patients(table, regions)
     unknown = sorted({p for p in fov_patient.values() if p not in patients})
     if unknown:
         raise InvalidInputError(
             "patients missing from the patient table",
-            expected=f"every patient of the cell table in {raw_dir / PATIENT_TABLE_FILE}",
+            expected=f"every patient of the cell table in {patient_table_path(raw_dir, options)}",
             found=f"no row for patients {unknown}",
             fix="add their tumor type and stage to the patient table",
         )
@@ -102,6 +117,7 @@ def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
         fov_patient,
         excluded,
         {r: i for i, r in enumerate(all_regions, start=1)},
+        authors,
     )
 
 
@@ -129,13 +145,14 @@ def open_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
         region=fov,
         fov_index=inputs.fov_index[fov],
         min_area_px=options.min_cell_area_um2 / mask.mpp**2,
+        max_centroid_distance=options.max_centroid_distance,
     )
     return OpenFov(he, mask, cells, contested)
 
 
 def _convert_fov(
     inputs: Inputs, fov: str, options: ConvertOptions, out: Path
-) -> tuple[FovSummary, dict[str, int]]:
+) -> tuple[FovSummary, dict[str, float]]:
     opened = open_fov(inputs, fov, options)
     he, mask, cells, contested = opened.he, opened.mask, opened.cells, opened.contested
     patient = inputs.patients[inputs.fov_patient[fov]]
@@ -148,7 +165,9 @@ def _convert_fov(
     }
     spec = TileSpec(options.tile_size, options.stride)
     staging = out / "data" / f"{fov}.parquet.writing"
-    rows = write_shard(staging, iter_tiles(he, mask, cells, spec, meta))
+    if options.target_mpp:
+        he = resample_he(he, options.target_mpp)
+    rows = write_shard(staging, iter_tiles(he, mask, cells, spec, meta, layout=options.tiling))
     # content-addressed name: `datasets` caches a local dataset by its relative file names, so a re-converted
     # dataset must not reuse them or load_dataset would return the stale cache
     digest = sha256_file(staging)
@@ -182,7 +201,7 @@ def convert(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) 
     options = options or ConvertOptions()
     with atomic_directory(Path(out), overwrite=options.overwrite) as tmp:
         inputs = read_inputs(Path(raw_dir), options)
-        splits = make_splits(inputs.fov_patient, inputs.patients, seed=options.seed, base_by=options.base_by)
+        splits = build_splits(inputs.fov_patient, inputs.patients, inputs.authors, inputs.fov_index, options)
         (tmp / "data").mkdir()
         (tmp / "qc").mkdir()
         fovs, qc = {}, {}
@@ -190,7 +209,7 @@ def convert(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) 
         total_cells = 0
         for fov in bar:
             fovs[fov], qc[fov] = _convert_fov(inputs, fov, options, tmp)
-            total_cells += qc[fov]["labels"]
+            total_cells += int(qc[fov]["labels"])
             bar.set_postfix(cells=total_cells, tiles=sum(f.tiles for f in fovs.values()))
         _write_metadata(tmp, Path(raw_dir), inputs, splits, fovs, qc, options)
     return Path(out)
@@ -202,7 +221,7 @@ def _write_metadata(
     inputs: Inputs,
     splits: Any,
     fovs: dict[str, FovSummary],
-    qc: dict[str, dict[str, int]],
+    qc: dict[str, dict[str, float]],
     options: ConvertOptions,
 ) -> None:
     (tmp / "splits.json").write_text(json.dumps(splits.to_json(), indent=2) + "\n")
@@ -211,6 +230,7 @@ def _write_metadata(
         "phenocell_version": __version__,
         "options": options.record(),
         "inputs": {str(p.relative_to(raw_dir)): sha256_file(p) for p in input_files},
+        "external_inputs": {str(p): sha256_file(p) for p in external_inputs(raw_dir, options)},
         "shards": {
             f.shard: {"fov": f.fov, "sha256": f.sha256, "rows": f.tiles, "cells_per_class": f.cells_per_class}
             for f in fovs.values()

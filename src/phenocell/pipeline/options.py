@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-from phenocell.constants import CellTableColumns
+from phenocell.constants import CellTableColumns, PatientColumns
 from phenocell.errors import InvalidOptionError, check_choice
 from phenocell.splits import BASE_BY, BaseBy
+
+#: Tiling layouts: ``grid`` (square tiles of --tile-size every --stride px, the last row/column shifted back
+#: to the edge) or ``phenobench`` (the authors' non-overlapping linspace crops, centre-padded to 224 px).
+Tiling = Literal["grid", "phenobench"]
+TILINGS: tuple[str, ...] = get_args(Tiling)
 
 
 def _positive(name: str, flag: str, value: float | None, *, allow_zero: bool = False) -> None:
@@ -39,6 +44,14 @@ class ConvertOptions:
     columns: CellTableColumns = field(default_factory=CellTableColumns)
     seed: int = 0
     base_by: BaseBy = "patient"
+    patient_table: Path | None = None  # default: RAW_DIR/patients.csv
+    patients_sheet: str | None = None
+    patient_columns: PatientColumns = field(default_factory=PatientColumns)
+    region_patients: Path | None = None
+    splits_from: Path | None = None
+    tiling: Tiling = "grid"
+    target_mpp: float | None = None
+    max_centroid_distance: float = 5.0
     mask_mpp: float | None = None
     he_mpp: float | None = None
     overwrite: bool = False
@@ -51,12 +64,16 @@ class ConvertOptions:
         _positive("mask pixel size", "--mask-mpp", self.mask_mpp)
         _positive("H&E pixel size", "--he-mpp", self.he_mpp)
         check_choice("base_by", self.base_by, BASE_BY)
+        check_choice("tiling", self.tiling, TILINGS)
+        _positive("target pixel size", "--target-mpp", self.target_mpp)
+        _positive("centroid distance limit", "--max-centroid-distance", self.max_centroid_distance)
 
     def record(self) -> dict[str, Any]:
         """JSON-able options for the manifest and card (paths as given)."""
         out = asdict(self)
         out["columns"] = asdict(self.columns)
-        for key in ("class_map", "exclude"):
+        out["patient_columns"] = asdict(self.patient_columns)
+        for key in ("class_map", "exclude", "patient_table", "region_patients", "splits_from"):
             out[key] = None if out[key] is None else str(out[key])
         out.pop("progress")
         out.pop("overwrite")

@@ -1,28 +1,97 @@
-"""Reader for the patient table: patient id, tumor type, pTNM stage, group (and optional MSI status)."""
+"""Readers for patient metadata: the patient table and the region → patient mapping (CSV or ``.xlsx``).
+
+The patient table has one row per patient: id, tumor type (histology), UICC stage group, group (CLR / DII)
+and, optionally, MSI status. The stage comes from the ``p_TNM`` stage group (``I``..``IV`` with an optional
+``A``/``B``/``C`` sub-stage, Roman or Arabic), never from ``pT``: pT is the depth of the primary tumour, so
+``pT3 N0 M0`` is stage IIA and any ``M1`` is stage IV.
+"""
 
 from __future__ import annotations
 
+import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from phenocell.constants import PatientColumns
+from phenocell.constants import SPREADSHEET_SUFFIXES, PatientColumns, RegionPatientColumns
 from phenocell.errors import CorruptInputError, InvalidInputError, require_file
 from phenocell.records import Patient
 
 _TUMOR_ALIASES = {
     "adenocarcinoma": "adenocarcinoma",
     "adeno": "adenocarcinoma",
+    "adenocarcinoma nos": "adenocarcinoma",
     "mucinous": "mucinous",
     "mucinous adenocarcinoma": "mucinous",
+    "mucinous carcinoma": "mucinous",
+    "adenocarcinoma, mucinous": "mucinous",
 }
-_MSI_ALIASES = {"msi": "MSI", "msi-h": "MSI", "mss": "MSS", "msi-l": "MSS"}
-_STAGE_ALIASES = {"3": 3, "iii": 3, "pt3": 3, "4": 4, "iv": 4, "pt4": 4}
+_MSI_ALIASES = {
+    "msi": "MSI",
+    "msi-h": "MSI",
+    "msi-high": "MSI",
+    "msi high": "MSI",
+    "mss": "MSS",
+    "msi-l": "MSS",
+    "msi-low": "MSS",
+}
+_GROUP_ALIASES = {"clr": "1", "dii": "2"}
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
+_STAGE = re.compile(r"^(?:(?:uicc\s*)?stage\s*)?(iv|iii|ii|i|[1-4])\s*([abc])?$")
+_PT = re.compile(r"^y?p?t\s*(\d|is|x)")
 
 
-def _normalise(value: object, aliases: Mapping[str, object], column: str, path: Path, patient: str) -> object:
-    key = str(value).strip().lower()
+def _corrupt(path: Path, what: str, is_sheet: bool, err: Exception) -> CorruptInputError:
+    return CorruptInputError(
+        f"cannot parse {what} {path}",
+        expected="an .xlsx workbook" if is_sheet else "CSV with a header row",
+        found=f"{type(err).__name__}: {err}",
+        fix=f"re-export the {what} as .xlsx or UTF-8 CSV",
+    )
+
+
+def _read_frame(path: Path, what: str, sheet: str | None) -> pd.DataFrame:
+    """Read a CSV or spreadsheet as strings; typed errors for unreadable files and missing sheets."""
+    is_sheet = path.suffix.lower() in SPREADSHEET_SUFFIXES
+    try:
+        if is_sheet:
+            sheet_name = sheet if sheet is not None else 0
+            return pd.read_excel(path, sheet_name=sheet_name, dtype=str, engine="openpyxl")
+        return pd.read_csv(path, dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, zipfile.BadZipFile) as err:
+        raise _corrupt(path, what, is_sheet, err) from err
+    except (ValueError, KeyError, OSError) as err:  # openpyxl: unknown sheet name, or a damaged workbook
+        if not is_sheet or "not found" not in str(err):
+            raise _corrupt(path, what, is_sheet, err) from err
+        raise InvalidInputError(
+            f"cannot read sheet {sheet!r} of {path}",
+            expected="an existing worksheet (--patients-sheet)",
+            found=str(err),
+            fix="pass the name of the sheet that holds the table, or leave it out for the first sheet",
+        ) from err
+
+
+def _require_columns(frame: pd.DataFrame, need: list[str], path: Path, what: str, flags: str) -> None:
+    missing = [c for c in need if c not in frame.columns]
+    if missing or frame.empty:
+        raise InvalidInputError(
+            f"{what} {path} is incomplete",
+            expected=f"columns {need} and at least one row",
+            found=f"missing columns {missing}, {len(frame)} rows; present: {list(frame.columns)}",
+            fix=f"rename the columns or pass their names with {flags}",
+        )
+
+
+def _clean_id(value: object) -> str:
+    """Patient / region id as text; spreadsheet numbers like ``7.0`` become ``7``."""
+    text = str(value).strip()
+    return text[:-2] if re.fullmatch(r"\d+\.0", text) else text
+
+
+def _normalise(value: object, aliases: Mapping[str, str], column: str, path: Path, patient: str) -> str:
+    key = " ".join(str(value).strip().lower().split())
     if key not in aliases:
         raise InvalidInputError(
             f"patient {patient}: bad {column!r} in {path}",
@@ -33,39 +102,77 @@ def _normalise(value: object, aliases: Mapping[str, object], column: str, path: 
     return aliases[key]
 
 
-def read_patient_table(path: Path, *, columns: PatientColumns | None = None) -> dict[str, Patient]:
-    """Read the patient table into ``{patient id: Patient}``.
+def parse_stage(value: object, *, patient: str, column: str, path: Path) -> tuple[int, str]:
+    """The UICC stage group of a ``p_TNM`` value: ``(1..4, canonical text)``, e.g. ``IIIB`` → ``(3, "IIIB")``.
 
-    Tumor types are normalised to ``adenocarcinoma`` / ``mucinous`` and stages to 3 / 4.
+    Raises:
+        InvalidInputError: the value is a pT category (tumour depth, not a stage group) or unparsable.
+
+    """
+    key = " ".join(str(value).strip().lower().split())
+    match = _STAGE.match(key)
+    if match:
+        number = _ROMAN.get(match.group(1)) or int(match.group(1))
+        roman = {v: k for k, v in _ROMAN.items()}[number].upper()
+        return number, roman + (match.group(2) or "").upper()
+    if _PT.match(key):
+        raise InvalidInputError(
+            f"patient {patient}: {column!r} holds a pT category, not a stage group, in {path}",
+            expected="the UICC stage group from p_TNM: I, II, III, IV with optional A/B/C (Roman or Arabic)",
+            found=f"{value!r}: pT is the depth of the primary tumour, not the stage (pT3 N0 M0 is stage IIA, "
+            "any M1 is stage IV)",
+            fix="point --stage-column at the p_TNM stage-group column instead of pT",
+        )
+    raise InvalidInputError(
+        f"patient {patient}: unparsable stage in column {column!r} of {path}",
+        expected="a UICC stage group: I, II, III, IV with optional A/B/C (e.g. IIIB, IVA, 2A, 3)",
+        found=repr(value),
+        fix=f"correct the {column!r} value of patient {patient}",
+    )
+
+
+def _patient(values: dict[str, object], columns: PatientColumns, path: Path, has_msi: bool) -> Patient:
+    pid = _clean_id(values[columns.patient])
+    tumor = _normalise(values[columns.tumor_type], _TUMOR_ALIASES, columns.tumor_type, path, pid)
+    stage, stage_group = parse_stage(values[columns.stage], patient=pid, column=columns.stage, path=path)
+    group = _clean_id(values[columns.group])
+    msi = None
+    raw_msi = values.get(columns.msi) if has_msi and columns.msi else None
+    if isinstance(raw_msi, str) and raw_msi.strip():
+        msi = _normalise(raw_msi, _MSI_ALIASES, str(columns.msi), path, pid)
+    return Patient(pid, tumor, stage, _GROUP_ALIASES.get(group.lower(), group), msi, stage_group)
+
+
+def read_patient_table(
+    path: Path, *, columns: PatientColumns | None = None, sheet: str | None = None
+) -> dict[str, Patient]:
+    """Read the patient table (CSV, or ``.xlsx`` through openpyxl) into ``{patient id: Patient}``.
+
+    Tumor types are normalised to ``adenocarcinoma`` / ``mucinous``, stages to the UICC group 1..4 (with
+    the sub-stage kept in ``Patient.stage_group``), groups ``CLR`` / ``DII`` to ``1`` / ``2``.
+
+    Args:
+        path: the table.
+        columns: its column names.
+        sheet: worksheet of a spreadsheet (default: the first).
 
     Raises:
         MissingInputError: the file is absent.
-        CorruptInputError: the file is not parsable CSV.
-        InvalidInputError: a column is missing, a value is not a known tumor type or stage, or a patient
-            is listed twice.
+        CorruptInputError: the file is not parsable.
+        InvalidInputError: a column or sheet is missing, a value is not a known tumor type, a stage is
+            unparsable or a pT category, or a patient is listed twice.
 
     """
     columns = columns or PatientColumns()
-    require_file(Path(path), "patient table", "add patients.csv with tumor type and pTNM stage per patient")
-    try:
-        frame = pd.read_csv(path, dtype=str)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise CorruptInputError(
-            f"cannot parse patient table {path}",
-            expected="CSV with a header row",
-            found=f"{type(err).__name__}: {err}",
-            fix="re-export the patient table as UTF-8 CSV",
-        ) from err
+    path = Path(path)
+    require_file(path, "patient table", "add patients.csv (or pass --patients FILE) with one row per patient")
+    frame = _read_frame(path, "patient table", sheet)
     need = [columns.patient, columns.tumor_type, columns.stage, columns.group]
-    missing = [c for c in need if c not in frame.columns]
-    if missing or frame.empty:
-        raise InvalidInputError(
-            f"patient table {path} is incomplete",
-            expected=f"columns {need} and one row per patient",
-            found=f"missing columns {missing}, {len(frame)} rows",
-            fix="add the missing columns / rows",
-        )
-    dupes = frame[columns.patient][frame[columns.patient].duplicated()].tolist()
+    flags = "--patient-id-column/--tumor-type-column/--stage-column/--group-column"
+    _require_columns(frame, need, path, "patient table", flags)
+    frame = frame.dropna(subset=[columns.patient])
+    ids = frame[columns.patient].map(_clean_id)
+    dupes = sorted(set(ids[ids.duplicated()]))
     if dupes:
         raise InvalidInputError(
             f"patient table {path} lists patients twice",
@@ -73,13 +180,35 @@ def read_patient_table(path: Path, *, columns: PatientColumns | None = None) -> 
             found=f"duplicates {dupes}",
             fix="remove the duplicate rows",
         )
-    out: dict[str, Patient] = {}
-    for values in frame.to_dict("records"):
-        pid = str(values[columns.patient]).strip()
-        tumor = _normalise(values[columns.tumor_type], _TUMOR_ALIASES, columns.tumor_type, path, pid)
-        stage = _normalise(values[columns.stage], _STAGE_ALIASES, columns.stage, path, pid)
-        msi = None
-        if "msi" in columns.optional and isinstance(values.get("msi"), str) and values["msi"].strip():
-            msi = str(_normalise(values["msi"], _MSI_ALIASES, "msi", path, pid))
-        out[pid] = Patient(pid, str(tumor), int(str(stage)), str(values[columns.group]).strip(), msi)
-    return out
+    has_msi = columns.msi is not None and columns.msi in frame.columns
+    patients = [_patient(values, columns, path, has_msi) for values in frame.to_dict("records")]
+    return {p.patient: p for p in patients}
+
+
+def read_region_patients(
+    path: Path, *, columns: RegionPatientColumns | None = None, sheet: str | None = None
+) -> dict[str, str]:
+    """Read a region → patient mapping (``File Name`` → patient), for cell tables without a patient column.
+
+    Raises:
+        MissingInputError: the file is absent.
+        CorruptInputError: the file is not parsable.
+        InvalidInputError: a column is missing or a region is mapped to two patients.
+
+    """
+    columns = columns or RegionPatientColumns()
+    path = Path(path)
+    require_file(path, "region → patient mapping", "pass an existing file to --region-patients")
+    frame = _read_frame(path, "region → patient mapping", sheet)
+    flags = "--region-column/--patient-column"
+    _require_columns(frame, [columns.region, columns.patient], path, "region → patient mapping", flags)
+    pairs = frame[[columns.region, columns.patient]].dropna().map(_clean_id).drop_duplicates()
+    many = sorted(set(pairs[columns.region][pairs[columns.region].duplicated()]))
+    if many:
+        raise InvalidInputError(
+            f"region → patient mapping {path} maps regions to several patients",
+            expected="one patient per region",
+            found=f"regions {many[:5]}",
+            fix="keep one row (or one patient) per region",
+        )
+    return dict(zip(pairs[columns.region], pairs[columns.patient], strict=True))

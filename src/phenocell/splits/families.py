@@ -1,85 +1,34 @@
 """Split families over FoVs, drawn over patients (or regions) with a seed, and their validation.
 
-- ``base``: random 70/15/15 over patients (``by="region"`` groups FoVs by region number instead, as the
-  authors' split does, which lets one patient straddle splits).
+- ``base``: random 70/15/15 over patients; ``by="region"`` reproduces the authors' Base split instead
+  (region numbers permuted with ``np.random.seed(42)``, ``int()`` sizes): a patient may straddle splits.
 - ``tumor_type``: train+validation (80/20 over patients) from adenocarcinoma, test = mucinous.
-- ``tumor_stage``: train+validation (80/20 over patients) from pTNM stage 3, test = stage 4.
+- ``tumor_stage``: train+validation (80/20 over patients) from UICC stage III, test = stage IV; patients of
+  stage I / II are outside this family (they stay in the others).
+- extras when the patient table supports them: ``dii_clr`` (train DII, test CLR) and ``msi`` (MSS → MSI).
+
+Splits read from the authors' files (:mod:`phenocell.splits.authors`) are checked the same way
+(:mod:`phenocell.splits.validate`), but their patient overlaps and rule breaks are reported
+(``Splits.findings``) instead of raised.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal, get_args
-
 import numpy as np
 
-from phenocell.errors import InvalidInputError, SplitLeakageError, check_choice
+from phenocell.errors import InvalidInputError, check_choice
 from phenocell.records import Patient
-
-FAMILIES = ("base", "tumor_type", "tumor_stage")
-
-#: Unit of the random Base split: patients (disjoint) or region numbers (the authors' grouping).
-BaseBy = Literal["patient", "region"]
-BASE_BY: tuple[str, ...] = get_args(BaseBy)
-#: Extra domain shifts of the authors' configs, drawn when the patient table supports them.
-EXTRA_FAMILIES = ("group", "msi")
-ALL_FAMILIES = FAMILIES + EXTRA_FAMILIES
-SPLITS = ("train", "validation", "test")
-SPLITS_VERSION = 1
-RULES = {
-    "base": "random 70/15/15 over {by}s",
-    "tumor_type": "train+validation 80/20 over adenocarcinoma patients; test = mucinous patients",
-    "tumor_stage": "train+validation 80/20 over pTNM stage 3 patients; test = stage 4 patients",
-    "group": "train+validation 80/20 over CLR (group 1) patients; test = DII (group 2) patients",
-    "msi": "train+validation 80/20 over MSS patients; test = MSI patients",
-}
-
-#: Domain-shift families: the test side is the patients for which the rule is true (None = unknown).
-SHIFT_RULES: dict[str, Callable[[Patient], bool | None]] = {
-    "tumor_type": lambda p: p.tumor_type == "mucinous",
-    "tumor_stage": lambda p: p.stage == 4,
-    "group": lambda p: p.group == "2" if p.group in ("1", "2") else None,
-    "msi": lambda p: None if p.msi is None else p.msi == "MSI",
-}
-
-
-@dataclass
-class Splits:
-    """FoV lists per family and split, with the seed and rules that made them."""
-
-    seed: int
-    base_by: BaseBy
-    families: dict[str, dict[str, list[str]]]
-    fov_patient: dict[str, str]
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``splits.json`` document."""
-        return {
-            "version": SPLITS_VERSION,
-            "seed": self.seed,
-            "families": {
-                fam: {"rule": RULES[fam].format(by=self.base_by), "splits": self.families[fam]}
-                for fam in ALL_FAMILIES
-                if fam in self.families
-            },
-            "fov_patient": self.fov_patient,
-        }
-
-    @classmethod
-    def read(cls, path: Path) -> Splits:
-        """Load a ``splits.json``."""
-        doc = json.loads(Path(path).read_text())
-        base_rule = doc["families"]["base"]["rule"]
-        return cls(
-            seed=int(doc["seed"]),
-            base_by="region" if base_rule.endswith("regions") else "patient",
-            families={f: doc["families"][f]["splits"] for f in ALL_FAMILIES if f in doc["families"]},
-            fov_patient=doc["fov_patient"],
-        )
+from phenocell.splits.rules import (
+    AUTHORS_SEED,
+    BASE_BY,
+    PARTIAL_FAMILIES,
+    SHIFT_RULES,
+    SPLITS,
+    BaseBy,
+    Splits,
+    region_of,
+)
+from phenocell.splits.validate import validate_splits
 
 
 def _partition(units: list[str], fractions: tuple[float, ...], rng: np.random.Generator) -> list[list[str]]:
@@ -98,15 +47,47 @@ def _fovs_of(units: list[str], unit_of: dict[str, str]) -> list[str]:
     return sorted(fov for fov, unit in unit_of.items() if unit in chosen)
 
 
-def _region_of(fov: str) -> str:
-    match = re.search(r"reg(\d+)", fov)
-    return match.group(1) if match else fov
+def authors_region_split(fovs: list[str], *, seed: int = AUTHORS_SEED) -> list[list[str]]:
+    """The authors' Base split: region numbers permuted with the legacy ``np.random.seed(seed)``.
+
+    Their notebook groups FoV files by region number (``reg002_A`` → ``002``), permutes the list of numbers
+    with ``np.random.permutation`` after ``np.random.seed(42)`` and takes ``int(0.7 n)`` train and
+    ``int(0.15 n)`` validation numbers, the rest test (67 numbers → 46 / 10 / 11). The numbers are taken
+    in sorted order (their list came from a directory listing).
+
+    Returns:
+        The train, validation and test region numbers.
+
+    """
+    units = sorted({region_of(f) for f in fovs})
+    n_train, n_val = int(len(units) * 0.7), int(len(units) * 0.15)
+    order = np.random.RandomState(seed).permutation(np.array(units, dtype=str)).tolist()
+    parts = [order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]]
+    return [sorted(p) for p in parts]
+
+
+def _shift_family(
+    family: str, present: list[str], patients: dict[str, Patient], seed: int
+) -> tuple[list[list[str]], list[str]] | None:
+    """Train / validation / test patients of one domain shift and the patients it leaves out (or None)."""
+    rule = SHIFT_RULES[family]
+    sides = [rule(patients[p]) for p in present]
+    test = [p for p, side in zip(present, sides, strict=True) if side]
+    pool = [p for p, side in zip(present, sides, strict=True) if side is False]
+    outside = [p for p, side in zip(present, sides, strict=True) if side is None]
+    if family not in PARTIAL_FAMILIES and (outside or len(pool) < 2 or not test):
+        return None  # extra shifts only where every patient has the attribute and both sides exist
+    train, val = _partition(pool, (0.8, 0.2), np.random.default_rng([seed, len(family)]))
+    return [train, val, test], outside
 
 
 def make_splits(
     fov_patient: dict[str, str], patients: dict[str, Patient], *, seed: int = 0, base_by: BaseBy = "patient"
 ) -> Splits:
-    """Draw the split families (the three core ones, plus group / MSI where supported) and validate them.
+    """Draw the split families (the three core ones, plus DII→CLR / MSI where supported) and validate them.
+
+    ``base_by="region"`` reproduces the authors' Base split (:func:`authors_region_split`, seed 42 whatever
+    ``seed`` is); its patient overlaps are reported in ``findings``.
 
     Raises:
         InvalidOptionError: ``base_by`` is not ``patient`` or ``region``.
@@ -114,62 +95,31 @@ def make_splits(
 
     """
     check_choice("base_by", base_by, BASE_BY)
-    rng = np.random.default_rng(seed)
-    unit_of = fov_patient if base_by == "patient" else {f: _region_of(f) for f in fov_patient}
-    base = _partition(sorted(set(unit_of.values())), (0.70, 0.15, 0.15), rng)
+    if base_by == "region":
+        unit_of = {f: region_of(f) for f in fov_patient}
+        base = authors_region_split(list(fov_patient))
+    else:
+        unit_of = fov_patient
+        base = _partition(sorted(set(unit_of.values())), (0.70, 0.15, 0.15), np.random.default_rng(seed))
     families = {"base": dict(zip(SPLITS, (_fovs_of(p, unit_of) for p in base), strict=True))}
     present = sorted(set(fov_patient.values()))
-    for family, rule in SHIFT_RULES.items():
-        sides = [rule(patients[p]) for p in present]
-        test = [p for p, side in zip(present, sides, strict=True) if side]
-        pool = [p for p, side in zip(present, sides, strict=True) if side is False]
-        if family in EXTRA_FAMILIES and (None in sides or len(pool) < 2 or not test):
-            continue  # extra shifts only where every patient has the attribute and both sides exist
-        train, val = _partition(pool, (0.8, 0.2), np.random.default_rng([seed, len(family)]))
-        families[family] = {
-            s: _fovs_of(u, fov_patient) for s, u in zip(SPLITS, (train, val, test), strict=True)
-        }
+    outside: dict[str, list[str]] = {}
+    for family in SHIFT_RULES:
+        drawn = _shift_family(family, present, patients, seed)
+        if drawn is None:
+            continue
+        families[family] = {s: _fovs_of(u, fov_patient) for s, u in zip(SPLITS, drawn[0], strict=True)}
+        if drawn[1]:
+            outside[family] = drawn[1]
     splits = Splits(
-        seed=seed, base_by=base_by, families=families, fov_patient=dict(sorted(fov_patient.items()))
+        seed=seed,
+        base_by=base_by,
+        families=families,
+        fov_patient=dict(sorted(fov_patient.items())),
+        outside=outside,
     )
     validate_splits(splits, patients)
     return splits
-
-
-def validate_splits(splits: Splits, patients: dict[str, Patient]) -> None:
-    """Check every family: all splits non-empty, no FoV twice, patient-disjoint, family rules hold."""
-    for family, parts in splits.families.items():
-        empty = [s for s in SPLITS if not parts.get(s)]
-        if empty:
-            raise InvalidInputError(
-                f"split family {family!r} has empty splits {empty}",
-                expected="at least one FoV in each of train / validation / test",
-                found={s: len(parts.get(s, [])) for s in SPLITS}.__repr__(),
-                fix="add patients of the missing kind (tumor type / stage) or more patients",
-            )
-        owner: dict[str, str] = {}
-        for split in SPLITS:
-            for fov in parts[split]:
-                who = fov if family == "base" and splits.base_by == "region" else splits.fov_patient[fov]
-                if owner.setdefault(who, split) != split:
-                    raise SplitLeakageError(
-                        f"split family {family!r} leaks {who!r}",
-                        expected="each patient in exactly one split",
-                        found=f"{who!r} in {owner[who]!r} and {split!r}",
-                        fix="regenerate splits.json with phenocell-convert",
-                    )
-        rule = SHIFT_RULES.get(family)
-        test_patients = {patients[splits.fov_patient[f]] for f in parts["test"]}
-        other = {patients[splits.fov_patient[f]] for s in ("train", "validation") for f in parts[s]}
-        bad = [] if rule is None else [p.patient for p in test_patients if rule(p) is not True]
-        bad += [] if rule is None else [p.patient for p in other if rule(p) is not False]
-        if bad:
-            raise SplitLeakageError(
-                f"split family {family!r} breaks its rule",
-                expected=RULES[family],
-                found=f"patients {sorted(bad)} on the wrong side",
-                fix="regenerate splits.json with phenocell-convert",
-            )
 
 
 def nested_subset(fovs: list[str], fraction: float, *, seed: int = 0) -> list[str]:

@@ -36,6 +36,18 @@ ORPHAN_ROWS = 0.005
 UINT32_LABEL_OFFSET = 70_000
 
 
+#: The authors' FoV size (mask pixels at 0.377 µm/px): ``SynthOptions(mask_shape=PHENOBENCH_FOV, scale=1)``.
+PHENOBENCH_FOV = (1440, 1920)
+#: Column names of the release's patient spreadsheet (Table S1 style) written for ``patient_format="xlsx"``.
+RELEASE_PATIENT_COLUMNS = {
+    "patients": "Patient",
+    "groups": "Group",
+    "tumor_type": "Histology",
+    "p_TNM": "p_TNM",
+    "msi": "MSI_PCR",
+}
+
+
 def region_name(i: int) -> str:
     """Region key of the i-th FoV: two TMA spots (A/B) per region number, like the public release."""
     return f"reg{i // 2 + 1:03d}_{'AB'[i % 2]}"
@@ -55,6 +67,39 @@ def patient_table(n: int, rng: np.random.Generator) -> pd.DataFrame:
             "msi": ["MSI" if i % 5 == 0 else "MSS" for i in range(n)],
         }
     )
+
+
+def _stage_number(p_tnm: str) -> int:
+    roman = p_tnm.rstrip("ABC")
+    return {"I": 1, "II": 2, "III": 3, "IV": 4}[roman]
+
+
+def release_patient_sheet(patients: pd.DataFrame) -> pd.DataFrame:
+    """The patient table in the release's spreadsheet layout.
+
+    Columns ``Patient``, ``Group`` (CLR / DII), ``Histology``, ``pT``, ``p_TNM``, ``MSI_PCR`` (MSI-H / MSS).
+    """
+    sheet = patients.rename(columns=RELEASE_PATIENT_COLUMNS)[list(RELEASE_PATIENT_COLUMNS.values())].copy()
+    sheet["Group"] = sheet["Group"].map({"1": "CLR", "2": "DII"})
+    sheet["Histology"] = sheet["Histology"].map(
+        {"adenocarcinoma": "Adenocarcinoma", "mucinous": "Mucinous adenocarcinoma"}
+    )
+    sheet["MSI_PCR"] = sheet["MSI_PCR"].map({"MSI": "MSI-H", "MSS": "MSS"})
+    sheet.insert(3, "pT", ["pT4" if v.startswith("IV") else "pT3" for v in sheet["p_TNM"]])
+    return sheet
+
+
+def _write_patients(raw: Path, patients: pd.DataFrame, options: SynthOptions) -> None:
+    if options.p_tnm:
+        groups = [options.p_tnm[i % len(options.p_tnm)] for i in range(len(patients))]
+        patients["p_TNM"] = groups
+        patients["stage"] = [_stage_number(g) for g in groups]
+    else:
+        patients["p_TNM"] = ["IVA" if s == 4 else "IIIB" for s in patients["stage"]]
+    if options.patient_format == "xlsx":
+        release_patient_sheet(patients).to_excel(raw / "patients.xlsx", index=False, sheet_name="patients")
+    else:
+        patients.drop(columns=["p_TNM"]).to_csv(raw / PATIENT_TABLE_FILE, index=False)
 
 
 def _markers(rng: np.random.Generator, names: list[str]) -> dict[str, np.ndarray]:
@@ -88,7 +133,8 @@ def _fov(
     index_mask = draw_index_mask(cells, options.mask_shape)
     wide = i % 3 == 2
     n = len(cells.names)
-    labels = rng.permutation(np.arange(1, n + 1) * 3)[:n] + (UINT32_LABEL_OFFSET if wide else 0)
+    step = 1 if options.consecutive_labels else 3
+    labels = rng.permutation(np.arange(1, n + 1) * step)[:n] + (UINT32_LABEL_OFFSET if wide else 0)
     label_mask = np.concatenate([[0], labels])[index_mask].astype(np.uint32 if wide else np.uint16)
     if options.segmentation == "polygons":
         grid = {"mpp": options.mask_mpp, "height": label_mask.shape[0], "width": label_mask.shape[1]}
@@ -148,7 +194,7 @@ def synthesize(
         (raw / sub).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(options.seed)
     patients = patient_table(options.patients, rng)
-    patients.to_csv(raw / PATIENT_TABLE_FILE, index=False)
+    _write_patients(raw, patients, options)
     tables = []
     for i in tqdm(range(options.fovs), desc="synth FoVs", disable=not progress):
         fov_rng = np.random.default_rng([options.seed, i])

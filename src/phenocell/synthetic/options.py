@@ -9,6 +9,7 @@ from phenocell.constants import DEFAULT_MASK_MPP
 from phenocell.errors import InvalidOptionError, check_choice
 
 Segmentation = Literal["tiff", "polygons"]
+PatientFormat = Literal["csv", "xlsx"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,12 @@ class SynthOptions:
     scale: int = 2
     mask_mpp: float = DEFAULT_MASK_MPP
     segmentation: Segmentation = "tiff"  # "tiff": masks/<region>.tif; "polygons": polygons/<region>.geojson
+    #: "csv": patients.csv with our columns; "xlsx": patients.xlsx with the release's spreadsheet columns
+    patient_format: PatientFormat = "csv"
+    #: p_TNM stage groups given to patients in turn (e.g. ("IIA", "IIIB", "IV")); None: stage IIIB / IVA
+    p_tnm: tuple[str, ...] | None = None
+    #: label ids 1..n in the masks (as the CODEX segmenter writes); False: sparse ids (multiples of 3)
+    consecutive_labels: bool = False
 
     def __post_init__(self) -> None:
         if self.patients < 4 or self.fovs < self.patients:
@@ -32,6 +39,15 @@ class SynthOptions:
                 fix="e.g. --fovs 12 --patients 8",
             )
         check_choice("segmentation", self.segmentation, get_args(Segmentation))
+        check_choice("patient_format", self.patient_format, get_args(PatientFormat))
+        bad = [v for v in self.p_tnm or () if v.rstrip("ABC") not in ("I", "II", "III", "IV")]
+        if bad:
+            raise InvalidOptionError(
+                "invalid p_TNM stage groups",
+                expected="Roman stage groups I-IV with an optional A/B/C, e.g. IIA,IIIB,IV",
+                found=", ".join(bad),
+                fix="e.g. --p-tnm IIA,IIIB,IIIC,IV,IVA",
+            )
         if min(self.mask_shape) <= 0 or self.scale <= 0:
             raise InvalidOptionError(
                 "invalid synthetic FoV size",

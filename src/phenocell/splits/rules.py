@@ -1,0 +1,123 @@
+"""Split families: names, rules, and the :class:`Splits` record stored as ``splits.json``."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from phenocell.records import Patient
+
+FAMILIES = ("base", "tumor_type", "tumor_stage")
+
+#: Unit of the random Base split: patients (disjoint) or region numbers (the authors' grouping).
+BaseBy = Literal["patient", "region"]
+BASE_BY: tuple[str, ...] = get_args(BaseBy)
+#: Extra domain shifts of the authors' configs, drawn when the patient table supports them.
+EXTRA_FAMILIES = ("dii_clr", "msi")
+#: The authors' data-efficiency subsets of Base train (read from their files, never drawn).
+DATA_EFFICIENCY = tuple(f"base_{p}pct" for p in (50, 20, 10, 5))
+ALL_FAMILIES = FAMILIES + EXTRA_FAMILIES + DATA_EFFICIENCY
+SPLITS = ("train", "validation", "test")
+SPLITS_VERSION = 2
+#: Seed and fractions of the authors' Base split (their notebook: ``np.random.seed(42)``, ``int()`` sizes).
+AUTHORS_SEED = 42
+RULES = {
+    "base": "random 70/15/15 over patients",
+    "base_region": "the authors' rule: region numbers permuted with np.random.seed(42), "
+    "int() sizes 70/15/rest",
+    "tumor_type": "train+validation 80/20 over adenocarcinoma patients; test = mucinous patients",
+    "tumor_stage": "train+validation 80/20 over stage III patients; test = stage IV patients; "
+    "stage I/II patients are not in this family",
+    "dii_clr": "train+validation 80/20 over DII (group 2) patients; test = CLR (group 1) patients",
+    "msi": "train+validation 80/20 over MSS patients; test = MSI patients",
+    **{f: f"the authors' {f[5:-3]} % subset of Base train" for f in DATA_EFFICIENCY},
+}
+
+#: Domain-shift families: the test side is the patients for which the rule is true; None = not in the family.
+SHIFT_RULES: dict[str, Callable[[Patient], bool | None]] = {
+    "tumor_type": lambda p: p.tumor_type == "mucinous",
+    "tumor_stage": lambda p: p.stage == 4 if p.stage in (3, 4) else None,
+    "dii_clr": lambda p: p.group == "1" if p.group in ("1", "2") else None,
+    "msi": lambda p: None if p.msi is None else p.msi == "MSI",
+}
+#: Families whose rule leaves some patients out by design (the others are drawn only if all patients fit).
+PARTIAL_FAMILIES = ("tumor_type", "tumor_stage")
+
+
+@dataclass
+class Splits:
+    """FoV lists per family and split, with the seed and rules that made them.
+
+    ``rules`` overrides the default rule text of a family (e.g. splits read from files); ``outside`` lists
+    the patients a family leaves out by its rule; ``findings`` lists reported (not raised) problems per
+    family: patient overlaps between splits and rule breaks.
+    """
+
+    seed: int
+    base_by: BaseBy
+    families: dict[str, dict[str, list[str]]]
+    fov_patient: dict[str, str]
+    rules: dict[str, str] = field(default_factory=dict)
+    outside: dict[str, list[str]] = field(default_factory=dict)
+    findings: dict[str, list[str]] = field(default_factory=dict)
+    source: str = "drawn"
+
+    def rule(self, family: str) -> str:
+        """The rule text of one family."""
+        if family in self.rules:
+            return self.rules[family]
+        return RULES["base_region" if family == "base" and self.base_by == "region" else family]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``splits.json`` document."""
+        families = {}
+        for fam in ALL_FAMILIES:
+            if fam in self.families:
+                families[fam] = {
+                    "rule": self.rule(fam),
+                    "splits": self.families[fam],
+                    "outside_patients": self.outside.get(fam, []),
+                    "findings": self.findings.get(fam, []),
+                }
+        return {
+            "version": SPLITS_VERSION,
+            "seed": self.seed,
+            "base_by": self.base_by,
+            "source": self.source,
+            "families": families,
+            "fov_patient": self.fov_patient,
+        }
+
+    @classmethod
+    def read(cls, path: Path) -> Splits:
+        """Load a ``splits.json``."""
+        doc = json.loads(Path(path).read_text())
+        fams = {f: doc["families"][f] for f in ALL_FAMILIES if f in doc["families"]}
+        base_by = doc.get("base_by", "patient")
+        splits = cls(
+            seed=int(doc["seed"]),
+            base_by=base_by,
+            families={f: v["splits"] for f, v in fams.items()},
+            fov_patient=doc["fov_patient"],
+            outside={f: v["outside_patients"] for f, v in fams.items() if v.get("outside_patients")},
+            findings={f: v["findings"] for f, v in fams.items() if v.get("findings")},
+            source=doc.get("source", "drawn"),
+        )
+        splits.rules = {f: v["rule"] for f, v in fams.items() if v["rule"] != splits.rule(f)}
+        return splits
+
+    @property
+    def reports_leakage(self) -> bool:
+        """Whether overlaps are reported rather than raised (the authors' splits, from files or rule)."""
+        return self.source != "drawn"
+
+
+
+def region_of(fov: str) -> str:
+    """The region number of a FoV key: ``reg002_A`` → ``002``."""
+    match = re.search(r"reg(\d+)", fov)
+    return match.group(1) if match else fov

@@ -1,0 +1,73 @@
+"""The id join is checked by centroids: a shifted ``Index in File`` fails, the right one passes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from phenocell.converters.join_check import check_id_join, median_centroid_distance
+from phenocell.errors import InvalidInputError
+from phenocell.pipeline.convert import ConvertOptions, convert
+from phenocell.synthetic import SynthOptions, synthesize
+
+CONSECUTIVE = SynthOptions(
+    fovs=4, patients=4, seed=3, mask_shape=(128, 160), scale=1, consecutive_labels=True
+)
+TABLE = "CRC_clusters_neighborhoods_markers.csv"
+
+
+@pytest.fixture(scope="module")
+def consecutive_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synthesize(tmp_path_factory.mktemp("join") / "raw", options=CONSECUTIVE, progress=False)
+
+
+def _shift(raw: Path, by: int) -> None:
+    table = pd.read_csv(raw / TABLE)
+    table["Index in File"] = table["Index in File"] + by
+    table.to_csv(raw / TABLE, index=False)
+
+
+def test_unshifted_ids_pass_and_record_the_median(consecutive_raw: Path, tmp_path: Path) -> None:
+    out = convert(consecutive_raw, tmp_path / "ok", options=ConvertOptions(tile_size=128, progress=False))
+    stats = json.loads((out / "qc" / "fov_stats.json").read_text())
+    medians = [s["median_centroid_distance_px"] for s in stats.values()]
+    assert len(medians) == 4 and max(medians) < 0.1  # table centroids are the labels' own (rounded to 0.1)
+
+
+@pytest.mark.parametrize("by", [1, -1])
+def test_shifted_ids_fail_with_the_centroid_error(consecutive_raw: Path, tmp_path: Path, by: int) -> None:
+    raw = Path(shutil.copytree(consecutive_raw, tmp_path / "raw"))
+    _shift(raw, by)
+    with pytest.raises(InvalidInputError, match="do not match the mask's labels") as err:
+        convert(raw, tmp_path / "bad", options=ConvertOptions(tile_size=128, progress=False))
+    message = str(err.value)
+    assert "--label-column none" in message and "median distance" in message
+    median = float(message.split("median distance ")[1].split(" px")[0])
+    assert median > 5.0
+    assert not (tmp_path / "bad").exists()
+
+
+def test_centroid_join_needs_no_check(consecutive_raw: Path, tmp_path: Path) -> None:
+    from phenocell.constants import CellTableColumns
+
+    raw = Path(shutil.copytree(consecutive_raw, tmp_path / "raw"))
+    _shift(raw, 1)  # ids are wrong, but the centroid join does not use them
+    options = ConvertOptions(tile_size=128, progress=False, columns=CellTableColumns(label=None))
+    assert (convert(raw, tmp_path / "by_centroid", options=options) / "README.md").is_file()
+
+
+def test_check_rules() -> None:
+    yx = np.array([[10.0, 10.0], [20.0, 20.0], [30.0, 5.0]])
+    assert median_centroid_distance(yx, yx + np.array([3.0, 4.0])) == pytest.approx(5.0)
+    assert np.isnan(median_centroid_distance(yx[:0], yx[:0]))
+    check_id_join("r", 4.9, joined=100, rows=100, limit=5.0, column="Index in File")
+    check_id_join("r", 50.0, joined=3, rows=100, limit=5.0, column="Index in File")  # too few to judge
+    with pytest.raises(InvalidInputError, match=r"median distance 5\.10 px over 100 joined rows"):
+        check_id_join("r", 5.1, joined=100, rows=100, limit=5.0, column="Index in File")
+    with pytest.raises(InvalidInputError, match="none of 100 rows"):
+        check_id_join("r", float("nan"), joined=0, rows=100, limit=5.0, column="Index in File")
