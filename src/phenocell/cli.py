@@ -239,7 +239,7 @@ def _synth_size_options(func: Callable[..., Any]) -> Callable[..., Any]:
     "--patient-format",
     help="patients.csv, or patients.xlsx with the release's columns (Patient, Group, Histology, p_TNM, ...).",
 )
-@click.option("--p-tnm", "p_tnm", default=None, help="Comma-separated p_TNM stage groups given to patients in turn.")
+@click.option("--p-tnm", "p_tnm", default=None, help="Comma-separated p_TNM stage groups for the patients.")
 @option_from(SynthOptions, "consecutive_labels", "--consecutive-labels", help="Mask label ids 1..n.")
 @click.option("--overwrite", is_flag=True)
 @friendly_errors

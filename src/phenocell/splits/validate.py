@@ -32,7 +32,7 @@ def _rule_breaks(
     other = {splits.fov_patient[f] for s in ("train", "validation") for f in parts[s]}
     bad = [p for p in test if rule(patients[p]) is not True]
     bad += [p for p in other if rule(patients[p]) is not False]
-    return [f"patient {p} on the wrong side of the rule" for p in sorted(set(bad))]
+    return [f"patient {p!r} on the wrong side of the rule" for p in sorted(set(bad))]
 
 
 def _check_nonempty(family: str, parts: dict[str, list[str]]) -> None:
