@@ -90,3 +90,17 @@ def test_region_patient_mapping_replaces_the_patient_column(
     options = ConvertOptions(tile_size=128, progress=False, region_patients=tmp_path / "partial.csv")
     with pytest.raises(InvalidInputError, match="missing from the region → patient mapping"):
         convert(raw_copy, tmp_path / "partial", options=options)
+
+
+def test_synth_cli_writes_the_release_spreadsheet(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["synth", str(tmp_path / "raw"), "--fovs", "4", "--patients", "4", "--mask-size", "64x64"]
+    result = runner.invoke(main, [*args, "--patient-format", "xlsx", "--p-tnm", "IIA,IIIB,IV,IVA"])
+    assert result.exit_code == 0, result.output
+    sheet = pd.read_excel(tmp_path / "raw" / "patients.xlsx", dtype=str)
+    assert (
+        list(sheet["p_TNM"]) == ["IIA", "IIIB", "IV", "IVA"]
+        and not (tmp_path / "raw" / "patients.csv").exists()
+    )
+    result = runner.invoke(main, ["synth", str(tmp_path / "r2"), "--p-tnm", "IIA,pT3"])
+    assert result.exit_code == 2 and "invalid p_TNM stage groups" in result.output
