@@ -86,6 +86,12 @@ def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 "--region-patients",
                 help="CSV/.xlsx mapping regions (--region-column) to patients (--patient-column).",
             ),
+            option_from(
+                ConvertOptions,
+                "source",
+                "--source",
+                help="Raw format: CODEX export or the authors' per-FoV HDF5 files (auto: *.hdf in RAW_DIR).",
+            ),
         ],
     )
 

@@ -26,6 +26,13 @@ POLYGON_DIR = "polygons"
 IMAGE_SUFFIXES = (".tif", ".tiff")
 POLYGON_SUFFIXES = (".geojson", ".json")
 
+#: The authors' per-FoV HDF5 export (``--source phenobench-hdf5``): ``RAW/<region>.hdf`` files, the
+#: FoV → patient table (``FOV_PATIENT_FILE``, else the cell table's region and patient columns), the
+#: patient table, and optionally the ``ifl`` channel names, one per line.
+HDF5_SUFFIXES = (".hdf", ".h5", ".hdf5")
+FOV_PATIENT_FILE = "fov_patients.csv"
+CHANNEL_NAMES_FILE = "channel_names.txt"
+
 #: Pixel size of the public release's centroids and masks.
 DEFAULT_MASK_MPP = 0.377442
 

@@ -6,6 +6,7 @@ The classes subclass the builtin a caller would catch (``FileNotFoundError``, ``
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -49,6 +50,25 @@ class SplitLeakageError(PhenoCellError, ValueError):
 
 class IntegrityError(PhenoCellError, ValueError):
     """A written file does not match the hash its manifest recorded."""
+
+
+class UnsafeInputError(PhenoCellError, ValueError):
+    """A downloaded file would run code when read (e.g. a pickle naming a global outside the allow-list)."""
+
+
+class MissingDependencyError(PhenoCellError, ImportError):
+    """An optional package needed by this command is not installed."""
+
+
+def require_package(module: str, extra: str, what: str) -> None:
+    """Raise :class:`MissingDependencyError` naming the install command when ``module`` cannot be imported."""
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependencyError(
+            f"{what} needs the Python package {module!r}",
+            expected=f"{module!r} importable",
+            found="not installed",
+            fix=f'pip install "phenocell[{extra}]"  (or: pip install {module})',
+        )
 
 
 def check_choice(name: str, value: object, choices: Iterable[object]) -> None:

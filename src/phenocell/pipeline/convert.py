@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from phenocell import __version__
 from phenocell.cards import write_card
-from phenocell.constants import CELL_TABLE_FILE
+from phenocell.constants import CELL_TABLE_FILE, HDF5_SUFFIXES
 from phenocell.converters.classes import ClassMap, load_class_map
 from phenocell.converters.layouts import resample_he
 from phenocell.converters.panoptic import FovCells, label_cells
@@ -78,6 +78,10 @@ def _fov_patients(table: CellTable, regions: list[str]) -> dict[str, str]:
 def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
     """Read and cross-check every raw input (tables, class names, file presence) before converting."""
     raw_dir = Path(raw_dir)
+    from phenocell.pipeline.phenobench import read_hdf5_inputs  # the authors' per-FoV HDF5 (--source)
+
+    if (hdf5 := read_hdf5_inputs(raw_dir, options)) is not None:
+        return hdf5
     table = read_cell_table(raw_dir / CELL_TABLE_FILE, columns=cell_table_columns(options))
     patients = read_patients(raw_dir, options)
     class_map = load_class_map(options.class_map)
@@ -134,6 +138,10 @@ class OpenFov:
 def open_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
     """Open a FoV's H&E and segmentation, check they align, and label its cells (QC rules applied)."""
     files = inputs.regions[fov]
+    if files.mask.suffix in HDF5_SUFFIXES:
+        from phenocell.pipeline.phenobench import open_hdf5_fov
+
+        return open_hdf5_fov(inputs, fov, options)
     he = open_he(files.he, mpp=options.he_mpp)
     mask, contested = open_segmentation(files, he, options.mask_mpp)
     check_geometry(fov, mask, he)

@@ -17,6 +17,9 @@ from phenocell.splits import BASE_BY, BaseBy
 #: to the edge) or ``phenobench`` (the authors' non-overlapping linspace crops, centre-padded to 224 px).
 Tiling = Literal["grid", "phenobench"]
 TILINGS: tuple[str, ...] = get_args(Tiling)
+#: Raw export formats: ``auto`` reads the authors' per-FoV HDF5 files when RAW holds ``*.hdf``, else CODEX.
+Source = Literal["auto", "codex", "phenobench-hdf5"]
+SOURCES: tuple[str, ...] = get_args(Source)
 
 
 def _positive(name: str, flag: str, value: float | None, *, allow_zero: bool = False) -> None:
@@ -54,6 +57,7 @@ class ConvertOptions:
     max_centroid_distance: float = 5.0
     mask_mpp: float | None = None
     he_mpp: float | None = None
+    source: Source = "auto"
     overwrite: bool = False
     progress: bool = True
 
@@ -67,6 +71,7 @@ class ConvertOptions:
         check_choice("tiling", self.tiling, TILINGS)
         _positive("target pixel size", "--target-mpp", self.target_mpp)
         _positive("centroid distance limit", "--max-centroid-distance", self.max_centroid_distance)
+        check_choice("source", self.source, SOURCES)
 
     def record(self) -> dict[str, Any]:
         """JSON-able options for the manifest and card (paths as given)."""

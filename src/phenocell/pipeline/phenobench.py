@@ -1,0 +1,149 @@
+"""The authors' per-FoV HDF5 export as a raw source of ``convert`` / ``qc`` / ``export`` (``--source``).
+
+Raw layout (``--source phenobench-hdf5``, chosen automatically when RAW holds ``*.hdf`` files)::
+
+    RAW/
+      reg001_A.hdf ...        one file per FoV: img (3,H,W), ifl (C,H,W), gt_ct (1,H,W), gt_inst (1,H,W)
+      patients.csv            the patient table, as for a CODEX export
+      fov_patients.csv        region → patient (columns as --region-column / --patient-column); or instead
+                              the public cell table CRC_clusters_neighborhoods_markers.csv (two columns read)
+      channel_names.txt       optional: the ifl channel names, one per line (else ifl_00, ifl_01, ...)
+
+The FoVs then go through the same pipeline as a CODEX export: same tiling, splits, card and manifest.
+H&E and masks share one grid, whose pixel size is ``--mask-mpp`` (or ``--he-mpp``), default 0.377442 µm.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from phenocell.constants import (
+    CELL_TABLE_FILE,
+    CHANNEL_NAMES_FILE,
+    DEFAULT_MASK_MPP,
+    FOV_PATIENT_FILE,
+    HDF5_SUFFIXES,
+    PATIENT_TABLE_FILE,
+)
+from phenocell.converters.classes import load_class_map
+from phenocell.converters.phenobench import cells_from_maps, fine_lookup
+from phenocell.converters.regions import RegionFiles
+from phenocell.errors import InvalidInputError, MissingInputError
+from phenocell.pipeline.convert import Inputs, OpenFov
+from phenocell.pipeline.options import ConvertOptions
+from phenocell.readers.cell_table import CellTable
+from phenocell.readers.exclusions import read_exclusions
+from phenocell.readers.fov_patients import read_fov_patients
+from phenocell.readers.patients import read_patient_table
+from phenocell.readers.phenobench_hdf5 import channel_names, ifl_channels, marker_means, read_phenobench_hdf5
+from phenocell.records import LazyImage
+
+
+def hdf5_files(raw_dir: Path) -> dict[str, Path]:
+    """``{region: file}`` of the HDF5 files directly in ``raw_dir`` (region = file name without suffix)."""
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(raw_dir.iterdir()) if p.suffix in HDF5_SUFFIXES and p.is_file()}
+
+
+def is_hdf5_source(raw_dir: Path, source: str) -> bool:
+    """Whether ``raw_dir`` is read as the authors' HDF5 export (``auto``: it holds ``*.hdf`` files)."""
+    return source == "phenobench-hdf5" or (source == "auto" and bool(hdf5_files(raw_dir)))
+
+
+def _fov_patient_table(raw_dir: Path, options: ConvertOptions) -> dict[str, str]:
+    cols = options.columns
+    for name in (FOV_PATIENT_FILE, CELL_TABLE_FILE):
+        if (raw_dir / name).is_file():
+            return read_fov_patients(raw_dir / name, region=cols.region, patient=cols.patient)
+    raise MissingInputError(
+        f"no FoV → patient table in {raw_dir}",
+        expected=f"{raw_dir / FOV_PATIENT_FILE} (columns {cols.region!r},{cols.patient!r}) or the cell table "
+        f"{raw_dir / CELL_TABLE_FILE}",
+        found="neither file",
+        fix=f"add {FOV_PATIENT_FILE} with one row per FoV",
+    )
+
+
+def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
+    """Read and cross-check an HDF5 export's inputs; ``None`` when ``raw_dir`` is not read as one."""
+    raw_dir = Path(raw_dir)
+    if not is_hdf5_source(raw_dir, options.source):
+        return None
+    files = hdf5_files(raw_dir)
+    if not files:
+        raise MissingInputError(
+            f"no HDF5 files in {raw_dir}",
+            expected=f"per-FoV files {raw_dir}/<region>.hdf",
+            found="none",
+            fix="pass the folder of the authors' .hdf files, or --source codex for a CODEX export",
+        )
+    class_map = load_class_map(options.class_map)
+    fine_lookup(class_map)  # every granular name must map before any file is read
+    excluded = read_exclusions(options.exclude) if options.exclude else {}
+    regions = [r for r in files if r not in excluded]
+    if not regions:
+        raise InvalidInputError(
+            "nothing to convert",
+            expected="at least one FoV not excluded",
+            found=f"{len(files)} FoVs, all excluded",
+            fix="shorten the exclusion list",
+        )
+    table = _fov_patient_table(raw_dir, options)
+    patients = read_patient_table(raw_dir / PATIENT_TABLE_FILE)
+    unknown = sorted({table[r] for r in regions if r in table} - set(patients))
+    for what, missing in (
+        ("FoVs without a patient", [r for r in regions if r not in table]),
+        ("patients missing from the patient table", unknown),
+    ):
+        if missing:
+            raise InvalidInputError(
+                what,
+                expected="a patient row for every FoV, and every patient in the patient table",
+                found=f"{missing[:5]}" + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""),
+                fix=f"complete {FOV_PATIENT_FILE} / {PATIENT_TABLE_FILE}, or exclude the FoVs with --exclude",
+            )
+    first = files[regions[0]]
+    markers = channel_names(raw_dir / CHANNEL_NAMES_FILE, first, ifl_channels(first))
+    fov_patient = {r: table[r] for r in regions}
+    cols = options.columns
+    frame = pd.DataFrame({cols.region: list(fov_patient), cols.patient: list(fov_patient.values())})
+    return Inputs(
+        CellTable(frame, cols, markers),
+        patients,
+        class_map,
+        {r: RegionFiles(r, files[r], files[r]) for r in regions},
+        fov_patient,
+        excluded,
+        {r: i for i, r in enumerate(files, start=1)},
+    )
+
+
+def open_hdf5_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
+    """Open one FoV's HDF5 file: H&E and instance map on one grid, cells labelled from ``gt_ct``."""
+    path = inputs.regions[fov].mask
+    data = read_phenobench_hdf5(path)
+    if data.channels != len(inputs.table.markers):
+        raise InvalidInputError(
+            f"{path}: 'ifl' has {data.channels} channels, not {len(inputs.table.markers)} like the first FoV",
+            expected=f"{len(inputs.table.markers)} channels in every file",
+            found=f"{data.channels}",
+            fix="re-export the file, or exclude it with --exclude",
+        )
+    mpp = options.mask_mpp or options.he_mpp or DEFAULT_MASK_MPP
+    labels = np.unique(data.instances[data.instances > 0])
+    cells = cells_from_maps(
+        data.instances,
+        data.fine,
+        inputs.class_map,
+        path=path,
+        mpp=mpp,
+        fov_index=inputs.fov_index[fov],
+        min_area_px=options.min_cell_area_um2 / mpp**2,
+        markers=marker_means(path, data.instances, labels) if data.channels else None,
+    )
+    return OpenFov(LazyImage(path, data.he, mpp), LazyImage(path, data.instances, mpp), cells, 0)

@@ -1,0 +1,24 @@
+"""Seeded generator of the tiny synthetic per-FoV HDF5 export the tests use (style rule 6).
+
+Run ``python tests/data/phenobench/data.py OUT`` to look at one; the tests call :func:`make_raw` directly.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from phenocell.synthetic.phenobench import HdfSynthOptions, synthesize_hdf5
+
+#: 6 FoVs of 160x192 px, 5 patients, 3 ifl channels: every split family is non-empty.
+TINY = HdfSynthOptions(fovs=6, patients=5, seed=0, shape=(160, 192), channels=3)
+TILE = 64
+
+
+def make_raw(out: Path, options: HdfSynthOptions = TINY) -> Path:
+    """Write the tiny HDF5 export to ``out``."""
+    return synthesize_hdf5(out, options=options, progress=False)
+
+
+if __name__ == "__main__":
+    make_raw(Path(sys.argv[1]))
