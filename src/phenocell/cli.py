@@ -10,6 +10,7 @@ import click
 
 from phenocell.benchmark.cli import benchmark
 from phenocell.cli_errors import friendly_errors
+from phenocell.cli_interop import export_lmdb_cmd, import_lmdb_cmd
 from phenocell.cli_options import apply, field_info, option_from
 from phenocell.constants import CellTableColumns, PatientColumns
 from phenocell.errors import InvalidOptionError
@@ -324,7 +325,7 @@ def card(dataset_dir: Path, html: bool) -> None:
 
 @main.group()
 def export() -> None:
-    """Export a raw CODEX export's cells to other tools' formats."""
+    """Export cells or datasets to other tools' formats (QuPath GeoJSON, the authors' LMDB)."""
 
 
 @export.command("geojson")
@@ -340,6 +341,8 @@ def export_geojson_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
     click.echo(f"wrote {len(files)} GeoJSON files to {out}")
 
 
+export.add_command(export_lmdb_cmd)
+main.add_command(import_lmdb_cmd)
 main.add_command(benchmark)
 
 

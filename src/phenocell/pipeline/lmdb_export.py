@@ -1,0 +1,144 @@
+"""``phenocell export lmdb``: a PhenoCell dataset directory → the authors' LMDB release layout.
+
+The layout is described in :mod:`phenocell.dataset.lmdb`. Each tile becomes one record in FoV order
+(``tile_name`` ``<fov>.hdf_TILE_<k>``, ``sample_name`` ``<fov>.hdf``), with the image as (3, H, W) uint8,
+``semantic_mask`` uint8 and ``instance_mask`` int32 where our ignored cells (255) are background (0) in both
+maps, as their evaluation expects. Extra keys carry our own maps and the row's other fields (JSON), and
+``phenocell_splits.json`` our splits file, so that ``phenocell import-lmdb`` restores the dataset exactly.
+Every split family becomes a split CSV (base → ``splits/``, domain shifts → ``domain_splits/``), and the
+nested, seeded 5/10/20/50 % subsets of the base train split become the data-efficiency CSVs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
+from tqdm.auto import tqdm
+
+from phenocell.dataset.lmdb import write_records
+from phenocell.dataset.lmdb_layout import (
+    BASE_SPLIT_FILE,
+    DOMAIN_DIR,
+    DOMAIN_FILES,
+    EFFICIENCY_DIR,
+    EFFICIENCY_PERCENTS,
+    EXTRA_INSTANCE,
+    EXTRA_MANIFEST_FILE,
+    EXTRA_META,
+    EXTRA_SEMANTIC,
+    EXTRA_SPLITS_FILE,
+    GROUP_REVERSED_FILE,
+    LABEL_DICT_FILE,
+    LMDB_SUBDIR,
+    label_dict,
+    sample_name,
+    to_authors_maps,
+    write_split_csv,
+)
+from phenocell.dataset.writer import atomic_directory
+from phenocell.errors import MissingInputError
+from phenocell.schema import FEATURES, INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_mask
+from phenocell.splits import SPLITS, Splits, nested_subset
+
+IMAGE_KEYS = ("image", "semantic_mask", "instance_mask")
+CLCR_GROUP = "1"  # group 1 = CLR, group 2 = DII
+
+
+def _shards(dataset_dir: Path) -> list[tuple[str, Path]]:
+    manifest_path = dataset_dir / "manifest.json"
+    if not manifest_path.is_file() or not (dataset_dir / "splits.json").is_file():
+        raise MissingInputError(
+            f"{dataset_dir} is not a PhenoCell dataset directory",
+            expected=f"{manifest_path} and {dataset_dir / 'splits.json'}",
+            found="missing",
+            fix="pass a directory written by phenocell-convert or phenocell import-lmdb",
+        )
+    shards = json.loads(manifest_path.read_text())["shards"]
+    return sorted((meta["fov"], dataset_dir / shard) for shard, meta in shards.items())
+
+
+def _record(row: dict[str, Any], fov: str, k: int) -> dict[str, Any]:
+    """One row of our dataset as one of their records (plus our extra keys)."""
+    image = np.asarray(Image.open(io.BytesIO(row["image"]["bytes"])).convert("RGB"))
+    semantic = decode_mask(row["semantic_mask"], SEMANTIC_DTYPE)
+    instance = decode_mask(row["instance_mask"], INSTANCE_DTYPE)
+    theirs_sem, theirs_inst = to_authors_maps(semantic, instance)
+    meta = {key: value for key, value in row.items() if key not in IMAGE_KEYS}
+    meta["tumor_type"] = FEATURES["tumor_type"].int2str(meta["tumor_type"])
+    return {
+        "tile_name": f"{sample_name(fov)}_TILE_{k}",
+        "sample_name": sample_name(fov),
+        "image": np.ascontiguousarray(np.moveaxis(image, -1, 0)),
+        "semantic_mask": theirs_sem,
+        "instance_mask": theirs_inst,
+        EXTRA_SEMANTIC: semantic,
+        EXTRA_INSTANCE: instance,
+        EXTRA_META: json.dumps(meta, sort_keys=True),
+    }
+
+
+def _records(shards: list[tuple[str, Path]], groups: dict[str, str], progress: bool) -> Iterator[dict]:
+    for fov, shard in tqdm(shards, desc="export lmdb", unit="fov", disable=not progress):
+        k = 0
+        for batch in pq.ParquetFile(shard).iter_batches(batch_size=32):
+            for row in batch.to_pylist():
+                groups[fov] = row["group"]
+                yield _record(row, fov, k)
+                k += 1
+
+
+def _domain_file(family: str, parts: dict[str, list[str]], groups: dict[str, str]) -> str:
+    if family != "group":
+        return DOMAIN_FILES[family]
+    clr_test = all(groups.get(f) == CLCR_GROUP for f in parts["test"])
+    return DOMAIN_FILES["group"] if clr_test else GROUP_REVERSED_FILE
+
+
+def write_split_files(out: Path, splits: Splits, groups: dict[str, str]) -> list[Path]:
+    """Their split CSVs for every family of ``splits``, plus the data-efficiency subsets of base train."""
+    written = []
+    for family, parts in splits.families.items():
+        assignment = {fov: split for split in SPLITS for fov in parts[split]}
+        name = BASE_SPLIT_FILE if family == "base" else f"{DOMAIN_DIR}/{_domain_file(family, parts, groups)}"
+        write_split_csv(out / name, assignment)
+        written.append(out / name)
+    base = splits.families["base"]
+    for percent in EFFICIENCY_PERCENTS:
+        subset = nested_subset(base["train"], percent / 100, seed=splits.seed)
+        assignment = {f: "train" for f in subset} | {f: s for s in SPLITS[1:] for f in base[s]}
+        path = out / EFFICIENCY_DIR / f"split_{percent}_percent_train.csv"
+        write_split_csv(path, assignment)
+        written.append(path)
+    return written
+
+
+def export_lmdb(
+    dataset_dir: Path, out: Path, *, overwrite: bool = False, progress: bool = True
+) -> tuple[Path, int]:
+    """Write ``dataset_dir`` as the authors' LMDB release at ``out`` (atomically); returns it and the tiles.
+
+    Raises:
+        MissingInputError: ``dataset_dir`` is not a dataset directory.
+        OutputExistsError: ``out`` exists and ``overwrite`` is false.
+        MissingDependencyError: the ``lmdb`` package is not installed.
+
+    """
+    dataset_dir = Path(dataset_dir)
+    shards = _shards(dataset_dir)
+    splits = Splits.read(dataset_dir / "splits.json")
+    with atomic_directory(Path(out), overwrite=overwrite) as tmp:
+        groups: dict[str, str] = {}
+        count = write_records(tmp / LMDB_SUBDIR, _records(shards, groups, progress))
+        (tmp / LABEL_DICT_FILE).write_text(json.dumps(label_dict(), indent=2) + "\n")
+        write_split_files(tmp, splits, groups)
+        shutil.copyfile(dataset_dir / "splits.json", tmp / EXTRA_SPLITS_FILE)
+        shutil.copyfile(dataset_dir / "manifest.json", tmp / EXTRA_MANIFEST_FILE)
+    return Path(out), count
