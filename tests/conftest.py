@@ -33,3 +33,42 @@ def dataset_dir(raw_export: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def raw_copy(raw_export: Path, tmp_path: Path) -> Path:
     """A private copy of the raw export that a test may damage."""
     return Path(shutil.copytree(raw_export, tmp_path / "raw"))
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+phenobench_data = _load("phenobench_data", Path(__file__).parent / "data" / "phenobench" / "data.py")
+phenobench_lmdb = _load("phenobench_lmdb", Path(__file__).parent / "data" / "phenobench" / "lmdb_data.py")
+
+
+@pytest.fixture(scope="session")
+def hdf5_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny synthetic per-FoV HDF5 export (read-only)."""
+    return phenobench_data.make_raw(tmp_path_factory.mktemp("hdf5") / "raw")
+
+
+@pytest.fixture(scope="session")
+def hdf5_dataset(hdf5_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The HDF5 export converted (source auto-detected)."""
+    out = tmp_path_factory.mktemp("hdf5_converted") / "phenocell"
+    return convert(hdf5_raw, out, options=ConvertOptions(tile_size=phenobench_data.TILE, progress=False))
+
+
+@pytest.fixture(scope="session")
+def exported_lmdb(hdf5_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``hdf5_dataset`` exported in the authors' LMDB layout (read-only)."""
+    from phenocell.pipeline.lmdb_export import export_lmdb
+
+    return export_lmdb(hdf5_dataset, tmp_path_factory.mktemp("lmdb") / "release", progress=False)[0]
+
+
+@pytest.fixture(scope="session")
+def authors_lmdb(hdf5_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A release written the authors' way from the HDF5 export (no phenocell extra keys; read-only)."""
+    return phenobench_lmdb.make_authors_lmdb(hdf5_raw, tmp_path_factory.mktemp("authors") / "release")

@@ -153,6 +153,7 @@ def _rows(env_dir: Path, keys: list[str], fov: str, context: dict[str, Any]) -> 
         row, dropped = authors_row(record, context["label_map"], id_base=id_base, source=source)
         context["dropped"] += dropped
         width = int(record["semantic_mask"].shape[1])
+        context["tile_sizes"].add(width)
         yield {
             **row,
             "tile_id": record["tile_name"],
@@ -189,13 +190,15 @@ def _write_fov(out: Path, fov: str, rows_iter: Any) -> FovSummary:
     return FovSummary(fov, shard, digest, count, _count_cells(rows))
 
 
-def _manifest(lmdb_dir: Path, fovs: dict[str, FovSummary]) -> dict[str, Any]:
+def _manifest(lmdb_dir: Path, fovs: dict[str, FovSummary], tile_sizes: set[int]) -> dict[str, Any]:
     extra = lmdb_dir / EXTRA_MANIFEST_FILE
     kept = json.loads(extra.read_text()) if extra.is_file() else {}
     files = sorted(p for p in lmdb_dir.rglob("*") if p.is_file() and p.name != "lock.mdb")
     return {
         "phenocell_version": __version__,
-        "options": kept.get("options", {"source": "authors-lmdb", "note": NOTE}),
+        "options": kept.get(
+            "options", {"source": "authors-lmdb", "tile_size": min(tile_sizes, default=None), "note": NOTE}
+        ),
         "inputs": {str(p.relative_to(lmdb_dir)): sha256_file(p) for p in files},
         "shards": {
             f.shard: {"fov": f.fov, "sha256": f.sha256, "rows": f.tiles, "cells_per_class": f.cells_per_class}
@@ -225,18 +228,20 @@ def import_lmdb(lmdb_dir: Path, out: Path, *, overwrite: bool = False, progress:
         (tmp / "data").mkdir()
         (tmp / "qc").mkdir()
         fovs, qc = {}, {}
+        tile_sizes: set[int] = set()
         for i, fov in enumerate(tqdm(sorted(keys), desc="import", unit="fov", disable=not progress), start=1):
             context = {
                 "fov_index": i,
                 "label_map": label_map,
                 "dropped": 0,
                 "attributes": fov_attributes(families, files, fov),
+                "tile_sizes": tile_sizes,
             }
             fovs[fov] = _write_fov(tmp, fov, _rows(env_dir, keys[fov], fov, context))
             qc[fov] = {"tiles": fovs[fov].tiles, "instances_on_background_dropped": context["dropped"]}
         doc = _splits_doc(lmdb_dir, families, files, list(keys))
         (tmp / "splits.json").write_text(json.dumps(doc, indent=2) + "\n")
-        (tmp / "manifest.json").write_text(json.dumps(_manifest(lmdb_dir, fovs), indent=2) + "\n")
+        (tmp / "manifest.json").write_text(json.dumps(_manifest(lmdb_dir, fovs, tile_sizes), indent=2) + "\n")
         (tmp / "qc" / "fov_stats.json").write_text(json.dumps(qc, indent=2, sort_keys=True) + "\n")
         write_exclusions(tmp / "qc" / "excluded.csv", {})
         write_card(tmp)
