@@ -155,3 +155,21 @@ def test_missing_patient_mapping_and_unmapped_fov(hdf5_raw: Path, tmp_path: Path
     with pytest.raises(InvalidInputError, match="FoVs without a patient"):
         convert(raw, tmp_path / "b", options=ConvertOptions(progress=False))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_synth_cli_writes_an_hdf5_export_that_converts(tmp_path: Path) -> None:
+    from phenocell.cli import main
+
+    raw, out = tmp_path / "raw", tmp_path / "pc"
+    args = ["synth", str(raw), "--format", "phenobench-hdf5", "--fovs", "4", "--patients", "4"]
+    result = CliRunner().invoke(main, [*args, "--mask-size", "96x128"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in raw.glob("*.hdf")) == [
+        "reg001_A.hdf",
+        "reg001_B.hdf",
+        "reg002_A.hdf",
+        "reg002_B.hdf",
+    ]
+    result = CliRunner().invoke(convert_main, [str(raw), "--out", str(out), "--tile-size", "64", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "manifest.json").read_text())["markers"][0] == "marker1:Cyc_1_ch_2"
