@@ -248,10 +248,11 @@ def _synth_size_options(func: Callable[..., Any]) -> Callable[..., Any]:
 )
 @click.option("--p-tnm", "p_tnm", default=None, help="Comma-separated p_TNM stage groups for the patients.")
 @option_from(SynthOptions, "consecutive_labels", "--consecutive-labels", help="Mask label ids 1..n.")
+@option_from(SynthOptions, "layout", "--format", help="CODEX export, or the authors' per-FoV HDF5 files.")
 @click.option("--overwrite", is_flag=True)
 @friendly_errors
 def synth(raw_dir: Path, mask_shape: str, overwrite: bool, **kw: Any) -> None:
-    """Write a seeded synthetic raw CODEX export to RAW_DIR."""
+    """Write a seeded synthetic raw export (CODEX, or the authors' per-FoV HDF5) to RAW_DIR."""
     from phenocell.synthetic import synthesize
 
     p_tnm = kw.pop("p_tnm")

@@ -94,7 +94,7 @@ def test_split_csv_round_trip_and_checks(tmp_path: Path) -> None:
     ]
     assert read_split_csv(path) == {"reg001_A": "train", "reg002_B": "validation", "reg003_A": "test"}
     path.write_text("sample_name,split\nreg001_A.hdf,train\n")
-    with pytest.raises(InvalidInputError, match="wrong header"):
+    with pytest.raises(CorruptInputError, match="wrong header"):
         read_split_csv(path)
     path.write_text("sample_name,train_test_val_split\nreg001_A.hdf,validation\n")
     with pytest.raises(InvalidInputError, match="bad rows"):

@@ -18,12 +18,12 @@ Records (:mod:`phenocell.dataset.lmdb`) carry ``tile_name`` (``<sample_name>_TIL
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
 
-from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
+from phenocell.errors import CorruptInputError, InvalidInputError, read_json_file
+from phenocell.readers.pairs import read_pairs
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX
 
 LMDB_SUBDIR = "lmdb"
@@ -73,19 +73,16 @@ def label_dict() -> dict[str, str]:
 
 def read_label_dict(path: Path) -> dict[int, int]:
     """Their class id → ours, matched by class name (case-insensitive); an unknown name is an error."""
-    if not Path(path).is_file():
-        raise MissingInputError(
-            "missing label_dict.json", expected=str(path), found="no such file", fix="add the release's file"
-        )
+    fix = "pass the release folder with its label_dict.json"
+    doc = read_json_file(Path(path), "label dict", fix)
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
         pairs = {int(k): str(v) for k, v in doc.items()}
     except (ValueError, AttributeError) as err:
         raise CorruptInputError(
             f"cannot read {path}",
             expected='a JSON object {"0": "Background", ...}',
             found=f"{type(err).__name__}: {err}",
-            fix="re-download the release",
+            fix=fix,
         ) from err
     ours = {name.lower(): i for i, name in enumerate(CLASS_NAMES)}
     unknown = sorted(v for v in pairs.values() if v.lower() not in ours)
@@ -112,24 +109,17 @@ def write_split_csv(path: Path, assignment: dict[str, str]) -> None:
 def read_split_csv(path: Path) -> dict[str, str]:
     """``{fov: our split name}`` from one of their split CSVs (columns and values checked as they do)."""
     theirs = {v: k for k, v in SPLIT_NAMES.items()}
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    if not rows or tuple(c.strip() for c in rows[0]) != SPLIT_COLUMNS:
-        raise InvalidInputError(
-            f"split file {path} has the wrong header",
-            expected=",".join(SPLIT_COLUMNS),
-            found=repr(",".join(rows[0]) if rows else ""),
-            fix="pass the release's split files unchanged",
-        )
-    bad = [r for r in rows[1:] if r and (len(r) != 2 or r[1].strip() not in theirs)]
+    fix = "pass the release's split files unchanged"
+    rows = read_pairs(path, header=SPLIT_COLUMNS, what="split file", fix=fix)
+    bad = [(lineno, value) for lineno, _, value in rows if value not in theirs]
     if bad:
         raise InvalidInputError(
             f"split file {path} has bad rows",
             expected=f"<sample_name>,<{'|'.join(theirs)}>",
-            found=repr(bad[:3]),
-            fix="pass the release's split files unchanged",
+            found=f"line {bad[0][0]}: {bad[0][1]!r}" + (f" and {len(bad) - 1} more" if len(bad) > 1 else ""),
+            fix=fix,
         )
-    return {fov_name(r[0].strip()): theirs[r[1].strip()] for r in rows[1:] if r}
+    return {fov_name(sample): theirs[value] for _, sample, value in rows}
 
 
 def to_authors_maps(semantic: np.ndarray, instance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

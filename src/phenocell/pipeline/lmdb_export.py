@@ -44,7 +44,7 @@ from phenocell.dataset.lmdb_layout import (
     write_split_csv,
 )
 from phenocell.dataset.writer import atomic_directory
-from phenocell.errors import MissingInputError
+from phenocell.errors import MissingInputError, read_json_file
 from phenocell.schema import FEATURES, INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_mask
 from phenocell.splits import SPLITS, Splits, nested_subset
 
@@ -61,7 +61,7 @@ def _shards(dataset_dir: Path) -> list[tuple[str, Path]]:
             found="missing",
             fix="pass a directory written by phenocell-convert or phenocell import-lmdb",
         )
-    shards = json.loads(manifest_path.read_text())["shards"]
+    shards = read_json_file(manifest_path, "manifest", "re-run phenocell-convert")["shards"]
     return sorted((meta["fov"], dataset_dir / shard) for shard, meta in shards.items())
 
 

@@ -40,8 +40,8 @@ from phenocell.dataset.lmdb_layout import (
 )
 from phenocell.dataset.lmdb_tiles import authors_row, has_phenocell_fields, restore_row
 from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
-from phenocell.errors import InvalidInputError, MissingInputError
-from phenocell.readers.exclusions import write_exclusions
+from phenocell.errors import InvalidInputError, MissingInputError, read_json_file
+from phenocell.readers.pairs import write_exclusions
 from phenocell.records import FovSummary
 from phenocell.splits import SPLITS
 from phenocell.splits.families import RULES, SPLITS_VERSION
@@ -84,7 +84,7 @@ def _splits_doc(lmdb_dir: Path, families: dict[str, Any], files: dict[str, str],
     """Our ``splits.json``: the exported one when the release carries it (and agrees), else built."""
     extra = lmdb_dir / EXTRA_SPLITS_FILE
     if extra.is_file():
-        doc = json.loads(extra.read_text())
+        doc = read_json_file(extra, "exported splits file", f"delete {extra.name} to import the CSVs")
         theirs = {f: v["splits"] for f, v in doc["families"].items()}
         if theirs != families:
             raise InvalidInputError(
@@ -192,7 +192,8 @@ def _write_fov(out: Path, fov: str, rows_iter: Any) -> FovSummary:
 
 def _manifest(lmdb_dir: Path, fovs: dict[str, FovSummary], tile_sizes: set[int]) -> dict[str, Any]:
     extra = lmdb_dir / EXTRA_MANIFEST_FILE
-    kept = json.loads(extra.read_text()) if extra.is_file() else {}
+    fix = f"delete {extra.name} to import without it"
+    kept = read_json_file(extra, "exported manifest", fix) if extra.is_file() else {}
     files = sorted(p for p in lmdb_dir.rglob("*") if p.is_file() and p.name != "lock.mdb")
     return {
         "phenocell_version": __version__,

@@ -35,8 +35,8 @@ from phenocell.errors import InvalidInputError, MissingInputError
 from phenocell.pipeline.convert import Inputs, OpenFov
 from phenocell.pipeline.options import ConvertOptions
 from phenocell.readers.cell_table import CellTable
-from phenocell.readers.exclusions import read_exclusions
 from phenocell.readers.fov_patients import read_fov_patients
+from phenocell.readers.pairs import read_exclusions
 from phenocell.readers.patients import read_patient_table
 from phenocell.readers.phenobench_hdf5 import channel_names, ifl_channels, marker_means, read_phenobench_hdf5
 from phenocell.records import LazyImage

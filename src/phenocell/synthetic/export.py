@@ -182,6 +182,10 @@ def synthesize(
 ) -> Path:
     """Write a synthetic raw export to ``raw_dir``; same options and seed give the same files."""
     options = options or SynthOptions()
+    if options.layout == "phenobench-hdf5":
+        from phenocell.synthetic.phenobench import synthesize_hdf5  # the authors' per-FoV HDF5 files
+
+        return synthesize_hdf5(raw_dir, options=options, overwrite=overwrite, progress=progress)
     raw = Path(raw_dir)
     if raw.exists() and any(raw.iterdir()) and not overwrite:
         raise OutputExistsError(

@@ -10,6 +10,8 @@ from phenocell.errors import InvalidOptionError, check_choice
 
 Segmentation = Literal["tiff", "polygons"]
 PatientFormat = Literal["csv", "xlsx"]
+#: ``codex``: a CODEX export (tables, TIFFs); ``phenobench-hdf5``: the authors' per-FoV HDF5 files.
+Layout = Literal["codex", "phenobench-hdf5"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class SynthOptions:
     p_tnm: tuple[str, ...] | None = None
     #: label ids 1..n in the masks (as the CODEX segmenter writes); False: sparse ids (multiples of 3)
     consecutive_labels: bool = False
+    layout: Layout = "codex"  # phenobench-hdf5: one grid (mask_shape at mask_mpp), no scale or segmentation
 
     def __post_init__(self) -> None:
         if self.patients < 4 or self.fovs < self.patients:
@@ -48,6 +51,7 @@ class SynthOptions:
                 found=", ".join(bad),
                 fix="e.g. --p-tnm IIA,IIIB,IIIC,IV,IVA",
             )
+        check_choice("layout", self.layout, get_args(Layout))
         if min(self.mask_shape) <= 0 or self.scale <= 0:
             raise InvalidOptionError(
                 "invalid synthetic FoV size",

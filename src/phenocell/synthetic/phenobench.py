@@ -8,49 +8,40 @@ cell; ``patients.csv``, ``fov_patients.csv`` and ``channel_names.txt`` beside th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from phenocell.constants import CHANNEL_NAMES_FILE, DEFAULT_MASK_MPP, FOV_PATIENT_FILE, PATIENT_TABLE_FILE
+from phenocell.constants import CHANNEL_NAMES_FILE, FOV_PATIENT_FILE, PATIENT_TABLE_FILE
 from phenocell.converters.phenobench import fine_cluster_names
 from phenocell.errors import InvalidOptionError, OutputExistsError, require_package
 from phenocell.synthetic.export import patient_table, region_name
+from phenocell.synthetic.options import SynthOptions
 from phenocell.synthetic.tissue import draw_index_mask, render_he, sample_cells
 
 UNCLASSIFIED = 0.03
 
 
-@dataclass(frozen=True)
-class HdfSynthOptions:
-    """Size and seed of a synthetic HDF5 export."""
-
-    fovs: int = 12
-    patients: int = 8
-    seed: int = 0
-    shape: tuple[int, int] = (480, 640)
-    channels: int = 4
-    mpp: float = DEFAULT_MASK_MPP
+CHANNELS = 4
 
 
-def _write_fov(path: Path, i: int, options: HdfSynthOptions) -> None:
+def _write_fov(path: Path, i: int, options: SynthOptions, channels: int) -> None:
     import h5py
 
     rng = np.random.default_rng([options.seed, i])
-    cells = sample_cells(rng, options.shape, options.mpp)
-    index_mask = draw_index_mask(cells, options.shape)
+    cells = sample_cells(rng, options.mask_shape, options.mask_mpp)
+    index_mask = draw_index_mask(cells, options.mask_shape)
     n = len(cells.names)
     he = render_he(rng, cells, index_mask, 1)
     fine_of = {name: k for k, name in enumerate(fine_cluster_names(), start=1)}
     fine = np.array([fine_of[name] for name in cells.names], dtype=np.uint8)
     fine[rng.uniform(size=n) < UNCLASSIFIED] = 0
     ids = rng.permutation(np.arange(1, n + 1) * 7)[:n] + 1000 * i
-    levels = rng.gamma(2.0, 400.0, size=(n + 1, options.channels))
+    levels = rng.gamma(2.0, 400.0, size=(n + 1, channels))
     levels[0] = 50.0
-    ifl = levels[index_mask] + rng.normal(0, 20.0, (*index_mask.shape, options.channels))
+    ifl = levels[index_mask] + rng.normal(0, 20.0, (*index_mask.shape, channels))
     img = np.moveaxis(he, -1, 0)
     with h5py.File(path, "w") as data:
         data["img"] = img.astype(np.uint16) * 257 if i % 2 else img
@@ -60,17 +51,22 @@ def _write_fov(path: Path, i: int, options: HdfSynthOptions) -> None:
 
 
 def synthesize_hdf5(
-    raw_dir: Path, *, options: HdfSynthOptions | None = None, overwrite: bool = False, progress: bool = True
+    raw_dir: Path,
+    *,
+    options: SynthOptions | None = None,
+    channels: int = CHANNELS,
+    overwrite: bool = False,
+    progress: bool = True,
 ) -> Path:
-    """Write a synthetic HDF5 export to ``raw_dir``; same options and seed give the same arrays."""
+    """Write a synthetic HDF5 export (FoVs of ``options.mask_shape``) to ``raw_dir``, deterministically.
+
+    ``options.scale`` and ``options.segmentation`` do not apply: H&E and masks share one grid.
+    """
     require_package("h5py", "phenobench", "writing HDF5 files")
-    options = options or HdfSynthOptions()
-    if options.patients < 4 or options.fovs < options.patients or options.channels < 1:
+    options = options or SynthOptions(layout="phenobench-hdf5")
+    if channels < 1:
         raise InvalidOptionError(
-            "too few FoVs, patients or channels",
-            expected="patients >= 4, fovs >= patients, channels >= 1",
-            found=f"fovs={options.fovs}, patients={options.patients}, channels={options.channels}",
-            fix="e.g. --fovs 12 --patients 8",
+            "no ifl channels", expected="channels >= 1", found=str(channels), fix="pass channels=4"
         )
     raw = Path(raw_dir)
     if raw.exists() and any(raw.iterdir()) and not overwrite:
@@ -86,8 +82,8 @@ def synthesize_hdf5(
     regions = [region_name(i) for i in range(options.fovs)]
     owners = [patients["patients"].iloc[i % options.patients] for i in range(options.fovs)]
     pd.DataFrame({"File Name": regions, "patients": owners}).to_csv(raw / FOV_PATIENT_FILE, index=False)
-    names = [f"marker{c + 1}:Cyc_{c + 1}_ch_2" for c in range(options.channels)]
+    names = [f"marker{c + 1}:Cyc_{c + 1}_ch_2" for c in range(channels)]
     (raw / CHANNEL_NAMES_FILE).write_text("\n".join(names) + "\n", encoding="utf-8")
     for i in tqdm(range(options.fovs), desc="synth FoVs", disable=not progress):
-        _write_fov(raw / f"{regions[i]}.hdf", i, options)
+        _write_fov(raw / f"{regions[i]}.hdf", i, options, channels)
     return raw

@@ -8,16 +8,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from phenocell.synthetic.phenobench import HdfSynthOptions, synthesize_hdf5
+from phenocell.synthetic import SynthOptions
+from phenocell.synthetic.phenobench import synthesize_hdf5
 
 #: 6 FoVs of 160x192 px, 5 patients, 3 ifl channels: every split family is non-empty.
-TINY = HdfSynthOptions(fovs=6, patients=5, seed=0, shape=(160, 192), channels=3)
+TINY = SynthOptions(fovs=6, patients=5, seed=0, mask_shape=(160, 192), layout="phenobench-hdf5")
+CHANNELS = 3
 TILE = 64
 
 
-def make_raw(out: Path, options: HdfSynthOptions = TINY) -> Path:
+def make_raw(out: Path, options: SynthOptions = TINY) -> Path:
     """Write the tiny HDF5 export to ``out``."""
-    return synthesize_hdf5(out, options=options, progress=False)
+    return synthesize_hdf5(out, options=options, channels=CHANNELS, progress=False)
 
 
 if __name__ == "__main__":
