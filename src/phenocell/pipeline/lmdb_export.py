@@ -49,7 +49,7 @@ from phenocell.schema import FEATURES, INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_ma
 from phenocell.splits import SPLITS, Splits, nested_subset
 
 IMAGE_KEYS = ("image", "semantic_mask", "instance_mask")
-CLCR_GROUP = "1"  # group 1 = CLR, group 2 = DII
+CLR_GROUP = "1"  # group 1 = CLR, group 2 = DII
 
 
 def _shards(dataset_dir: Path) -> list[tuple[str, Path]]:
@@ -98,7 +98,7 @@ def _records(shards: list[tuple[str, Path]], groups: dict[str, str], progress: b
 def _domain_file(family: str, parts: dict[str, list[str]], groups: dict[str, str]) -> str:
     if family != "group":
         return DOMAIN_FILES[family]
-    clr_test = all(groups.get(f) == CLCR_GROUP for f in parts["test"])
+    clr_test = all(groups.get(f) == CLR_GROUP for f in parts["test"])
     return DOMAIN_FILES["group"] if clr_test else GROUP_REVERSED_FILE
 
 

@@ -16,6 +16,7 @@ H&E and masks share one grid, whose pixel size is ``--mask-mpp`` (or ``--he-mpp`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,12 +70,7 @@ def _fov_patient_table(raw_dir: Path, options: ConvertOptions) -> dict[str, str]
     )
 
 
-def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
-    """Read and cross-check an HDF5 export's inputs; ``None`` when ``raw_dir`` is not read as one."""
-    raw_dir = Path(raw_dir)
-    if not is_hdf5_source(raw_dir, options.source):
-        return None
-    files = hdf5_files(raw_dir)
+def _regions(raw_dir: Path, files: dict[str, Path], excluded: dict[str, str]) -> list[str]:
     if not files:
         raise MissingInputError(
             f"no HDF5 files in {raw_dir}",
@@ -82,9 +78,6 @@ def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
             found="none",
             fix="pass the folder of the authors' .hdf files, or --source codex for a CODEX export",
         )
-    class_map = load_class_map(options.class_map)
-    fine_lookup(class_map)  # every granular name must map before any file is read
-    excluded = read_exclusions(options.exclude) if options.exclude else {}
     regions = [r for r in files if r not in excluded]
     if not regions:
         raise InvalidInputError(
@@ -93,8 +86,10 @@ def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
             found=f"{len(files)} FoVs, all excluded",
             fix="shorten the exclusion list",
         )
-    table = _fov_patient_table(raw_dir, options)
-    patients = read_patient_table(raw_dir / PATIENT_TABLE_FILE)
+    return regions
+
+
+def _check_owners(regions: list[str], table: dict[str, str], patients: dict[str, Any]) -> None:
     unknown = sorted({table[r] for r in regions if r in table} - set(patients))
     for what, missing in (
         ("FoVs without a patient", [r for r in regions if r not in table]),
@@ -107,6 +102,21 @@ def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
                 found=f"{missing[:5]}" + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""),
                 fix=f"complete {FOV_PATIENT_FILE} / {PATIENT_TABLE_FILE}, or exclude the FoVs with --exclude",
             )
+
+
+def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
+    """Read and cross-check an HDF5 export's inputs; ``None`` when ``raw_dir`` is not read as one."""
+    raw_dir = Path(raw_dir)
+    if not is_hdf5_source(raw_dir, options.source):
+        return None
+    files = hdf5_files(raw_dir)
+    class_map = load_class_map(options.class_map)
+    fine_lookup(class_map)  # every granular name must map before any file is read
+    excluded = read_exclusions(options.exclude) if options.exclude else {}
+    regions = _regions(raw_dir, files, excluded)
+    table = _fov_patient_table(raw_dir, options)
+    patients = read_patient_table(raw_dir / PATIENT_TABLE_FILE)
+    _check_owners(regions, table, patients)
     first = files[regions[0]]
     markers = channel_names(raw_dir / CHANNEL_NAMES_FILE, first, ifl_channels(first))
     fov_patient = {r: table[r] for r in regions}

@@ -114,28 +114,7 @@ def _open(path: Path) -> Any:
     return handle
 
 
-def read_phenobench_hdf5(path: Path) -> PhenoBenchFov:
-    """Read one FoV's H&E, ``gt_ct`` and ``gt_inst`` (the ``ifl`` stack is read by :func:`marker_means`).
-
-    Raises:
-        MissingDependencyError: h5py is not installed.
-        MissingInputError: the file is absent.
-        CorruptInputError: the file cannot be opened or decoded.
-        InvalidInputError: a dataset is missing, has the wrong shape or dtype, or ids out of range.
-
-    """
-    path = Path(path)
-    with _open(path) as data:
-        try:
-            he, fine, inst = _he(data, path), _plane(data, "gt_ct", path), _plane(data, "gt_inst", path)
-            channels = int(data["ifl"].shape[0]) if data["ifl"].ndim == 3 else 0
-        except OSError as err:
-            raise CorruptInputError(
-                f"cannot decode HDF5 file {path}",
-                expected="readable datasets",
-                found=f"{type(err).__name__}: {err}",
-                fix="re-download or re-export the file",
-            ) from err
+def _check_maps(path: Path, he: np.ndarray, fine: np.ndarray, inst: np.ndarray) -> None:
     if not (he.shape[:2] == fine.shape == inst.shape):
         raise InvalidInputError(
             f"{path}: img, gt_ct and gt_inst differ in size",
@@ -158,6 +137,31 @@ def read_phenobench_hdf5(path: Path) -> PhenoBenchFov:
             found=f"minimum {int(inst.min())}",
             fix="re-export the instance map",
         )
+
+
+def read_phenobench_hdf5(path: Path) -> PhenoBenchFov:
+    """Read one FoV's H&E, ``gt_ct`` and ``gt_inst`` (the ``ifl`` stack is read by :func:`marker_means`).
+
+    Raises:
+        MissingDependencyError: h5py is not installed.
+        MissingInputError: the file is absent.
+        CorruptInputError: the file cannot be opened or decoded.
+        InvalidInputError: a dataset is missing, has the wrong shape or dtype, or ids out of range.
+
+    """
+    path = Path(path)
+    with _open(path) as data:
+        try:
+            he, fine, inst = _he(data, path), _plane(data, "gt_ct", path), _plane(data, "gt_inst", path)
+            channels = int(data["ifl"].shape[0]) if data["ifl"].ndim == 3 else 0
+        except OSError as err:
+            raise CorruptInputError(
+                f"cannot decode HDF5 file {path}",
+                expected="readable datasets",
+                found=f"{type(err).__name__}: {err}",
+                fix="re-download or re-export the file",
+            ) from err
+    _check_maps(path, he, fine, inst)
     return PhenoBenchFov(path, he, fine.astype(np.uint8), inst.astype(np.int64), channels)
 
 
