@@ -11,13 +11,10 @@ import numpy as np
 import pytest
 
 from phenocell.dataset.lmdb import safe_loads
-from phenocell.dataset.lmdb_layout import (
-    read_label_dict,
-    read_split_csv,
-    to_authors_maps,
-    write_split_csv,
-)
+from phenocell.dataset.lmdb_layout import SPLIT_FILES, read_label_dict, to_authors_maps, write_split_csv
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError, UnsafeInputError
+from phenocell.splits import DATA_EFFICIENCY
+from phenocell.splits.authors import DOMAIN_FILES, read_authors_splits
 
 
 class _Payload:
@@ -83,8 +80,8 @@ def test_label_dict_matches_names_case_insensitively(tmp_path: Path) -> None:
         read_label_dict(tmp_path / "none.json")
 
 
-def test_split_csv_round_trip_and_checks(tmp_path: Path) -> None:
-    path = tmp_path / "s.csv"
+def test_split_csvs_are_what_the_authors_reader_reads(tmp_path: Path) -> None:
+    path = tmp_path / "splits" / "schuerch_dataset_split.csv"
     write_split_csv(path, {"reg001_A": "train", "reg002_B": "validation", "reg003_A": "test"})
     assert path.read_text().splitlines() == [
         "sample_name,train_test_val_split",
@@ -92,13 +89,9 @@ def test_split_csv_round_trip_and_checks(tmp_path: Path) -> None:
         "reg002_B.hdf,valid",
         "reg003_A.hdf,test",
     ]
-    assert read_split_csv(path) == {"reg001_A": "train", "reg002_B": "validation", "reg003_A": "test"}
-    path.write_text("sample_name,split\nreg001_A.hdf,train\n")
-    with pytest.raises(CorruptInputError, match="wrong header"):
-        read_split_csv(path)
-    path.write_text("sample_name,train_test_val_split\nreg001_A.hdf,validation\n")
-    with pytest.raises(InvalidInputError, match="bad rows"):
-        read_split_csv(path)
+    families = read_authors_splits(tmp_path).families
+    assert families["base"] == {"train": ["reg001_A"], "validation": ["reg002_B"], "test": ["reg003_A"]}
+    assert set(SPLIT_FILES) == {"base", *DOMAIN_FILES.values(), *DATA_EFFICIENCY}
 
 
 def test_ignored_cells_become_background_in_both_maps() -> None:

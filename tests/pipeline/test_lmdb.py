@@ -202,5 +202,5 @@ def test_import_of_the_authors_release(authors_lmdb: Path, hdf5_raw: Path, tmp_p
     with open(authors_lmdb / "splits" / "schuerch_dataset_split.csv") as handle:
         base = {r["sample_name"][:-4]: r["train_test_val_split"] for r in csv.DictReader(handle)}
     assert splits["families"]["base"]["splits"]["test"] == sorted(f for f, s in base.items() if s == "test")
-    assert splits["families"]["base"]["rule"].endswith("regions") and splits["seed"] == 42
-    assert "group" in splits["families"] and "dirt is background" in (dataset / "README.md").read_text()
+    assert splits["base_by"] == "region" and splits["seed"] == 42
+    assert "dii_clr" in splits["families"] and "dirt is background" in (dataset / "README.md").read_text()

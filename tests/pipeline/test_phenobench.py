@@ -152,7 +152,7 @@ def test_missing_patient_mapping_and_unmapped_fov(hdf5_raw: Path, tmp_path: Path
     with pytest.raises(MissingInputError, match="no FoV → patient table"):
         convert(raw, tmp_path / "a", options=ConvertOptions(progress=False))
     (raw / "fov_patients.csv").write_text("File Name,patients\nreg001_A,1\n")
-    with pytest.raises(InvalidInputError, match="FoVs without a patient"):
+    with pytest.raises(InvalidInputError, match="regions missing from the region → patient mapping"):
         convert(raw, tmp_path / "b", options=ConvertOptions(progress=False))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 

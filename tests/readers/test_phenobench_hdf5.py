@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from pathlib import Path
 
 import h5py
@@ -16,7 +15,6 @@ from phenocell.errors import (
     MissingDependencyError,
     MissingInputError,
 )
-from phenocell.readers.fov_patients import read_fov_patients
 from phenocell.readers.phenobench_hdf5 import channel_names, marker_means, read_phenobench_hdf5, to_uint8
 
 
@@ -121,14 +119,3 @@ def test_missing_h5py_is_a_typed_error_naming_the_extra(
     monkeypatch.setattr(importlib.util, "find_spec", fake)
     with pytest.raises(MissingDependencyError, match=r"phenocell\[phenobench\]"):
         read_phenobench_hdf5(tmp_path / "a.hdf")
-
-
-def test_fov_patient_table(tmp_path: Path, hdf5_raw: Path) -> None:
-    table = read_fov_patients(hdf5_raw / "fov_patients.csv")
-    assert len(table) == 6 and table["reg001_A"] == "1"
-    bad = Path(shutil.copy(hdf5_raw / "fov_patients.csv", tmp_path / "f.csv"))
-    bad.write_text(bad.read_text() + "reg001_A,2\n")
-    with pytest.raises(InvalidInputError, match="several patients"):
-        read_fov_patients(bad)
-    with pytest.raises(InvalidInputError, match="incomplete"):
-        read_fov_patients(bad, patient="patient_id")

@@ -85,7 +85,7 @@ def cells_from_maps(
     names = names_lut[fine_of]
     classes = class_lut[fine_of].copy()
     small = stats.area < min_area_px
-    qc = {
+    qc: dict[str, float] = {
         "table_rows": 0,
         "rows_without_mask_label": 0,
         "rows_sharing_a_label": 0,

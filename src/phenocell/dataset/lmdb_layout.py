@@ -23,19 +23,19 @@ from pathlib import Path
 import numpy as np
 
 from phenocell.errors import CorruptInputError, InvalidInputError, read_json_file
-from phenocell.readers.pairs import read_pairs
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX
+from phenocell.splits.authors import BASE_FILE, DOMAIN_FILES
 
 LMDB_SUBDIR = "lmdb"
 LABEL_DICT_FILE = "label_dict.json"
-BASE_SPLIT_FILE = "splits/schuerch_dataset_split.csv"
+BASE_SPLIT_FILE = f"splits/{BASE_FILE}"
 EFFICIENCY_DIR = "splits/data_efficiency_splits"
 EFFICIENCY_PERCENTS = (5, 10, 20, 50)
 DOMAIN_DIR = "domain_splits"
 SPLIT_COLUMNS = ("sample_name", "train_test_val_split")
 #: Our split names → theirs.
 SPLIT_NAMES = {"train": "train", "validation": "valid", "test": "test"}
-SAMPLE_SUFFIX = ".hdf"
+SAMPLE_SUFFIX = ".hdf"  # sample names are the FoVs' HDF5 file names
 #: Extra keys of an exported record that make our export → import round trip exact (their loader
 #: returns them untouched; all are fixed-shape arrays or a string, so their DataLoader collates them).
 EXTRA_SEMANTIC = "phenocell_semantic_mask"
@@ -45,25 +45,18 @@ EXTRA_META = "phenocell_meta"
 EXTRA_SPLITS_FILE = "phenocell_splits.json"
 #: Our manifest.json, copied likewise (its options, marker names and class merges are restored).
 EXTRA_MANIFEST_FILE = "phenocell_manifest.json"
-#: Domain-shift family → its split file under ``domain_splits/`` (the authors' names; for ``group`` the
-#: name says the direction: theirs trains on DII and tests on CLR).
-DOMAIN_FILES = {
-    "tumor_type": "schuerch_adeno_train_val_mucinous_test.csv",
-    "tumor_stage": "schuerch_stage3_train_val_stage4_test.csv",
-    "msi": "schuerch_mss_train_val_msi_test.csv",
-    "group": "schuerch_dii_train_val_clr_test.csv",
+#: Split family → its file in the release (file names as the authors' configs give them; the families are
+#: those of :mod:`phenocell.splits.authors`, which reads the same files for ``--splits-from``).
+SPLIT_FILES = {
+    "base": BASE_SPLIT_FILE,
+    **{family: f"{DOMAIN_DIR}/{name}" for name, family in DOMAIN_FILES.items()},
+    **{f"base_{p}pct": f"{EFFICIENCY_DIR}/split_{p}_percent_train.csv" for p in EFFICIENCY_PERCENTS},
 }
-GROUP_REVERSED_FILE = "schuerch_clr_train_val_dii_test.csv"
 
 
 def sample_name(fov: str) -> str:
     """The authors' sample name of a FoV (its HDF5 file name)."""
     return f"{fov}{SAMPLE_SUFFIX}"
-
-
-def fov_name(sample: str) -> str:
-    """The FoV of a sample name (the file name without ``.hdf``)."""
-    return sample[: -len(SAMPLE_SUFFIX)] if sample.endswith(SAMPLE_SUFFIX) else sample
 
 
 def label_dict() -> dict[str, str]:
@@ -104,22 +97,6 @@ def write_split_csv(path: Path, assignment: dict[str, str]) -> None:
         writer.writerow(SPLIT_COLUMNS)
         for fov, split in sorted(assignment.items()):
             writer.writerow([sample_name(fov), SPLIT_NAMES[split]])
-
-
-def read_split_csv(path: Path) -> dict[str, str]:
-    """``{fov: our split name}`` from one of their split CSVs (columns and values checked as they do)."""
-    theirs = {v: k for k, v in SPLIT_NAMES.items()}
-    fix = "pass the release's split files unchanged"
-    rows = read_pairs(path, header=SPLIT_COLUMNS, what="split file", fix=fix)
-    bad = [(lineno, value) for lineno, _, value in rows if value not in theirs]
-    if bad:
-        raise InvalidInputError(
-            f"split file {path} has bad rows",
-            expected=f"<sample_name>,<{'|'.join(theirs)}>",
-            found=f"line {bad[0][0]}: {bad[0][1]!r}" + (f" and {len(bad) - 1} more" if len(bad) > 1 else ""),
-            fix=fix,
-        )
-    return {fov_name(sample): theirs[value] for _, sample, value in rows}
 
 
 def to_authors_maps(semantic: np.ndarray, instance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

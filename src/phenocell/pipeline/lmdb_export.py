@@ -5,8 +5,9 @@ The layout is described in :mod:`phenocell.dataset.lmdb`. Each tile becomes one 
 ``semantic_mask`` uint8 and ``instance_mask`` int32 where our ignored cells (255) are background (0) in both
 maps, as their evaluation expects. Extra keys carry our own maps and the row's other fields (JSON), and
 ``phenocell_splits.json`` our splits file, so that ``phenocell import-lmdb`` restores the dataset exactly.
-Every split family becomes a split CSV (base → ``splits/``, domain shifts → ``domain_splits/``), and the
-nested, seeded 5/10/20/50 % subsets of the base train split become the data-efficiency CSVs.
+Every split family becomes a split CSV (base → ``splits/``, domain shifts → ``domain_splits/``, the
+data-efficiency subsets → ``splits/data_efficiency_splits/``, drawn nested and seeded if the dataset
+has none).
 """
 
 from __future__ import annotations
@@ -25,19 +26,15 @@ from tqdm.auto import tqdm
 
 from phenocell.dataset.lmdb import write_records
 from phenocell.dataset.lmdb_layout import (
-    BASE_SPLIT_FILE,
-    DOMAIN_DIR,
-    DOMAIN_FILES,
-    EFFICIENCY_DIR,
     EFFICIENCY_PERCENTS,
     EXTRA_INSTANCE,
     EXTRA_MANIFEST_FILE,
     EXTRA_META,
     EXTRA_SEMANTIC,
     EXTRA_SPLITS_FILE,
-    GROUP_REVERSED_FILE,
     LABEL_DICT_FILE,
     LMDB_SUBDIR,
+    SPLIT_FILES,
     label_dict,
     sample_name,
     to_authors_maps,
@@ -46,10 +43,9 @@ from phenocell.dataset.lmdb_layout import (
 from phenocell.dataset.writer import atomic_directory
 from phenocell.errors import MissingInputError, read_json_file
 from phenocell.schema import FEATURES, INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_mask
-from phenocell.splits import SPLITS, Splits, nested_subset
+from phenocell.splits import DATA_EFFICIENCY, SPLITS, Splits, nested_subset
 
 IMAGE_KEYS = ("image", "semantic_mask", "instance_mask")
-CLR_GROUP = "1"  # group 1 = CLR, group 2 = DII
 
 
 def _shards(dataset_dir: Path) -> list[tuple[str, Path]]:
@@ -85,37 +81,35 @@ def _record(row: dict[str, Any], fov: str, k: int) -> dict[str, Any]:
     }
 
 
-def _records(shards: list[tuple[str, Path]], groups: dict[str, str], progress: bool) -> Iterator[dict]:
+def _records(shards: list[tuple[str, Path]], progress: bool) -> Iterator[dict]:
     for fov, shard in tqdm(shards, desc="export lmdb", unit="fov", disable=not progress):
         k = 0
         for batch in pq.ParquetFile(shard).iter_batches(batch_size=32):
             for row in batch.to_pylist():
-                groups[fov] = row["group"]
                 yield _record(row, fov, k)
                 k += 1
 
 
-def _domain_file(family: str, parts: dict[str, list[str]], groups: dict[str, str]) -> str:
-    if family != "group":
-        return DOMAIN_FILES[family]
-    clr_test = all(groups.get(f) == CLR_GROUP for f in parts["test"])
-    return DOMAIN_FILES["group"] if clr_test else GROUP_REVERSED_FILE
+def write_split_files(out: Path, splits: Splits) -> list[Path]:
+    """Their split CSV for every family of ``splits``; data-efficiency subsets drawn if it has none.
 
-
-def write_split_files(out: Path, splits: Splits, groups: dict[str, str]) -> list[Path]:
-    """Their split CSVs for every family of ``splits``, plus the data-efficiency subsets of base train."""
+    Families read from the authors' files keep their data-efficiency subsets; otherwise the nested, seeded
+    5/10/20/50 % subsets of Base train are drawn (:func:`phenocell.splits.nested_subset`).
+    """
+    families = dict(splits.families)
+    if not any(f in families for f in DATA_EFFICIENCY):
+        base = families["base"]
+        for percent in EFFICIENCY_PERCENTS:
+            subset = nested_subset(base["train"], percent / 100, seed=splits.seed)
+            families[f"base_{percent}pct"] = {
+                "train": subset,
+                "validation": base["validation"],
+                "test": base["test"],
+            }
     written = []
-    for family, parts in splits.families.items():
-        assignment = {fov: split for split in SPLITS for fov in parts[split]}
-        name = BASE_SPLIT_FILE if family == "base" else f"{DOMAIN_DIR}/{_domain_file(family, parts, groups)}"
-        write_split_csv(out / name, assignment)
-        written.append(out / name)
-    base = splits.families["base"]
-    for percent in EFFICIENCY_PERCENTS:
-        subset = nested_subset(base["train"], percent / 100, seed=splits.seed)
-        assignment = {f: "train" for f in subset} | {f: s for s in SPLITS[1:] for f in base[s]}
-        path = out / EFFICIENCY_DIR / f"split_{percent}_percent_train.csv"
-        write_split_csv(path, assignment)
+    for family, parts in families.items():
+        path = out / SPLIT_FILES[family]
+        write_split_csv(path, {fov: split for split in SPLITS for fov in parts[split]})
         written.append(path)
     return written
 
@@ -135,10 +129,9 @@ def export_lmdb(
     shards = _shards(dataset_dir)
     splits = Splits.read(dataset_dir / "splits.json")
     with atomic_directory(Path(out), overwrite=overwrite) as tmp:
-        groups: dict[str, str] = {}
-        count = write_records(tmp / LMDB_SUBDIR, _records(shards, groups, progress))
+        count = write_records(tmp / LMDB_SUBDIR, _records(shards, progress))
         (tmp / LABEL_DICT_FILE).write_text(json.dumps(label_dict(), indent=2) + "\n")
-        write_split_files(tmp, splits, groups)
+        write_split_files(tmp, splits)
         shutil.copyfile(dataset_dir / "splits.json", tmp / EXTRA_SPLITS_FILE)
         shutil.copyfile(dataset_dir / "manifest.json", tmp / EXTRA_MANIFEST_FILE)
     return Path(out), count

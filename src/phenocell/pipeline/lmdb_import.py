@@ -2,20 +2,19 @@
 
 Reads the release layout of :mod:`phenocell.dataset.lmdb_layout`: every record is unpickled with the
 allow-list and checked before anything is written; tiles are kept as they are (one shard per FoV, in key
-order); the split families come from the split CSVs (``splits/schuerch_dataset_split.csv`` → ``base``,
-``domain_splits/*`` → ``tumor_type`` / ``tumor_stage`` / ``msi`` / ``group``).
+order); the split families come from the split CSVs, read as ``--splits-from`` reads them
+(:mod:`phenocell.splits.authors`: base, tumor_type, tumor_stage, dii_clr, msi, base_{5,10,20,50}pct).
 
 A release written by ``phenocell export lmdb`` carries our maps, row fields, ``splits.json`` and manifest
 fields, and imports exactly. A release of the authors has no patient table: tumor type, stage and group of
 a FoV are read off the domain-split CSVs (test side of ``adeno → mucinous`` is mucinous, and so on; absent:
-unknown), the patient is the FoV's region (``reg002``, the unit of their Base split), ``tile_x``/``tile_y``
+unknown), the patient is the FoV's region number (the unit of their Base split), ``tile_x``/``tile_y``
 are -1 (their tiles carry no origin) and the pixel size is the release's 0.377442 µm.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -27,31 +26,25 @@ from phenocell.constants import DEFAULT_MASK_MPP
 from phenocell.converters.classes import load_class_map
 from phenocell.dataset.lmdb import env_path, get_records, iter_records
 from phenocell.dataset.lmdb_layout import (
-    BASE_SPLIT_FILE,
-    DOMAIN_DIR,
-    DOMAIN_FILES,
     EXTRA_MANIFEST_FILE,
     EXTRA_SPLITS_FILE,
-    GROUP_REVERSED_FILE,
     LABEL_DICT_FILE,
-    fov_name,
     read_label_dict,
-    read_split_csv,
 )
 from phenocell.dataset.lmdb_tiles import authors_row, has_phenocell_fields, restore_row
 from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
-from phenocell.errors import InvalidInputError, MissingInputError, read_json_file
+from phenocell.errors import InvalidInputError, read_json_file
 from phenocell.readers.pairs import write_exclusions
 from phenocell.records import FovSummary
-from phenocell.splits import SPLITS
-from phenocell.splits.families import RULES, SPLITS_VERSION
+from phenocell.splits import DATA_EFFICIENCY, SPLITS, Splits
+from phenocell.splits.authors import AuthorsSplits, fov_of_sample, read_authors_splits
+from phenocell.splits.rules import AUTHORS_SEED, region_of
 
-#: The authors' Base split was drawn with np.random.seed(42) over region numbers.
-AUTHORS_SEED = 42
-#: Patient attributes a domain-split CSV tells: family → (test value, train/validation value).
+#: Patient fields a domain-split file tells: family → (field, value on the test side, value elsewhere).
 SIDES: dict[str, tuple[str, Any, Any]] = {
     "tumor_type": ("tumor_type", "mucinous", "adenocarcinoma"),
     "tumor_stage": ("stage", 4, 3),
+    "dii_clr": ("group", "1", "2"),  # test = CLR (group 1), train / validation = DII (group 2)
 }
 NOTE = (
     "imported from the authors' LMDB release: it has no ignore value, so dirt is background (0) in both "
@@ -59,71 +52,40 @@ NOTE = (
 )
 
 
-def read_families(lmdb_dir: Path) -> tuple[dict[str, dict[str, list[str]]], dict[str, str]]:
-    """Split families from the release's CSVs, and the file each came from."""
-    base = lmdb_dir / BASE_SPLIT_FILE
-    if not base.is_file():
-        raise MissingInputError(
-            f"the release {lmdb_dir} has no base split file",
-            expected=str(base),
-            found="no such file",
-            fix="pass the release folder (it holds lmdb/, label_dict.json and splits/)",
-        )
-    files = {"base": BASE_SPLIT_FILE}
-    for family, name in {**DOMAIN_FILES, "group_reversed": GROUP_REVERSED_FILE}.items():
-        if (lmdb_dir / DOMAIN_DIR / name).is_file():
-            files[family.removesuffix("_reversed")] = f"{DOMAIN_DIR}/{name}"
-    families = {}
-    for family, name in files.items():
-        assignment = read_split_csv(lmdb_dir / name)
-        families[family] = {s: sorted(f for f, v in assignment.items() if v == s) for s in SPLITS}
-    return families, files
-
-
-def _splits_doc(lmdb_dir: Path, families: dict[str, Any], files: dict[str, str], fovs: list[str]) -> dict:
+def _splits_doc(lmdb_dir: Path, authors: AuthorsSplits, fovs: list[str]) -> dict[str, Any]:
     """Our ``splits.json``: the exported one when the release carries it (and agrees), else built."""
     extra = lmdb_dir / EXTRA_SPLITS_FILE
     if extra.is_file():
         doc = read_json_file(extra, "exported splits file", f"delete {extra.name} to import the CSVs")
-        theirs = {f: v["splits"] for f, v in doc["families"].items()}
-        if theirs != families:
+        ours = {f: v["splits"] for f, v in doc["families"].items()}
+        differ = [f for f in ours if authors.families.get(f) != ours[f]]
+        differ += [f for f in authors.families if f not in ours and f not in DATA_EFFICIENCY]
+        if differ:  # data-efficiency files the export drew for the authors' code are not ours
             raise InvalidInputError(
                 f"{extra} disagrees with the release's split CSVs",
                 expected="the same FoV lists per family and split",
-                found=f"families {sorted(theirs)} vs {sorted(families)} (or their FoVs) differ",
+                found=f"families {sorted(differ)} differ",
                 fix=f"delete {extra.name} to import the CSVs as they are",
             )
-        return doc
-    rules = {
-        f: f"the authors' {files[f]}: " + RULES[f].format(by="region")
-        if f == "base"
-        else f"the authors' {files[f]}"
-        for f in families
-    }
-    return {
-        "version": SPLITS_VERSION,
-        "seed": AUTHORS_SEED,
-        "families": {f: {"rule": rules[f], "splits": families[f]} for f in families},
-        "fov_patient": {fov: _region(fov) for fov in sorted(fovs)},
-    }
+        return dict(doc)
+    splits = Splits(
+        seed=AUTHORS_SEED,
+        base_by="region",
+        families=authors.families,
+        fov_patient={fov: region_of(fov) for fov in sorted(fovs)},
+        rules={f: f"the authors' split file {authors.files[f]}" for f in authors.families},
+        source="the authors' LMDB release",
+    )
+    return splits.to_json()
 
 
-def _region(fov: str) -> str:
-    match = re.match(r"(reg\d+)", fov)
-    return match.group(1) if match else fov
-
-
-def fov_attributes(families: dict[str, Any], files: dict[str, str], fov: str) -> dict[str, Any]:
-    """Patient fields of a FoV read off the domain-split CSVs (``None`` / ``""`` where no file tells)."""
-    out: dict[str, Any] = {"patient": _region(fov), "group": "", "tumor_type": None, "stage": None}
+def fov_attributes(families: dict[str, dict[str, list[str]]], fov: str) -> dict[str, Any]:
+    """Patient fields of a FoV read off the domain-split files (``None`` / ``""`` where no file tells)."""
+    out: dict[str, Any] = {"patient": region_of(fov), "group": "", "tumor_type": None, "stage": None}
     for family, (field, test_value, other_value) in SIDES.items():
         parts = families.get(family, {})
         if any(fov in parts.get(s, []) for s in SPLITS):
             out[field] = test_value if fov in parts["test"] else other_value
-    if "group" in families and any(fov in families["group"][s] for s in SPLITS):
-        clr_test = files["group"].endswith(DOMAIN_FILES["group"])
-        on_test = fov in families["group"]["test"]
-        out["group"] = "1" if on_test == clr_test else "2"  # group 1 = CLR, 2 = DII
     return out
 
 
@@ -131,7 +93,7 @@ def index_samples(env_dir: Path) -> dict[str, list[str]]:
     """First pass: every record unpickled with the allow-list and checked; keys grouped by FoV, in order."""
     keys: dict[str, list[str]] = {}
     for key, record in iter_records(env_dir):
-        keys.setdefault(fov_name(record["sample_name"]), []).append(key)
+        keys.setdefault(fov_of_sample(record["sample_name"]), []).append(key)
     if not keys:
         raise InvalidInputError(
             f"the LMDB {env_dir} is empty",
@@ -223,7 +185,7 @@ def import_lmdb(lmdb_dir: Path, out: Path, *, overwrite: bool = False, progress:
     lmdb_dir = Path(lmdb_dir)
     env_dir = env_path(lmdb_dir)
     label_map = read_label_dict(lmdb_dir / LABEL_DICT_FILE)
-    families, files = read_families(lmdb_dir)
+    authors = read_authors_splits(lmdb_dir)
     keys = index_samples(env_dir)
     with atomic_directory(Path(out), overwrite=overwrite) as tmp:
         (tmp / "data").mkdir()
@@ -235,12 +197,12 @@ def import_lmdb(lmdb_dir: Path, out: Path, *, overwrite: bool = False, progress:
                 "fov_index": i,
                 "label_map": label_map,
                 "dropped": 0,
-                "attributes": fov_attributes(families, files, fov),
+                "attributes": fov_attributes(authors.families, fov),
                 "tile_sizes": tile_sizes,
             }
             fovs[fov] = _write_fov(tmp, fov, _rows(env_dir, keys[fov], fov, context))
             qc[fov] = {"tiles": fovs[fov].tiles, "instances_on_background_dropped": context["dropped"]}
-        doc = _splits_doc(lmdb_dir, families, files, list(keys))
+        doc = _splits_doc(lmdb_dir, authors, list(keys))
         (tmp / "splits.json").write_text(json.dumps(doc, indent=2) + "\n")
         (tmp / "manifest.json").write_text(json.dumps(_manifest(lmdb_dir, fovs, tile_sizes), indent=2) + "\n")
         (tmp / "qc" / "fov_stats.json").write_text(json.dumps(qc, indent=2, sort_keys=True) + "\n")

@@ -4,19 +4,19 @@ Raw layout (``--source phenobench-hdf5``, chosen automatically when RAW holds ``
 
     RAW/
       reg001_A.hdf ...        one file per FoV: img (3,H,W), ifl (C,H,W), gt_ct (1,H,W), gt_inst (1,H,W)
-      patients.csv            the patient table, as for a CODEX export
-      fov_patients.csv        region → patient (columns as --region-column / --patient-column); or instead
-                              the public cell table CRC_clusters_neighborhoods_markers.csv (two columns read)
+      patients.csv            the patient table, as for a CODEX export (or --patients FILE)
+      fov_patients.csv        region → patient (columns as --region-column / --patient-column); or
+                              --region-patients FILE, or the public cell table (two columns read)
       channel_names.txt       optional: the ifl channel names, one per line (else ifl_00, ifl_01, ...)
 
-The FoVs then go through the same pipeline as a CODEX export: same tiling, splits, card and manifest.
+The FoVs then go through the same pipeline as a CODEX export: same tiling (``--tiling``), splits
+(``--base-by``, ``--splits-from``), patient options, card and manifest.
 H&E and masks share one grid, whose pixel size is ``--mask-mpp`` (or ``--he-mpp``), default 0.377442 µm.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,20 +27,19 @@ from phenocell.constants import (
     DEFAULT_MASK_MPP,
     FOV_PATIENT_FILE,
     HDF5_SUFFIXES,
-    PATIENT_TABLE_FILE,
 )
 from phenocell.converters.classes import load_class_map
 from phenocell.converters.phenobench import cells_from_maps, fine_lookup
 from phenocell.converters.regions import RegionFiles
 from phenocell.errors import InvalidInputError, MissingInputError
 from phenocell.pipeline.convert import Inputs, OpenFov
+from phenocell.pipeline.metadata import mapped_fov_patients, patient_table_path, read_patients
 from phenocell.pipeline.options import ConvertOptions
 from phenocell.readers.cell_table import CellTable
-from phenocell.readers.fov_patients import read_fov_patients
 from phenocell.readers.pairs import read_exclusions
-from phenocell.readers.patients import read_patient_table
 from phenocell.readers.phenobench_hdf5 import channel_names, ifl_channels, marker_means, read_phenobench_hdf5
 from phenocell.records import LazyImage
+from phenocell.splits.authors import read_authors_splits
 
 
 def hdf5_files(raw_dir: Path) -> dict[str, Path]:
@@ -56,17 +55,20 @@ def is_hdf5_source(raw_dir: Path, source: str) -> bool:
     return source == "phenobench-hdf5" or (source == "auto" and bool(hdf5_files(raw_dir)))
 
 
-def _fov_patient_table(raw_dir: Path, options: ConvertOptions) -> dict[str, str]:
-    cols = options.columns
+def _mapping_file(raw_dir: Path, options: ConvertOptions) -> Path:
+    """The FoV → patient mapping: ``--region-patients``, else ``fov_patients.csv``, else the cell table."""
+    if options.region_patients:
+        return Path(options.region_patients)
     for name in (FOV_PATIENT_FILE, CELL_TABLE_FILE):
         if (raw_dir / name).is_file():
-            return read_fov_patients(raw_dir / name, region=cols.region, patient=cols.patient)
+            return raw_dir / name
+    cols = options.columns
     raise MissingInputError(
         f"no FoV → patient table in {raw_dir}",
         expected=f"{raw_dir / FOV_PATIENT_FILE} (columns {cols.region!r},{cols.patient!r}) or the cell table "
         f"{raw_dir / CELL_TABLE_FILE}",
         found="neither file",
-        fix=f"add {FOV_PATIENT_FILE} with one row per FoV",
+        fix=f"add {FOV_PATIENT_FILE} with one row per FoV, or pass --region-patients FILE",
     )
 
 
@@ -89,21 +91,6 @@ def _regions(raw_dir: Path, files: dict[str, Path], excluded: dict[str, str]) ->
     return regions
 
 
-def _check_owners(regions: list[str], table: dict[str, str], patients: dict[str, Any]) -> None:
-    unknown = sorted({table[r] for r in regions if r in table} - set(patients))
-    for what, missing in (
-        ("FoVs without a patient", [r for r in regions if r not in table]),
-        ("patients missing from the patient table", unknown),
-    ):
-        if missing:
-            raise InvalidInputError(
-                what,
-                expected="a patient row for every FoV, and every patient in the patient table",
-                found=f"{missing[:5]}" + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""),
-                fix=f"complete {FOV_PATIENT_FILE} / {PATIENT_TABLE_FILE}, or exclude the FoVs with --exclude",
-            )
-
-
 def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
     """Read and cross-check an HDF5 export's inputs; ``None`` when ``raw_dir`` is not read as one."""
     raw_dir = Path(raw_dir)
@@ -113,15 +100,24 @@ def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
     class_map = load_class_map(options.class_map)
     fine_lookup(class_map)  # every granular name must map before any file is read
     excluded = read_exclusions(options.exclude) if options.exclude else {}
+    authors = read_authors_splits(options.splits_from) if options.splits_from else None
+    if authors:
+        excluded.update(authors.exclusions([r for r in files if r not in excluded]))
     regions = _regions(raw_dir, files, excluded)
-    table = _fov_patient_table(raw_dir, options)
-    patients = read_patient_table(raw_dir / PATIENT_TABLE_FILE)
-    _check_owners(regions, table, patients)
+    fov_patient = mapped_fov_patients(_mapping_file(raw_dir, options), options, regions)
+    patients = read_patients(raw_dir, options)
+    unknown = sorted(set(fov_patient.values()) - set(patients))
+    if unknown:
+        raise InvalidInputError(
+            "patients missing from the patient table",
+            expected=f"every patient of the FoVs in {patient_table_path(raw_dir, options)}",
+            found=f"no row for patients {unknown[:5]}",
+            fix="add their tumor type and stage to the patient table, or exclude their FoVs",
+        )
     first = files[regions[0]]
     markers = channel_names(raw_dir / CHANNEL_NAMES_FILE, first, ifl_channels(first))
-    fov_patient = {r: table[r] for r in regions}
     cols = options.columns
-    frame = pd.DataFrame({cols.region: list(fov_patient), cols.patient: list(fov_patient.values())})
+    frame = pd.DataFrame({cols.region: list(fov_patient), "patient": list(fov_patient.values())})
     return Inputs(
         CellTable(frame, cols, markers),
         patients,
@@ -130,6 +126,7 @@ def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
         fov_patient,
         excluded,
         {r: i for i, r in enumerate(files, start=1)},
+        authors,
     )
 
 
