@@ -173,3 +173,14 @@ def test_synth_cli_writes_an_hdf5_export_that_converts(tmp_path: Path) -> None:
     result = CliRunner().invoke(convert_main, [str(raw), "--out", str(out), "--tile-size", "64", "--quiet"])
     assert result.exit_code == 0, result.output
     assert json.loads((out / "manifest.json").read_text())["markers"][0] == "marker1:Cyc_1_ch_2"
+
+
+def test_hdf5_export_with_the_authors_split_files(hdf5_raw: Path, authors_lmdb: Path, tmp_path: Path) -> None:
+    options = ConvertOptions(tile_size=64, splits_from=authors_lmdb, progress=False)
+    out = convert(hdf5_raw, tmp_path / "pc", options=options)
+    families = json.loads((out / "splits.json").read_text())["families"]
+    with open(authors_lmdb / "splits" / "schuerch_dataset_split.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    test = sorted(r["sample_name"][:-4] for r in rows if r["train_test_val_split"] == "test")
+    assert families["base"]["splits"]["test"] == test
+    assert "dii_clr" in families and families["base"]["rule"].startswith("the authors' split file")
