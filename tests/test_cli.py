@@ -56,7 +56,7 @@ def test_convert_options_match_convert_options_dataclass() -> None:
         "size_column",
         "cell_id_column",
     }
-    cli = _names(convert_main) - {"raw_dir", "out", "quiet"}
+    cli = _names(convert_main) - {"raw_dir", "out", "quiet", "debug"}
     assert cli == api | columns
     assert _names(convert_cmd) == _names(convert_main)
     assert misalignments(convert_main, _convert_field) == []

@@ -31,9 +31,13 @@ def _size(value: str) -> tuple[int, int]:
         ) from None
 
 
+DEBUG = click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
+
+
 @click.group()
 @click.version_option(package_name="phenocell")
-def main() -> None:
+@DEBUG
+def main(debug: bool) -> None:
     """PhenoCell: CODEX exports → panoptic H&E cell-phenotyping dataset, and its benchmark."""
 
 
@@ -92,6 +96,18 @@ def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 "source",
                 "--source",
                 help="Raw format: CODEX export or the authors' per-FoV HDF5 files (auto: *.hdf in RAW_DIR).",
+            ),
+            option_from(
+                ConvertOptions,
+                "max_pixels",
+                "--max-pixels",
+                help="Largest image (H x W pixels) accepted, checked from the headers before reading.",
+            ),
+            option_from(
+                ConvertOptions,
+                "allow_unlabelled_fovs",
+                "--allow-unlabelled-fovs",
+                help="Skip (and report) regions whose segmentation has no cell-table rows.",
             ),
         ],
     )
@@ -171,6 +187,7 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
                     ConvertOptions, "overwrite", "--overwrite", help="Replace an existing output directory."
                 ),
                 click.option("--quiet", is_flag=True, help="No progress bar."),
+                DEBUG,
             ],
         )
     )
@@ -178,6 +195,7 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def convert_options_from(kw: dict[str, Any]) -> ConvertOptions:
     """Build :class:`ConvertOptions` from the keyword arguments of a command using :func:`convert_options`."""
+    kw.pop("debug", None)  # read by the error handler from the click context
     label = kw.pop("label_column")
     columns = CellTableColumns(
         region=kw.pop("region_column"),
@@ -318,10 +336,23 @@ def publish(dataset_dir: Path, repo_id: str, private: bool, revision: str | None
 def card(dataset_dir: Path, html: bool) -> None:
     """Re-render DATASET_DIR's README.md and figures from its files (byte-identical if unchanged)."""
     from phenocell.cards.render import card_html, write_card
+    from phenocell.cards.verify import verify_dataset
 
+    verify_dataset(dataset_dir, readme=False, action="rendered")  # the card is rebuilt from these files
     click.echo(f"wrote {write_card(dataset_dir)}")
     if html:
         click.echo(f"wrote {card_html(dataset_dir)}")
+
+
+@main.command()
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@friendly_errors
+def verify(dataset_dir: Path) -> None:
+    """Check DATASET_DIR: README YAML vs splits.json, shard sha256 and rows vs manifest, split leakage."""
+    from phenocell.cards.verify import verify_dataset
+
+    verify_dataset(dataset_dir, action="changed")
+    click.echo(f"verified {dataset_dir}: manifest, shards, splits and README.md agree")
 
 
 @main.group()

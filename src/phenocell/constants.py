@@ -36,6 +36,13 @@ CHANNEL_NAMES_FILE = "channel_names.txt"
 #: Pixel size of the public release's centroids and masks.
 DEFAULT_MASK_MPP = 0.377442
 
+#: Largest mask label: global cell ids pack the FoV index above 32 bits of label.
+MAX_LABEL = 2**32 - 1
+
+#: Default limit on one image's pixels (H x W, ``--max-pixels``), far above real FoVs (1440 x 1920 masks,
+#: H&E at 2x: 2880 x 3840 = 11 MP); a header claiming more is refused before any pixel is read.
+DEFAULT_MAX_PIXELS = 250_000_000
+
 #: Marker-intensity columns look like ``CD68 - macrophages:Cyc_18_ch_4``.
 MARKER_COLUMN_PATTERN = r":Cyc_\d+_ch_\d+$"
 

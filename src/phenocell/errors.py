@@ -71,6 +71,26 @@ def require_package(module: str, extra: str, what: str) -> None:
         )
 
 
+class UnsafePathError(PhenoCellError, ValueError):
+    """A name used in a path would leave its folder, or an output would overlap the raw input."""
+
+
+class OutputLockedError(PhenoCellError, FileExistsError):
+    """Another run is writing the same output directory."""
+
+
+class ResourceLimitError(PhenoCellError, ValueError):
+    """An input declares a size beyond the configured limit (e.g. ``--max-pixels``)."""
+
+
+class SystemResourceError(PhenoCellError, OSError):
+    """The operating system refused an operation (disk full, permission denied, read-only file system)."""
+
+
+class NetworkError(PhenoCellError, ConnectionError):
+    """A remote service (the Hugging Face Hub) could not be reached or refused the request."""
+
+
 def check_choice(name: str, value: object, choices: Iterable[object]) -> None:
     """Raise :class:`InvalidOptionError` listing the valid choices when ``value`` is not among them."""
     options = list(choices)
@@ -101,3 +121,22 @@ def read_json_file(path: Path, what: str, fix: str) -> Any:
         raise CorruptInputError(
             f"{what} {path} is not valid JSON", expected="a JSON document", found=str(err), fix=fix
         ) from err
+
+
+#: Top-level packages whose exceptions mean "the network / remote service failed".
+NETWORK_PACKAGES = ("httpx", "httpx2", "requests", "urllib3", "huggingface_hub", "aiohttp", "hf_xet")
+
+
+def network_error(err: BaseException, action: str) -> NetworkError | None:
+    """A :class:`NetworkError` for ``err`` if it comes from the network stack (or is a socket error)."""
+    packages = {cls.__module__.split(".")[0] for cls in type(err).__mro__}
+    if not (packages & set(NETWORK_PACKAGES) or isinstance(err, (ConnectionError, TimeoutError))):
+        return None
+    first = str(err).splitlines()[0][:300] if str(err) else ""
+    return NetworkError(
+        f"could not {action}",
+        expected="a reachable Hugging Face Hub that accepts the request",
+        found=f"{type(err).__name__}: {first}",
+        fix="check the network, HF_ENDPOINT and your token (`hf auth login`), then run the command again; "
+        "an interrupted upload resumes",
+    )

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from phenocell.errors import CorruptInputError
+from phenocell.errors import CorruptInputError, ResourceLimitError
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,6 @@ class Patient:
     stage_group: str = ""  # the stage group with its sub-stage, e.g. "IIIB"
 
 
-
 @dataclass
 class FovSummary:
     """What one FoV contributed: its shard and its sha256, tile count, cells per class id (-1 = ignored)."""
@@ -37,7 +36,6 @@ class FovSummary:
     tiles: int
     cells_per_class: dict[int, int]
     num_bytes: int = 0  # shard file size
-
 
 
 @dataclass
@@ -71,3 +69,13 @@ def corrupt_image_error(path: Path, err: Exception) -> CorruptInputError:
     )
 
 
+def check_pixels(path: Path, what: str, shape: tuple[int, ...], max_pixels: int) -> None:
+    """Raise :class:`ResourceLimitError` when the H x W of ``shape`` exceeds ``max_pixels``."""
+    pixels = int(shape[0]) * int(shape[1]) if len(shape) >= 2 else 0
+    if pixels > max_pixels:
+        raise ResourceLimitError(
+            f"{what} {path} is too large",
+            expected=f"at most {max_pixels:,} pixels (--max-pixels)",
+            found=f"{int(shape[0]):,} x {int(shape[1]):,} = {pixels:,} pixels declared in its header",
+            fix="check the file (a damaged header can claim a huge size), crop it, or raise --max-pixels",
+        )

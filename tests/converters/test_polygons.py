@@ -55,10 +55,10 @@ def test_overlapping_outlines_are_resolved_deterministically_and_counted(tmp_pat
     grid = {"mpp": 0.5, "height": 16, "width": 16}
     write_geojson(tmp_path / "a.geojson", {1: big, 2: small}, grid)
     write_geojson(tmp_path / "b.geojson", {2: small, 1: big}, grid)
-    mask_a, contested_a = read_polygons(tmp_path / "a.geojson", mpp=1.0)
-    mask_b, contested_b = read_polygons(tmp_path / "b.geojson", mpp=1.0)
+    mask_a, stats_a = read_polygons(tmp_path / "a.geojson", mpp=1.0)
+    mask_b, stats_b = read_polygons(tmp_path / "b.geojson", mpp=1.0)
     np.testing.assert_array_equal(mask_a.array, mask_b.array)
-    assert contested_a == contested_b == 16
+    assert stats_a == stats_b == {"contested_pixels": 16, "repaired_polygons": 0}
     assert (mask_a.array == 2).sum() == 64 and mask_a.mpp == 0.5  # the smaller cell stays whole
 
 
@@ -71,3 +71,15 @@ def test_corrupt_geojson(tmp_path: Path) -> None:
     )
     with pytest.raises(CorruptInputError, match="bad feature 0"):
         read_polygons(tmp_path / "y.geojson", mpp=1.0, shape_hw=(4, 4))
+
+
+def test_invalid_outline_is_repaired_and_counted(tmp_path: Path) -> None:
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [8, 8], [8, 0], [0, 8], [0, 0]]]}
+    doc = {
+        "type": "FeatureCollection",
+        "phenocell": {"mpp": 1.0, "height": 10, "width": 10},
+        "features": [{"type": "Feature", "properties": {"label": 3}, "geometry": bowtie}],
+    }
+    (tmp_path / "b.geojson").write_text(json.dumps(doc))
+    mask, stats = read_polygons(tmp_path / "b.geojson", mpp=1.0)
+    assert stats["repaired_polygons"] == 1 and (mask.array == 3).sum() > 0

@@ -31,9 +31,7 @@ def benchmark_encoders() -> None:
 
 @benchmark.command("run")
 @click.option("--data", required=True, help="Dataset directory or Hub repo id.")
-@click.option(
-    "--family", type=click.Choice(list(ALL_FAMILIES)), required=True, help="Split family (config)."
-)
+@click.option("--family", type=click.Choice(list(ALL_FAMILIES)), required=True, help="Split family (config).")
 @click.option("--encoder", required=True, help="Registry key, see `phenocell benchmark encoders`.")
 @click.option("--head", type=click.Choice(["linear", "unetr"]), default="linear", show_default=True)
 @click.option(

@@ -24,8 +24,6 @@ def _architecture(cfg: EncoderConfig) -> nn.Module:
 
 
 def _load_safetensors(model: nn.Module, path: Path, key: str) -> None:
-    from safetensors.torch import load_file
-
     if path.suffix != ".safetensors":
         raise InvalidInputError(
             f"weights for {key} must be safetensors",
@@ -35,16 +33,65 @@ def _load_safetensors(model: nn.Module, path: Path, key: str) -> None:
             "(pickled .pt/.bin files are never loaded)",
         )
     require_file(path, f"weights file for {key}", "pass an existing --weights PATH")
+    state = _read_safetensors(path, key)
+    _check_state(model, state, path, key)
     try:
-        state = load_file(str(path))
         model.load_state_dict(state, strict=True)
-    except (RuntimeError, OSError, ValueError) as err:
+    except (RuntimeError, ValueError) as err:
         raise CorruptInputError(
             f"cannot load {path} into {key}",
             expected=f"a {key} ({type(model).__name__}) state dict",
             found=str(err).splitlines()[0][:300],
             fix="check the checkpoint matches the encoder",
         ) from err
+
+
+def _read_safetensors(path: Path, key: str) -> dict[str, torch.Tensor]:
+    """Read a safetensors file; a pickle renamed .safetensors or a damaged header is a typed error."""
+    from safetensors.torch import load_file
+
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head[:1] == b"\x80" or head[:2] == b"PK":
+        raise CorruptInputError(
+            f"{path} is a pickled PyTorch checkpoint, not safetensors",
+            expected="a safetensors file (8-byte header length, JSON header, tensors)",
+            found="pickle / torch.save zip bytes under a .safetensors name",
+            fix="convert it where you trust it: safetensors.torch.save_file(torch.load(...), PATH); "
+            "pickles are never loaded here",
+        )
+    try:
+        return load_file(str(path))
+    except Exception as err:  # SafetensorError has no public base class; any failure means a bad file
+        raise CorruptInputError(
+            f"cannot read safetensors file {path} for {key}",
+            expected="a valid safetensors file",
+            found=f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}",
+            fix="re-download or re-save the checkpoint (the header may be damaged or too long)",
+        ) from err
+
+
+def _check_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path, key: str) -> None:
+    """Name the missing, unexpected and wrongly shaped tensors instead of a generic load failure."""
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    missing = sorted(set(want) - set(got))
+    unexpected = sorted(set(got) - set(want))
+    shapes = [
+        f"{k}: {got[k]} (expected {want[k]})" for k in sorted(set(want) & set(got)) if want[k] != got[k]
+    ]
+    if missing or unexpected or shapes:
+        parts = [
+            f"missing {missing[:5]}" * bool(missing),
+            f"unexpected {unexpected[:5]}" * bool(unexpected),
+            f"wrong shapes {shapes[:5]}" * bool(shapes),
+        ]
+        raise CorruptInputError(
+            f"weights {path} do not fit {key}",
+            expected=f"the {len(want)} tensors of {key} ({type(model).__name__}) with their shapes",
+            found="; ".join(p for p in parts if p),
+            fix="pass the checkpoint of this encoder (see `phenocell benchmark encoders`)",
+        )
 
 
 def _from_hub(cfg: EncoderConfig) -> nn.Module:

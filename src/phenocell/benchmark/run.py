@@ -18,6 +18,7 @@ from phenocell.benchmark.heads import build_head
 from phenocell.benchmark.metrics import K, confusion, macro_f1
 from phenocell.benchmark.report import write_run
 from phenocell.benchmark.train import TrainConfig, evaluate, train_head
+from phenocell.cards.verify import verify_dataset
 from phenocell.errors import InvalidOptionError
 from phenocell.splits import nested_subset
 
@@ -52,6 +53,8 @@ def run_benchmark(
     """Train and evaluate one head; writes ``results.json``, ``report.md`` and figures into ``out``."""
     cfg = config or TrainConfig()
     cfg.validate()
+    if Path(data).is_dir():  # a local dataset is checked against its manifest before it is trusted
+        verify_dataset(Path(data), action="trained")
     started = time.perf_counter()
     tiles = {s: load_split(data, family, s) for s in ("train", "validation", "test")}
     if cfg.train_fraction < 1.0:

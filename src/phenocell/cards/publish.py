@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from phenocell.dataset.writer import sha256_file
-from phenocell.errors import IntegrityError, MissingInputError, read_json_file
+from phenocell.cards.verify import verify_dataset
+from phenocell.errors import network_error
+
+__all__ = ["LOCAL_ONLY", "UploadItem", "publish", "upload_plan", "verify_dataset"]
 
 #: Local-only files that are not part of the published dataset.
 LOCAL_ONLY = ("README.html",)
@@ -23,49 +25,6 @@ class UploadItem:
 
     path: str
     size: int
-
-
-def verify_dataset(dataset_dir: Path) -> None:
-    """Check every shard against ``manifest.json`` (presence, sha256) and that no unlisted shard exists.
-
-    Raises:
-        MissingInputError: no manifest, or a listed shard is missing.
-        IntegrityError: a shard's sha256 differs from the manifest, or a shard is not listed.
-    """
-    dataset_dir = Path(dataset_dir)
-    manifest = read_json_file(
-        dataset_dir / "manifest.json", "dataset manifest", "publish a directory written by phenocell-convert"
-    )
-    shards = manifest["shards"]
-    for name, meta in sorted(shards.items()):
-        path = dataset_dir / name
-        if not path.is_file():
-            raise MissingInputError(
-                f"shard {name} is missing",
-                expected=str(path),
-                found="no such file",
-                fix="re-run phenocell-convert; nothing was uploaded",
-            )
-        digest = sha256_file(path)
-        if digest != meta["sha256"]:
-            raise IntegrityError(
-                f"shard {name} does not match the manifest",
-                expected=f"sha256 {meta['sha256']}",
-                found=f"sha256 {digest}",
-                fix="re-run phenocell-convert; nothing was uploaded",
-            )
-    extra = sorted(
-        p.relative_to(dataset_dir).as_posix()
-        for p in (dataset_dir / "data").glob("*.parquet")
-        if p.relative_to(dataset_dir).as_posix() not in shards
-    )
-    if extra:
-        raise IntegrityError(
-            "shards not in the manifest",
-            expected="only the shards manifest.json lists",
-            found=str(extra),
-            fix="remove them or re-run phenocell-convert; nothing was uploaded",
-        )
 
 
 def upload_plan(dataset_dir: Path) -> list[UploadItem]:
@@ -91,15 +50,32 @@ def publish(
     revision: str | None = None,
     dry_run: bool = False,
 ) -> list[UploadItem]:
-    """Verify, then upload ``dataset_dir`` as the dataset repo ``repo_id`` (unless ``dry_run``).
+    """Verify (:func:`phenocell.cards.verify.verify_dataset`), then upload ``dataset_dir`` as ``repo_id``.
 
     Returns:
         The files uploaded (or that would be, with ``dry_run``).
+
+    Raises:
+        IntegrityError: the directory fails verification; nothing is uploaded.
+        NetworkError: the Hub cannot be reached or refuses the request.
     """
-    verify_dataset(dataset_dir)
+    verify_dataset(dataset_dir, action="uploaded")
     plan = upload_plan(dataset_dir)
     if dry_run:
         return plan
+    try:
+        _upload(Path(dataset_dir), repo_id, plan, private=private, revision=revision)
+    except Exception as err:
+        typed = network_error(err, f"upload to datasets/{repo_id}")
+        if typed is None:
+            raise
+        raise typed from err
+    return plan
+
+
+def _upload(
+    dataset_dir: Path, repo_id: str, plan: list[UploadItem], *, private: bool, revision: str | None
+) -> None:
     from huggingface_hub import HfApi
 
     api = HfApi()
@@ -114,4 +90,3 @@ def publish(
         allow_patterns=[item.path for item in plan],
         commit_message="Upload PhenoCell dataset",
     )
-    return plan

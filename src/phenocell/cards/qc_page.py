@@ -23,6 +23,7 @@ COLUMNS = (
     ("area_outliers", "area outliers"),
     ("rows_without_mask_label", "table rows without mask label"),
     ("contested_pixels", "contested polygon px"),
+    ("repaired_polygons", "repaired polygons"),
 )
 
 _ENV = jinja2.Environment(

@@ -66,9 +66,7 @@ def dataset_infos(summary: DatasetSummary) -> DatasetInfosDict:
         for fam, split, name in names:
             num_bytes, tiles = summary.split_bytes(fam, split), summary.split_tiles(fam, split)
             splits.add(SplitInfo(name=name, num_bytes=num_bytes, num_examples=tiles))
-        return DatasetInfo(
-            features=FEATURES, splits=splits, download_size=total, dataset_size=copies * total
-        )
+        return DatasetInfo(features=FEATURES, splits=splits, download_size=total, dataset_size=copies * total)
 
     infos = DatasetInfosDict()
     infos["default"] = info([(f, s, f"{f}_{s}") for f in FAMILIES for s in SPLITS], len(FAMILIES))

@@ -17,18 +17,14 @@ from phenocell.errors import InvalidInputError
 MIN_ROWS = 5
 
 
-def median_centroid_distance(
-    table_yx: np.ndarray, label_yx: np.ndarray
-) -> float:
+def median_centroid_distance(table_yx: np.ndarray, label_yx: np.ndarray) -> float:
     """Median Euclidean distance (mask px) between each joined row's centroid and its label's centroid."""
     if len(table_yx) == 0:
         return float("nan")
     return float(np.median(np.hypot(*(np.asarray(table_yx) - np.asarray(label_yx)).T)))
 
 
-def check_id_join(
-    region: str, distance: float, *, joined: int, rows: int, limit: float, column: str
-) -> None:
+def check_id_join(region: str, distance: float, *, joined: int, rows: int, limit: float, column: str) -> None:
     """Raise when the id join looks wrong: a median distance above ``limit``, or no row joined at all.
 
     Args:

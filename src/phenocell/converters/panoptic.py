@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from phenocell.constants import MAX_LABEL
 from phenocell.converters.classes import ClassMap
 from phenocell.converters.join_check import check_id_join, median_centroid_distance
 from phenocell.errors import InvalidInputError
@@ -33,6 +34,35 @@ class LabelStats:
     point_labels: np.ndarray  # label under each queried point (0 = background)
 
 
+def _check_points(points: np.ndarray | None, height: int, width: int) -> None:
+    """Centroids used to find labels must lie on the mask (they are never clamped to its edge)."""
+    if points is None or len(points) == 0:
+        return
+    pts = np.asarray(points, dtype=np.float64)
+    bad = ~np.isfinite(pts).all(axis=1) | (pts[:, 0] < 0) | (pts[:, 1] < 0)
+    bad |= (pts[:, 0] >= height) | (pts[:, 1] >= width)
+    if bad.any():
+        raise InvalidInputError(
+            "cell centroids outside the label mask",
+            expected=f"0 <= Y < {height} and 0 <= X < {width} (mask pixels)",
+            found=f"{int(bad.sum())} rows, e.g. (y, x) {pts[bad][:3].tolist()}",
+            fix="check the centroid columns (--x-column / --y-column) and their pixel size, or join by label",
+        )
+
+
+def _check_strip(mask: LazyImage, strip: np.ndarray) -> np.ndarray:
+    """A strip of labels as int64; negative labels and labels above 2**32 - 1 are refused."""
+    if strip.size and (strip.min() < 0 or int(strip.max()) > MAX_LABEL):
+        low, high = int(strip.min()), int(strip.max())
+        raise InvalidInputError(
+            f"label mask {mask.path} has labels out of range",
+            expected=f"labels 0 (background) .. {MAX_LABEL}",
+            found=f"labels from {low} to {high}",
+            fix="relabel the segmentation with non-negative integer ids (uint16/uint32)",
+        )
+    return strip.astype(np.int64)
+
+
 def scan_labels(mask: LazyImage, points: np.ndarray | None = None) -> LabelStats:
     """One strip-wise pass over a label image: per-label area and centroid, labels at ``points``.
 
@@ -42,13 +72,13 @@ def scan_labels(mask: LazyImage, points: np.ndarray | None = None) -> LabelStats
 
     """
     height, width = mask.shape
+    _check_points(points, height, width)
     sums: dict[str, list[np.ndarray]] = {"labels": [], "area": [], "sy": [], "sx": []}
     pts = np.empty((0, 2)) if points is None else np.asarray(points, dtype=np.float64)
-    py = np.clip(np.floor(pts[:, 0]).astype(np.int64), 0, height - 1)
-    px = np.clip(np.floor(pts[:, 1]).astype(np.int64), 0, width - 1)
+    py, px = np.floor(pts[:, 0]).astype(np.int64), np.floor(pts[:, 1]).astype(np.int64)
     point_labels = np.zeros(len(pts), dtype=np.int64)
     for top in range(0, height, STRIP_ROWS):
-        strip = mask.read(slice(top, min(top + STRIP_ROWS, height)), slice(0, width)).astype(np.int64)
+        strip = _check_strip(mask, mask.read(slice(top, min(top + STRIP_ROWS, height)), slice(0, width)))
         inside = (py >= top) & (py < top + strip.shape[0])
         point_labels[inside] = strip[py[inside] - top, px[inside]]
         rows, cols = np.nonzero(strip)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from phenocell.constants import (
     DEFAULT_MASK_MPP,
+    DEFAULT_MAX_PIXELS,
     HE_DIR,
     IMAGE_SUFFIXES,
     MASK_DIR,
@@ -15,6 +16,7 @@ from phenocell.constants import (
     POLYGON_SUFFIXES,
 )
 from phenocell.errors import InvalidInputError, MissingInputError
+from phenocell.paths import check_inside, check_region_name
 from phenocell.readers.images import open_label_mask
 from phenocell.readers.polygons import read_polygons
 from phenocell.records import LazyImage
@@ -48,23 +50,33 @@ def _find(folders: Sequence[tuple[Path, tuple[str, ...]]], region: str, what: st
 
 
 def find_region_files(raw_dir: Path, region: str) -> RegionFiles:
-    """Locate the segmentation (label TIFF, else GeoJSON outlines) and the H&E of ``region``."""
+    """Locate the segmentation (label TIFF, else GeoJSON outlines) and the H&E of ``region``.
+
+    ``region`` must be a plain identifier, and the files found must lie inside ``raw_dir``.
+    """
+    check_region_name(region)
     masks = [(raw_dir / MASK_DIR, IMAGE_SUFFIXES), (raw_dir / POLYGON_DIR, POLYGON_SUFFIXES)]
     he = _find([(raw_dir / HE_DIR, IMAGE_SUFFIXES)], region, "H&E image")
-    return RegionFiles(region, _find(masks, region, "label mask"), he)
+    mask = _find(masks, region, "label mask")
+    for path in (mask, he):
+        check_inside(path, raw_dir, what="input file")
+    return RegionFiles(region, mask, he)
 
 
-def open_segmentation(files: RegionFiles, he: LazyImage, mask_mpp: float | None) -> tuple[LazyImage, int]:
-    """The region's label image and the number of pixels contested by overlapping outlines (0 for TIFFs).
+def open_segmentation(
+    files: RegionFiles, he: LazyImage, mask_mpp: float | None, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[LazyImage, dict[str, int]]:
+    """The region's label image and its outline statistics (``contested_pixels``, ``repaired_polygons``).
 
-    Outlines without a declared grid are rasterised on the grid of ``mask_mpp`` (default: the public
-    release's pixel size) that covers the H&E.
+    Both statistics are 0 for label TIFFs. Outlines without a declared grid are rasterised on the grid of
+    ``mask_mpp`` (default: the public release's pixel size) that covers the H&E.
     """
     if files.mask.suffix not in POLYGON_SUFFIXES:
-        return open_label_mask(files.mask, mpp=mask_mpp), 0
+        mask = open_label_mask(files.mask, mpp=mask_mpp, max_pixels=max_pixels)
+        return mask, {"contested_pixels": 0, "repaired_polygons": 0}
     mpp = mask_mpp or DEFAULT_MASK_MPP
     shape_hw = (round(he.shape[0] * he.mpp / mpp), round(he.shape[1] * he.mpp / mpp))
-    return read_polygons(files.mask, mpp=mpp, shape_hw=shape_hw)
+    return read_polygons(files.mask, mpp=mpp, shape_hw=shape_hw, max_pixels=max_pixels)
 
 
 def check_geometry(region: str, mask: LazyImage, he: LazyImage) -> None:

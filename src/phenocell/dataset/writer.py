@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from phenocell.errors import OutputExistsError
+from phenocell.dataset.atomic import atomic_directory
 from phenocell.schema import FEATURES
+
+__all__ = ["ROWS_PER_GROUP", "atomic_directory", "sha256_file", "write_shard"]
 
 ROWS_PER_GROUP = 32
 
@@ -45,36 +45,3 @@ def write_shard(path: Path, rows: Iterable[dict[str, Any]], *, rows_per_group: i
             writer.write_table(pa.Table.from_pylist(batch, schema=schema))
             count += len(batch)
     return count
-
-
-@contextmanager
-def atomic_directory(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling of ``out``; on success it replaces ``out``, on failure it is removed.
-
-    Raises:
-        OutputExistsError: ``out`` exists and ``overwrite`` is false (checked before any work).
-
-    """
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise OutputExistsError(
-            f"output directory {out} already exists",
-            expected="a path that does not exist yet",
-            found=f"existing {'directory' if out.is_dir() else 'file'} {out}",
-            fix="choose another --out or pass --overwrite to replace it",
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = out.parent / f".{out.name}.old"
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    if old.exists():
-        shutil.rmtree(old) if old.is_dir() else old.unlink()

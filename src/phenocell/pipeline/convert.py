@@ -29,6 +29,8 @@ from phenocell.converters.regions import RegionFiles, check_geometry, find_regio
 from phenocell.converters.tiling import TileSpec, iter_tiles
 from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
 from phenocell.errors import InvalidInputError
+from phenocell.paths import check_inside, check_out_vs_raw
+from phenocell.pipeline.guards import check_region_names, unlabelled_fovs
 from phenocell.pipeline.metadata import (
     build_splits,
     cell_table_columns,
@@ -88,10 +90,12 @@ def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
     for name in sorted(table.frame[table.columns.cluster].unique()):
         class_map.class_id(name, context=f" in {raw_dir / CELL_TABLE_FILE}")
     all_regions = table.regions()
+    check_region_names(all_regions, raw_dir / CELL_TABLE_FILE)
     excluded = read_exclusions(options.exclude) if options.exclude else {}
     authors = read_authors_splits(options.splits_from) if options.splits_from else None
     if authors:
         excluded.update(authors.exclusions([r for r in all_regions if r not in excluded]))
+    excluded |= unlabelled_fovs(raw_dir, all_regions, excluded, allow=options.allow_unlabelled_fovs)
     regions = [r for r in all_regions if r not in excluded]
     if not regions:
         raise InvalidInputError(
@@ -127,12 +131,12 @@ def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
 
 @dataclass
 class OpenFov:
-    """One FoV opened for reading: its H&E, label image, labelled cells, and contested polygon pixels."""
+    """One FoV opened for reading: its H&E, label image, labelled cells, and outline statistics."""
 
     he: LazyImage
     mask: LazyImage
     cells: FovCells
-    contested: int
+    outlines: dict[str, int]  # contested_pixels, repaired_polygons (0 for label TIFFs)
 
 
 def open_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
@@ -142,8 +146,8 @@ def open_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
         from phenocell.pipeline.phenobench import open_hdf5_fov
 
         return open_hdf5_fov(inputs, fov, options)
-    he = open_he(files.he, mpp=options.he_mpp)
-    mask, contested = open_segmentation(files, he, options.mask_mpp)
+    he = open_he(files.he, mpp=options.he_mpp, max_pixels=options.max_pixels)
+    mask, outlines = open_segmentation(files, he, options.mask_mpp, max_pixels=options.max_pixels)
     check_geometry(fov, mask, he)
     cells = label_cells(
         mask,
@@ -155,14 +159,14 @@ def open_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
         min_area_px=options.min_cell_area_um2 / mask.mpp**2,
         max_centroid_distance=options.max_centroid_distance,
     )
-    return OpenFov(he, mask, cells, contested)
+    return OpenFov(he, mask, cells, outlines)
 
 
 def _convert_fov(
     inputs: Inputs, fov: str, options: ConvertOptions, out: Path
 ) -> tuple[FovSummary, dict[str, float]]:
     opened = open_fov(inputs, fov, options)
-    he, mask, cells, contested = opened.he, opened.mask, opened.cells, opened.contested
+    he, mask, cells = opened.he, opened.mask, opened.cells
     patient = inputs.patients[inputs.fov_patient[fov]]
     meta = {
         "fov": fov,
@@ -172,7 +176,7 @@ def _convert_fov(
         "stage": patient.stage,
     }
     spec = TileSpec(options.tile_size, options.stride)
-    staging = out / "data" / f"{fov}.parquet.writing"
+    staging = check_inside(out / "data" / f"{fov}.parquet.writing", out / "data")
     if options.target_mpp:
         he = resample_he(he, options.target_mpp)
     rows = write_shard(staging, iter_tiles(he, mask, cells, spec, meta, layout=options.tiling))
@@ -180,14 +184,14 @@ def _convert_fov(
     # dataset must not reuse them or load_dataset would return the stale cache
     digest = sha256_file(staging)
     shard = f"data/{fov}-{digest[:12]}.parquet"
-    staging.rename(out / shard)
+    staging.rename(check_inside(out / shard, out / "data"))
     counts: dict[int, int] = {}
     for cid in cells.class_ids.tolist():
         key = mask_to_record(cid)
         counts[key] = counts.get(key, 0) + 1
     return FovSummary(fov, shard, digest, rows, dict(sorted(counts.items()))), {
         **cells.qc,
-        "contested_pixels": contested,
+        **opened.outlines,
     }
 
 
@@ -203,10 +207,12 @@ def convert(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) 
         ``out``.
 
     Raises:
-        PhenoCellError: any bad input or option; nothing is left at ``out`` then.
+        PhenoCellError: any bad input or option, ``out`` overlapping ``raw_dir`` (refused before any work),
+            or another run writing ``out``; nothing is left at ``out`` then.
 
     """
     options = options or ConvertOptions()
+    check_out_vs_raw(Path(raw_dir), Path(out))
     with atomic_directory(Path(out), overwrite=options.overwrite) as tmp:
         inputs = read_inputs(Path(raw_dir), options)
         splits = build_splits(inputs.fov_patient, inputs.patients, inputs.authors, inputs.fov_index, options)

@@ -17,6 +17,7 @@ from shapely.geometry import mapping
 from tqdm.auto import tqdm
 
 from phenocell.converters.panoptic import FovCells
+from phenocell.paths import check_inside, check_out_vs_raw
 from phenocell.pipeline.convert import open_fov, read_inputs
 from phenocell.pipeline.options import ConvertOptions
 from phenocell.readers.polygons import label_polygons
@@ -62,6 +63,7 @@ def _features(cells: FovCells, polygons: dict[int, Any], scale: float) -> list[d
 def export_geojson(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) -> list[Path]:
     """Write ``out/<fov>.geojson`` for every region of a raw export; returns the files written."""
     options = options or ConvertOptions()
+    check_out_vs_raw(Path(raw_dir), Path(out))
     inputs = read_inputs(Path(raw_dir), options)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,7 +73,7 @@ def export_geojson(raw_dir: Path, out: Path, *, options: ConvertOptions | None =
         he, mask, cells = opened.he, opened.mask, opened.cells
         polygons = label_polygons(mask.read(slice(0, mask.shape[0]), slice(0, mask.shape[1])))
         feats = _features(cells, polygons, mask.mpp / he.mpp)
-        path = out / f"{fov}.geojson"
+        path = check_inside(out / f"{fov}.geojson", out)
         path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
         written.append(path)
     return written

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from phenocell.constants import CellTableColumns, PatientColumns
+from phenocell.constants import DEFAULT_MAX_PIXELS, CellTableColumns, PatientColumns
 from phenocell.errors import InvalidOptionError, check_choice
 from phenocell.splits import BASE_BY, BaseBy
 
@@ -58,6 +58,8 @@ class ConvertOptions:
     mask_mpp: float | None = None
     he_mpp: float | None = None
     source: Source = "auto"
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    allow_unlabelled_fovs: bool = False
     overwrite: bool = False
     progress: bool = True
 
@@ -67,6 +69,7 @@ class ConvertOptions:
         _positive("minimum cell area", "--min-cell-area", self.min_cell_area_um2, allow_zero=True)
         _positive("mask pixel size", "--mask-mpp", self.mask_mpp)
         _positive("H&E pixel size", "--he-mpp", self.he_mpp)
+        _positive("pixel limit", "--max-pixels", self.max_pixels)
         check_choice("base_by", self.base_by, BASE_BY)
         check_choice("tiling", self.tiling, TILINGS)
         _positive("target pixel size", "--target-mpp", self.target_mpp)
@@ -82,4 +85,5 @@ class ConvertOptions:
             out[key] = None if out[key] is None else str(out[key])
         out.pop("progress")
         out.pop("overwrite")
+        out.pop("max_pixels")  # a safety limit: it never changes what is written
         return out

@@ -153,4 +153,9 @@ def open_hdf5_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
         min_area_px=options.min_cell_area_um2 / mpp**2,
         markers=marker_means(path, data.instances, labels) if data.channels else None,
     )
-    return OpenFov(LazyImage(path, data.he, mpp), LazyImage(path, data.instances, mpp), cells, 0)
+    return OpenFov(
+        LazyImage(path, data.he, mpp),
+        LazyImage(path, data.instances, mpp),
+        cells,
+        {"contested_pixels": 0, "repaired_polygons": 0},
+    )

@@ -2,8 +2,8 @@
 
 For each FoV: the H&E with instance outlines coloured by class (PNG, and a thumbnail), and its statistics
 (cells, unmatched cells, dirt/ignored, area outliers, table rows without a mask label, contested polygon
-pixels). The exclusion list it reads and writes (``exclude.csv``, CSV ``fov,reason``) is the file
-``phenocell-convert --exclude`` takes.
+pixels, repaired polygons). The exclusion list it reads and writes (``exclude.csv``, CSV ``fov,reason``) is
+the file ``phenocell-convert --exclude`` takes.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from phenocell.cards.figures import outline_overlay
 from phenocell.cards.qc_page import render_qc_page
 from phenocell.errors import PhenoCellError
+from phenocell.paths import check_inside, check_out_vs_raw
 from phenocell.pipeline.convert import Inputs, open_fov, read_inputs
 from phenocell.pipeline.options import ConvertOptions
 from phenocell.readers.images import read_resampled
@@ -56,16 +57,16 @@ def _area_outliers(area_um2: np.ndarray) -> int:
 def review_fov(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> dict[str, Any]:
     """Render one FoV's overlay and thumbnail into ``out``; returns its statistics."""
     opened = open_fov(inputs, fov, options)
-    he, mask, cells, contested = opened.he, opened.mask, opened.cells, opened.contested
+    he, mask, cells = opened.he, opened.mask, opened.cells
     rows, cols, step = _grid(he, mask, OVERLAY_SIDE)
     labels = read_resampled(mask, rows, cols).astype(np.int64)
     semantic = np.zeros(labels.shape, dtype=np.uint8)
     semantic[labels > 0] = cells.class_ids[cells.lookup(labels[labels > 0])]
     image = np.asarray(he.array[::step, ::step])[..., :3]
     overlay = Image.fromarray(outline_overlay(image, labels, semantic))
-    overlay.save(out / f"{fov}.png")
+    overlay.save(check_inside(out / f"{fov}.png", out))
     overlay.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    overlay.save(out / f"{fov}_thumb.png")
+    overlay.save(check_inside(out / f"{fov}_thumb.png", out))
     classes = {CLASS_NAMES[c]: int((cells.class_ids == c).sum()) for c in range(1, len(CLASS_NAMES))}
     return {
         "cells": len(cells.labels),
@@ -74,7 +75,7 @@ def review_fov(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> 
         "below_min_area": cells.qc["below_min_area"],
         "area_outliers": _area_outliers(cells.area * mask.mpp**2),
         "rows_without_mask_label": cells.qc["rows_without_mask_label"],
-        "contested_pixels": contested,
+        **opened.outlines,
         "top_classes": dict(sorted(classes.items(), key=lambda kv: -kv[1])[:3]),
     }
 
@@ -86,6 +87,7 @@ def render_qc(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None
     excluded ones marked.
     """
     options = options or ConvertOptions()
+    check_out_vs_raw(Path(raw_dir), Path(out))
     excluded = read_exclusions(options.exclude) if options.exclude else {}
     inputs = read_inputs(Path(raw_dir), dataclasses.replace(options, exclude=None))
     out = Path(out)

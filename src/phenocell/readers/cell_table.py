@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from phenocell.constants import MARKER_COLUMN_PATTERN, CellTableColumns
+from phenocell.constants import MARKER_COLUMN_PATTERN, MAX_LABEL, CellTableColumns
 from phenocell.errors import CorruptInputError, InvalidInputError, require_file
 
 
@@ -34,6 +35,95 @@ class CellTable:
         return self.frame[self.frame[self.columns.region].astype(str) == region]
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _sniff(path: Path) -> None:
+    """Name the usual wrong formats (gzip, another delimiter) instead of failing on them later."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if head.startswith(_GZIP_MAGIC) or head.startswith(b"PK\x03\x04"):
+        kind = "gzip" if head.startswith(_GZIP_MAGIC) else "zip/xlsx"
+        raise CorruptInputError(
+            f"cell table {path} is {kind}-compressed",
+            expected="a plain comma-separated text file",
+            found=f"{kind} data",
+            fix=f"decompress it (or export the sheet as CSV) to {path.name}",
+        )
+    first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    for name, sep in (("semicolon", ";"), ("tab", "\t")):
+        if "," not in first and first.count(sep) >= 2:
+            raise CorruptInputError(
+                f"cell table {path} is {name}-delimited",
+                expected="comma-separated values",
+                found=f"a header with {first.count(sep)} {name}s and no comma",
+                fix=f"re-export with commas as the delimiter (e.g. pandas: read_csv(sep={sep!r}).to_csv())",
+            )
+
+
+def _parse(path: Path) -> pd.DataFrame:
+    _sniff(path)
+    try:
+        return pd.read_csv(path, low_memory=False)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise CorruptInputError(
+            f"cannot parse cell table {path}",
+            expected="a comma-separated text file with a header row",
+            found=f"{type(err).__name__}: {err}",
+            fix="re-export the cell table as UTF-8 CSV",
+        ) from err
+
+
+def _check_text_columns(frame: pd.DataFrame, columns: CellTableColumns, path: Path) -> None:
+    for col in (columns.region, columns.cluster, columns.patient):
+        empty = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
+        if empty.any():
+            rows = (empty[empty].index[:5] + 2).tolist()  # file line numbers (header is line 1)
+            raise InvalidInputError(
+                f"column {col!r} of {path} has empty values",
+                expected=f"a value in every row of {col!r}",
+                found=f"{int(empty.sum())} empty cells, e.g. on lines {rows}",
+                fix="fill or drop those rows",
+            )
+
+
+def _bad_numbers(col: str, path: Path, why: str, values: pd.Series, want: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"column {col!r} of {path} has {why}",
+        expected=want,
+        found=f"{len(values)} rows, e.g. {values.head(5).tolist()} on lines {(values.index[:5] + 2).tolist()}"
+        if len(values)
+        else "none",
+        fix=f"correct or drop those rows of {col!r}",
+    )
+
+
+def _check_numeric_columns(frame: pd.DataFrame, columns: CellTableColumns, path: Path) -> None:
+    numeric = [columns.x, columns.y] + ([columns.label] if columns.label else [])
+    for col in numeric:
+        if not pd.api.types.is_numeric_dtype(frame[col]) or frame[col].isna().any():
+            raise InvalidInputError(
+                f"column {col!r} of {path} must be numeric without gaps",
+                expected="numbers in every row",
+                found=f"dtype {frame[col].dtype}, {int(frame[col].isna().sum())} empty cells",
+                fix="fill or drop the rows with missing values",
+            )
+        values = frame[col].astype(np.float64)
+        bad = values[~np.isfinite(values) | (values < 0)]
+        if len(bad):
+            raise _bad_numbers(col, path, "infinite or negative values", bad, "finite values >= 0")
+    if columns.label:
+        values = frame[columns.label].astype(np.float64)
+        bad = values[(values != np.floor(values)) | (values > MAX_LABEL)]
+        if len(bad):
+            raise _bad_numbers(
+                columns.label, path, "labels that are not mask label ids", bad, f"integers 0..{MAX_LABEL}"
+            )
+        frame[columns.label] = values.astype(np.int64)
+
+
 def read_cell_table(
     path: Path, *, columns: CellTableColumns | None = None, marker_pattern: str = MARKER_COLUMN_PATTERN
 ) -> CellTable:
@@ -49,23 +139,15 @@ def read_cell_table(
 
     Raises:
         MissingInputError: the file is absent.
-        CorruptInputError: the file is not parsable CSV.
-        InvalidInputError: required columns are missing, the table is empty, or values are malformed.
+        CorruptInputError: the file is not parsable CSV (gzip and other delimiters are named as such).
+        InvalidInputError: required columns are missing, the table is empty, or values are malformed (empty
+            region / cluster / patient, non-finite or negative centroids, non-integer labels).
 
     """
     columns = columns or CellTableColumns()
-    require_file(Path(path), "cell table", "export the per-cell CSV into the raw directory")
-    try:
-        frame = pd.read_csv(path, low_memory=False)
-    except pd.errors.EmptyDataError:
-        frame = pd.DataFrame()
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise CorruptInputError(
-            f"cannot parse cell table {path}",
-            expected="a comma-separated text file with a header row",
-            found=f"{type(err).__name__}: {err}",
-            fix="re-export the cell table as UTF-8 CSV",
-        ) from err
+    path = Path(path)
+    require_file(path, "cell table", "export the per-cell CSV into the raw directory")
+    frame = _parse(path)
     if frame.empty:
         raise InvalidInputError(
             f"cell table {path} is empty",
@@ -82,16 +164,10 @@ def read_cell_table(
             fix="rename the columns in the CSV or pass the names with --region-column/--label-column/"
             "--cluster-column/--patient-column (use --label-column none to join by centroid)",
         )
-    numeric = [columns.x, columns.y] + ([columns.label] if columns.label else [])
-    for col in numeric:
-        if not pd.api.types.is_numeric_dtype(frame[col]) or frame[col].isna().any():
-            raise InvalidInputError(
-                f"column {col!r} of {path} must be numeric without gaps",
-                expected="numbers in every row",
-                found=f"dtype {frame[col].dtype}, {int(frame[col].isna().sum())} empty cells",
-                fix="fill or drop the rows with missing values",
-            )
+    _check_text_columns(frame, columns, path)
+    _check_numeric_columns(frame, columns, path)
     regex = re.compile(marker_pattern)
     markers = [c for c in frame.columns if regex.search(str(c))]
-    frame[columns.cluster] = frame[columns.cluster].astype(str).str.strip()
+    for col in (columns.region, columns.patient, columns.cluster):
+        frame[col] = frame[col].astype(str).str.strip()
     return CellTable(frame=frame, columns=columns, markers=markers)

@@ -13,8 +13,9 @@ import numpy as np
 import tifffile
 import zarr
 
+from phenocell.constants import DEFAULT_MAX_PIXELS
 from phenocell.errors import InvalidInputError, require_file
-from phenocell.records import LazyImage, corrupt_image_error
+from phenocell.records import LazyImage, check_pixels, corrupt_image_error
 
 _UNIT_TO_UM = {2: 25_400.0, 3: 10_000.0}  # TIFF ResolutionUnit: 2 inch, 3 centimetre
 
@@ -30,18 +31,23 @@ def _tag_mpp(page: Any) -> float | None:
     return _UNIT_TO_UM[unit] * den / num
 
 
-def _open(path: Path, what: str, mpp: float | None) -> LazyImage:
+def _open(path: Path, what: str, mpp: float | None, max_pixels: int) -> LazyImage:
     require_file(path, what, f"add the {what} or exclude its region with --exclude")
     try:
         with tifffile.TiffFile(path) as tif:
             page_mpp = _tag_mpp(tif.pages[0])
+            shape = tuple(int(n) for n in tif.series[0].shape)
+    except Exception as err:
+        raise corrupt_image_error(path, err) from err
+    check_pixels(path, what, shape, max_pixels)
+    try:
         array = zarr.open(tifffile.imread(path, aszarr=True), mode="r")
     except Exception as err:
         raise corrupt_image_error(path, err) from err
     if isinstance(array, zarr.Group):  # pyramid: level 0 is full resolution
         array = array["0"]
     resolved = mpp if mpp is not None else page_mpp
-    if resolved is None or resolved <= 0:
+    if resolved is None or not np.isfinite(resolved) or resolved <= 0:
         raise InvalidInputError(
             f"no pixel size for {what} {path}",
             expected="TIFF resolution tags (XResolution + ResolutionUnit) or an explicit pixel size",
@@ -51,9 +57,11 @@ def _open(path: Path, what: str, mpp: float | None) -> LazyImage:
     return LazyImage(path=path, array=array, mpp=float(resolved))
 
 
-def open_label_mask(path: Path, *, mpp: float | None = None) -> LazyImage:
-    """Open a label image (2-D unsigned integer, 0 = background)."""
-    image = _open(Path(path), "label mask", mpp)
+def open_label_mask(
+    path: Path, *, mpp: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> LazyImage:
+    """Open a label image (2-D integer, 0 = background; negative labels are refused when scanned)."""
+    image = _open(Path(path), "label mask", mpp, max_pixels)
     if len(image.shape) != 2 or image.array.dtype.kind not in "ui":
         raise InvalidInputError(
             f"label mask {path} is not a 2-D integer image",
@@ -64,15 +72,17 @@ def open_label_mask(path: Path, *, mpp: float | None = None) -> LazyImage:
     return image
 
 
-def open_he(path: Path, *, mpp: float | None = None) -> LazyImage:
-    """Open a registered H&E image (H, W, 3) uint8."""
-    image = _open(Path(path), "H&E image", mpp)
-    if len(image.shape) != 3 or image.shape[2] not in (3, 4) or image.array.dtype != np.uint8:
+def open_he(path: Path, *, mpp: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> LazyImage:
+    """Open a registered H&E image (H, W, 3) uint8; RGBA and other layouts are refused."""
+    image = _open(Path(path), "H&E image", mpp, max_pixels)
+    if len(image.shape) != 3 or image.shape[2] != 3 or image.array.dtype != np.uint8:
+        rgba = len(image.shape) == 3 and image.shape[2] == 4
         raise InvalidInputError(
-            f"H&E image {path} is not 8-bit RGB",
+            f"H&E image {path} is not 8-bit RGB" + (" (it has an alpha channel)" if rgba else ""),
             expected="(H, W, 3) uint8 (interleaved RGB)",
             found=f"shape {image.shape}, dtype {image.array.dtype}",
-            fix="save the H&E as an 8-bit RGB TIFF",
+            fix="save the H&E as an 8-bit RGB TIFF"
+            + (" without alpha (drop the 4th channel)" if rgba else ""),
         )
     return image
 

@@ -116,7 +116,6 @@ class Splits:
         return self.source != "drawn"
 
 
-
 def region_of(fov: str) -> str:
     """The region number of a FoV key: ``reg002_A`` → ``002``."""
     match = re.search(r"reg(\d+)", fov)

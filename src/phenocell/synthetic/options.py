@@ -59,5 +59,3 @@ class SynthOptions:
                 found=f"mask {self.mask_shape}, scale {self.scale}",
                 fix="e.g. --mask-size 512x640 --scale 2",
             )
-
-

@@ -1,0 +1,142 @@
+"""Atomic output directories: a lock per output, a unique temporary sibling per run, safe stale clean-up.
+
+For an output ``DIR`` a run holds ``.DIR.lock`` (created exclusively, holding ``pid host``) for its whole
+life and writes into ``.DIR.partial-<pid>-<token>``. On success the partial replaces ``DIR``; on failure it is
+removed. A second run on the same ``DIR`` finds the lock and is refused while the first lives; the lock
+and partials of a run that died (same host, pid gone) are removed by the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from phenocell.errors import OutputExistsError, OutputLockedError
+
+PARTIAL = "partial"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _lock_owner(lock: Path) -> tuple[int, str]:
+    try:
+        pid, _, host = lock.read_text().strip().partition(" ")
+        return int(pid), host
+    except (OSError, ValueError):
+        return -1, ""
+
+
+def _is_stale(pid: int, host: str) -> bool:
+    """A lock is stale when it was taken on this host by a process that no longer runs."""
+    return host == socket.gethostname() and not _pid_alive(pid)
+
+
+def _acquire(lock: Path, out: Path) -> None:
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            pid, host = _lock_owner(lock)
+            if _is_stale(pid, host):
+                lock.unlink(missing_ok=True)
+                continue
+            raise OutputLockedError(
+                f"another phenocell run is writing {out}",
+                expected=f"no other run on {out}",
+                found=f"lock {lock} held by pid {pid} on {host or 'an unknown host'}",
+                fix=f"wait for that run to finish, or choose another --out; delete {lock} only if no run is "
+                "active",
+            ) from None
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{os.getpid()} {socket.gethostname()}\n")
+        return
+    raise OutputLockedError(
+        f"cannot lock {out}",
+        expected=f"a lock file {lock} this run can create",
+        found="the lock reappeared while removing a stale one",
+        fix="retry; another run is starting on the same --out",
+    )
+
+
+def clean_stale_partials(out: Path) -> list[Path]:
+    """Remove temporary siblings of ``out`` left by dead runs on this host; returns what was removed.
+
+    Only call this while holding ``out``'s lock, so no live run on this host can own them.
+    """
+    removed = []
+    for path in out.parent.glob(f".{out.name}.{PARTIAL}-*"):
+        pid_text = path.name.removeprefix(f".{out.name}.{PARTIAL}-").split("-")[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+@contextmanager
+def atomic_directory(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of ``out``; on success it replaces ``out``, on failure it is removed.
+
+    Raises:
+        OutputLockedError: another live run holds ``out``'s lock.
+        OutputExistsError: ``out`` exists and ``overwrite`` is false (checked before any work).
+
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = out.parent / f".{out.name}.lock"
+    _acquire(lock, out)
+    try:
+        if out.exists() and not overwrite:
+            raise OutputExistsError(
+                f"output directory {out} already exists",
+                expected="a path that does not exist yet",
+                found=f"existing {'directory' if out.is_dir() else 'file'} {out}",
+                fix="choose another --out or pass --overwrite to replace it",
+            )
+        clean_stale_partials(out)
+        token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        tmp = out.parent / f".{out.name}.{PARTIAL}-{token}"
+        tmp.mkdir()
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        old = out.parent / f".{out.name}.{PARTIAL}-{token}-old"
+        if out.exists():
+            out.rename(old)
+        try:
+            tmp.rename(out)
+        except BaseException:
+            if old.exists() and not out.exists():
+                old.rename(out)  # put the previous dataset back
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if old.exists():
+            _remove(old)
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()

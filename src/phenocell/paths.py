@@ -1,0 +1,85 @@
+"""Path safety: names from data are identifiers, outputs stay in their folder and never touch the inputs.
+
+Region names (the cell table's ``File Name``) become file names of shards, overlays and GeoJSON files, so
+they must not carry path syntax. Every path built from one is checked again to lie inside its folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from phenocell.errors import UnsafePathError
+
+#: Characters a region name may hold: letters, digits and ``_ - . + = @ ( ) ,`` and spaces inside.
+_NAME_OK = re.compile(r"^[\w\-.+=@(), ]+$")
+MAX_NAME_LENGTH = 200
+
+
+def check_region_name(name: object, *, source: str = "the cell table") -> str:
+    r"""Return ``name`` if it is a safe identifier; raise :class:`UnsafePathError` otherwise.
+
+    Refused: empty names, separators (``/``, ``\\``), ``.`` / ``..``, absolute paths, NUL and other control
+    characters, a leading ``.``, leading / trailing spaces, names longer than :data:`MAX_NAME_LENGTH`.
+    """
+    text = str(name)
+    problem = None
+    if not text.strip():
+        problem = "an empty name"
+    elif "\x00" in text or any(ord(c) < 32 for c in text):
+        problem = "a NUL or control character"
+    elif "/" in text or "\\" in text or os.sep in text:
+        problem = "an absolute path" if text.startswith(("/", "\\")) else "a path separator"
+    elif text.startswith("."):
+        problem = "a parent-directory reference ('..')" if text.startswith("..") else "a leading '.'"
+    elif text != text.strip() or len(text) > MAX_NAME_LENGTH or not _NAME_OK.match(text):
+        problem = "characters outside letters, digits and _-.+=@(), (or surrounding spaces)"
+    if problem:
+        raise UnsafePathError(
+            f"region name {text!r} in {source} is not a plain identifier",
+            expected="a name like reg001_A (letters, digits, _-.; no path syntax)",
+            found=f"{problem} in {text!r}",
+            fix="correct the region column (--region-column) so each value names one region, not a path",
+        )
+    return text
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path))
+
+
+def check_inside(path: Path, root: Path, *, what: str = "output file") -> Path:
+    """Return ``path`` if it lies inside ``root`` (lexically and after resolving links), else raise."""
+    for a, b in ((_absolute(path), _absolute(root)), (Path(path).resolve(), Path(root).resolve())):
+        if a != b and b not in a.parents:
+            raise UnsafePathError(
+                f"{what} {path} would lie outside {root}",
+                expected=f"a path inside {root}",
+                found=str(a),
+                fix="use plain region names without path syntax or links leaving the folder",
+            )
+    return Path(path)
+
+
+def _overlap(raw: Path, out: Path) -> str | None:
+    for r, o in ((_absolute(raw), _absolute(out)), (raw.resolve(), out.resolve())):
+        if r == o:
+            return "is the raw export itself"
+        if r in o.parents:
+            return "lies inside the raw export"
+        if o in r.parents:
+            return "contains the raw export"
+    return None
+
+
+def check_out_vs_raw(raw: Path, out: Path, *, flag: str = "--out") -> None:
+    """Refuse an output directory equal to, inside, or containing the raw export (before any work)."""
+    problem = _overlap(Path(raw), Path(out))
+    if problem:
+        raise UnsafePathError(
+            f"{flag} {out} {problem} ({raw})",
+            expected=f"{flag} outside the raw export and not containing it",
+            found=f"{flag} {out}, raw export {raw}",
+            fix=f"choose a {flag} directory beside the raw export, e.g. {Path(raw).parent / 'phenocell'}",
+        )
