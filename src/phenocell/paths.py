@@ -29,10 +29,12 @@ def check_region_name(name: object, *, source: str = "the cell table") -> str:
         problem = "an empty name"
     elif "\x00" in text or any(ord(c) < 32 for c in text):
         problem = "a NUL or control character"
+    elif ".." in re.split(r"[/\\]", text):
+        problem = "a parent-directory reference ('..')"
     elif "/" in text or "\\" in text or os.sep in text:
         problem = "an absolute path" if text.startswith(("/", "\\")) else "a path separator"
     elif text.startswith("."):
-        problem = "a parent-directory reference ('..')" if text.startswith("..") else "a leading '.'"
+        problem = "a leading '.'"
     elif text != text.strip() or len(text) > MAX_NAME_LENGTH or not _NAME_OK.match(text):
         problem = "characters outside letters, digits and _-.+=@(), (or surrounding spaces)"
     if problem:

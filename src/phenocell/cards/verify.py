@@ -141,16 +141,32 @@ def _readme_problems(root: Path) -> list[str]:
     if isinstance(meta, str):
         return [meta]
     found = _files_by_split(meta.get("configs"))
-    configs = metadata_configs(DatasetSummary.from_dir(root))
+    summary = DatasetSummary.from_dir(root)
+    configs = metadata_configs(summary)
     expected = _files_by_split([{"config_name": name, **cfg} for name, cfg in configs.items()])
     problems = []
     for key in sorted(set(found) | set(expected)):
         if found.get(key) != expected.get(key):
             problems.append(
                 f"README.md config {key[0]!r} split {key[1]!r} lists {found.get(key)}, "
-                f"splits.json gives {expected.get(key)}"
+                f"splits.json gives {expected.get(key)}{_leak_note(summary, key, found.get(key) or [])}"
             )
     return problems
+
+
+def _leak_note(summary: Any, key: tuple[str, str], listed: list[str]) -> str:
+    """Say so when a README split lists a shard that splits.json puts in another split of its family."""
+    config, split = key
+    family, _, split = split.rpartition("_") if config == "default" else (config, "", split)
+    parts = summary.splits.families.get(family, {})
+    fov_of = {fov.shard: name for name, fov in summary.fovs.items()}
+    leaks = [
+        f"{shard} belongs to {family}_{other}"
+        for shard in listed
+        for other in SPLITS
+        if other != split and fov_of.get(shard) in parts.get(other, [])
+    ]
+    return f" — a split leak: {'; '.join(leaks)}" if leaks else ""
 
 
 def dataset_problems(dataset_dir: Path, *, readme: bool = True) -> list[str]:

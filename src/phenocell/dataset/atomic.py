@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from phenocell.errors import OutputExistsError, OutputLockedError
+from phenocell.errors import InvalidOptionError, OutputExistsError, OutputLockedError
 
 PARTIAL = "partial"
 
@@ -95,6 +95,20 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _check_parent(out: Path) -> None:
+    """Refuse an output whose nearest existing ancestor is a file (``--out`` under a file)."""
+    for parent in Path(os.path.abspath(out)).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InvalidOptionError(
+                    f"output directory {out} lies under a file",
+                    expected="--out inside a directory (or a path whose folders can be created)",
+                    found=f"{parent} is a file",
+                    fix="choose another --out",
+                )
+            return
+
+
 @contextmanager
 def atomic_directory(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``out``; on success it replaces ``out``, on failure it is removed.
@@ -105,6 +119,7 @@ def atomic_directory(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
 
     """
     out = Path(out)
+    _check_parent(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     lock = out.parent / f".{out.name}.lock"
     _acquire(lock, out)

@@ -1,0 +1,74 @@
+"""Atomic output: one lock per --out, a unique partial per run, stale partials of dead runs cleaned."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from phenocell.cli import convert_main
+from phenocell.dataset.atomic import atomic_directory, clean_stale_partials
+from phenocell.errors import OutputLockedError
+
+ARGS = ["--tile-size", "128", "--quiet"]
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_second_run_on_the_same_out_is_refused_while_the_first_runs(raw_export: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with atomic_directory(out) as first:
+        (first / "marker").write_text("first run")
+        result = CliRunner().invoke(convert_main, [str(raw_export), "--out", str(out), *ARGS])
+        assert result.exit_code == 2 and "another phenocell run is writing" in result.output
+        assert "Traceback" not in result.output and (first / "marker").exists()
+    assert (out / "marker").read_text() == "first run"
+    assert not (tmp_path / ".out.lock").exists()
+    again = CliRunner().invoke(convert_main, [str(raw_export), "--out", str(out), "--overwrite", *ARGS])
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_each_run_gets_its_own_partial(tmp_path: Path) -> None:
+    with atomic_directory(tmp_path / "a") as one:
+        pass
+    with atomic_directory(tmp_path / "b") as two:
+        assert one.name.startswith(".a.partial-") and two.name.startswith(".b.partial-")
+        assert str(os.getpid()) in two.name
+    with pytest.raises(OutputLockedError), atomic_directory(tmp_path / "c"), atomic_directory(tmp_path / "c"):
+        pass
+
+
+def test_stale_lock_and_partials_of_a_dead_run_are_cleaned(raw_export: Path, tmp_path: Path) -> None:
+    pid = dead_pid()
+    (tmp_path / ".out.lock").write_text(f"{pid} {socket.gethostname()}\n")
+    stale = tmp_path / f".out.partial-{pid}-deadbeef"
+    (stale / "data").mkdir(parents=True)
+    (stale / "data" / "x.parquet").write_bytes(b"half")
+    live = tmp_path / f".out.partial-{os.getpid()}-cafe"  # a live process's partial is never touched
+    live.mkdir()
+    result = CliRunner().invoke(convert_main, [str(raw_export), "--out", str(tmp_path / "out"), *ARGS])
+    assert result.exit_code == 0, result.output
+    assert not stale.exists() and live.exists() and not (tmp_path / ".out.lock").exists()
+
+
+def test_lock_of_another_host_is_respected(tmp_path: Path) -> None:
+    (tmp_path / ".out.lock").write_text(f"{dead_pid()} some-other-host\n")
+    with pytest.raises(OutputLockedError, match="some-other-host"), atomic_directory(tmp_path / "out"):
+        pass
+    assert (tmp_path / ".out.lock").exists()
+
+
+def test_clean_stale_partials_ignores_unrelated_names(tmp_path: Path) -> None:
+    for name in (".out.partial-notapid", ".other.partial-1-x", "out"):
+        (tmp_path / name).mkdir()
+    assert clean_stale_partials(tmp_path / "out") == []
