@@ -346,7 +346,7 @@ def c5_out_under_proc(ws: Ws) -> Run:
 
 def c5_all_negative_int16_mask(ws: Ws) -> Run:
     path = ws.raw / "masks" / "reg001_A.tif"
-    write_tiff(path, np.full((128, 160), -3, np.int16), mask_mpp(path))
+    write_tiff(path, np.full(tifffile.imread(path).shape, -3, np.int16), mask_mpp(path))
     return convert(ws, match="labels out of range")
 
 

@@ -51,9 +51,16 @@ def _absolute(path: Path) -> Path:
     return Path(os.path.abspath(path))
 
 
-def check_inside(path: Path, root: Path, *, what: str = "output file") -> Path:
-    """Return ``path`` if it lies inside ``root`` (lexically and after resolving links), else raise."""
-    for a, b in ((_absolute(path), _absolute(root)), (Path(path).resolve(), Path(root).resolve())):
+def check_inside(path: Path, root: Path, *, what: str = "output file", follow_links: bool = True) -> Path:
+    """Return ``path`` if it lies inside ``root``, else raise :class:`UnsafePathError`.
+
+    The check is lexical (``..`` collapsed) and, with ``follow_links``, also after resolving symbolic links.
+    Inputs are checked lexically only: a raw export may link its image folders to another disk on purpose.
+    """
+    pairs = [(_absolute(path), _absolute(root))]
+    if follow_links:
+        pairs.append((Path(path).resolve(), Path(root).resolve()))
+    for a, b in pairs:
         if a != b and b not in a.parents:
             raise UnsafePathError(
                 f"{what} {path} would lie outside {root}",

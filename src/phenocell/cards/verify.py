@@ -56,7 +56,8 @@ def _shard_problems(root: Path, name: str, meta: Any) -> list[str]:
     digest = sha256_file(path)
     if digest != meta["sha256"]:
         problems.append(
-            f"shard {name} does not match the manifest: sha256 {digest[:12]}…, listed {meta['sha256'][:12]}…"
+            f"shard {name} does not match the manifest: "
+            f"sha256 {digest[:12]}…, listed {str(meta['sha256'])[:12]}…"
         )
     try:
         rows = pq.ParquetFile(path).metadata.num_rows
@@ -193,6 +194,10 @@ def dataset_problems(dataset_dir: Path, *, readme: bool = True) -> list[str]:
             problems += _readme_problems(root)
         except PhenoCellError as err:
             problems.append(f"cannot rebuild the expected configs: {err.what}: {err.found}")
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            problems.append(
+                f"manifest.json / splits.json lack what the card needs: {type(err).__name__}: {err}"
+            )
     return problems
 
 

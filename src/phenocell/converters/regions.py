@@ -59,7 +59,7 @@ def find_region_files(raw_dir: Path, region: str) -> RegionFiles:
     he = _find([(raw_dir / HE_DIR, IMAGE_SUFFIXES)], region, "H&E image")
     mask = _find(masks, region, "label mask")
     for path in (mask, he):
-        check_inside(path, raw_dir, what="input file")
+        check_inside(path, raw_dir, what="input file", follow_links=False)
     return RegionFiles(region, mask, he)
 
 

@@ -193,10 +193,11 @@ def _check_cells(cells: list[tuple[int, Any]], path: Path, height: int, width: i
             "merge them into one MultiPolygon or relabel",
         )
     tol = EDGE_TOLERANCE_PX
-    outside = [
+    outside = [  # written so that NaN bounds count as outside
         label
         for label, g in cells
-        if g.bounds[0] < -tol or g.bounds[1] < -tol or g.bounds[2] > width + tol or g.bounds[3] > height + tol
+        if not (g.bounds[0] >= -tol and g.bounds[1] >= -tol)
+        or not (g.bounds[2] <= width + tol and g.bounds[3] <= height + tol)
     ]
     if outside:
         raise _bad(
