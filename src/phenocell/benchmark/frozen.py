@@ -50,19 +50,21 @@ def _read_safetensors(path: Path, key: str) -> dict[str, torch.Tensor]:
     """Read a safetensors file; a pickle renamed .safetensors or a damaged header is a typed error."""
     from safetensors.torch import load_file
 
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-    if head[:1] == b"\x80" or head[:2] == b"PK":
-        raise CorruptInputError(
-            f"{path} is a pickled PyTorch checkpoint, not safetensors",
-            expected="a safetensors file (8-byte header length, JSON header, tensors)",
-            found="pickle / torch.save zip bytes under a .safetensors name",
-            fix="convert it where you trust it: safetensors.torch.save_file(torch.load(...), PATH); "
-            "pickles are never loaded here",
-        )
     try:
         return load_file(str(path))
     except Exception as err:  # SafetensorError has no public base class; any failure means a bad file
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        if head == b"PK\x03\x04" or (
+            head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+        ):
+            raise CorruptInputError(
+                f"{path} is a pickled PyTorch checkpoint, not safetensors",
+                expected="a safetensors file (8-byte header length, JSON header, tensors)",
+                found="pickle / torch.save zip bytes under a .safetensors name",
+                fix="convert it where you trust it: safetensors.torch.save_file(torch.load(...), PATH); "
+                "pickles are never loaded here",
+            ) from err
         raise CorruptInputError(
             f"cannot read safetensors file {path} for {key}",
             expected="a valid safetensors file",
