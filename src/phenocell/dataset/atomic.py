@@ -95,6 +95,21 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _replace(out: Path, tmp: Path, old: Path) -> None:
+    """Move ``tmp`` to ``out``; a previous ``out`` is moved aside first and put back if the move fails."""
+    if out.exists():
+        out.rename(old)
+    try:
+        tmp.rename(out)
+    except BaseException:
+        if old.exists() and not out.exists():
+            old.rename(out)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old.exists():
+        _remove(old)
+
+
 def _check_parent(out: Path) -> None:
     """Refuse an output whose nearest existing ancestor is a file (``--out`` under a file)."""
     for parent in Path(os.path.abspath(out)).parents:
@@ -140,18 +155,7 @@ def atomic_directory(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        old = out.parent / f".{out.name}.{PARTIAL}-{token}-old"
-        if out.exists():
-            out.rename(old)
-        try:
-            tmp.rename(out)
-        except BaseException:
-            if old.exists() and not out.exists():
-                old.rename(out)  # put the previous dataset back
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        if old.exists():
-            _remove(old)
+        _replace(out, tmp, out.parent / f".{out.name}.{PARTIAL}-{token}-old")
     finally:
         with contextlib.suppress(OSError):
             lock.unlink()

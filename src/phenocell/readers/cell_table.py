@@ -76,6 +76,26 @@ def _parse(path: Path) -> pd.DataFrame:
         ) from err
 
 
+def _check_columns(frame: pd.DataFrame, columns: CellTableColumns, path: Path) -> None:
+    """An empty table, or one without the required columns, is an error."""
+    if frame.empty:
+        raise InvalidInputError(
+            f"cell table {path} is empty",
+            expected="a header row and at least one cell",
+            found=f"{len(frame.columns)} columns, 0 rows",
+            fix="check the export; an empty table means nothing can be labelled",
+        )
+    missing = [c for c in columns.required() if c not in frame.columns]
+    if missing:
+        raise InvalidInputError(
+            f"cell table {path} lacks required columns",
+            expected=f"columns {columns.required()}",
+            found=f"missing {missing}; present: {list(frame.columns)}",
+            fix="rename the columns in the CSV or pass the names with --region-column/--label-column/"
+            "--cluster-column/--patient-column (use --label-column none to join by centroid)",
+        )
+
+
 def _check_text_columns(frame: pd.DataFrame, columns: CellTableColumns, path: Path) -> None:
     for col in (columns.region, columns.cluster, columns.patient):
         empty = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
@@ -148,22 +168,7 @@ def read_cell_table(
     path = Path(path)
     require_file(path, "cell table", "export the per-cell CSV into the raw directory")
     frame = _parse(path)
-    if frame.empty:
-        raise InvalidInputError(
-            f"cell table {path} is empty",
-            expected="a header row and at least one cell",
-            found=f"{len(frame.columns)} columns, 0 rows",
-            fix="check the export; an empty table means nothing can be labelled",
-        )
-    missing = [c for c in columns.required() if c not in frame.columns]
-    if missing:
-        raise InvalidInputError(
-            f"cell table {path} lacks required columns",
-            expected=f"columns {columns.required()}",
-            found=f"missing {missing}; present: {list(frame.columns)}",
-            fix="rename the columns in the CSV or pass the names with --region-column/--label-column/"
-            "--cluster-column/--patient-column (use --label-column none to join by centroid)",
-        )
+    _check_columns(frame, columns, path)
     _check_text_columns(frame, columns, path)
     _check_numeric_columns(frame, columns, path)
     regex = re.compile(marker_pattern)

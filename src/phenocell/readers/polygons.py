@@ -137,6 +137,12 @@ def _label(value: Any) -> int | None:
     return int(value)
 
 
+def _repair(geom: Any) -> Any:
+    """An invalid outline made valid, keeping only its polygonal parts."""
+    parts = shapely.get_parts(shapely.make_valid(geom))
+    return shapely.union_all([p for p in parts if p.geom_type in _POLYGONAL])
+
+
 def _feature(feat: Any, i: int, path: Path) -> tuple[int, Any, bool]:
     """(label, polygonal geometry, repaired?) of one feature; typed errors name the feature."""
     try:
@@ -168,8 +174,7 @@ def _feature(feat: Any, i: int, path: Path) -> tuple[int, Any, bool]:
         )
     repaired = not geom.is_valid
     if repaired:
-        parts = shapely.get_parts(shapely.make_valid(geom))
-        geom = shapely.union_all([p for p in parts if p.geom_type in _POLYGONAL])
+        geom = _repair(geom)
     if geom.is_empty or geom.area <= 0:
         raise _bad(
             path,
