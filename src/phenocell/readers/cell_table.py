@@ -97,7 +97,7 @@ def _check_columns(frame: pd.DataFrame, columns: CellTableColumns, path: Path) -
 
 
 def _check_text_columns(frame: pd.DataFrame, columns: CellTableColumns, path: Path) -> None:
-    for col in (columns.region, columns.cluster, columns.patient):
+    for col in [c for c in (columns.region, columns.cluster, columns.patient) if c is not None]:
         empty = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
         if empty.any():
             rows = (empty[empty].index[:5] + 2).tolist()  # file line numbers (header is line 1)
@@ -173,6 +173,6 @@ def read_cell_table(
     _check_numeric_columns(frame, columns, path)
     regex = re.compile(marker_pattern)
     markers = [c for c in frame.columns if regex.search(str(c))]
-    for col in (columns.region, columns.patient, columns.cluster):
+    for col in [c for c in (columns.region, columns.patient, columns.cluster) if c is not None]:
         frame[col] = frame[col].astype(str).str.strip()
     return CellTable(frame=frame, columns=columns, markers=markers)
