@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from phenocell.benchmark.encoders import ENCODERS
-from phenocell.benchmark.frozen import build_encoder
+from phenocell.benchmark.frozen import FeatureSpec, build_encoder, feature_spec
 from phenocell.benchmark.registry import Registry
 from phenocell.errors import CorruptInputError, InvalidInputError, InvalidOptionError, MissingInputError
 
@@ -23,6 +23,8 @@ REQUIRED = {
     "baseline/random-vit-b16",
     "baseline/pixel-stats",
     "test/vit-tiny",
+    "pathology/titan",
+    "pathology/musk",
 }
 
 
@@ -31,7 +33,7 @@ def test_registry_has_every_entry() -> None:
     assert {ENCODERS.get(k).patch_size for k in REQUIRED} == {8, 14, 16}
 
 
-@pytest.mark.parametrize("key", sorted(REQUIRED - {"baseline/pixel-stats"}))
+@pytest.mark.parametrize("key", sorted(REQUIRED - {"baseline/pixel-stats", "pathology/musk"}))
 def test_safetensors_round_trip_and_token_grid(key: str, tmp_path: Path) -> None:
     small = key.startswith("pathology/") or key == "baseline/random-vit-b16"
     enc = build_encoder(key, small=small)
@@ -41,7 +43,7 @@ def test_safetensors_round_trip_and_token_grid(key: str, tmp_path: Path) -> None
     save_file({k: v.contiguous() for k, v in enc.model.state_dict().items()}, str(path))
     again = build_encoder(key, small=small, weights=path)
     x = torch.rand(2, 3, cfg.input_size, cfg.input_size)
-    taps = cfg.taps()
+    taps = FeatureSpec(tuple(cfg.taps()))
     a, b = enc(x, taps), again(x, taps)
     grid = cfg.input_size // cfg.patch_size
     for ta, tb in zip(a, b, strict=True):
@@ -55,7 +57,32 @@ def test_real_configs_match_published_architectures() -> None:
     assert (uni.embed_dim, uni.depth, uni.patch_size, uni.hub_id) == (1024, 24, 16, "MahmoodLab/UNI")
     assert (virchow.embed_dim, virchow.depth, virchow.patch_size, virchow.prefix_tokens) == (1280, 32, 14, 5)
     assert ENCODERS.get("pathology/h-optimus-0").mean != ENCODERS.get("pathology/uni").mean
-    assert uni.taps() == [5, 11, 17, 23]
+    assert uni.taps("spread") == [5, 11, 17, 23]
+    musk = ENCODERS.get("pathology/musk")
+    assert (musk.input_size, musk.patch_size, musk.mean, musk.std) == (384, 16, (0.5,) * 3, (0.5,) * 3)
+    assert ENCODERS.get("pathology/phikon-v2").backend == "transformers"
+
+
+@pytest.mark.parametrize("key", sorted(REQUIRED))
+def test_unetr_taps_are_the_last_four_blocks(key: str) -> None:
+    cfg = ENCODERS.get(key)
+    assert cfg.taps() == [cfg.depth - 4, cfg.depth - 3, cfg.depth - 2, cfg.depth - 1]
+    spec = feature_spec(cfg, "unetr", linear_input="final_norm", unetr_taps="last4")
+    assert spec.taps == tuple(cfg.taps()) and not spec.final_norm
+
+
+@pytest.mark.parametrize("key", ["test/vit-tiny", "pathology/uni2-h", "pathology/phikon-v2"])
+def test_linear_head_reads_final_normed_patch_tokens(key: str) -> None:
+    enc = build_encoder(key, small=key != "test/vit-tiny")
+    cfg = enc.cfg
+    x = torch.rand(2, 3, cfg.input_size, cfg.input_size)
+    spec = feature_spec(cfg, "linear", linear_input="final_norm", unetr_taps="last4")
+    (grid,) = enc(x, spec)
+    tokens = enc.model.forward_features((x - enc.mean) / enc.std)[:, cfg.prefix_tokens :]
+    g = cfg.input_size // cfg.patch_size
+    assert torch.allclose(grid, tokens.reshape(2, g, g, -1).permute(0, 3, 1, 2))
+    (before_norm,) = enc(x, feature_spec(cfg, "linear", linear_input="last_block", unetr_taps="last4"))
+    assert not torch.allclose(grid, before_norm)
 
 
 def test_random_baseline_is_seeded() -> None:
@@ -68,7 +95,7 @@ def test_random_baseline_is_seeded() -> None:
 
 def test_pixel_stats_grid() -> None:
     enc = build_encoder("baseline/pixel-stats")
-    out = enc(torch.rand(1, 3, 256, 256), enc.cfg.taps())
+    out = enc(torch.rand(1, 3, 256, 256), FeatureSpec(tuple(enc.cfg.taps())))
     assert len(out) == 4 and out[0].shape == (1, 12, 16, 16)
 
 
@@ -108,3 +135,53 @@ def test_missing_download_says_how_to_provide_weights(monkeypatch: pytest.Monkey
     cfg = ENCODERS.get("pathology/uni")
     with pytest.raises(MissingInputError, match=r"(?s)MahmoodLab/UNI.*--weights"):
         real_from_hub(cfg)
+
+
+def test_phikon_v2_loads_its_transformers_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    from phenocell.benchmark.backends import import_transformers
+
+    transformers = import_transformers()
+    small = ENCODERS.get("pathology/phikon-v2").small()
+    asked = []
+
+    def fake(hub_id: str, **kw: object) -> torch.nn.Module:
+        asked.append(hub_id)
+        return transformers.Dinov2Model(transformers.Dinov2Config(**small.timm_kwargs))
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", fake)
+    enc = build_encoder("pathology/phikon-v2")
+    assert asked == ["owkin/phikon-v2"] and enc.weights_id == "hf-hub:owkin/phikon-v2"
+    (grid,) = enc(torch.rand(1, 3, 64, 64), FeatureSpec((23,), final_norm=True))
+    assert grid.shape == (1, 64, 4, 4)
+
+
+def test_titan_needs_trust_remote_code_and_uses_the_conch_trunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    from phenocell.benchmark.backends import import_transformers
+
+    with pytest.raises(InvalidOptionError, match="--trust-remote-code"):
+        build_encoder("pathology/titan")
+    transformers = import_transformers()
+    trunk = build_encoder("pathology/titan", small=True).model
+
+    class Titan:
+        def return_conch(self) -> tuple[object, None]:
+            return type("Conch", (), {"trunk": trunk})(), None
+
+    seen: dict[str, object] = {}
+
+    def fake(hub_id: str, **kw: object) -> Titan:
+        seen.update(kw, hub_id=hub_id)
+        return Titan()
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", fake)
+    enc = build_encoder("pathology/titan", trust_remote_code=True)
+    assert seen == {"hub_id": "MahmoodLab/TITAN", "trust_remote_code": True} and enc.model is trunk
+
+
+def test_musk_without_its_package_says_how_to_install() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("musk") is not None:
+        pytest.skip("musk is installed here")
+    with pytest.raises(MissingInputError, match=r"(?s)not on PyPI.*pip install git\+"):
+        build_encoder("pathology/musk", small=True)

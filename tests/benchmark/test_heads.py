@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from phenocell.benchmark.heads import HeadInput, LinearHead, UNETRHead, build_head
+from phenocell.benchmark.heads import CellViTHead, HeadInput, LinearHead, UNETRHead, build_head
 
 
 @pytest.mark.parametrize("patch", [8, 14, 16])
@@ -24,3 +24,51 @@ def test_heads_check_ranks_and_counts() -> None:
         LinearHead(8, 15)(HeadInput(torch.rand(3, 32, 32), [torch.rand(1, 8, 2, 2)]))
     with pytest.raises(ValueError, match="one of 'linear', 'unetr'"):
         build_head("mlp", 8, 15)
+
+
+def _conv_widths(block: torch.nn.Module) -> list[int]:
+    return [
+        m.out_channels for m in block.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))
+    ]
+
+
+def test_cellvit_decoder_has_the_authors_widths_and_blocks() -> None:
+    head = CellViTHead(1024, 15)
+    assert _conv_widths(head.bottleneck) == [512]
+    assert _conv_widths(head.skip3) == [512, 512]  # deconv + conv
+    assert _conv_widths(head.skip2) == [512, 512, 256, 256]
+    assert _conv_widths(head.skip1) == [512, 512, 256, 256, 128, 128]
+    assert _conv_widths(head.stage3) == [512, 512, 512, 256]  # 3 Conv-BN-ReLU at 512, then x2 up
+    assert _conv_widths(head.stage2) == [256, 256, 128]
+    assert _conv_widths(head.stage1) == [128, 128, 64]
+    assert _conv_widths(head.image_skip) == [32, 64]
+    assert _conv_widths(head.header) == [64, 64, 15]
+    assert head.image_skip[0][0].in_channels == 3
+    small = CellViTHead(96, 15)  # the authors' narrower widths below 512 dims
+    assert _conv_widths(small.skip1)[::2] == [256, 128, 128] and _conv_widths(small.bottleneck) == [312]
+
+
+@pytest.mark.parametrize(("patch", "size"), [(14, 224), (16, 224), (8, 64)])
+def test_cellvit_output_is_the_image_size(patch: int, size: int) -> None:
+    grid = size // patch
+    head = build_head("unetr", 32, 15, patch)
+    assert isinstance(head, CellViTHead)
+    out = head(HeadInput(torch.rand(1, 3, size, size), [torch.randn(1, 32, grid, grid) for _ in range(4)]))
+    assert out.shape == (1, 15, size, size)
+    assert isinstance(build_head("unetr", 32, 15, patch, decoder="compact"), UNETRHead)
+
+
+def test_cellvit_trains() -> None:
+    torch.manual_seed(0)
+    head = CellViTHead(16, 15)
+    inputs = HeadInput(torch.rand(1, 3, 16, 16), [torch.randn(1, 16, 1, 1) for _ in range(4)])
+    target = torch.randint(0, 15, (1, 16, 16))
+    optim = torch.optim.AdamW(head.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(3):
+        loss = torch.nn.functional.cross_entropy(head(inputs), target)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]

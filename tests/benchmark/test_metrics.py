@@ -1,13 +1,23 @@
-"""Metrics against sklearn on random label maps (property-based)."""
+"""Metrics against sklearn and an independent re-implementation on random label maps (property-based)."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
-from phenocell.benchmark.metrics import CellVotes, confusion, macro_f1, per_class_f1
+from phenocell.benchmark.metrics import (
+    CellVotes,
+    PixelCounts,
+    confusion,
+    fragment_samples,
+    macro_f1,
+    per_class_f1,
+    present_macro_f1,
+    sample_confusion,
+)
 
 LABELS = list(range(1, 15))
 
@@ -59,3 +69,90 @@ def test_cell_votes_count_each_cell_once_across_tiles() -> None:
     cm = votes.confusion()
     assert cm.sum() == 2  # cell 99 and cell 8; the ignored cell 7 is not counted
     assert cm[5, 6] == 1 and cm[5, 5] == 1
+
+
+# --- the authors' cell F1, against a re-implementation written from DESIGN.md's description ---------------
+
+
+def reference_cell_f1(tiles: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
+    """Per tile: ignore (255) → background in both maps; each instance id > 0 is one sample whose truth is
+    int(mean semantic) and whose prediction is the argmax of the mean softmax; F1 per class over all samples,
+    macro over the classes in truth ∪ prediction minus background (0.0 if none)."""
+    y_true, y_pred = [], []
+    for instance, semantic, probs in tiles:
+        ignore = semantic == 255
+        inst = np.where(ignore, 0, instance)
+        sem = np.where(ignore, 0, semantic)
+        for cell in np.unique(inst):
+            if cell == 0:
+                continue
+            where = inst == cell
+            y_true.append(int(np.mean(sem[where])))
+            y_pred.append(int(np.argmax(probs[:, where].mean(axis=1))))
+    classes = sorted((set(y_true) | set(y_pred)) - {0})
+    if not classes:
+        return 0.0
+    scores = [f1_score(y_true, y_pred, labels=[c], average="micro", zero_division=0) for c in classes]
+    return float(np.mean(scores))
+
+
+@st.composite
+def tiled_predictions(draw: st.DrawFn) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    h, w = int(rng.integers(4, 20)), int(rng.integers(4, 20))
+    cells = int(rng.integers(0, 12))
+    instance = rng.integers(0, cells + 1, size=(h, w))  # fragments need not be connected
+    cell_class = rng.choice(np.arange(15), size=cells + 1, replace=True)  # background cells included
+    cell_class[0] = 0
+    semantic = cell_class[instance].astype(np.int64)
+    mixed = rng.random((h, w)) < draw(st.sampled_from([0.0, 0.1, 0.4]))  # fragments with mixed classes
+    semantic[mixed] = rng.integers(0, 15, size=int(mixed.sum()))
+    semantic[rng.random((h, w)) < draw(st.sampled_from([0.0, 0.05, 0.3]))] = 255  # ignore pixels
+    logits = rng.normal(size=(15, h, w)) * draw(st.sampled_from([0.5, 3.0]))
+    logits[0] += draw(st.sampled_from([0.0, 2.0]))  # sometimes background wins
+    logits[rng.choice(15, size=int(rng.integers(0, 10)), replace=False)] -= 50  # classes never predicted
+    probs = np.exp(logits) / np.exp(logits).sum(axis=0, keepdims=True)
+    tiles = []
+    for _ in range(int(rng.integers(1, 4))):  # crops of one FoV: cells cut by tiles, overlapping strips
+        th, tw = int(rng.integers(2, h + 1)), int(rng.integers(2, w + 1))
+        y, x = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
+        crop = (slice(y, y + th), slice(x, x + tw))
+        tiles.append((instance[crop], semantic[crop], probs[(slice(None), *crop)]))
+    return tiles
+
+
+@settings(max_examples=250, deadline=None)
+@given(tiled_predictions())
+def test_authors_cell_f1_matches_reimplementation(tiles: list[tuple[np.ndarray, ...]]) -> None:
+    cm = np.zeros((15, 15), dtype=np.int64)
+    for instance, semantic, probs in tiles:
+        samples = fragment_samples(
+            torch.from_numpy(instance), torch.from_numpy(semantic), torch.from_numpy(probs).float()
+        )
+        cm += sample_confusion(samples)
+    ours, _ = present_macro_f1(cm)
+    assert np.isclose(ours, reference_cell_f1(tiles))
+
+
+def test_authors_cell_f1_counts_fragments_and_background_predictions() -> None:
+    instance = np.array([[1, 1, 2, 2, 3]])
+    semantic = np.array([[5, 5, 7, 7, 255]])  # cell 3 is ignored: background in both maps, not a sample
+    probs = np.zeros((15, 1, 5))
+    probs[5, 0, :2] = 1.0  # cell 1 → 5 (right)
+    probs[0, 0, 2:] = 1.0  # cell 2 → background (an error: a false negative of class 7)
+    samples = fragment_samples(
+        torch.from_numpy(instance), torch.from_numpy(semantic), torch.from_numpy(probs)
+    )
+    assert samples.tolist() == [[5, 5], [7, 0]]
+    score, per_class = present_macro_f1(sample_confusion(samples))
+    assert per_class == {5: 1.0, 7: 0.0} and score == 0.5  # 12 absent classes do not count
+
+
+def test_pixel_counts_do_not_count_overlapping_strips_twice() -> None:
+    counts = PixelCounts()
+    gt = np.full((4, 4), 3)
+    counts.add_tile("a", 0, 0, gt, gt)
+    counts.add_tile("a", 2, 0, gt, np.full((4, 4), 4))  # columns 2-3 were counted by the first tile
+    assert counts.cm[3, 3] == 16 and counts.cm[3, 4] == 8
+    counts.add_tile("b", 0, 0, gt, gt)  # a new FoV starts afresh
+    assert counts.cm[3, 3] == 32

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
 
 from phenocell.cli_errors import friendly_errors
+from phenocell.cli_options import apply, option_from
 from phenocell.splits import ALL_FAMILIES
 
 
@@ -29,34 +31,86 @@ def benchmark_encoders() -> None:
         )
 
 
+#: TrainConfig fields with a CLI option (all of them but three fixed constants of the protocol).
+NOT_ON_CLI = ("eta_min", "label_smoothing", "background")
+
+_HELP = {
+    "steps": "Optimisation steps.",
+    "warmup": "LinearLR warm-up steps.",
+    "grad_clip": "Gradient-norm clipping (0: off).",
+    "precision": "auto: fp16 autocast + GradScaler on CUDA, fp32 on CPU.",
+    "class_weighting": "ema_softmax: the authors' EMA inverse frequencies through a softmax.",
+    "sampling": "class_pixels: the authors' per-tile class-pixel-share weights.",
+    "augment": "reference: flips, affine, elastic, HED jitter (kornia); the token cache then serves "
+    "validation and test only.",
+    "early_stop": "Stop after this many steps without a better validation score (0: never).",
+    "selection": "Validation metric that picks the checkpoint.",
+    "linear_input": "final_norm: forward_features patch tokens (the authors'); last_block: before the norm.",
+    "unetr_taps": "last4: the last four blocks (the authors'); spread: depth/4 x {1..4}.",
+    "unetr_decoder": "cellvit: the authors' CellViT-style decoder; compact: our narrower one.",
+    "train_fraction": "Nested seeded subset of the train split: 1, 0.5, 0.2, 0.1 or 0.05.",
+    "device": "auto (CUDA when present), cpu, cuda or cuda:N.",
+    "workers": "DataLoader processes decoding tiles (0: decode in this process).",
+}
+
+
+def _train_options() -> list[Any]:
+    from phenocell.benchmark.config import TrainConfig
+
+    return [
+        option_from(TrainConfig, f.name, "--" + f.name.replace("_", "-"), help=_HELP.get(f.name))
+        for f in fields(TrainConfig)
+        if f.name not in NOT_ON_CLI
+    ]
+
+
+def _run_options(func: Any) -> Any:
+    return apply(
+        func,
+        [
+            click.option("--data", required=True, help="Dataset directory or Hub repo id."),
+            click.option(
+                "--family",
+                type=click.Choice(list(ALL_FAMILIES)),
+                required=True,
+                help="Split family (config).",
+            ),
+            click.option(
+                "--encoder", required=True, help="Registry key, see `phenocell benchmark encoders`."
+            ),
+            click.option(
+                "--head", type=click.Choice(["linear", "unetr"]), default="linear", show_default=True
+            ),
+            click.option(
+                "--out",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="Run directory (default runs/<...>).",
+            ),
+            click.option(
+                "--weights",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="Local safetensors checkpoint.",
+            ),
+            click.option(
+                "--cache-dir",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="On-disk token cache directory.",
+            ),
+            click.option(
+                "--trust-remote-code",
+                is_flag=True,
+                help="Allow encoders that load code from their Hub repo (pathology/titan).",
+            ),
+            *_train_options(),
+        ],
+    )
+
+
 @benchmark.command("run")
-@click.option("--data", required=True, help="Dataset directory or Hub repo id.")
-@click.option("--family", type=click.Choice(list(ALL_FAMILIES)), required=True, help="Split family (config).")
-@click.option("--encoder", required=True, help="Registry key, see `phenocell benchmark encoders`.")
-@click.option("--head", type=click.Choice(["linear", "unetr"]), default="linear", show_default=True)
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=None, help="Run directory (default runs/<...>)."
-)
-@click.option(
-    "--weights", type=click.Path(path_type=Path), default=None, help="Local safetensors checkpoint."
-)
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Token cache directory.")
-@click.option("--steps", type=int, default=10_000, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--lr", type=float, default=3e-5, show_default=True)
-@click.option("--weight-decay", type=float, default=0.03, show_default=True)
-@click.option("--warmup", type=int, default=1_000, show_default=True)
-@click.option("--val-every", type=int, default=200, show_default=True)
-@click.option("--patience", type=int, default=10, show_default=True, help="Evaluations without improvement.")
-@click.option(
-    "--class-weighting", type=click.Choice(["inverse", "none"]), default="inverse", show_default=True
-)
-@click.option("--sampling", type=click.Choice(["class", "uniform"]), default="class", show_default=True)
-@click.option("--augment", type=click.Choice(["flips", "none"]), default="flips", show_default=True)
-@click.option(
-    "--train-fraction", type=click.Choice(["1", "0.5", "0.2", "0.1", "0.05"]), default="1", show_default=True
-)
-@click.option("--seed", type=int, default=0, show_default=True)
+@_run_options
 @friendly_errors
 def benchmark_run(
     data: str,
@@ -66,14 +120,14 @@ def benchmark_run(
     out: Path | None,
     weights: Path | None,
     cache_dir: Path | None,
-    train_fraction: str,
+    trust_remote_code: bool,
     **kw: Any,
 ) -> None:
     """Train a head on a frozen encoder and evaluate it (writes results.json, report.md, figures)."""
+    from phenocell.benchmark.config import TrainConfig
     from phenocell.benchmark.run import run_benchmark
-    from phenocell.benchmark.train import TrainConfig
 
-    config = TrainConfig(train_fraction=float(train_fraction), **kw)
+    config = TrainConfig(**kw)
     out = out or Path("runs") / f"{encoder.replace('/', '-')}-{head}-{family}"
     results = run_benchmark(
         data,
@@ -84,19 +138,26 @@ def benchmark_run(
         config=config,
         weights=weights,
         cache_dir=cache_dir,
+        trust_remote_code=trust_remote_code,
         log=click.echo,
     )
     for split in ("validation", "test"):
         m = results["metrics"][split]
         click.echo(
-            f"{split:10s} pixel_macro_f1 {m['pixel_macro_f1']:.4f}  cell_macro_f1 {m['cell_macro_f1']:.4f}"
+            f"{split:10s} cell_macro_f1 {m['cell_macro_f1']:.4f}  cell_macro_f1_unique "
+            f"{m['cell_macro_f1_unique']:.4f}  pixel_macro_f1 {m['pixel_macro_f1']:.4f}"
         )
     click.echo(f"wrote {out}")
 
 
 @benchmark.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--metric", type=click.Choice(["pixel_macro_f1", "cell_macro_f1"]), default="pixel_macro_f1")
+@click.option(
+    "--metric",
+    type=click.Choice(["cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1"]),
+    default="cell_macro_f1",
+    show_default=True,
+)
 @click.option(
     "--out", type=click.Path(path_type=Path), default=None, help="Also write the table here (markdown)."
 )

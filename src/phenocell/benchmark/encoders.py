@@ -10,7 +10,7 @@ checkpoint (``weights=PATH``); pickled checkpoints are refused.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -20,6 +20,9 @@ from phenocell.benchmark.registry import Registry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+INCEPTION_MEAN = (0.5, 0.5, 0.5)
+INCEPTION_STD = (0.5, 0.5, 0.5)
+Backend = Literal["timm", "transformers", "titan", "musk", "stats"]
 
 
 @dataclass(frozen=True)
@@ -39,15 +42,32 @@ class EncoderConfig:
     std: tuple[float, float, float] = IMAGENET_STD
     timm_kwargs: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None  # random-init entries: the seed of their weights
+    backend: Backend = "timm"
 
     def small(self) -> EncoderConfig:
         """The same architecture at test size: 4 blocks, 64-dim, MLP ratio 4 (keeps SwiGLU widths even)."""
-        kwargs = dict(self.timm_kwargs, depth=4, embed_dim=64, num_heads=2, mlp_ratio=4.0)
+        if self.backend == "transformers":
+            kwargs = dict(
+                self.timm_kwargs,
+                hidden_size=64,
+                num_hidden_layers=4,
+                num_attention_heads=2,
+                intermediate_size=256,
+            )
+            kwargs["image_size"] = self.patch_size * 4
+        else:
+            kwargs = dict(self.timm_kwargs, depth=4, embed_dim=64, num_heads=2, mlp_ratio=4.0)
         return replace(self, embed_dim=64, depth=4, input_size=self.patch_size * 4, timm_kwargs=kwargs)
 
-    def taps(self) -> list[int]:
-        """UNETR block indices: depth/4 x {1, 2, 3, 4} (0-based)."""
-        return [self.depth * k // 4 - 1 for k in (1, 2, 3, 4)]
+    def taps(self, mode: str = "last4") -> list[int]:
+        """UNETR block indices (0-based).
+
+        ``last4``: the last four blocks (reference: the authors' ``out_indices=(-4, -3, -2, -1)``);
+        ``spread``: depth/4 x {1, 2, 3, 4} (the original UNETR).
+        """
+        if mode == "spread":
+            return [self.depth * k // 4 - 1 for k in (1, 2, 3, 4)]
+        return [self.depth - 4 + k for k in range(4)]
 
 
 ENCODERS: Registry[EncoderConfig] = Registry("encoder")
@@ -68,8 +88,11 @@ def _vit(
     mean = kw.pop("mean", IMAGENET_MEAN)
     std = kw.pop("std", IMAGENET_STD)
     seed = kw.pop("seed", None)
+    backend = kw.pop("backend", "timm")
     kwargs = {"img_size": size, "patch_size": patch, "num_classes": 0, "dynamic_img_size": True, **kw}
-    return EncoderConfig(key, arch, hub, size, patch, dim, blocks, prefix, lic, mean, std, kwargs, seed)
+    return EncoderConfig(
+        key, arch, hub, size, patch, dim, blocks, prefix, lic, mean, std, kwargs, seed, backend
+    )
 
 
 def _swiglu() -> dict[str, Any]:
@@ -137,11 +160,19 @@ def _virchow2() -> EncoderConfig:
 
 @ENCODERS.register("pathology/phikon-v2")
 def _phikon2() -> EncoderConfig:
-    # Phikon-v2 is a DINOv2 ViT-L/16; its Hub repo (owkin/phikon-v2) is in transformers format, so the
-    # timm architecture here loads it from a converted local safetensors (--weights).
-    return _vit(
+    # a DINOv2 ViT-L/16 in transformers format on the Hub (owkin/phikon-v2), loaded with transformers
+    dinov2 = {
+        "hidden_size": 1024,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "intermediate_size": 4096,
+        "patch_size": 16,
+        "image_size": 224,
+        "layerscale_value": 1e-5,
+    }
+    return EncoderConfig(
         "pathology/phikon-v2",
-        "vit_large_patch16_224",
+        "Dinov2Model",
         "owkin/phikon-v2",
         224,
         16,
@@ -149,7 +180,45 @@ def _phikon2() -> EncoderConfig:
         24,
         1,
         "other (owkin non-commercial)",
-        init_values=1e-5,
+        timm_kwargs=dinov2,
+        backend="transformers",
+    )
+
+
+@ENCODERS.register("pathology/titan")
+def _titan() -> EncoderConfig:
+    # the CONCH v1.5 trunk that MahmoodLab/TITAN's remote code returns; the authors feed it 224 px tiles
+    # (patch 16, 768 channels, ImageNet mean/std); ViT-B depth 12
+    return _vit(
+        "pathology/titan",
+        "vit_base_patch16_224",
+        "MahmoodLab/TITAN",
+        224,
+        16,
+        768,
+        12,
+        1,
+        "cc-by-nc-nd-4.0",
+        backend="titan",
+    )
+
+
+@ENCODERS.register("pathology/musk")
+def _musk() -> EncoderConfig:
+    # BEiT-3 large vision tower at 384 px from the musk package (not on PyPI), Inception mean/std
+    return EncoderConfig(
+        "pathology/musk",
+        "musk_large_patch16_384",
+        "xiangjx/musk",
+        384,
+        16,
+        1024,
+        24,
+        1,
+        "cc-by-nc-nd-4.0",
+        INCEPTION_MEAN,
+        INCEPTION_STD,
+        backend="musk",
     )
 
 
@@ -195,7 +264,9 @@ def _random_vit() -> EncoderConfig:
 
 @ENCODERS.register("baseline/pixel-stats")
 def _pixel_stats() -> EncoderConfig:
-    return EncoderConfig("baseline/pixel-stats", "pixel-stats", None, 256, 16, 12, 4, 0, "n/a")
+    return EncoderConfig(
+        "baseline/pixel-stats", "pixel-stats", None, 256, 16, 12, 4, 0, "n/a", backend="stats"
+    )
 
 
 @ENCODERS.register("test/vit-tiny")
@@ -223,6 +294,10 @@ class PixelStats(nn.Module):
     def __init__(self, patch: int) -> None:
         super().__init__()
         self.patch = patch
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The statistics grid (B, 12, h, w) (already a grid: no tokens, no norm)."""
+        return self.forward_intermediates(x, [0])[0]
 
     def forward_intermediates(self, x: torch.Tensor, indices: list[int], **_: Any) -> list[torch.Tensor]:
         """The same 12-channel statistics grid for every requested tap."""

@@ -1,9 +1,14 @@
-"""Frozen-encoder features for a split: live, or from a per-shard fp16 token cache.
+"""Frozen-encoder features: live on the device, or from an on-disk per-shard token cache read memory-mapped.
 
 Tokens are rounded through fp16 in both paths, so a cached run and a live run see identical inputs.
-Cache layout: ``CACHE/<config-hash>/manifest.json`` (encoder, weights id, input and tile size, taps, and the
-sha256 of every shard encoded) and ``CACHE/<config-hash>/<fov>.safetensors`` (one fp16 tensor per tap, tile
-ids in the metadata). A shard whose sha256 changed is detected as stale and re-encoded, never reused.
+Cache layout: ``CACHE/<config-hash>/manifest.json`` (encoder, weights id, input and tile size, feature spec,
+and the sha256 of every shard encoded) and ``CACHE/<config-hash>/<fov>.safetensors`` (one fp16 tensor per
+feature grid, tile ids in the metadata). Each FoV's file is written once from that FoV's tiles only and read
+back tile by tile through ``safetensors.safe_open`` (a memory map): the cache is never stacked in RAM.
+A shard whose sha256 changed is detected as stale and re-encoded, never reused.
+
+The cache is valid only for un-augmented tiles: with image-space augmentation the encoder must see each
+augmented image, so training encodes live and the cache serves validation and test only.
 """
 
 from __future__ import annotations
@@ -16,43 +21,38 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from phenocell.benchmark.data import SplitTiles
-from phenocell.benchmark.frozen import FrozenEncoder
-from phenocell.benchmark.heads import HeadInput
+from phenocell.benchmark.data import SplitIndex, TileDataset, TileRef, make_loader
+from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
 
 ENCODE_BATCH = 16
+CACHE_FORMAT = 2
 
 
 def to_input(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 (B, 3, T, T) tiles → float [0, 1] at the encoder input size (bilinear, antialiased)."""
-    x = images.float() / 255.0
-    if x.shape[-1] != size:
+    """uint8 or [0, 1] float (B, 3, T, T) tiles → [0, 1] floats at the encoder input size (antialiased)."""
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return x
 
 
-def encode(encoder: FrozenEncoder, images: torch.Tensor, taps: list[int]) -> list[torch.Tensor]:
-    """Tap grids (fp16) of uint8 tiles, in batches."""
-    out: list[list[torch.Tensor]] = [[] for _ in taps]
-    for start in range(0, len(images), ENCODE_BATCH):
-        grids = encoder(to_input(images[start : start + ENCODE_BATCH], encoder.cfg.input_size), taps)
-        for k, grid in enumerate(grids):
-            out[k].append(grid.half())
-    return [torch.cat(parts) for parts in out]
+def encode(encoder: FrozenEncoder, x: torch.Tensor, spec: FeatureSpec) -> list[torch.Tensor]:
+    """Feature grids of encoder-input images ``x``, rounded through fp16 (normal tensors, not inference)."""
+    grids = encoder(x, spec)
+    return [g.half().float() for g in grids]
 
 
 class TokenCache:
-    """Per-shard fp16 token cache keyed by encoder, weights, sizes and taps (see module docstring)."""
+    """Per-shard fp16 token cache keyed by encoder, weights, sizes and feature spec (module docstring)."""
 
-    def __init__(
-        self, root: Path, encoder: FrozenEncoder, tile_size: int, taps: list[int], data_dir: Path
-    ) -> None:
+    def __init__(self, root: Path, encoder: FrozenEncoder, tile_size: int, spec: FeatureSpec, data_dir: Path):
         self.key: dict[str, Any] = {
+            "format": CACHE_FORMAT,
             "encoder": encoder.cfg.key,
             "weights_id": encoder.weights_id,
             "input_size": encoder.cfg.input_size,
             "tile_size": tile_size,
-            "taps": taps,
+            "features": spec.key(),
         }
         digest = hashlib.sha256(json.dumps(self.key, sort_keys=True).encode()).hexdigest()[:16]
         self.dir = Path(root) / digest
@@ -64,64 +64,74 @@ class TokenCache:
             else {**self.key, "shards": {}}
         )
         shards = json.loads((Path(data_dir) / "manifest.json").read_text())["shards"]
-        self.shard_sha = {meta["fov"]: meta["sha256"] for meta in shards.values()}
-        self.hits, self.misses, self.stale = 0, 0, 0
+        self.shard_sha: dict[str, str] = {}
+        for meta in shards.values():  # a FoV split over several shards: hash of their hashes
+            self.shard_sha[meta["fov"]] = self.shard_sha.get(meta["fov"], "") + meta["sha256"]
+        self.spec, self.hits, self.misses, self.stale = spec, 0, 0, 0
 
-    def grids(self, encoder: FrozenEncoder, tiles: SplitTiles, taps: list[int]) -> list[torch.Tensor]:
-        """Tap grids for ``tiles`` (in order), from the cache where valid, encoding and storing the rest."""
-        from safetensors.torch import load_file, save_file
+    def path(self, fov: str) -> Path:
+        """The cache file of one FoV."""
+        return self.dir / f"{fov}.safetensors"
 
-        by_fov: dict[str, list[int]] = {}
-        for i, fov in enumerate(tiles.fovs):
-            by_fov.setdefault(fov, []).append(i)
-        parts: dict[int, list[torch.Tensor]] = {}
-        for fov, index in sorted(by_fov.items()):
-            path = self.dir / f"{fov}.safetensors"
-            ids = [tiles.tile_ids[i] for i in index]
+    def fill(self, encoder: FrozenEncoder, index: SplitIndex, device: torch.device, workers: int = 0) -> None:
+        """Encode and store each FoV of ``index`` missing or stale in the cache (one FoV in RAM at a time)."""
+        for fov in sorted({t.fov for t in index.tiles}):
             recorded = self.manifest["shards"].get(fov)
-            if path.exists() and recorded == self.shard_sha[fov]:
-                stored = load_file(str(path))
-                row_of = {t: r for r, t in enumerate(json.loads(_metadata(path)["tile_ids"]))}
-                pos = [row_of[t] for t in ids]
-                grids = [stored[f"tap{k}"][pos] for k in range(len(taps))]
+            if self.path(fov).exists() and recorded == self.shard_sha[fov]:
                 self.hits += 1
-            else:
-                self.stale += int(recorded is not None)
-                self.misses += 1
-                sub = tiles.subset(index)
-                grids = encode(encoder, sub.images, taps)
-                save_file(
-                    {f"tap{k}": g.contiguous() for k, g in enumerate(grids)},
-                    str(path),
-                    metadata={"tile_ids": json.dumps(ids)},
-                )
-                self.manifest["shards"][fov] = self.shard_sha[fov]
-                self.manifest_path.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
-            for k, i in enumerate(index):
-                parts[i] = [g[k] for g in grids]
-        return [torch.stack([parts[i][k] for i in range(len(tiles))]) for k in range(len(taps))]
+                continue
+            self.stale += int(recorded is not None)
+            self.misses += 1
+            self._encode_fov(encoder, index, fov, device, workers)
+
+    def _encode_fov(
+        self, encoder: FrozenEncoder, index: SplitIndex, fov: str, device: torch.device, workers: int
+    ) -> None:
+        from safetensors.torch import save_file
+
+        tiles = tuple(t for t in index.tiles if t.fov == fov)
+        sub = SplitIndex(index.root, index.family, index.split, tiles)
+        loader = make_loader(TileDataset(sub), batch_size=ENCODE_BATCH, workers=workers, pin_memory=False)
+        parts: list[list[torch.Tensor]] = [[] for _ in range(len(self.spec))]
+        for batch in loader:
+            x = to_input(batch["image"].to(device), encoder.cfg.input_size)
+            for k, grid in enumerate(encoder(x, self.spec)):
+                parts[k].append(grid.half().cpu())
+        save_file(
+            {f"tap{k}": torch.cat(p).contiguous() for k, p in enumerate(parts)},
+            str(self.path(fov)),
+            metadata={"tile_ids": json.dumps([t.tile_id for t in tiles])},
+        )
+        self.manifest["shards"][fov] = self.shard_sha[fov]
+        self.manifest_path.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
+
+    def reader(self) -> CacheReader:
+        """A picklable reader for DataLoader workers."""
+        return CacheReader(self.dir, len(self.spec))
 
 
-def _metadata(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
+class CacheReader:
+    """Reads one tile's grids from the per-FoV files via ``safe_open`` (memory-mapped, opened lazily)."""
 
-    with safe_open(str(path), framework="pt") as handle:
-        return handle.metadata() or {}
+    def __init__(self, directory: Path, n_grids: int) -> None:
+        self.dir, self.n = directory, n_grids
+        self._handles: dict[str, Any] = {}
+        self._rows: dict[str, dict[str, int]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {"dir": self.dir, "n": self.n, "_handles": {}, "_rows": {}}
 
-class FeatureSource:
-    """Head inputs for batches of a split: live encoding, or precomputed grids (cache / memory)."""
+    def _open(self, fov: str) -> Any:
+        from safetensors import safe_open
 
-    def __init__(
-        self, encoder: FrozenEncoder, tiles: SplitTiles, taps: list[int], grids: list[torch.Tensor] | None
-    ):
-        self.encoder, self.tiles, self.taps, self.grids = encoder, tiles, taps, grids
+        if fov not in self._handles:
+            handle = safe_open(str(self.dir / f"{fov}.safetensors"), framework="pt")
+            ids = json.loads((handle.metadata() or {})["tile_ids"])
+            self._handles[fov], self._rows[fov] = handle, {t: r for r, t in enumerate(ids)}
+        return self._handles[fov]
 
-    def batch(self, index: torch.Tensor) -> HeadInput:
-        """Head input for the tiles at ``index``."""
-        images = to_input(self.tiles.images[index], self.encoder.cfg.input_size)
-        if self.grids is not None:
-            taps = [g[index].float() for g in self.grids]
-        else:
-            taps = [g.float() for g in encode(self.encoder, self.tiles.images[index], self.taps)]
-        return HeadInput(images, taps)
+    def read(self, ref: TileRef) -> list[torch.Tensor]:
+        """The fp16 grids (C, g, g) of one tile."""
+        handle = self._open(ref.fov)
+        row = self._rows[ref.fov][ref.tile_id]
+        return [handle.get_slice(f"tap{k}")[row] for k in range(self.n)]

@@ -1,22 +1,63 @@
-"""Build a frozen encoder from the registry: random, Hub or local safetensors weights; tap extraction."""
+"""Build a frozen encoder from the registry: random, Hub or local safetensors weights; feature extraction.
+
+Features are either the final-normed patch tokens of ``forward_features`` (what the authors' linear head
+reads) or the outputs of chosen blocks without the final norm (``forward_intermediates``: UNETR's taps).
+Both come back as NCHW grids, prefix (CLS / register) tokens dropped, computed under ``inference_mode``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from phenocell.benchmark import backends
 from phenocell.benchmark.compat import import_timm
 from phenocell.benchmark.encoders import ENCODERS, EncoderConfig, PixelStats
 from phenocell.dataset.writer import sha256_file
-from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError, require_file
+from phenocell.errors import (
+    CorruptInputError,
+    InvalidInputError,
+    MissingInputError,
+    PhenoCellError,
+    require_file,
+)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features a head reads: ``final_norm`` tokens, or the outputs of blocks ``taps``."""
+
+    taps: tuple[int, ...]
+    final_norm: bool = False
+
+    def __len__(self) -> int:
+        return 1 if self.final_norm else len(self.taps)
+
+    def key(self) -> str:
+        """A short stable name (cache keys, results)."""
+        return "final_norm" if self.final_norm else "blocks" + "-".join(map(str, self.taps))
+
+
+def feature_spec(cfg: EncoderConfig, head: str, *, linear_input: str, unetr_taps: str) -> FeatureSpec:
+    """Reference: linear → final-normed tokens; UNETR → the last four blocks. Departures by name."""
+    if head == "unetr":
+        return FeatureSpec(tuple(cfg.taps(unetr_taps)))
+    if linear_input == "final_norm":
+        return FeatureSpec((cfg.depth - 1,), final_norm=True)
+    return FeatureSpec((cfg.depth - 1,))
 
 
 def _architecture(cfg: EncoderConfig) -> nn.Module:
-    if cfg.arch == "pixel-stats":
+    if cfg.backend == "stats":
         return PixelStats(cfg.patch_size)
+    if cfg.backend == "transformers":
+        return backends.dinov2_random(cfg.timm_kwargs, cfg.seed or 0)
+    if cfg.backend == "musk":
+        return backends.musk_model(cfg.arch, cfg.patch_size, pretrained_id=None)
     timm = import_timm()
     if cfg.seed is not None:
         torch.manual_seed(cfg.seed)
@@ -96,10 +137,23 @@ def _check_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path, k
         )
 
 
-def _from_hub(cfg: EncoderConfig) -> nn.Module:
+def _download(cfg: EncoderConfig, trust_remote_code: bool) -> nn.Module:
+    hub_id = str(cfg.hub_id)
+    if cfg.backend == "transformers":
+        return backends.dinov2_from_hub(hub_id, cfg.patch_size)
+    if cfg.backend == "titan":
+        return backends.titan_trunk(hub_id, trust_remote_code=trust_remote_code)
+    if cfg.backend == "musk":
+        return backends.musk_model(cfg.arch, cfg.patch_size, pretrained_id=hub_id)
     timm = import_timm()
+    return timm.create_model(f"hf-hub:{hub_id}", pretrained=True, **cfg.timm_kwargs)
+
+
+def _from_hub(cfg: EncoderConfig, trust_remote_code: bool = False) -> nn.Module:
     try:
-        return timm.create_model(f"hf-hub:{cfg.hub_id}", pretrained=True, **cfg.timm_kwargs)
+        return _download(cfg, trust_remote_code)
+    except PhenoCellError:
+        raise
     except Exception as err:  # network, gated repo, missing file: all mean "no weights here"
         raise MissingInputError(
             f"could not get the weights of {cfg.key} from the Hub ({cfg.hub_id})",
@@ -127,20 +181,32 @@ class FrozenEncoder(nn.Module):
         """Stay in eval mode whatever the caller asks (frozen)."""
         return super().train(False)
 
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor, taps: list[int]) -> list[torch.Tensor]:
-        """Images (B, 3, S, S) in [0, 1] at the encoder input size → tap grids (B, C, S/p, S/p)."""
+    def forward(self, images: torch.Tensor, spec: FeatureSpec) -> list[torch.Tensor]:
+        """Images (B, 3, S, S) in [0, 1] at the encoder input size → feature grids (B, C, S/p, S/p).
+
+        Runs under ``torch.inference_mode``: convert the results (``.float()``) before autograd sees them.
+        """
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images (B, 3, H, W), got {tuple(images.shape)}")
-        model: Any = self.model
-        if isinstance(model, PixelStats):
-            return model.forward_intermediates(images, taps)
-        x = (images - self.mean) / self.std
-        out: Any = model.forward_intermediates(x, indices=taps, output_fmt="NCHW", intermediates_only=True)
-        return list(out)
+        with torch.inference_mode():
+            model: Any = self.model
+            if isinstance(model, PixelStats):
+                grids = model.forward_intermediates(images, list(spec.taps))
+                return grids[-1:] if spec.final_norm else grids
+            x = (images - self.mean) / self.std
+            if spec.final_norm:
+                tokens = model.forward_features(x)
+                h, w = x.shape[-2] // self.cfg.patch_size, x.shape[-1] // self.cfg.patch_size
+                return [backends.tokens_to_grid(tokens, int(model.num_prefix_tokens), h, w)]
+            out: Any = model.forward_intermediates(
+                x, indices=list(spec.taps), output_fmt="NCHW", intermediates_only=True, norm=False
+            )
+            return list(out)
 
 
-def build_encoder(key: str, *, weights: Path | None = None, small: bool = False) -> FrozenEncoder:
+def build_encoder(
+    key: str, *, weights: Path | None = None, small: bool = False, trust_remote_code: bool = False
+) -> FrozenEncoder:
     """Build a registry entry, frozen. ``small`` gives the test-size architecture (random weights).
 
     Weights: ``weights`` (safetensors) if given; else random (seeded) for baselines and test entries; else
@@ -149,11 +215,11 @@ def build_encoder(key: str, *, weights: Path | None = None, small: bool = False)
     cfg = ENCODERS.get(key)
     cfg = cfg.small() if small else cfg
     if weights is None and cfg.hub_id is not None and not small:
-        return FrozenEncoder(cfg, _from_hub(cfg), f"hf-hub:{cfg.hub_id}")
+        return FrozenEncoder(cfg, _from_hub(cfg, trust_remote_code), f"hf-hub:{cfg.hub_id}")
     model = _architecture(cfg)
     if weights is not None:
         _load_safetensors(model, Path(weights), key)
         weights_id = "sha256:" + sha256_file(Path(weights))
     else:
-        weights_id = f"random:seed={cfg.seed}" if cfg.arch != "pixel-stats" else "none"
+        weights_id = f"random:seed={cfg.seed}" if cfg.backend != "stats" else "none"
     return FrozenEncoder(cfg, model, weights_id)

@@ -1,7 +1,8 @@
 """Segmentation heads on frozen-encoder token grids: linear probe and UNETR.
 
-Both take :class:`HeadInput` (the image at encoder input size and the tap grids) and return per-pixel
-logits at the image size.
+Both take :class:`HeadInput` (the normalised image at encoder input size and the feature grids) and return
+per-pixel logits at the image size. The reference UNETR is the authors' CellViT-style decoder
+(:class:`CellViTHead`); :class:`UNETRHead` is our earlier, narrower decoder (``--unetr-decoder compact``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from phenocell.errors import check_choice
 
 @dataclass
 class HeadInput:
-    """Typed head input: ``image`` (B, 3, S, S) in [0, 1]; ``taps`` list of (B, C, g, g) grids."""
+    """Typed head input: ``image`` (B, 3, S, S) normalised; ``taps`` list of (B, C, g, g) grids."""
 
     image: torch.Tensor
     taps: list[torch.Tensor]
@@ -57,8 +58,64 @@ def _up(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.ConvTranspose2d(cin, cout, 2, stride=2), _conv(cout, cout))
 
 
+def _conv_stack(cin: int, cout: int, n: int) -> list[nn.Module]:
+    """``n`` 3x3 Conv-BN-ReLU blocks, the first mapping ``cin`` → ``cout``."""
+    return [_conv_bias(cin if i == 0 else cout, cout) for i in range(n)]
+
+
+def _conv_bias(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def _deconv(cin: int, cout: int) -> nn.Sequential:
+    """x2 transposed convolution then a 3x3 Conv-BN-ReLU (CellViT's deconvolution block)."""
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 2, stride=2), _conv_bias(cout, cout))
+
+
+def _t2(cin: int, cout: int) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, 2, stride=2)
+
+
+class CellViTHead(nn.Module):
+    """The authors' UNETR decoder (CellViT-style) over the last four blocks z1..z4 and the image.
+
+    Widths for an encoder of dimension >= 512 (smaller ones use 312 / 256 / 128 as the authors do):
+    bottleneck z4 → 512 (x2); skips z3: embed→512 (x2), z2: embed→512→256 (x4), z1: embed→512→256→128
+    (x8); stages of 3, 2, 2, 2 Conv-BN-ReLU blocks at 512 / 256 / 128 / 64, each stage but the last ending in
+    a x2 transposed convolution; image skip 3→32→64 on the normalised image. The decoder ends at grid x16
+    and is resized to the image when that differs (patch 14 or 8), as the authors do.
+    """
+
+    n_taps = 4
+
+    def __init__(self, embed_dim: int, num_classes: int) -> None:
+        super().__init__()
+        s1, s2, bottle = (512, 256, 512) if embed_dim >= 512 else (256, 128, 312)
+        self.skip1 = nn.Sequential(_deconv(embed_dim, s1), _deconv(s1, s2), _deconv(s2, 128))
+        self.skip2 = nn.Sequential(_deconv(embed_dim, s1), _deconv(s1, 256))
+        self.skip3 = _deconv(embed_dim, bottle)
+        self.bottleneck = _t2(embed_dim, bottle)
+        self.stage3 = nn.Sequential(*_conv_stack(2 * bottle, bottle, 3), _t2(bottle, 256))
+        self.stage2 = nn.Sequential(*_conv_stack(2 * 256, 256, 2), _t2(256, 128))
+        self.stage1 = nn.Sequential(*_conv_stack(2 * 128, 128, 2), _t2(128, 64))
+        self.image_skip = nn.Sequential(_conv_bias(3, 32), _conv_bias(32, 64))
+        self.header = nn.Sequential(*_conv_stack(2 * 64, 64, 2), nn.Conv2d(64, num_classes, 1))
+
+    def forward(self, inputs: HeadInput) -> torch.Tensor:
+        """Four (B, C, g, g) grids (shallow → deep) + image → (B, K, H, W) logits."""
+        inputs.check(self.n_taps)
+        z1, z2, z3, z4 = (t.float() for t in inputs.taps)
+        x = self.stage3(torch.cat([self.skip3(z3), self.bottleneck(z4)], dim=1))  # (B, 256, 4g, 4g)
+        x = self.stage2(torch.cat([self.skip2(z2), x], dim=1))  # (B, 128, 8g, 8g)
+        x = self.stage1(torch.cat([self.skip1(z1), x], dim=1))  # (B, 64, 16g, 16g)
+        image = self.image_skip(inputs.image)  # (B, 64, H, W)
+        if x.shape[-2:] != image.shape[-2:]:  # grid x16 is the image only for patch 16
+            x = F.interpolate(x, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        return self.header(torch.cat([image, x], dim=1))
+
+
 class UNETRHead(nn.Module):
-    """UNETR decoder over 4 taps (depth/4 x {1,2,3,4}) with a skip from the image.
+    """Compact UNETR decoder over 4 taps (depth/4 x {1,2,3,4}) with a skip from the image.
 
     Tap k (k = 1..3) is lifted by 4-k x2 upsamplings to scale 2^(4-k) of the grid; the deepest tap is
     upsampled x2 and fused with tap 3, then x2 with tap 2, x2 with tap 1, x2 again (grid x 16; for patch 8
@@ -101,9 +158,14 @@ class UNETRHead(nn.Module):
         return self.out(torch.cat([x, self.skip(inputs.image)], dim=1))
 
 
-def build_head(name: str, embed_dim: int, num_classes: int, patch_size: int = 16) -> nn.Module:
-    """``linear`` or ``unetr`` (the UNETR decoder depth follows the encoder's patch size)."""
+def build_head(
+    name: str, embed_dim: int, num_classes: int, patch_size: int = 16, decoder: str = "cellvit"
+) -> nn.Module:
+    """``linear`` or ``unetr``; the UNETR decoder is ``cellvit`` (reference) or ``compact`` (ours)."""
     check_choice("head", name, ("linear", "unetr"))
+    check_choice("unetr_decoder", decoder, ("cellvit", "compact"))
     if name == "linear":
         return LinearHead(embed_dim, num_classes)
+    if decoder == "cellvit":
+        return CellViTHead(embed_dim, num_classes)
     return UNETRHead(embed_dim, num_classes, patch_size=patch_size)

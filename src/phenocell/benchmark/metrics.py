@@ -1,8 +1,16 @@
-"""Benchmark metrics: ``pixel_macro_f1`` and ``cell_macro_f1`` over the 14 classes.
+"""Benchmark metrics: ``cell_macro_f1`` (the authors'), ``cell_macro_f1_unique`` and ``pixel_macro_f1``.
 
-Both use a global confusion matrix whose rows are ground truth 1..14 (background 0 and ignore 255 are
-excluded as ground truth); predictions may be any of 0..14. Per-class F1 = 2TP / (2TP + FP + FN), and a
-class with no true positive counts 0, absent or not: the macro average is always over 14 classes.
+``cell_macro_f1`` is what every published number is (the authors' ``eval.py``): in each tile, every
+ground-truth instance fragment (the pixels of one instance id in that tile, after ignore pixels (255) are
+set to background in both maps, as the authors' export does) is one sample; its true class is
+``int(mean of the semantic map over the fragment)``, its prediction the argmax of the mean softmax over its
+pixels (background included, so a background prediction is an error). Per-class F1 = 2TP / (2TP + FP + FN)
+over all samples, averaged over the classes in ground truth ∪ prediction, background excluded.
+
+Ours, reported beside it: ``cell_macro_f1_unique`` counts each cell once (majority of its predicted pixels
+over every tile it touches) and ``pixel_macro_f1`` counts each FoV pixel once (overlapping tile strips are
+not counted twice); both average over all 14 classes. Their confusion rows are ground truth 1..14
+(background and ignore are not ground truth); a class with no true positive counts 0, absent or not.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX
 
@@ -37,6 +46,47 @@ def macro_f1(cm: np.ndarray) -> float:
     return float(per_class_f1(cm).mean())
 
 
+def fragment_samples(instance: torch.Tensor, semantic: torch.Tensor, probs: torch.Tensor) -> np.ndarray:
+    """(n, 2) [true, predicted] class of each instance fragment of one tile (the authors' definition).
+
+    ``instance`` / ``semantic`` (H, W) integer maps, ``probs`` (K, H, W) softmax probabilities.
+    """
+    inst = instance.long().flatten().clone()
+    sem = semantic.long().flatten().clone()
+    ignored = sem == IGNORE_INDEX
+    inst[ignored], sem[ignored] = 0, 0
+    fg = inst > 0
+    if not bool(fg.any()):
+        return np.zeros((0, 2), dtype=np.int64)
+    ids, slot = torch.unique(inst[fg], return_inverse=True)
+    counts = torch.bincount(slot, minlength=len(ids))
+    true = torch.bincount(slot, weights=sem[fg].double(), minlength=len(ids))
+    true = torch.div(true.round().long(), counts, rounding_mode="floor")
+    sums = torch.zeros(len(ids), probs.shape[0], dtype=torch.float64, device=probs.device)
+    sums.index_add_(0, slot.to(probs.device), probs.flatten(1)[:, fg.to(probs.device)].T.double())
+    pred = (sums / counts.to(sums).unsqueeze(1)).argmax(dim=1).cpu()
+    return torch.stack([true, pred], dim=1).numpy()
+
+
+def sample_confusion(samples: np.ndarray) -> np.ndarray:
+    """(K, K) counts of [true, predicted] samples, every row including background."""
+    flat = samples[:, 0] * K + samples[:, 1]
+    return np.bincount(flat, minlength=K * K).reshape(K, K)
+
+
+def present_macro_f1(cm: np.ndarray) -> tuple[float, dict[int, float]]:
+    """Macro F1 over the classes in ground truth ∪ prediction minus background, and those classes' F1.
+
+    Returns 0.0 (and no classes) when no foreground class occurs at all.
+    """
+    tp = np.diag(cm).astype(np.float64)
+    fp = cm.sum(axis=0) - tp
+    fn = cm.sum(axis=1) - tp
+    present = [c for c in range(1, K) if cm[c, :].sum() + cm[:, c].sum() > 0]
+    f1 = {c: float(2 * tp[c] / (2 * tp[c] + fp[c] + fn[c])) for c in present}
+    return (float(np.mean(list(f1.values()))) if f1 else 0.0), f1
+
+
 @dataclass
 class CellVotes:
     """Per ground-truth cell, predicted-pixel counts per class, summed over every tile the cell touches."""
@@ -45,14 +95,24 @@ class CellVotes:
     truth: dict[int, int] = field(default_factory=dict)
 
     def add_tile(
-        self, instance: np.ndarray, pred: np.ndarray, cell_ids: np.ndarray, labels: np.ndarray
+        self,
+        instance: np.ndarray,
+        pred: np.ndarray,
+        cell_ids: np.ndarray,
+        labels: np.ndarray,
+        cell_instance: np.ndarray | None = None,
     ) -> None:
-        """Add one tile: ``instance`` local ids (0 bg), ``cell_ids``/``labels`` indexed by local id - 1."""
+        """Add one tile.
+
+        ``instance`` holds local ids (0 background); ``cell_ids`` / ``labels`` describe each cell, whose local
+        ids are ``cell_instance`` (default 1..n in order).
+        """
+        local = np.arange(1, len(cell_ids) + 1) if cell_instance is None else np.asarray(cell_instance)
         inst = instance.ravel().astype(np.int64)
+        size = int(max(inst.max(initial=0), local.max(initial=0))) + 1
         fg = inst > 0
-        counts = np.bincount((inst[fg] - 1) * K + pred.ravel()[fg], minlength=len(cell_ids) * K)
-        counts = counts.reshape(len(cell_ids), K)
-        for k, (cid, lab) in enumerate(zip(cell_ids.tolist(), labels.tolist(), strict=True)):
+        counts = np.bincount(inst[fg] * K + pred.ravel()[fg], minlength=size * K).reshape(size, K)
+        for k, cid, lab in zip(local.tolist(), cell_ids.tolist(), labels.tolist(), strict=True):
             if lab < 1:  # ignored cell (-1) or background
                 continue
             if cid in self.votes:
@@ -69,3 +129,25 @@ class CellVotes:
         gt = np.array([self.truth[c] for c in ids])
         pred = np.array([int(np.argmax(self.votes[c])) for c in ids])
         return confusion(gt, pred)
+
+
+@dataclass
+class PixelCounts:
+    """Pixel confusion counting each FoV pixel once; tiles must arrive FoV by FoV (shard order)."""
+
+    cm: np.ndarray = field(default_factory=lambda: np.zeros((K, K), dtype=np.int64))
+    fov: str | None = None
+    seen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+
+    def add_tile(self, fov: str, x: int, y: int, gt: np.ndarray, pred: np.ndarray) -> None:
+        """Count the pixels of this tile that no earlier tile of its FoV covered."""
+        h, w = gt.shape
+        if fov != self.fov:
+            self.fov, self.seen = fov, np.zeros((y + h, x + w), dtype=bool)
+        if self.seen.shape[0] < y + h or self.seen.shape[1] < x + w:
+            grown = np.zeros((max(self.seen.shape[0], y + h), max(self.seen.shape[1], x + w)), dtype=bool)
+            grown[: self.seen.shape[0], : self.seen.shape[1]] = self.seen
+            self.seen = grown
+        new = ~self.seen[y : y + h, x : x + w]
+        self.cm += confusion(gt[new], pred[new])
+        self.seen[y : y + h, x : x + w] = True

@@ -12,8 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from phenocell.benchmark.metrics import per_class_f1
-from phenocell.errors import InvalidInputError, read_json_file
+from phenocell.benchmark.metrics import per_class_f1, present_macro_f1
+from phenocell.errors import InvalidInputError, check_choice, read_json_file
 from phenocell.schema import CLASS_NAMES
 from phenocell.splits import ALL_FAMILIES
 
@@ -28,8 +28,12 @@ def _jsonable(results: dict[str, Any]) -> dict[str, Any]:
         out["metrics"][split]["pixel_per_class_f1"] = dict(
             zip(CLASS_NAMES[1:], per_class_f1(m["pixel_confusion"]).tolist(), strict=True)
         )
-        out["metrics"][split]["cell_per_class_f1"] = dict(
-            zip(CLASS_NAMES[1:], per_class_f1(m["cell_confusion"]).tolist(), strict=True)
+        scored = present_macro_f1(np.asarray(m["cell_confusion"]))[1]  # classes absent from both: null
+        out["metrics"][split]["cell_per_class_f1"] = {
+            name: scored.get(c) for c, name in enumerate(CLASS_NAMES) if c > 0
+        }
+        out["metrics"][split]["cell_unique_per_class_f1"] = dict(
+            zip(CLASS_NAMES[1:], per_class_f1(m["cell_unique_confusion"]).tolist(), strict=True)
         )
     return out
 
@@ -54,7 +58,7 @@ def _plot_f1(results: dict[str, Any], path: Path) -> None:
     test = results["metrics"]["test"]
     x = np.arange(len(CLASS_NAMES) - 1)
     ax.bar(x - 0.2, list(test["pixel_per_class_f1"].values()), 0.4, label="pixel")
-    ax.bar(x + 0.2, list(test["cell_per_class_f1"].values()), 0.4, label="cell")
+    ax.bar(x + 0.2, [v or 0.0 for v in test["cell_per_class_f1"].values()], 0.4, label="cell")
     ax.set_xticks(x, CLASS_NAMES[1:], rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("F1 (test)")
     ax.set_ylim(0, 1)
@@ -78,7 +82,7 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
     _plot_confusion(
         np.array(results["metrics"]["test"]["cell_confusion"]),
         out / "confusion_cell.png",
-        "test cell confusion (row-normalised)",
+        "test cell-fragment confusion (row-normalised)",
     )
     _plot_f1(doc, out / "per_class_f1.png")
     m = doc["metrics"]
@@ -88,11 +92,15 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
         f"phenocell {doc['phenocell_version']}, seed {doc['seed']}, weights `{doc['weights_id']}`, "
         f"tiles {doc['tiles']}, best step {doc['training']['best_step']} of {doc['training']['steps_run']}.",
         "",
-        "| split | pixel_macro_f1 | cell_macro_f1 |",
-        "|---|---:|---:|",
+        f"Departures from the authors' protocol: {_departures(doc)}.",
+        "",
+        "| split | cell_macro_f1 (authors') | cell_macro_f1_unique | pixel_macro_f1 |",
+        "|---|---:|---:|---:|",
     ]
     lines += [
-        f"| {s} | {m[s]['pixel_macro_f1']:.4f} | {m[s]['cell_macro_f1']:.4f} |"
+        f"| {s} | "
+        + " | ".join(f"{m[s][k]:.4f}" for k in ("cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1"))
+        + " |"
         for s in ("validation", "test")
     ]
     lines += [
@@ -103,7 +111,7 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
         "|---|---:|---:|",
     ]
     lines += [
-        f"| {c} | {m['test']['pixel_per_class_f1'][c]:.3f} | {m['test']['cell_per_class_f1'][c]:.3f} |"
+        f"| {c} | {m['test']['pixel_per_class_f1'][c]:.3f} | {_f(m['test']['cell_per_class_f1'][c])} |"
         for c in CLASS_NAMES[1:]
     ]
     lines += [
@@ -117,13 +125,33 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _drop(base: float | None, shifted: float | None) -> str:
+    return "—" if base is None or shifted is None else f"{base - shifted:+.2f}"
+
+
+def _f(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _departures(doc: dict[str, Any]) -> str:
+    deps = doc.get("protocol", {}).get("departures", {})
+    return ", ".join(f"{k}={v['value']} (authors: {v['reference']})" for k, v in deps.items()) or "none"
+
+
 def load_run(path: Path) -> dict[str, Any]:
     """Read a run's results.json."""
     fix = "pass directories written by `phenocell benchmark run`"
     return dict(read_json_file(Path(path) / "results.json", "results.json of a benchmark run", fix))
 
 
-def compare(runs: list[Path], metric: str = "pixel_macro_f1") -> str:
+PER_CLASS = {
+    "cell_macro_f1": "cell_per_class_f1",
+    "cell_macro_f1_unique": "cell_unique_per_class_f1",
+    "pixel_macro_f1": "pixel_per_class_f1",
+}
+
+
+def compare(runs: list[Path], metric: str = "cell_macro_f1") -> str:
     """The domain-shift table (paper figs. 2-3): test F1 per family, drop from base, overall and per class."""
     docs = [load_run(r) for r in runs]
     table: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
@@ -136,7 +164,8 @@ def compare(runs: list[Path], metric: str = "pixel_macro_f1") -> str:
             found=str(sorted({d["family"] for d in docs})),
             fix="add the base run of each encoder/head",
         )
-    per_class = metric.replace("macro_f1", "per_class_f1")
+    check_choice("metric", metric, tuple(PER_CLASS))
+    per_class = PER_CLASS[metric]
     # the core shifts always get columns; the extra ones (group, msi) only when some run has them
     shifts = [
         f for f in FAMILY_ORDER[1:] if f in FAMILY_ORDER[1:3] or any(f in fams for fams in table.values())
@@ -160,10 +189,8 @@ def compare(runs: list[Path], metric: str = "pixel_macro_f1") -> str:
         for fam in shifts:
             if fam in fams and base:
                 cells += [f"{fams[fam][metric]:.4f}", f"{base[metric] - fams[fam][metric]:+.4f}"]
-                drops = [base[per_class][c] - fams[fam][per_class][c] for c in CLASS_NAMES[1:]]
-                cls_lines.append(
-                    f"| {enc} | {head} | {fam} | " + " | ".join(f"{d:+.2f}" for d in drops) + " |"
-                )
+                drops = [_drop(base[per_class].get(c), fams[fam][per_class].get(c)) for c in CLASS_NAMES[1:]]
+                cls_lines.append(f"| {enc} | {head} | {fam} | " + " | ".join(drops) + " |")
             else:
                 cells += [f"{fams[fam][metric]:.4f}" if fam in fams else "—", "—"]
         lines.append(f"| {enc} | {head} | " + " | ".join(cells) + " |")

@@ -9,33 +9,96 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from phenocell import __version__
-from phenocell.benchmark.data import SplitTiles, load_split
-from phenocell.benchmark.features import FeatureSource, TokenCache
-from phenocell.benchmark.frozen import FrozenEncoder, build_encoder
+from phenocell.benchmark.augment import Augmenter
+from phenocell.benchmark.config import TrainConfig
+from phenocell.benchmark.data import SplitIndex, TileDataset, class_counts, load_index, make_loader
+from phenocell.benchmark.device import resolve_device, resolve_precision
+from phenocell.benchmark.evaluate import Pipeline, evaluate
+from phenocell.benchmark.features import TokenCache
+from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder, build_encoder, feature_spec
 from phenocell.benchmark.heads import build_head
-from phenocell.benchmark.metrics import K, confusion, macro_f1
+from phenocell.benchmark.metrics import K
+from phenocell.benchmark.objective import ClassWeightedLoss
 from phenocell.benchmark.report import write_run
-from phenocell.benchmark.train import TrainConfig, evaluate, train_head
+from phenocell.benchmark.train import sampler_for, train_head
 from phenocell.cards.verify import verify_dataset
-from phenocell.errors import InvalidOptionError
+from phenocell.errors import InvalidInputError
 from phenocell.splits import nested_subset
 
-
-def majority_baseline(train: SplitTiles, test: SplitTiles) -> float:
-    """Pixel macro F1 of predicting the most frequent train class (1..14) everywhere."""
-    counts = torch.bincount(train.semantic.flatten().long(), minlength=256)[1:K]
-    majority = int(counts.argmax()) + 1
-    gt = test.semantic.numpy()
-    return macro_f1(confusion(gt, np.full_like(gt, majority)))
+SPLITS = ("train", "validation", "test")
 
 
-def _source(
-    encoder: FrozenEncoder, tiles: SplitTiles, taps: list[int], cache: TokenCache | None
-) -> FeatureSource:
-    grids = cache.grids(encoder, tiles, taps) if cache is not None else None
-    return FeatureSource(encoder, tiles, taps, grids)
+def majority_baseline(train_counts: np.ndarray, test_counts: np.ndarray) -> float:
+    """Pixel macro F1 (14 classes) of predicting the most frequent train class (1..14) everywhere."""
+    majority = int(train_counts[:, 1:15].sum(axis=0).argmax()) + 1
+    fg = test_counts[:, 1:15].sum(axis=0)
+    n_c, total = float(fg[majority - 1]), float(fg.sum())
+    return 2 * n_c / (n_c + total) / 14 if total else 0.0
+
+
+def _indexes(data: str | Path, family: str, cfg: TrainConfig) -> dict[str, SplitIndex]:
+    indexes = {s: load_index(data, family, s) for s in SPLITS}
+    if cfg.train_fraction < 1.0:
+        ids = [t.tile_id for t in indexes["train"].tiles]
+        indexes["train"] = indexes["train"].subset(set(nested_subset(ids, cfg.train_fraction, seed=cfg.seed)))
+    for split, index in indexes.items():
+        if not len(index):
+            raise InvalidInputError(
+                f"the {family} {split} split has no tiles",
+                expected="at least one tile per split",
+                found="0 tiles",
+                fix="convert more FoVs or pick another family",
+            )
+    return indexes
+
+
+def _cached_splits(cache_dir: Path | None, cfg: TrainConfig, log: Any) -> tuple[str, ...]:
+    if cache_dir is None:
+        return ()
+    if cfg.augment != "none":
+        log(
+            f"token cache: --augment {cfg.augment} changes every training image, so training encodes live; "
+            "the cache serves validation and test (pass --augment none to cache training tiles too)"
+        )
+        return ("validation", "test")
+    return SPLITS
+
+
+def _fill_cache(
+    cache_dir: Path | None,
+    cached: tuple[str, ...],
+    enc: FrozenEncoder,
+    spec: FeatureSpec,
+    indexes: dict[str, SplitIndex],
+    cfg: TrainConfig,
+) -> TokenCache | None:
+    if cache_dir is None:
+        return None
+    train = indexes["train"]
+    cache = TokenCache(cache_dir, enc, train.tile_size, spec, train.root)
+    for split in cached:
+        cache.fill(enc, indexes[split], enc.mean.device, cfg.workers)
+    return cache
+
+
+def _loaders(
+    indexes: dict[str, SplitIndex],
+    cache: TokenCache | None,
+    cached: tuple[str, ...],
+    train_counts: np.ndarray,
+    cfg: TrainConfig,
+    pin: bool,
+) -> dict[str, DataLoader[dict[str, Any]]]:
+    """Training loader (weighted sampler, steps x batch draws) and in-order evaluation loaders."""
+    reader = cache.reader() if cache is not None else None
+    sets = {s: TileDataset(i, reader if s in cached else None) for s, i in indexes.items()}
+    kw = {"batch_size": cfg.batch_size, "workers": cfg.workers, "pin_memory": pin}
+    loaders = {s: make_loader(sets[s], **kw) for s in ("validation", "test")}  # type: ignore[arg-type]
+    loaders["train"] = make_loader(sets["train"], sampler=sampler_for(train_counts, cfg), **kw)  # type: ignore[arg-type]
+    return loaders
 
 
 def run_benchmark(
@@ -48,6 +111,7 @@ def run_benchmark(
     config: TrainConfig | None = None,
     weights: Path | None = None,
     cache_dir: Path | None = None,
+    trust_remote_code: bool = False,
     log: Any = print,
 ) -> dict[str, Any]:
     """Train and evaluate one head; writes ``results.json``, ``report.md`` and figures into ``out``."""
@@ -56,31 +120,22 @@ def run_benchmark(
     if Path(data).is_dir():  # a local dataset is checked against its manifest before it is trusted
         verify_dataset(Path(data), action="trained")
     started = time.perf_counter()
-    tiles = {s: load_split(data, family, s) for s in ("train", "validation", "test")}
-    if cfg.train_fraction < 1.0:
-        keep = set(nested_subset(tiles["train"].tile_ids, cfg.train_fraction, seed=cfg.seed))
-        tiles["train"] = tiles["train"].subset(
-            [i for i, t in enumerate(tiles["train"].tile_ids) if t in keep]
-        )
-    enc = build_encoder(encoder, weights=weights)
-    taps = enc.cfg.taps() if head == "unetr" else enc.cfg.taps()[-1:]
-    cache = None
-    if cache_dir is not None:
-        if not Path(data).is_dir():
-            raise InvalidOptionError(
-                "token cache needs a local dataset directory",
-                expected="--data DIR",
-                found=str(data),
-                fix="download the dataset (hf download) or drop --cache-dir",
-            )
-        cache = TokenCache(cache_dir, enc, int(tiles["train"].semantic.shape[-1]), taps, Path(data))
-    t0 = time.perf_counter()
-    sources = {s: _source(enc, t, taps, cache) for s, t in tiles.items()}
-    encode_seconds = time.perf_counter() - t0
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    indexes = _indexes(data, family, cfg)
+    enc = build_encoder(encoder, weights=weights, trust_remote_code=trust_remote_code).to(device)
+    spec = feature_spec(enc.cfg, head, linear_input=cfg.linear_input, unetr_taps=cfg.unetr_taps)
+    cached = _cached_splits(cache_dir, cfg, log)
+    cache = _fill_cache(cache_dir, cached, enc, spec, indexes, cfg)
+    fill_seconds = time.perf_counter() - started
+    counts = {s: class_counts(indexes[s]) for s in ("train", "test")}
+    loaders = _loaders(indexes, cache, cached, counts["train"], cfg, pin=device.type == "cuda")
     torch.manual_seed(cfg.seed)
-    model = build_head(head, enc.cfg.embed_dim, K, enc.cfg.patch_size)
-    history = train_head(model, sources["train"], sources["validation"], cfg, log=log)
-    metrics = {s: evaluate(model, sources[s]) for s in ("validation", "test")}
+    model = build_head(head, enc.cfg.embed_dim, K, enc.cfg.patch_size, cfg.unetr_decoder).to(device)
+    pipe = Pipeline(enc, spec, device, precision, Augmenter(cfg.augment))
+    loss_fn = ClassWeightedLoss(cfg, K, counts["train"][:, :15].sum(axis=0))
+    val = (loaders["validation"], indexes["validation"])
+    history = train_head(model, loaders["train"], val, pipe, loss_fn, cfg, log)
     results = {
         "phenocell_version": __version__,
         "family": family,
@@ -90,22 +145,43 @@ def run_benchmark(
         "weights_id": enc.weights_id,
         "encoder_config": _encoder_record(enc),
         "config": asdict(cfg),
+        "protocol": _protocol(cfg, spec.key(), device, precision.name, cached),
         "seed": cfg.seed,
-        "tiles": {s: len(t) for s, t in tiles.items()},
-        "metrics": metrics,
-        "majority_class_pixel_macro_f1": majority_baseline(tiles["train"], tiles["test"]),
+        "tiles": {s: len(i) for s, i in indexes.items()},
+        "metrics": {s: evaluate(model, loaders[s], pipe, indexes[s]) for s in ("validation", "test")},
+        "majority_class_pixel_macro_f1": majority_baseline(counts["train"], counts["test"]),
         "training": history,
-        "cache": None
-        if cache is None
-        else {"dir": str(cache.dir), "hits": cache.hits, "misses": cache.misses, "stale": cache.stale},
+        "cache": _cache_record(cache),
         "timings": {
             "total_seconds": time.perf_counter() - started,
-            "feature_seconds": encode_seconds,
+            "setup_and_cache_seconds": fill_seconds,
             "train_seconds": history["train_seconds"],
         },
     }
     write_run(Path(out), results)
     return results
+
+
+def _cache_record(cache: TokenCache | None) -> dict[str, Any] | None:
+    if cache is None:
+        return None
+    return {"dir": str(cache.dir), "hits": cache.hits, "misses": cache.misses, "stale": cache.stale}
+
+
+def _protocol(
+    cfg: TrainConfig, features: str, device: torch.device, precision: str, cached: Any
+) -> dict[str, Any]:
+    """The full protocol of this run: every option, what departs from the authors', and what was derived."""
+    return {
+        "reference": "Kainmueller-Lab/Pathology-Foundation-Model-Benchmark (config_unetr_schuerch.yaml)",
+        "options": asdict(cfg),
+        "departures": cfg.departures(),
+        "features": features,
+        "device": str(device),
+        "precision": precision,
+        "token_cache_splits": list(cached),
+        "early_stop_steps": cfg.early_stop,
+    }
 
 
 def _encoder_record(enc: FrozenEncoder) -> dict[str, Any]:

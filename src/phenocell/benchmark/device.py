@@ -1,0 +1,85 @@
+"""Device choice and mixed precision: ``auto`` picks CUDA when present; asking for CUDA without one fails."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from phenocell.errors import InvalidOptionError
+
+
+class DeviceUnavailableError(InvalidOptionError):
+    """The requested device does not exist on this machine (e.g. ``--device cuda`` without a CUDA GPU)."""
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` → ``cuda`` when available else ``cpu``; ``cuda`` / ``cuda:N`` must exist."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceUnavailableError(
+                f"CUDA device {spec!r} requested but CUDA is not available",
+                expected="a machine with an NVIDIA GPU and a CUDA build of torch",
+                found=f"torch {torch.__version__}, torch.cuda.is_available() is False",
+                fix="run with --device cpu (or auto), or install a CUDA build of torch on a GPU machine",
+            )
+        index = device.index or 0
+        if index >= torch.cuda.device_count():
+            raise DeviceUnavailableError(
+                f"CUDA device {spec!r} does not exist",
+                expected=f"cuda:0 .. cuda:{torch.cuda.device_count() - 1}",
+                found=spec,
+                fix="pick an existing GPU index",
+            )
+    return device
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Autocast dtype (``None`` = full fp32) and whether a GradScaler is needed (fp16 only)."""
+
+    dtype: torch.dtype | None
+    device_type: str
+
+    @property
+    def scaled(self) -> bool:
+        """fp16 needs loss scaling; bf16 and fp32 do not."""
+        return self.dtype == torch.float16
+
+    @property
+    def name(self) -> str:
+        """``fp16``, ``bf16`` or ``fp32``."""
+        return {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(self.dtype, "fp32")  # type: ignore[arg-type]
+
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        """Autocast to ``dtype`` on the device, or nothing for fp32."""
+        if self.dtype is None:
+            yield
+        else:
+            with torch.autocast(self.device_type, dtype=self.dtype):
+                yield
+
+    def scaler(self) -> torch.amp.GradScaler:
+        """A GradScaler, enabled only for fp16."""
+        return torch.amp.GradScaler(self.device_type, enabled=self.scaled)
+
+
+def resolve_precision(spec: str, device: torch.device) -> Precision:
+    """``auto`` → fp16 on CUDA (the authors' autocast), fp32 on CPU; else the named precision."""
+    if spec == "auto":
+        spec = "fp16" if device.type == "cuda" else "fp32"
+    if spec == "fp16" and device.type != "cuda":
+        raise InvalidOptionError(
+            "fp16 autocast needs a CUDA device",
+            expected="--precision bf16 or fp32 on CPU",
+            found=f"fp16 on {device}",
+            fix="pass --precision bf16 or fp32, or --device cuda",
+        )
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(spec)
+    return Precision(dtype, device.type)

@@ -1,0 +1,106 @@
+"""From loader batches to head inputs on the device, and the evaluation of a head over a split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from phenocell.benchmark.augment import Augmenter
+from phenocell.benchmark.data import SplitIndex
+from phenocell.benchmark.device import Precision
+from phenocell.benchmark.features import encode, to_input
+from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
+from phenocell.benchmark.heads import HeadInput
+from phenocell.benchmark.metrics import (
+    CellVotes,
+    K,
+    PixelCounts,
+    fragment_samples,
+    macro_f1,
+    present_macro_f1,
+    sample_confusion,
+)
+
+
+@dataclass
+class Pipeline:
+    """Batch → (head input, semantic, instance) on ``device``: augmentation, resize, encoder or cache."""
+
+    encoder: FrozenEncoder
+    spec: FeatureSpec
+    device: torch.device
+    precision: Precision
+    augmenter: Augmenter | None = None
+
+    def inputs(
+        self, batch: dict[str, Any], *, augment: bool = False
+    ) -> tuple[HeadInput, torch.Tensor, torch.Tensor]:
+        """Head input (normalised image at encoder size + grids), semantic and instance maps at tile size."""
+        image = batch["image"].to(self.device, non_blocking=True).float() / 255.0
+        semantic = batch["semantic"].to(self.device, non_blocking=True)
+        instance = batch["instance"].to(self.device, non_blocking=True)
+        augmenter = self.augmenter if augment else None
+        augmented = augmenter is not None and augmenter.mode != "none"
+        if augmenter is not None and augmented:
+            image, semantic, instance = augmenter(image, semantic, instance)
+        x = to_input(image, self.encoder.cfg.input_size)
+        if "taps" in batch and not augmented:
+            grids = [g.to(self.device, non_blocking=True).float() for g in batch["taps"]]
+        else:
+            with self.precision.autocast():
+                grids = encode(self.encoder, x, self.spec)
+        normed = (x - self.encoder.mean) / self.encoder.std
+        return HeadInput(normed, grids), semantic, instance
+
+
+def tile_logits(
+    head: nn.Module, inputs: HeadInput, size: tuple[int, ...], precision: Precision
+) -> torch.Tensor:
+    """Head logits resized (bilinear) to the tile, in fp32."""
+    with precision.autocast():
+        logits = head(inputs)
+    return F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
+
+
+@torch.no_grad()
+def evaluate(
+    head: nn.Module, loader: DataLoader[dict[str, Any]], pipe: Pipeline, index: SplitIndex
+) -> dict[str, Any]:
+    """``cell_macro_f1`` (the authors'), ``cell_macro_f1_unique``, ``pixel_macro_f1`` and their confusions."""
+    was_training = head.training
+    head.eval()
+    fragments = np.zeros((K, K), dtype=np.int64)
+    pixels, votes = PixelCounts(), CellVotes()
+    for batch in loader:
+        inputs, semantic, instance = pipe.inputs(batch)
+        probs = tile_logits(head, inputs, tuple(semantic.shape[-2:]), pipe.precision).softmax(dim=1)
+        pred = probs.argmax(dim=1).cpu().numpy()
+        sem_np, inst_np = semantic.cpu().numpy(), instance.cpu().numpy()
+        for j, i in enumerate(batch["index"].tolist()):
+            ref = index.tiles[i]
+            fragments += sample_confusion(fragment_samples(instance[j], semantic[j], probs[j]))
+            rows, cols = ref.crop()  # padding of a padded tile is not part of the FoV
+            pixels.add_tile(
+                ref.fov, ref.x + cols.start, ref.y + rows.start, sem_np[j][rows, cols], pred[j][rows, cols]
+            )
+            votes.add_tile(
+                inst_np[j], pred[j], batch["cell_ids"][j], batch["cell_labels"][j], batch["cell_instance"][j]
+            )
+    head.train(was_training)
+    cell, per_class = present_macro_f1(fragments)
+    unique = votes.confusion()
+    return {
+        "cell_macro_f1": cell,
+        "cell_macro_f1_unique": macro_f1(unique),
+        "pixel_macro_f1": macro_f1(pixels.cm),
+        "cell_classes_scored": sorted(per_class),
+        "cell_confusion": fragments,
+        "cell_unique_confusion": unique,
+        "pixel_confusion": pixels.cm,
+    }

@@ -1,0 +1,36 @@
+"""`phenocell benchmark run` options are derived from TrainConfig: same defaults, same choices."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import MISSING, fields
+from typing import Literal, get_args, get_origin
+
+import click
+
+from phenocell.benchmark.cli import NOT_ON_CLI, benchmark_run
+from phenocell.benchmark.config import TrainConfig
+
+
+def test_cli_defaults_and_choices_equal_the_dataclass() -> None:
+    params = {p.name: p for p in benchmark_run.params}
+    hints = typing.get_type_hints(TrainConfig)
+    checked = 0
+    for f in fields(TrainConfig):
+        if f.name in NOT_ON_CLI:
+            continue
+        param = params[f.name]
+        assert f.default is not MISSING
+        assert param.default == f.default, f.name
+        if get_origin(hints[f.name]) is Literal:
+            assert isinstance(param.type, click.Choice), f.name
+            assert list(param.type.choices) == list(get_args(hints[f.name])), f.name
+        checked += 1
+    assert checked == len(fields(TrainConfig)) - len(NOT_ON_CLI)
+
+
+def test_every_choice_option_comes_from_a_literal_field() -> None:
+    hints = typing.get_type_hints(TrainConfig)
+    for param in benchmark_run.params:
+        if isinstance(param.type, click.Choice) and param.name in hints:
+            assert get_origin(hints[param.name]) is Literal, param.name

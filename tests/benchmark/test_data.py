@@ -1,0 +1,99 @@
+"""Streaming split index + DataLoader + on-disk token cache against `datasets` and live encoding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from phenocell.benchmark.data import TileDataset, class_counts, load_index, make_loader
+from phenocell.benchmark.features import TokenCache, encode, to_input
+from phenocell.benchmark.frozen import FeatureSpec, build_encoder
+from phenocell.errors import InvalidInputError
+from phenocell.schema import INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_mask
+
+
+def test_index_and_items_equal_load_dataset(dataset_dir: Path) -> None:
+    from datasets import load_dataset
+
+    index = load_index(dataset_dir, "tumor_type", "test")
+    rows = load_dataset(str(dataset_dir), "tumor_type", split="test")
+    assert [t.tile_id for t in index.tiles] == list(rows["tile_id"])
+    tiles = TileDataset(index)
+    for i in (0, len(index) - 1):
+        row, item = rows[i], tiles[i]
+        assert np.array_equal(
+            item["image"].numpy().transpose(1, 2, 0), np.asarray(row["image"].convert("RGB"))
+        )
+        assert np.array_equal(item["semantic"].numpy(), decode_mask(row["semantic_mask"], SEMANTIC_DTYPE))
+        assert np.array_equal(item["instance"].numpy(), decode_mask(row["instance_mask"], INSTANCE_DTYPE))
+        assert item["cell_ids"].tolist() == [c["cell_id"] for c in row["cells"]]
+        assert (index.tiles[i].x, index.tiles[i].y) == (row["tile_x"], row["tile_y"])
+    counts = class_counts(index)
+    assert counts.sum() == len(index) * index.tile_size**2
+    first = decode_mask(rows[0]["semantic_mask"], SEMANTIC_DTYPE)
+    assert counts[0, 15] == (first == 255).sum() and counts[0, 3] == (first == 3).sum()
+
+
+def test_worker_processes_give_the_same_batches(dataset_dir: Path) -> None:
+    tiles = TileDataset(load_index(dataset_dir, "base", "train"))
+    serial = list(make_loader(tiles, batch_size=3, workers=0, pin_memory=False))
+    parallel = list(make_loader(tiles, batch_size=3, workers=1, pin_memory=False))
+    assert len(serial) == len(parallel) > 1
+    for a, b in zip(serial, parallel, strict=True):
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["instance"], b["instance"])
+        assert torch.equal(a["index"], b["index"])
+
+
+def test_unknown_family_split_is_a_clear_error(dataset_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="one of"):
+        load_index(dataset_dir, "nope", "train")
+    (tmp_path / "README.md").write_text("---\nconfigs: []\n---\n")
+    with pytest.raises(InvalidInputError, match="no base/train split"):
+        load_index(tmp_path, "base", "train")
+
+
+def test_token_cache_is_on_disk_per_fov_and_equals_live(dataset_dir: Path, tmp_path: Path) -> None:
+    enc = build_encoder("test/vit-tiny")
+    spec = FeatureSpec((1, 3))
+    index = load_index(dataset_dir, "base", "validation")
+    cache = TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir)
+    cache.fill(enc, index, torch.device("cpu"))
+    fovs = {t.fov for t in index.tiles}
+    assert {p.stem for p in cache.dir.glob("*.safetensors")} == fovs and cache.misses == len(fovs)
+    batch = next(
+        iter(make_loader(TileDataset(index, cache.reader()), batch_size=4, workers=0, pin_memory=False))
+    )
+    live = encode(enc, to_input(batch["image"], enc.cfg.input_size), spec)
+    for cached, fresh in zip(batch["taps"], live, strict=True):
+        assert cached.dtype == torch.float16 and torch.equal(cached.float(), fresh)
+    again = TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir)
+    again.fill(enc, index, torch.device("cpu"))
+    assert again.hits == len(fovs) and again.misses == 0
+    manifest = json.loads(again.manifest_path.read_text())
+    manifest["shards"][sorted(fovs)[0]] = "0" * 64
+    again.manifest_path.write_text(json.dumps(manifest))
+    third = TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir)
+    third.fill(enc, index, torch.device("cpu"))
+    assert third.stale == 1 and third.misses == 1
+
+
+def test_padded_tiles_map_their_valid_box_onto_the_fov(raw_export: Path, tmp_path: Path) -> None:
+    from phenocell.pipeline.convert import convert
+    from phenocell.pipeline.options import ConvertOptions
+
+    data = convert(raw_export, tmp_path / "pb", options=ConvertOptions(tiling="phenobench", progress=False))
+    index = load_index(data, "base", "test")
+    assert any(t.x < 0 or t.y < 0 for t in index.tiles)  # zero-padded crops start outside the FoV
+    covered: dict[str, np.ndarray] = {}
+    for ref in index.tiles:
+        rows, cols = ref.crop()
+        y, x = ref.y + rows.start, ref.x + cols.start
+        assert x >= 0 and y >= 0
+        fov = covered.setdefault(ref.fov, np.zeros((2000, 2000), dtype=np.int64))
+        fov[y : y + rows.stop - rows.start, x : x + cols.stop - cols.start] += 1
+    for counts in covered.values():
+        assert counts.max() == 1  # the authors' crops do not overlap
