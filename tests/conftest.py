@@ -72,3 +72,41 @@ def exported_lmdb(hdf5_dataset: Path, tmp_path_factory: pytest.TempPathFactory) 
 def authors_lmdb(hdf5_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A release written the authors' way from the HDF5 export (no phenocell extra keys; read-only)."""
     return phenobench_lmdb.make_authors_lmdb(hdf5_raw, tmp_path_factory.mktemp("authors") / "release")
+
+
+def load_generator(name: str):
+    """The seeded generator module ``tests/data/<name>/data.py``."""
+    return _load(f"{name}_data", Path(__file__).parent / "data" / name / "data.py")
+
+
+RELEASE_MAKERS = {"lizard": "make_lizard", "pannuke": "make_pannuke", "arctique": "make_arctique"}
+
+
+@pytest.fixture(scope="session")
+def release_raw(tmp_path_factory: pytest.TempPathFactory):
+    """``release_raw(name)``: the tiny mock of a released dataset (read-only), generated once per session."""
+    made: dict[str, Path] = {}
+
+    def make(name: str) -> Path:
+        if name not in made:
+            module = load_generator(name)
+            made[name] = getattr(module, RELEASE_MAKERS[name])(tmp_path_factory.mktemp(name) / "raw")
+        return made[name]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def release_dataset(release_raw, tmp_path_factory: pytest.TempPathFactory):
+    """``release_dataset(name)``: that mock converted with ``--source name`` (tile size of its generator)."""
+    made: dict[str, Path] = {}
+
+    def make(name: str) -> Path:
+        if name not in made:
+            tile = load_generator(name).TILE
+            out = tmp_path_factory.mktemp(f"{name}_converted") / name
+            options = ConvertOptions(source=name, tile_size=tile, progress=False)
+            made[name] = convert(release_raw(name), out, options=options)
+        return made[name]
+
+    return make

@@ -2,7 +2,7 @@
 
 Layer order (lowest first), also stated in ``phenocell/__init__.py``:
 
-0. core: ``errors``, ``constants``, ``schema``, ``records``, ``paths``
+0. core: ``errors``, ``constants``, ``profiles``, ``schema``, ``records``, ``paths``
 1. ``readers``: one leaf module per input format (a reader imports no other reader)
 2. blocks: ``converters``, ``splits``, ``dataset``
 3. ``cards``: dataset card, QC page, publishing, verification
@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "phenocell.schema": 0,
     "phenocell.records": 0,
     "phenocell.paths": 0,
+    "phenocell.profiles": 0,
     "phenocell.readers": 1,
     "phenocell.converters": 2,
     "phenocell.splits": 2,

@@ -2,7 +2,7 @@
 
 Layers (lowest first); a module imports only from its own layer or below (``tests/test_layers.py``):
 
-0. core: ``errors``, ``constants``, ``schema``, ``records`` (shared records: ``Patient``, ``FovSummary``),
+0. core: ``errors``, ``constants``, ``profiles``, ``schema``, ``records`` (``Patient``, ``FovSummary``, ...),
    ``paths`` (region names as identifiers, outputs kept inside their folder)
 1. ``readers``: one leaf module per input format (CODEX cell table, label/H&E TIFF, polygons, patient tables)
 2. blocks: ``converters`` (class merges, panoptic labelling, tiling), ``splits``, ``dataset`` (shard writer)

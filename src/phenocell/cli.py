@@ -95,7 +95,8 @@ def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 ConvertOptions,
                 "source",
                 "--source",
-                help="Raw format: CODEX export or the authors' per-FoV HDF5 files (auto: *.hdf in RAW_DIR).",
+                help="Raw format: CODEX export or the authors' per-FoV HDF5 files (auto: *.hdf in RAW_DIR); "
+                "lizard / pannuke / arctique: those public releases (convert only).",
             ),
             option_from(
                 ConvertOptions,

@@ -79,3 +79,35 @@ def check_pixels(path: Path, what: str, shape: tuple[int, ...], max_pixels: int)
             found=f"{int(shape[0]):,} x {int(shape[1]):,} = {pixels:,} pixels declared in its header",
             fix="check the file (a damaged header can claim a huge size), crop it, or raise --max-pixels",
         )
+
+
+@dataclass(frozen=True)
+class SampleRef:
+    """One image of a released nucleus dataset (Lizard, PanNuke, Arctique), before it is read.
+
+    ``subset`` is the release's own partition of it (Lizard fold ``"1"``, PanNuke ``"fold2"``, Arctique
+    ``"train"``); ``group`` its origin (Lizard source, PanNuke tissue type; ``""`` when none); ``index`` its
+    position in the release (PanNuke row in its fold).
+    """
+
+    name: str
+    subset: str
+    group: str = ""
+    index: int = 0
+
+
+@dataclass
+class LabelledImage:
+    """One released image read into memory: RGB pixels, a label map and each label's class.
+
+    ``instances`` holds one label per nucleus (0 = background, ids need not be contiguous); ``labels`` are
+    the sorted non-zero labels and ``classes`` their profile class ids (1..K); ``names`` the release's own
+    class name of each label where it has one (Arctique metadata), else empty.
+    """
+
+    ref: SampleRef
+    image: np.ndarray
+    instances: np.ndarray
+    labels: np.ndarray
+    classes: np.ndarray
+    names: tuple[str, ...] = ()

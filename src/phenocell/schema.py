@@ -17,42 +17,11 @@ import numpy as np
 from PIL import Image
 
 from phenocell.errors import InvalidInputError
+from phenocell.profiles import PHENOCELL, DatasetProfile
 
-CLASS_NAMES: tuple[str, ...] = (
-    "Background",
-    "B cells",
-    "Macrophages/Monocytes",
-    "Adipocytes",
-    "Dendritic cells",
-    "T cells",
-    "Granulocytes",
-    "NK cells",
-    "Nerves",
-    "Plasma cells",
-    "Smooth muscle",
-    "Stroma",
-    "Tumor cells",
-    "Vasculature/Lymphatics",
-    "Other cells",
-)
+CLASS_NAMES: tuple[str, ...] = PHENOCELL.class_names
 #: RGB display colour per class id (overlays, QC pages, QuPath exports); ignore is grey.
-CLASS_COLORS: tuple[tuple[int, int, int], ...] = (
-    (0, 0, 0),
-    (31, 119, 180),
-    (255, 127, 14),
-    (255, 255, 153),
-    (148, 103, 189),
-    (44, 160, 44),
-    (214, 39, 40),
-    (23, 190, 207),
-    (188, 189, 34),
-    (140, 86, 75),
-    (227, 119, 194),
-    (174, 199, 232),
-    (255, 0, 255),
-    (152, 223, 138),
-    (127, 127, 127),
-)
+CLASS_COLORS: tuple[tuple[int, int, int], ...] = PHENOCELL.class_colors
 IGNORE_COLOR = (200, 200, 200)
 NUM_CLASSES = len(CLASS_NAMES) - 1  # 14 cell classes; id 0 is background
 BACKGROUND = 0
@@ -80,43 +49,49 @@ def class_name(class_id: int) -> str:
 INSTANCE_DTYPE = np.dtype(np.uint16)
 MAX_TILE_INSTANCES = int(np.iinfo(INSTANCE_DTYPE).max)
 
-CELL_FEATURES = {
-    "instance_id": datasets.Value("uint16"),
-    "cell_id": datasets.Value("int64"),
-    "label": datasets.ClassLabel(names=list(CLASS_NAMES)),
-    "granular_name": datasets.Value("string"),
-    "centroid_x": datasets.Value("float32"),
-    "centroid_y": datasets.Value("float32"),
-    "area": datasets.Value("int32"),
-    "markers": datasets.List(datasets.Value("float32")),
-}
 
-FEATURES = datasets.Features(
-    {
-        "tile_id": datasets.Value("string"),
-        "image": datasets.Image(),
-        "instance_mask": datasets.Image(),
-        "semantic_mask": datasets.Image(),
-        "cells": datasets.List(CELL_FEATURES),
-        "fov": datasets.Value("string"),
-        "patient": datasets.Value("string"),
-        "group": datasets.Value("string"),
-        "tumor_type": datasets.ClassLabel(names=["adenocarcinoma", "mucinous"]),
-        "stage": datasets.Value("int8"),
-        # FoV position of the tile's pixel (0, 0) on the H&E grid; negative where a padded tile starts
-        "tile_x": datasets.Value("int32"),
-        "tile_y": datasets.Value("int32"),
-        "tile_size": datasets.Value("int32"),
-        # the crop inside the tile (tile pixels); outside it is padding that no metric should count
-        "valid": {
-            "x": datasets.Value("int32"),
-            "y": datasets.Value("int32"),
-            "width": datasets.Value("int32"),
-            "height": datasets.Value("int32"),
-        },
-        "mpp": datasets.Value("float32"),
+def features_for(profile: DatasetProfile) -> datasets.Features:
+    """The row schema of a dataset with ``profile``'s classes; every profile shares the same columns."""
+    cell_features = {
+        "instance_id": datasets.Value("uint16"),
+        "cell_id": datasets.Value("int64"),
+        "label": datasets.ClassLabel(names=list(profile.class_names)),
+        "granular_name": datasets.Value("string"),
+        "centroid_x": datasets.Value("float32"),
+        "centroid_y": datasets.Value("float32"),
+        "area": datasets.Value("int32"),
+        "markers": datasets.List(datasets.Value("float32")),
     }
-)
+    return datasets.Features(
+        {
+            "tile_id": datasets.Value("string"),
+            "image": datasets.Image(),
+            "instance_mask": datasets.Image(),
+            "semantic_mask": datasets.Image(),
+            "cells": datasets.List(cell_features),
+            "fov": datasets.Value("string"),
+            "patient": datasets.Value("string"),
+            "group": datasets.Value("string"),
+            "tumor_type": datasets.ClassLabel(names=["adenocarcinoma", "mucinous"]),
+            "stage": datasets.Value("int8"),
+            # FoV position of the tile's pixel (0, 0) on the H&E grid; negative where a padded tile starts
+            "tile_x": datasets.Value("int32"),
+            "tile_y": datasets.Value("int32"),
+            "tile_size": datasets.Value("int32"),
+            # the crop inside the tile (tile pixels); outside it is padding that no metric should count
+            "valid": {
+                "x": datasets.Value("int32"),
+                "y": datasets.Value("int32"),
+                "width": datasets.Value("int32"),
+                "height": datasets.Value("int32"),
+            },
+            "mpp": datasets.Value("float32"),
+        }
+    )
+
+
+FEATURES = features_for(PHENOCELL)
+CELL_FEATURES = FEATURES["cells"].feature
 
 
 def _png_bytes(image: Image.Image) -> dict[str, Any]:

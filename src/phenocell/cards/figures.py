@@ -14,48 +14,51 @@ from PIL import Image
 from skimage.segmentation import find_boundaries
 
 from phenocell.cards.summary import DatasetSummary
+from phenocell.profiles import PHENOCELL, DatasetProfile
 from phenocell.schema import (
-    CLASS_COLORS,
-    CLASS_NAMES,
     IGNORE_COLOR,
     IGNORE_INDEX,
     INSTANCE_DTYPE,
     SEMANTIC_DTYPE,
     decode_mask,
 )
-from phenocell.splits import FAMILIES, SPLITS
+from phenocell.splits import SPLITS
 
 #: PNG metadata without the matplotlib version, so figures are byte-stable across runs.
 PNG_METADATA = {"Software": None}
 
 
-def class_palette() -> np.ndarray:
+def class_palette(profile: DatasetProfile = PHENOCELL) -> np.ndarray:
     """(256, 3) uint8 lookup: class id → RGB (255 = ignore)."""
     palette = np.zeros((256, 3), dtype=np.uint8)
-    palette[: len(CLASS_COLORS)] = CLASS_COLORS
+    palette[: len(profile.class_colors)] = profile.class_colors
     palette[IGNORE_INDEX] = IGNORE_COLOR
     return palette
 
 
-def outline_overlay(image: np.ndarray, instance: np.ndarray, semantic: np.ndarray) -> np.ndarray:
+def outline_overlay(
+    image: np.ndarray, instance: np.ndarray, semantic: np.ndarray, profile: DatasetProfile = PHENOCELL
+) -> np.ndarray:
     """The RGB image with every instance outline drawn in its class colour."""
     edges = find_boundaries(instance, mode="inner") & (instance > 0)
     out = image.copy()
-    out[edges] = class_palette()[semantic[edges]]
+    out[edges] = class_palette(profile)[semantic[edges]]
     return out
 
 
 def class_histogram(summary: DatasetSummary, path: Path) -> None:
     """Cells per class (log scale) in every split of every family."""
-    fig, axes = plt.subplots(1, len(FAMILIES), figsize=(15, 4.5), sharey=True)
-    x = np.arange(1, len(CLASS_NAMES))
-    for ax, family in zip(axes, FAMILIES, strict=True):
+    families, names = summary.card_families(), summary.profile.class_names
+    fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 4.5), sharey=True, squeeze=False)
+    axes = axes[0]
+    x = np.arange(1, len(names))
+    for ax, family in zip(axes, families, strict=True):
         for k, split in enumerate(SPLITS):
             counts = summary.class_counts(family, split)
             ax.bar(x + (k - 1) * 0.27, [max(counts.get(int(c), 0), 0.8) for c in x], 0.27, label=split)
         ax.set_yscale("log")
         ax.set_title(family)
-        ax.set_xticks(x, CLASS_NAMES[1:], rotation=70, ha="right", fontsize=7)
+        ax.set_xticks(x, names[1:], rotation=70, ha="right", fontsize=7)
     axes[0].set_ylabel("cells")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
@@ -74,7 +77,9 @@ def example_tiles(dataset_dir: Path, summary: DatasetSummary, path: Path, count:
         image = np.asarray(decode_mask(row["image"], np.dtype(np.uint8)))
         instance = decode_mask(row["instance_mask"], INSTANCE_DTYPE)
         semantic = decode_mask(row["semantic_mask"], SEMANTIC_DTYPE)
-        panels.append(np.concatenate([image, outline_overlay(image, instance, semantic)], axis=1))
+        panels.append(
+            np.concatenate([image, outline_overlay(image, instance, semantic, summary.profile)], axis=1)
+        )
     height, width = max(p.shape[0] for p in panels), max(p.shape[1] for p in panels)
     padded = [
         np.pad(p, ((0, height + 4 - p.shape[0]), (0, width + 4 - p.shape[1]), (0, 0)), constant_values=255)

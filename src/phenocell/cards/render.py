@@ -18,8 +18,8 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from phenocell import __version__
 from phenocell.cards.figures import class_histogram, example_tiles
 from phenocell.cards.summary import DatasetSummary
-from phenocell.schema import CLASS_NAMES, FEATURES, IGNORE_NAME, IGNORE_RECORD, record_to_mask
-from phenocell.splits import FAMILIES, SPLITS
+from phenocell.schema import IGNORE_NAME, IGNORE_RECORD, features_for, record_to_mask
+from phenocell.splits import SPLITS
 
 CITATION = """@article{phenobench,
   title   = {PhenoBench: A Comprehensive Benchmark for Cell Phenotyping},
@@ -37,17 +37,59 @@ CITATION = """@article{phenobench,
 }"""
 
 
+_PHENOBENCH = CITATION.split("\n@article{schurch2020")[0]
+CITATIONS = {
+    "lizard": _PHENOBENCH
+    + """
+@inproceedings{lizard,
+  title     = {Lizard: A Large-Scale Dataset for Colonic Nuclear Instance Segmentation and Classification},
+  author    = {Graham, Simon and others},
+  booktitle = {Proceedings of the IEEE/CVF International Conference on Computer Vision Workshops},
+  year      = {2021}
+}""",
+    "pannuke": _PHENOBENCH
+    + """
+@inproceedings{pannuke,
+  title     = {PanNuke: An Open Pan-Cancer Histology Dataset for Nuclei Instance Segmentation and
+               Classification},
+  author    = {Gamper, Jevgenij and others},
+  booktitle = {European Congress on Digital Pathology},
+  year      = {2019}
+}""",
+    "arctique": _PHENOBENCH
+    + """
+@inproceedings{arctique,
+  title     = {Arctique: An artificial histopathological dataset unifying realism and controllability for
+               uncertainty quantification},
+  author    = {Franzen, Jannik and others},
+  booktitle = {Advances in Neural Information Processing Systems, Datasets and Benchmarks Track},
+  year      = {2024}
+}""",
+}
+
+
 FIGURE_DIR = "figures"
 HISTOGRAM_PNG = "class_histogram.png"
 EXAMPLES_PNG = "example_tiles.png"
-TAGS = ("histopathology", "H&E", "CODEX", "cell-phenotyping", "panoptic-segmentation", "colorectal-cancer")
+TAGS = {
+    "phenocell": (
+        "histopathology",
+        "H&E",
+        "CODEX",
+        "cell-phenotyping",
+        "panoptic-segmentation",
+        "colorectal-cancer",
+    ),
+    "arctique": ("histopathology", "H&E", "synthetic", "cell-phenotyping", "panoptic-segmentation"),
+}
+NUCLEUS_TAGS = ("histopathology", "H&E", "nuclei", "cell-phenotyping", "panoptic-segmentation")
 
 
 def metadata_configs(summary: DatasetSummary) -> MetadataConfigs:
     """The ``configs`` entry: a default config with the 9 splits, and one config per family."""
     default = [
         {"split": f"{fam}_{split}", "path": summary.split_files(fam, split)}
-        for fam in FAMILIES
+        for fam in summary.card_families()
         for split in SPLITS
     ]
     configs: dict[str, dict[str, Any]] = {"default": {"data_files": default, "default": True}}
@@ -66,10 +108,16 @@ def dataset_infos(summary: DatasetSummary) -> DatasetInfosDict:
         for fam, split, name in names:
             num_bytes, tiles = summary.split_bytes(fam, split), summary.split_tiles(fam, split)
             splits.add(SplitInfo(name=name, num_bytes=num_bytes, num_examples=tiles))
-        return DatasetInfo(features=FEATURES, splits=splits, download_size=total, dataset_size=copies * total)
+        return DatasetInfo(
+            features=features_for(summary.profile),
+            splits=splits,
+            download_size=total,
+            dataset_size=copies * total,
+        )
 
     infos = DatasetInfosDict()
-    infos["default"] = info([(f, s, f"{f}_{s}") for f in FAMILIES for s in SPLITS], len(FAMILIES))
+    card = summary.card_families()
+    infos["default"] = info([(f, s, f"{f}_{s}") for f in card for s in SPLITS], len(card))
     for fam in summary.families():
         infos[fam] = info([(fam, s, s) for s in SPLITS], 1)
     return infos
@@ -80,9 +128,9 @@ def card_data(summary: DatasetSummary) -> DatasetCardData:
     tiles = sum(f.tiles for f in summary.fovs.values())
     data = DatasetCardData(
         license=summary.license,
-        pretty_name="PhenoCell",
+        pretty_name=summary.profile.pretty_name,
         task_categories=["image-segmentation"],
-        tags=list(TAGS),
+        tags=list(TAGS.get(summary.profile.name, NUCLEUS_TAGS)),
         size_categories=[_size_category(tiles)],
     )
     metadata_configs(summary).to_dataset_card_data(data)
@@ -116,10 +164,10 @@ def _split_rows(summary: DatasetSummary) -> list[dict[str, Any]]:
 
 
 def _class_rows(summary: DatasetSummary) -> list[dict[str, Any]]:
-    cols = [(fam, split) for fam in FAMILIES for split in SPLITS]
+    cols = [(fam, split) for fam in summary.card_families() for split in SPLITS]
     counts = {c: summary.class_counts(*c) for c in cols}
     rows = []
-    for cid, name in [*list(enumerate(CLASS_NAMES))[1:], (IGNORE_RECORD, IGNORE_NAME)]:
+    for cid, name in [*list(enumerate(summary.profile.class_names))[1:], (IGNORE_RECORD, IGNORE_NAME)]:
         rows.append(
             {
                 "id": record_to_mask(cid),
@@ -174,13 +222,15 @@ def render_card(summary: DatasetSummary) -> str:
         outside=[(f, p) for f, p in summary.splits.outside.items() if f in summary.splits.families],
         findings=[(f, lines) for f in summary.families() if (lines := summary.splits.findings.get(f))],
         split_rows=_split_rows(summary),
-        class_columns=[f"{f} {s}" for f in FAMILIES for s in SPLITS],
+        class_columns=[f"{f} {s}" for f in summary.card_families() for s in SPLITS],
         class_rows=_class_rows(summary),
         markers=summary.markers,
         excluded=sorted(summary.excluded.items()),
         options=sorted(summary.options.items()),
         version=__version__,
-        citation=CITATION,
+        citation=CITATIONS.get(summary.profile.name, CITATION),
+        profile=summary.profile,
+        card_families=summary.card_families(),
     )
     return f"{card}\n"  # jinja2 drops the template's final newline
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from phenocell.errors import InvalidInputError, read_json_file, require_file
+from phenocell.profiles import PHENOCELL, DatasetProfile, get_profile
 from phenocell.readers.pairs import read_exclusions
 from phenocell.records import FovSummary
-from phenocell.splits import ALL_FAMILIES, Splits
+from phenocell.splits import Splits
 
 
 @dataclass
@@ -26,11 +27,20 @@ class DatasetSummary:
     markers: list[str]
     excluded: dict[str, str]
     options: dict[str, Any]
-    license: str = "cc-by-4.0"
+    profile: DatasetProfile = PHENOCELL
+
+    @property
+    def license(self) -> str:
+        """The dataset's licence (its profile's)."""
+        return self.profile.license
 
     def families(self) -> list[str]:
         """The split families of this dataset (core ones first, then the extras it has)."""
-        return [f for f in ALL_FAMILIES if f in self.splits.families]
+        return self.splits.names()
+
+    def card_families(self) -> list[str]:
+        """The families of the card's default config and tables: the profile's, where present."""
+        return [f for f in self.profile.families if f in self.splits.families]
 
     def split_fovs(self, family: str, split: str) -> list[str]:
         """FoVs of one split that produced a shard."""
@@ -93,4 +103,5 @@ class DatasetSummary:
             markers=manifest["markers"],
             excluded=read_exclusions(excluded_file) if excluded_file.is_file() else {},
             options=manifest["options"],
+            profile=get_profile(manifest.get("profile")),
         )

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -27,17 +28,25 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def write_shard(path: Path, rows: Iterable[dict[str, Any]], *, rows_per_group: int = ROWS_PER_GROUP) -> int:
+def write_shard(
+    path: Path,
+    rows: Iterable[dict[str, Any]],
+    *,
+    rows_per_group: int = ROWS_PER_GROUP,
+    features: datasets.Features = FEATURES,
+) -> int:
     """Write encoded rows to one parquet file with the PhenoCell schema; returns the row count.
+
+    ``features`` is the schema of the dataset's profile (:func:`phenocell.schema.features_for`).
 
     Rows are buffered one row group at a time, so memory stays bounded however large the FoV. The file
     carries the ``datasets`` features in its schema metadata; no timestamps, so equal rows give equal bytes.
     """
-    schema = FEATURES.arrow_schema
+    schema = features.arrow_schema
     count, batch = 0, []
     with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=False) as writer:
         for row in rows:
-            batch.append(FEATURES.encode_example(row))
+            batch.append(features.encode_example(row))
             if len(batch) == rows_per_group:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))
                 count, batch = count + len(batch), []

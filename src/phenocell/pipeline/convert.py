@@ -28,8 +28,9 @@ from phenocell.converters.panoptic import FovCells, label_cells
 from phenocell.converters.regions import RegionFiles, check_geometry, find_region_files, open_segmentation
 from phenocell.converters.tiling import TileSpec, iter_tiles
 from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
-from phenocell.errors import InvalidInputError
+from phenocell.errors import InvalidInputError, InvalidOptionError
 from phenocell.paths import check_inside, check_out_vs_raw
+from phenocell.pipeline.datasets import RELEASES, convert_release
 from phenocell.pipeline.guards import check_region_names, unlabelled_fovs
 from phenocell.pipeline.metadata import (
     build_splits,
@@ -80,6 +81,13 @@ def _fov_patients(table: CellTable, regions: list[str]) -> dict[str, str]:
 def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
     """Read and cross-check every raw input (tables, class names, file presence) before converting."""
     raw_dir = Path(raw_dir)
+    if options.source in RELEASES:
+        raise InvalidOptionError(
+            f"--source {options.source} is read by phenocell-convert only",
+            expected="a CODEX or per-FoV HDF5 export for qc / export",
+            found=f"--source {options.source}",
+            fix=f"run phenocell-convert RAW --source {options.source}, then use the converted dataset",
+        )
     from phenocell.pipeline.phenobench import read_hdf5_inputs  # the authors' per-FoV HDF5 (--source)
 
     if (hdf5 := read_hdf5_inputs(raw_dir, options)) is not None:
@@ -213,6 +221,8 @@ def convert(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) 
     """
     options = options or ConvertOptions()
     check_out_vs_raw(Path(raw_dir), Path(out))
+    if options.source in RELEASES:
+        return convert_release(raw_dir, out, source=options.source, options=options)
     with atomic_directory(Path(out), overwrite=options.overwrite) as tmp:
         inputs = read_inputs(Path(raw_dir), options)
         splits = build_splits(inputs.fov_patient, inputs.patients, inputs.authors, inputs.fov_index, options)

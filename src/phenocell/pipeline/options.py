@@ -17,8 +17,9 @@ from phenocell.splits import BASE_BY, BaseBy
 #: to the edge) or ``phenobench`` (the authors' non-overlapping linspace crops, centre-padded to 224 px).
 Tiling = Literal["grid", "phenobench"]
 TILINGS: tuple[str, ...] = get_args(Tiling)
-#: Raw export formats: ``auto`` reads the authors' per-FoV HDF5 files when RAW holds ``*.hdf``, else CODEX.
-Source = Literal["auto", "codex", "phenobench-hdf5"]
+#: Raw export formats: ``auto`` reads the authors' per-FoV HDF5 files when RAW holds ``*.hdf``, else CODEX;
+#: ``lizard`` / ``pannuke`` / ``arctique`` read those public releases with their dataset profile.
+Source = Literal["auto", "codex", "phenobench-hdf5", "lizard", "pannuke", "arctique"]
 SOURCES: tuple[str, ...] = get_args(Source)
 
 
@@ -33,6 +34,7 @@ def _positive(name: str, flag: str, value: float | None, *, allow_zero: bool = F
         found=str(value),
         fix=f"pass {flag} with a value {bound}",
     )
+
 
 
 @dataclass

@@ -72,10 +72,15 @@ class Splits:
             return self.rules[family]
         return RULES["base_region" if family == "base" and self.base_by == "region" else family]
 
+    def names(self) -> list[str]:
+        """Family names: PhenoCell's in their fixed order, then any other dataset's in the order drawn."""
+        others = [f for f in self.families if f not in ALL_FAMILIES]
+        return [f for f in ALL_FAMILIES if f in self.families] + others
+
     def to_json(self) -> dict[str, Any]:
         """The ``splits.json`` document."""
         families = {}
-        for fam in ALL_FAMILIES:
+        for fam in self.names():
             if fam in self.families:
                 families[fam] = {
                     "rule": self.rule(fam),
@@ -96,7 +101,7 @@ class Splits:
     def read(cls, path: Path) -> Splits:
         """Load a ``splits.json``."""
         doc = json.loads(Path(path).read_text())
-        fams = {f: doc["families"][f] for f in ALL_FAMILIES if f in doc["families"]}
+        fams = dict(doc["families"])
         base_by = doc.get("base_by", "patient")
         splits = cls(
             seed=int(doc["seed"]),
@@ -107,7 +112,9 @@ class Splits:
             findings={f: v["findings"] for f, v in fams.items() if v.get("findings")},
             source=doc.get("source", "drawn"),
         )
-        splits.rules = {f: v["rule"] for f, v in fams.items() if v["rule"] != splits.rule(f)}
+        splits.rules = {
+            f: v["rule"] for f, v in fams.items() if f not in RULES or v["rule"] != splits.rule(f)
+        }
         return splits
 
     @property
