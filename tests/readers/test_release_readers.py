@@ -120,3 +120,13 @@ def test_arctique_transposed_mask_and_metadata_mismatch(release_raw, tmp_path: P
 def test_unknown_source_lists_the_valid_ones() -> None:
     with pytest.raises(InvalidOptionError, match="'pannuke'"):
         ConvertOptions(source="consep")  # type: ignore[arg-type]
+
+
+def test_lizard_names_are_identifiers_not_paths(release_raw, tmp_path: Path) -> None:
+    from phenocell.errors import UnsafePathError
+
+    raw = _copy(release_raw, "lizard", tmp_path)
+    info = raw / "Lizard_Labels" / "info.csv"
+    info.write_text(info.read_text().replace("crag_1,", "../../crag_1,"))
+    with pytest.raises(UnsafePathError, match="not a plain identifier"):
+        read_lizard(raw)

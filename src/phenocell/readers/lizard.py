@@ -23,6 +23,7 @@ import scipy.io
 from PIL import Image
 
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
+from phenocell.paths import check_region_name
 from phenocell.records import LabelledImage, SampleRef
 
 IMAGE_DIRS = ("Lizard_Images1", "Lizard_Images2")
@@ -81,10 +82,13 @@ def read_lizard(path: Path) -> dict[str, SampleRef]:
     Raises:
         MissingInputError: a folder, ``info.csv``, or a listed image / label file is absent.
         InvalidInputError: ``info.csv`` lacks a column, or an image has no row in it.
+        UnsafePathError: a ``Filename`` is not a plain identifier (path syntax).
 
     """
     raw = Path(path)
     info = _read_info(_label_dir(raw) / "info.csv")
+    for name in info["Filename"]:  # names become file names: identifiers only, never paths
+        check_region_name(name, source=str(_label_dir(raw) / "info.csv"))
     images = {p.stem: p for d in IMAGE_DIRS if (found := _find_dir(raw, d)) for p in found.glob("*.png")}
     unlisted = sorted(set(images) - set(info["Filename"]))
     if unlisted:
