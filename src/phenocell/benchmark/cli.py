@@ -10,12 +10,11 @@ import click
 
 from phenocell.cli_errors import friendly_errors
 from phenocell.cli_options import apply, option_from
-from phenocell.splits import ALL_FAMILIES
 
 
 @click.group()
 def benchmark() -> None:
-    """Frozen-encoder benchmark: run one encoder/head/family, compare runs, list encoders."""
+    """Benchmark: run an encoder/head/family (or baseline/hovernext), compare runs, list encoders."""
 
 
 @benchmark.command("encoders")
@@ -29,6 +28,10 @@ def benchmark_encoders() -> None:
             f"{key:26s} {cfg.arch:32s} patch {cfg.patch_size:2d}  dim {cfg.embed_dim:5d}  "
             f"hub {cfg.hub_id or '-':28s} licence {cfg.license}"
         )
+    from phenocell.benchmark.hovernext import HUB_ID
+    from phenocell.benchmark.supervised import HOVERNEXT
+
+    click.echo(f"{HOVERNEXT:26s} {'convnextv2 + U-Net, end to end':32s} timm {HUB_ID} (supervised baseline)")
 
 
 #: TrainConfig fields with a CLI option (all of them but three fixed constants of the protocol).
@@ -71,9 +74,9 @@ def _run_options(func: Any) -> Any:
             click.option("--data", required=True, help="Dataset directory or Hub repo id."),
             click.option(
                 "--family",
-                type=click.Choice(list(ALL_FAMILIES)),
                 required=True,
-                help="Split family (config).",
+                help="Split family: a config of the dataset card (PhenoCell: base, tumor_type, tumor_stage, "
+                "dii_clr, msi, base_Npct; Lizard / PanNuke: rotation1..3, center_glas; Arctique: base).",
             ),
             click.option(
                 "--encoder", required=True, help="Registry key, see `phenocell benchmark encoders`."
@@ -100,6 +103,11 @@ def _run_options(func: Any) -> Any:
                 help="On-disk token cache directory.",
             ),
             click.option(
+                "--small",
+                is_flag=True,
+                help="Test-size encoder with random weights (CI): the tiny architecture of the same family.",
+            ),
+            click.option(
                 "--trust-remote-code",
                 is_flag=True,
                 help="Allow encoders that load code from their Hub repo (pathology/titan).",
@@ -121,6 +129,7 @@ def benchmark_run(
     weights: Path | None,
     cache_dir: Path | None,
     trust_remote_code: bool,
+    small: bool,
     **kw: Any,
 ) -> None:
     """Train a head on a frozen encoder and evaluate it (writes results.json, report.md, figures)."""
@@ -139,6 +148,7 @@ def benchmark_run(
         weights=weights,
         cache_dir=cache_dir,
         trust_remote_code=trust_remote_code,
+        small=small,
         log=click.echo,
     )
     for split in ("validation", "test"):
@@ -163,7 +173,7 @@ def benchmark_run(
 )
 @friendly_errors
 def benchmark_compare(runs: tuple[Path, ...], metric: str, out: Path | None) -> None:
-    """Print the domain-shift table (F1 per family, drop from base, per class) of RUNS."""
+    """Print the domain-shift table of RUNS, or one column per dataset when RUNS span several datasets."""
     from phenocell.benchmark.report import compare
 
     table = compare(list(runs), metric)

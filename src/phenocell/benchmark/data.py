@@ -23,8 +23,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from phenocell.errors import InvalidInputError, MissingInputError, check_choice
-from phenocell.splits import ALL_FAMILIES
+from phenocell.errors import InvalidInputError, MissingInputError, check_choice, read_json_file
+from phenocell.profiles import DatasetProfile, get_profile
 
 COLUMNS = [
     "image",
@@ -104,7 +104,6 @@ def split_shards(root: Path, family: str, split: str) -> list[str]:
     """Shard paths (relative to ``root``) that the dataset card lists for config ``family``, ``split``."""
     import yaml
 
-    check_choice("family", family, ALL_FAMILIES)
     check_choice("split", split, ("train", "validation", "test"))
     card = (root / "README.md").read_text() if (root / "README.md").is_file() else ""
     parts = card.split("---")
@@ -122,6 +121,17 @@ def split_shards(root: Path, family: str, split: str) -> list[str]:
         found=", ".join(str(c.get("config_name")) for c in configs) or "no configs",
         fix="pick a family the dataset was converted with",
     )
+
+
+def dataset_profile(root: Path) -> DatasetProfile:
+    """The profile (classes) a dataset directory was converted with: its manifest's, PhenoCell when absent."""
+    path = Path(root) / "manifest.json"
+    if not path.is_file():
+        return get_profile(None)
+    manifest = read_json_file(
+        path, "manifest.json of a dataset", "pass a directory written by phenocell-convert"
+    )
+    return get_profile(manifest.get("profile"))
 
 
 def load_index(data: str | Path, family: str, split: str) -> SplitIndex:

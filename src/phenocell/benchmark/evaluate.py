@@ -76,10 +76,11 @@ def evaluate(
     was_training = head.training
     head.eval()
     fragments = np.zeros((K, K), dtype=np.int64)
-    pixels, votes = PixelCounts(), CellVotes()
+    pixels, votes, n = PixelCounts(), CellVotes(), K
     for batch in loader:
         inputs, semantic, instance = pipe.inputs(batch)
         probs = tile_logits(head, inputs, tuple(semantic.shape[-2:]), pipe.precision).softmax(dim=1)
+        n = min(int(probs.shape[1]), K)
         pred = probs.argmax(dim=1).cpu().numpy()
         sem_np, inst_np = semantic.cpu().numpy(), instance.cpu().numpy()
         for j, i in enumerate(batch["index"].tolist()):
@@ -93,14 +94,15 @@ def evaluate(
                 inst_np[j], pred[j], batch["cell_ids"][j], batch["cell_labels"][j], batch["cell_instance"][j]
             )
     head.train(was_training)
+    # the dataset's classes are the head's outputs (ids 0..n-1 < K): drop the rows / columns beyond them
+    fragments, pixel_cm, unique = fragments[:n, :n], pixels.cm[:n, :n], votes.confusion()[:n, :n]
     cell, per_class = present_macro_f1(fragments)
-    unique = votes.confusion()
     return {
         "cell_macro_f1": cell,
         "cell_macro_f1_unique": macro_f1(unique),
-        "pixel_macro_f1": macro_f1(pixels.cm),
+        "pixel_macro_f1": macro_f1(pixel_cm),
         "cell_classes_scored": sorted(per_class),
         "cell_confusion": fragments,
         "cell_unique_confusion": unique,
-        "pixel_confusion": pixels.cm,
+        "pixel_confusion": pixel_cm,
     }

@@ -82,7 +82,7 @@ def present_macro_f1(cm: np.ndarray) -> tuple[float, dict[int, float]]:
     tp = np.diag(cm).astype(np.float64)
     fp = cm.sum(axis=0) - tp
     fn = cm.sum(axis=1) - tp
-    present = [c for c in range(1, K) if cm[c, :].sum() + cm[:, c].sum() > 0]
+    present = [c for c in range(1, cm.shape[0]) if cm[c, :].sum() + cm[:, c].sum() > 0]
     f1 = {c: float(2 * tp[c] / (2 * tp[c] + fp[c] + fn[c])) for c in present}
     return (float(np.mean(list(f1.values()))) if f1 else 0.0), f1
 

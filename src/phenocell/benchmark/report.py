@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from phenocell.benchmark.dataset_table import dataset_table
 from phenocell.benchmark.metrics import per_class_f1, present_macro_f1
 from phenocell.errors import InvalidInputError, check_choice, read_json_file
 from phenocell.schema import CLASS_NAMES
@@ -20,31 +21,37 @@ from phenocell.splits import ALL_FAMILIES
 FAMILY_ORDER = ALL_FAMILIES
 
 
+def class_names(results: dict[str, Any]) -> list[str]:
+    """The class names of a run's dataset (PhenoCell's for runs that predate profiles)."""
+    return list(results.get("class_names") or CLASS_NAMES)
+
+
 def _jsonable(results: dict[str, Any]) -> dict[str, Any]:
     out = json.loads(
         json.dumps(results, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o))
     )
+    names = class_names(results)
     for split, m in results["metrics"].items():
         out["metrics"][split]["pixel_per_class_f1"] = dict(
-            zip(CLASS_NAMES[1:], per_class_f1(m["pixel_confusion"]).tolist(), strict=True)
+            zip(names[1:], per_class_f1(m["pixel_confusion"]).tolist(), strict=True)
         )
         scored = present_macro_f1(np.asarray(m["cell_confusion"]))[1]  # classes absent from both: null
         out["metrics"][split]["cell_per_class_f1"] = {
-            name: scored.get(c) for c, name in enumerate(CLASS_NAMES) if c > 0
+            name: scored.get(c) for c, name in enumerate(names) if c > 0
         }
         out["metrics"][split]["cell_unique_per_class_f1"] = dict(
-            zip(CLASS_NAMES[1:], per_class_f1(m["cell_unique_confusion"]).tolist(), strict=True)
+            zip(names[1:], per_class_f1(m["cell_unique_confusion"]).tolist(), strict=True)
         )
     return out
 
 
-def _plot_confusion(cm: np.ndarray, path: Path, title: str) -> None:
+def _plot_confusion(cm: np.ndarray, path: Path, title: str, names: list[str]) -> None:
     rows = cm[1:].astype(float)
     norm = rows / np.maximum(rows.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(9, 8))
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(CLASS_NAMES) - 1), CLASS_NAMES[1:], fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names) - 1), names[1:], fontsize=7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("ground truth")
     ax.set_title(title)
@@ -56,10 +63,11 @@ def _plot_confusion(cm: np.ndarray, path: Path, title: str) -> None:
 def _plot_f1(results: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4))
     test = results["metrics"]["test"]
-    x = np.arange(len(CLASS_NAMES) - 1)
+    names = class_names(results)
+    x = np.arange(len(names) - 1)
     ax.bar(x - 0.2, list(test["pixel_per_class_f1"].values()), 0.4, label="pixel")
     ax.bar(x + 0.2, [v or 0.0 for v in test["cell_per_class_f1"].values()], 0.4, label="cell")
-    ax.set_xticks(x, CLASS_NAMES[1:], rotation=60, ha="right", fontsize=7)
+    ax.set_xticks(x, names[1:], rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("F1 (test)")
     ax.set_ylim(0, 1)
     ax.legend()
@@ -78,16 +86,18 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
         np.array(results["metrics"]["test"]["pixel_confusion"]),
         out / "confusion_pixel.png",
         "test pixel confusion (row-normalised)",
+        class_names(doc),
     )
     _plot_confusion(
         np.array(results["metrics"]["test"]["cell_confusion"]),
         out / "confusion_cell.png",
         "test cell-fragment confusion (row-normalised)",
+        class_names(doc),
     )
     _plot_f1(doc, out / "per_class_f1.png")
     m = doc["metrics"]
     lines = [
-        f"# {doc['encoder']} / {doc['head']} / {doc['family']}",
+        f"# {doc['encoder']} / {doc['head']} / {doc.get('dataset', 'phenocell')} {doc['family']}",
         "",
         f"phenocell {doc['phenocell_version']}, seed {doc['seed']}, weights `{doc['weights_id']}`, "
         f"tiles {doc['tiles']}, best step {doc['training']['best_step']} of {doc['training']['steps_run']}.",
@@ -112,7 +122,7 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
     ]
     lines += [
         f"| {c} | {m['test']['pixel_per_class_f1'][c]:.3f} | {_f(m['test']['cell_per_class_f1'][c])} |"
-        for c in CLASS_NAMES[1:]
+        for c in class_names(doc)[1:]
     ]
     lines += [
         "",
@@ -154,6 +164,10 @@ PER_CLASS = {
 def compare(runs: list[Path], metric: str = "cell_macro_f1") -> str:
     """The domain-shift table (paper figs. 2-3): test F1 per family, drop from base, overall and per class."""
     docs = [load_run(r) for r in runs]
+    check_choice("metric", metric, tuple(PER_CLASS))
+    if len({d.get("dataset", "phenocell") for d in docs}) > 1:
+        return dataset_table(docs, metric)
+    names = class_names(docs[0])
     table: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for doc in docs:
         table.setdefault((doc["encoder"], doc["head"]), {})[doc["family"]] = doc["metrics"]["test"]
@@ -180,8 +194,8 @@ def compare(runs: list[Path], metric: str = "cell_macro_f1") -> str:
         "",
         f"## per-class drop from base (test {per_class})",
         "",
-        "| encoder | head | family | " + " | ".join(CLASS_NAMES[1:]) + " |",
-        "|---|---|---|" + "---:|" * 14,
+        "| encoder | head | family | " + " | ".join(names[1:]) + " |",
+        "|---|---|---|" + "---:|" * (len(names) - 1),
     ]
     for (enc, head), fams in sorted(table.items()):
         base = fams.get("base")
@@ -189,7 +203,7 @@ def compare(runs: list[Path], metric: str = "cell_macro_f1") -> str:
         for fam in shifts:
             if fam in fams and base:
                 cells += [f"{fams[fam][metric]:.4f}", f"{base[metric] - fams[fam][metric]:+.4f}"]
-                drops = [_drop(base[per_class].get(c), fams[fam][per_class].get(c)) for c in CLASS_NAMES[1:]]
+                drops = [_drop(base[per_class].get(c), fams[fam][per_class].get(c)) for c in names[1:]]
                 cls_lines.append(f"| {enc} | {head} | {fam} | " + " | ".join(drops) + " |")
             else:
                 cells += [f"{fams[fam][metric]:.4f}" if fam in fams else "—", "—"]

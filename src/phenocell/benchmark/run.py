@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from phenocell import __version__
 from phenocell.benchmark.augment import Augmenter
 from phenocell.benchmark.config import TrainConfig
-from phenocell.benchmark.data import SplitIndex, TileDataset, class_counts, load_index, make_loader
+from phenocell.benchmark.data import (
+    SplitIndex,
+    TileDataset,
+    class_counts,
+    dataset_profile,
+    load_index,
+    make_loader,
+)
 from phenocell.benchmark.device import resolve_device, resolve_precision
 from phenocell.benchmark.evaluate import Pipeline, evaluate
 from phenocell.benchmark.features import TokenCache
@@ -23,6 +31,7 @@ from phenocell.benchmark.heads import build_head
 from phenocell.benchmark.metrics import K
 from phenocell.benchmark.objective import ClassWeightedLoss
 from phenocell.benchmark.report import write_run
+from phenocell.benchmark.supervised import HOVERNEXT, FocalLoss, ImagePipeline, build_hovernext, model_record
 from phenocell.benchmark.train import sampler_for, train_head
 from phenocell.cards.verify import verify_dataset
 from phenocell.errors import InvalidInputError
@@ -31,12 +40,12 @@ from phenocell.splits import nested_subset
 SPLITS = ("train", "validation", "test")
 
 
-def majority_baseline(train_counts: np.ndarray, test_counts: np.ndarray) -> float:
-    """Pixel macro F1 (14 classes) of predicting the most frequent train class (1..14) everywhere."""
-    majority = int(train_counts[:, 1:15].sum(axis=0).argmax()) + 1
-    fg = test_counts[:, 1:15].sum(axis=0)
+def majority_baseline(train_counts: np.ndarray, test_counts: np.ndarray, num_classes: int = K) -> float:
+    """Pixel macro F1 (the dataset's classes) of predicting the most frequent train class everywhere."""
+    majority = int(train_counts[:, 1:num_classes].sum(axis=0).argmax()) + 1
+    fg = test_counts[:, 1:num_classes].sum(axis=0)
     n_c, total = float(fg[majority - 1]), float(fg.sum())
-    return 2 * n_c / (n_c + total) / 14 if total else 0.0
+    return 2 * n_c / (n_c + total) / (num_classes - 1) if total else 0.0
 
 
 def _indexes(data: str | Path, family: str, cfg: TrainConfig) -> dict[str, SplitIndex]:
@@ -101,6 +110,48 @@ def _loaders(
     return loaders
 
 
+@dataclass
+class Model:
+    """What a run trains (a head on a frozen encoder, or the end-to-end baseline) and how it is fed."""
+
+    module: nn.Module
+    pipe: Any
+    loss_fn: nn.Module
+    weights_id: str
+    record: dict[str, Any]
+    features: str
+    cache: TokenCache | None = None
+    cached: tuple[str, ...] = ()
+
+
+def _frozen_model(
+    indexes: dict[str, SplitIndex], num_classes: int, train_counts: np.ndarray, **kw: Any
+) -> Model:
+    cfg, device = kw["cfg"], kw["device"]
+    enc = build_encoder(
+        kw["encoder"], weights=kw["weights"], trust_remote_code=kw["trust_remote_code"], small=kw["small"]
+    ).to(device)
+    spec = feature_spec(enc.cfg, kw["head"], linear_input=cfg.linear_input, unetr_taps=cfg.unetr_taps)
+    cached = _cached_splits(kw["cache_dir"], cfg, kw["log"])
+    cache = _fill_cache(kw["cache_dir"], cached, enc, spec, indexes, cfg)
+    torch.manual_seed(cfg.seed)
+    head = build_head(kw["head"], enc.cfg.embed_dim, num_classes, enc.cfg.patch_size, cfg.unetr_decoder)
+    pipe = Pipeline(enc, spec, device, kw["precision"], Augmenter(cfg.augment))
+    loss_fn = ClassWeightedLoss(cfg, num_classes, train_counts[:, :num_classes].sum(axis=0))
+    record = _encoder_record(enc)
+    return Model(head.to(device), pipe, loss_fn, enc.weights_id, record, spec.key(), cache, cached)
+
+
+def _supervised_model(num_classes: int, **kw: Any) -> Model:
+    cfg, device = kw["cfg"], kw["device"]
+    if kw["cache_dir"] is not None:
+        kw["log"](f"{HOVERNEXT} trains its encoder: the token cache is not used")
+    torch.manual_seed(cfg.seed)
+    model = build_hovernext(num_classes, weights=kw["weights"], small=kw["small"], seed=cfg.seed)
+    pipe = ImagePipeline(device, kw["precision"], Augmenter(cfg.augment))
+    return Model(model.to(device), pipe, FocalLoss(), model.weights_id, model_record(model), "end-to-end")
+
+
 def run_benchmark(
     data: str | Path,
     *,
@@ -112,9 +163,14 @@ def run_benchmark(
     weights: Path | None = None,
     cache_dir: Path | None = None,
     trust_remote_code: bool = False,
+    small: bool = False,
     log: Any = print,
 ) -> dict[str, Any]:
-    """Train and evaluate one head; writes ``results.json``, ``report.md`` and figures into ``out``."""
+    """Train and evaluate one head (or ``baseline/hovernext`` end to end); writes the run directory.
+
+    The classes are those of the dataset's profile (its ``manifest.json``); ``small`` builds the encoder at
+    test size with random weights (CI).
+    """
     cfg = config or TrainConfig()
     cfg.validate()
     if Path(data).is_dir():  # a local dataset is checked against its manifest before it is trusted
@@ -123,35 +179,41 @@ def run_benchmark(
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     indexes = _indexes(data, family, cfg)
-    enc = build_encoder(encoder, weights=weights, trust_remote_code=trust_remote_code).to(device)
-    spec = feature_spec(enc.cfg, head, linear_input=cfg.linear_input, unetr_taps=cfg.unetr_taps)
-    cached = _cached_splits(cache_dir, cfg, log)
-    cache = _fill_cache(cache_dir, cached, enc, spec, indexes, cfg)
-    fill_seconds = time.perf_counter() - started
+    profile = dataset_profile(indexes["train"].root)
+    num_classes = len(profile.class_names)
     counts = {s: class_counts(indexes[s]) for s in ("train", "test")}
-    loaders = _loaders(indexes, cache, cached, counts["train"], cfg, pin=device.type == "cuda")
-    torch.manual_seed(cfg.seed)
-    model = build_head(head, enc.cfg.embed_dim, K, enc.cfg.patch_size, cfg.unetr_decoder).to(device)
-    pipe = Pipeline(enc, spec, device, precision, Augmenter(cfg.augment))
-    loss_fn = ClassWeightedLoss(cfg, K, counts["train"][:, :15].sum(axis=0))
+    kw = {
+        "cfg": cfg, "device": device, "precision": precision, "encoder": encoder, "head": head,
+        "weights": weights, "cache_dir": cache_dir, "trust_remote_code": trust_remote_code,
+        "small": small, "log": log,
+    }  # fmt: skip
+    if encoder == HOVERNEXT:
+        model = _supervised_model(num_classes, **kw)
+    else:
+        model = _frozen_model(indexes, num_classes, counts["train"], **kw)
+    fill_seconds = time.perf_counter() - started
+    loaders = _loaders(indexes, model.cache, model.cached, counts["train"], cfg, pin=device.type == "cuda")
     val = (loaders["validation"], indexes["validation"])
-    history = train_head(model, loaders["train"], val, pipe, loss_fn, cfg, log)
+    history = train_head(model.module, loaders["train"], val, model.pipe, model.loss_fn, cfg, log)
+    metrics = {s: evaluate(model.module, loaders[s], model.pipe, indexes[s]) for s in ("validation", "test")}
     results = {
         "phenocell_version": __version__,
+        "dataset": profile.name,
+        "class_names": list(profile.class_names),
         "family": family,
         "encoder": encoder,
-        "head": head,
+        "head": "end-to-end" if encoder == HOVERNEXT else head,
         "data": str(data),
-        "weights_id": enc.weights_id,
-        "encoder_config": _encoder_record(enc),
+        "weights_id": model.weights_id,
+        "encoder_config": model.record,
         "config": asdict(cfg),
-        "protocol": _protocol(cfg, spec.key(), device, precision.name, cached),
+        "protocol": _protocol(cfg, model.features, device, precision.name, model.cached),
         "seed": cfg.seed,
         "tiles": {s: len(i) for s, i in indexes.items()},
-        "metrics": {s: evaluate(model, loaders[s], pipe, indexes[s]) for s in ("validation", "test")},
-        "majority_class_pixel_macro_f1": majority_baseline(counts["train"], counts["test"]),
+        "metrics": metrics,
+        "majority_class_pixel_macro_f1": majority_baseline(counts["train"], counts["test"], num_classes),
         "training": history,
-        "cache": _cache_record(cache),
+        "cache": _cache_record(model.cache),
         "timings": {
             "total_seconds": time.perf_counter() - started,
             "setup_and_cache_seconds": fill_seconds,

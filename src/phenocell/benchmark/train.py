@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from phenocell.benchmark.config import TrainConfig
 from phenocell.benchmark.data import SplitIndex
 from phenocell.benchmark.evaluate import Pipeline, evaluate, tile_logits
-from phenocell.benchmark.objective import ClassWeightedLoss, build_scheduler, tile_sampling_weights
+from phenocell.benchmark.objective import build_scheduler, tile_sampling_weights
 
 __all__ = ["TrainConfig", "sampler_for", "train_head"]
 
@@ -44,7 +44,7 @@ def _step(
     head: nn.Module,
     batch: dict[str, Any],
     pipe: Pipeline,
-    loss_fn: ClassWeightedLoss,
+    loss_fn: nn.Module,
     optim: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     cfg: TrainConfig,
@@ -67,7 +67,7 @@ def train_head(
     train: DataLoader[dict[str, Any]],
     val: tuple[DataLoader[dict[str, Any]], SplitIndex],
     pipe: Pipeline,
-    loss_fn: ClassWeightedLoss,
+    loss_fn: nn.Module,
     cfg: TrainConfig,
     log: Any = print,
 ) -> dict[str, Any]:

@@ -1,0 +1,46 @@
+"""``benchmark compare`` across datasets: one column per dataset (and per shift family of one).
+
+A column is named after the run's dataset (its profile) for the dataset's standard family (the first of
+its profile's families: PhenoCell ``base``, Lizard / PanNuke ``rotation1``, Arctique ``base``), and
+``<dataset> <family>`` for any other family (e.g. ``lizard center_glas``, the GlaS shift). Rows are
+encoder / head pairs; cells are the test ``metric``. The published supervised baseline follows the table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from phenocell.benchmark.supervised import PUBLISHED
+from phenocell.profiles import get_profile
+
+
+def column_of(doc: dict[str, Any]) -> str:
+    """The compare-table column of a run."""
+    dataset = doc.get("dataset", "phenocell")
+    standard = get_profile(dataset).families[0]
+    return dataset if doc["family"] == standard else f"{dataset} {doc['family']}"
+
+
+def dataset_table(docs: list[dict[str, Any]], metric: str) -> str:
+    """Markdown: test ``metric`` per encoder / head (rows) and dataset (columns)."""
+    columns: list[str] = []
+    table: dict[tuple[str, str], dict[str, float]] = {}
+    for doc in docs:
+        column = column_of(doc)
+        if column not in columns:
+            columns.append(column)
+        table.setdefault((doc["encoder"], doc["head"]), {})[column] = float(doc["metrics"]["test"][metric])
+    rank = {name: i for i, name in enumerate(("phenocell", "lizard", "pannuke", "arctique"))}
+    columns.sort(key=lambda c: (rank.get(c.split()[0], len(rank)), c.split()[0], " " in c, c))
+    lines = [
+        f"## test {metric} per dataset",
+        "",
+        "| encoder | head | " + " | ".join(columns) + " |",
+        "|---|---|" + "---:|" * len(columns),
+    ]
+    for (enc, head), values in sorted(table.items()):
+        cells = [f"{values[c]:.4f}" if c in values else "—" for c in columns]
+        lines.append(f"| {enc} | {head} | " + " | ".join(cells) + " |")
+    published = ", ".join(f"{c} {v:.3f}" for c, v in PUBLISHED.items())
+    lines += ["", f"Published supervised baseline (PhenoBench, test macro F1): {published}."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,76 @@
+"""``baseline/hovernext`` in the benchmark: trained end to end through the heads' loader, trainer and metrics.
+
+The model takes the tile itself (no frozen encoder, no token cache): :class:`ImagePipeline` gives the
+trainer and :func:`~phenocell.benchmark.evaluate.evaluate` the augmented [0, 1] image as the model input,
+the focal loss replaces the class-weighted cross-entropy, and everything else (AdamW, LinearLR + cosine,
+gradient clipping, mixed precision, validation, early stop, metrics, report) is shared with the heads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from phenocell.benchmark.augment import Augmenter
+from phenocell.benchmark.device import Precision
+from phenocell.benchmark.hovernext import HoverNextConfig, HoverNextUNet, focal_loss
+
+HOVERNEXT = "baseline/hovernext"
+#: The authors' schedule for the baseline (their other settings are TrainConfig's defaults).
+AUTHORS_SCHEDULE = {"steps": 30_000, "batch_size": 128, "lr": 3e-5, "weight_decay": 0.03, "grad_clip": 2.0}
+#: Published test macro F1 of the supervised baseline (PhenoBench), by compare-table column.
+PUBLISHED = {"lizard": 0.725, "pannuke": 0.784, "arctique": 0.938, "lizard center_glas": 0.639}
+
+
+@dataclass
+class ImagePipeline:
+    """Batch → (image in [0, 1] on ``device``, semantic, instance), augmented when asked."""
+
+    device: torch.device
+    precision: Precision
+    augmenter: Augmenter | None = None
+
+    def inputs(
+        self, batch: dict[str, Any], *, augment: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The model input is the tile itself; masks are warped with it."""
+        image = batch["image"].to(self.device, non_blocking=True).float() / 255.0
+        semantic = batch["semantic"].to(self.device, non_blocking=True)
+        instance = batch["instance"].to(self.device, non_blocking=True)
+        if augment and self.augmenter is not None:
+            image, semantic, instance = self.augmenter(image, semantic, instance)
+        return image, semantic, instance
+
+
+class FocalLoss(nn.Module):
+    """The baseline's loss: focal (alpha 1, gamma 2) over every class, background included."""
+
+    def __init__(self, alpha: float = 1.0, gamma: float = 2.0) -> None:
+        super().__init__()
+        self.alpha, self.gamma = alpha, gamma
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean focal loss over non-ignored pixels."""
+        return focal_loss(logits, target, alpha=self.alpha, gamma=self.gamma)
+
+
+def build_hovernext(
+    num_classes: int, *, weights: Path | None = None, small: bool = False, seed: int = 0
+) -> HoverNextUNet:
+    """The baseline over ``num_classes`` (incl. background): Hub, ``weights`` or tiny random (``small``)."""
+    cfg = HoverNextConfig(seed=seed)
+    return HoverNextUNet(cfg.small() if small else cfg, num_classes, weights=weights)
+
+
+def model_record(model: HoverNextUNet) -> dict[str, Any]:
+    """The baseline's architecture for results.json."""
+    record = asdict(model.cfg)
+    record["timm_kwargs"] = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in model.cfg.timm_kwargs.items()
+    }
+    record["authors_schedule"] = AUTHORS_SCHEDULE
+    return record

@@ -1,0 +1,73 @@
+"""Acceptance 5: ``benchmark run`` with test/vit-tiny and baseline/hovernext (test size) on a converted Lizard
+mock, and ``benchmark compare`` with one column per dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from phenocell.benchmark.cli import benchmark
+from phenocell.benchmark.dataset_table import column_of
+
+FAST = ["--steps", "2", "--batch-size", "2", "--val-every", "2", "--warmup", "1", "--workers", "0"]
+
+
+def _run(data: Path, family: str, encoder: str, out: Path, *extra: str) -> dict:
+    args = ["run", "--data", str(data), "--family", family, "--encoder", encoder, "--out", str(out), *FAST]
+    result = CliRunner().invoke(benchmark, [*args, *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def runs(release_dataset, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    lizard, arctique = release_dataset("lizard"), release_dataset("arctique")
+    _run(lizard, "rotation1", "test/vit-tiny", root / "lizard-vit")
+    _run(lizard, "rotation1", "baseline/hovernext", root / "lizard-hovernext", "--small")
+    _run(lizard, "center_glas", "test/vit-tiny", root / "glas-vit")
+    _run(arctique, "base", "test/vit-tiny", root / "arctique-vit")
+    return {p.name: p for p in root.iterdir()}
+
+
+def test_runs_score_the_datasets_classes(runs: dict[str, Path]) -> None:
+    for name in ("lizard-vit", "lizard-hovernext"):
+        doc = json.loads((runs[name] / "results.json").read_text())
+        assert doc["dataset"] == "lizard" and doc["class_names"][5] == "Eosinophil"
+        test = doc["metrics"]["test"]
+        assert len(test["pixel_confusion"]) == 7  # background + 6 Lizard classes
+        assert list(test["pixel_per_class_f1"]) == doc["class_names"][1:]
+        assert 0.0 <= test["cell_macro_f1"] <= 1.0
+    hovernext = json.loads((runs["lizard-hovernext"] / "results.json").read_text())
+    assert hovernext["head"] == "end-to-end" and hovernext["weights_id"] == "random:seed=42"
+    assert hovernext["encoder_config"]["decoder_channels"] == [256, 128, 64, 32]
+
+
+def test_compare_puts_datasets_side_by_side(runs: dict[str, Path]) -> None:
+    result = CliRunner().invoke(benchmark, ["compare", *map(str, runs.values())])
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if line.startswith("| encoder"))
+    assert header == "| encoder | head | lizard | lizard center_glas | arctique |"
+    rows = {
+        line.split(" | ")[0].strip("| "): line for line in result.output.splitlines() if "| test/" in line
+    }
+    assert rows["test/vit-tiny"].count("—") == 0
+    assert "| baseline/hovernext | end-to-end |" in result.output
+    assert "lizard 0.725" in result.output
+
+
+def test_a_family_the_card_lacks_is_a_clear_error(release_dataset, tmp_path: Path) -> None:
+    args = ["run", "--data", str(release_dataset("lizard")), "--family", "tumor_type"]
+    result = CliRunner().invoke(
+        benchmark, [*args, "--encoder", "test/vit-tiny", "--out", str(tmp_path), *FAST]
+    )
+    assert result.exit_code != 0 and "rotation1" in result.output
+
+
+def test_column_names() -> None:
+    assert column_of({"dataset": "lizard", "family": "rotation1"}) == "lizard"
+    assert column_of({"dataset": "lizard", "family": "center_glas"}) == "lizard center_glas"
+    assert column_of({"family": "tumor_type"}) == "phenocell tumor_type"
