@@ -49,8 +49,11 @@ def test_worker_processes_give_the_same_batches(dataset_dir: Path) -> None:
 
 
 def test_unknown_family_split_is_a_clear_error(dataset_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="one of"):
+    with pytest.raises(InvalidInputError, match="no nope/train split") as err:
         load_index(dataset_dir, "nope", "train")
+    assert "tumor_type" in str(err.value)  # the families the card has
+    with pytest.raises(ValueError, match="one of"):
+        load_index(dataset_dir, "base", "nope")
     (tmp_path / "README.md").write_text("---\nconfigs: []\n---\n")
     with pytest.raises(InvalidInputError, match="no base/train split"):
         load_index(tmp_path, "base", "train")
