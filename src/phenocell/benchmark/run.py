@@ -35,6 +35,7 @@ from phenocell.benchmark.supervised import HOVERNEXT, FocalLoss, ImagePipeline, 
 from phenocell.benchmark.train import sampler_for, train_head
 from phenocell.cards.verify import verify_dataset
 from phenocell.errors import InvalidInputError
+from phenocell.profiles import DatasetProfile
 from phenocell.splits import nested_subset
 
 SPLITS = ("train", "validation", "test")
@@ -152,6 +153,31 @@ def _supervised_model(num_classes: int, **kw: Any) -> Model:
     return Model(model.to(device), pipe, FocalLoss(), model.weights_id, model_record(model), "end-to-end")
 
 
+def _model(
+    encoder: str, indexes: dict[str, SplitIndex], num_classes: int, train_counts: np.ndarray, **kw: Any
+) -> Model:
+    if encoder == HOVERNEXT:
+        return _supervised_model(num_classes, **kw)
+    return _frozen_model(indexes, num_classes, train_counts, encoder=encoder, **kw)
+
+
+def _header(
+    profile: DatasetProfile, family: str, encoder: str, head: str, data: str | Path, model: Model
+) -> dict[str, Any]:
+    """What was run, on what: the first keys of ``results.json``."""
+    return {
+        "phenocell_version": __version__,
+        "dataset": profile.name,
+        "class_names": list(profile.class_names),
+        "family": family,
+        "encoder": encoder,
+        "head": "end-to-end" if encoder == HOVERNEXT else head,
+        "data": str(data),
+        "weights_id": model.weights_id,
+        "encoder_config": model.record,
+    }
+
+
 def run_benchmark(
     data: str | Path,
     *,
@@ -182,30 +208,16 @@ def run_benchmark(
     profile = dataset_profile(indexes["train"].root)
     num_classes = len(profile.class_names)
     counts = {s: class_counts(indexes[s]) for s in ("train", "test")}
-    kw = {
-        "cfg": cfg, "device": device, "precision": precision, "encoder": encoder, "head": head,
-        "weights": weights, "cache_dir": cache_dir, "trust_remote_code": trust_remote_code,
-        "small": small, "log": log,
-    }  # fmt: skip
-    if encoder == HOVERNEXT:
-        model = _supervised_model(num_classes, **kw)
-    else:
-        model = _frozen_model(indexes, num_classes, counts["train"], **kw)
+    kw: dict[str, Any] = {"weights": weights, "cache_dir": cache_dir, "trust_remote_code": trust_remote_code}
+    kw |= {"small": small, "cfg": cfg, "device": device, "precision": precision, "head": head, "log": log}
+    model = _model(encoder, indexes, num_classes, counts["train"], **kw)
     fill_seconds = time.perf_counter() - started
     loaders = _loaders(indexes, model.cache, model.cached, counts["train"], cfg, pin=device.type == "cuda")
     val = (loaders["validation"], indexes["validation"])
     history = train_head(model.module, loaders["train"], val, model.pipe, model.loss_fn, cfg, log)
     metrics = {s: evaluate(model.module, loaders[s], model.pipe, indexes[s]) for s in ("validation", "test")}
     results = {
-        "phenocell_version": __version__,
-        "dataset": profile.name,
-        "class_names": list(profile.class_names),
-        "family": family,
-        "encoder": encoder,
-        "head": "end-to-end" if encoder == HOVERNEXT else head,
-        "data": str(data),
-        "weights_id": model.weights_id,
-        "encoder_config": model.record,
+        **_header(profile, family, encoder, head, data, model),
         "config": asdict(cfg),
         "protocol": _protocol(cfg, model.features, device, precision.name, model.cached),
         "seed": cfg.seed,
