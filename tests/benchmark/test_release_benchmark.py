@@ -71,3 +71,9 @@ def test_column_names() -> None:
     assert column_of({"dataset": "lizard", "family": "rotation1"}) == "lizard"
     assert column_of({"dataset": "lizard", "family": "center_glas"}) == "lizard center_glas"
     assert column_of({"family": "tumor_type"}) == "phenocell tumor_type"
+
+
+def test_compare_of_one_other_dataset_gives_its_columns(runs: dict[str, Path]) -> None:
+    result = CliRunner().invoke(benchmark, ["compare", str(runs["lizard-vit"]), str(runs["glas-vit"])])
+    assert result.exit_code == 0, result.output
+    assert "| encoder | head | lizard | lizard center_glas |" in result.output
