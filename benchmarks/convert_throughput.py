@@ -1,15 +1,21 @@
-"""Conversion throughput and peak memory for synthetic exports of 4 and 16 FoVs (4000x4000 H&E px each).
+"""Conversion throughput, serial vs parallel, against the PNG-encode floor, on synthetic exports.
 
-Each conversion runs in a fresh child process that reports its own peak RSS: VmHWM from /proc/self/status.
-(ru_maxrss is not used: Linux carries the parent's high-water mark into a forked child, so it would report
-the synthesizer's memory.) Usage:
-python benchmarks/convert_throughput.py [--fovs 4 16] [--mask-size 2000] [--workdir DIR] [--reuse-raw]
+For each FoV count: convert once with ``--workers 1`` and once with ``--workers N`` (each in a fresh child
+process that reports its own peak RSS, VmHWM from /proc/self/status; ru_maxrss is not used because Linux
+carries the parent's high-water mark into a forked child), check both outputs are byte-identical, then time
+the floor: PNG-encoding the same tiles with the same schema and compression, and writing them to parquet, on
+one core (tiles decoded from the serial output beforehand, one FoV at a time, not timed). Default: the real
+FoV size, 1440 x 1920 mask px, H&E at 2x. Usage:
+python benchmarks/convert_throughput.py [--fovs 4 16] [--mask-size 1440x1920] [--workers 2] [--workdir DIR]
+    [--reuse-raw]
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,9 +24,11 @@ from pathlib import Path
 
 CHILD = """
 import json, sys, time
-from phenocell.pipeline.convert import ConvertOptions, convert
+from phenocell.pipeline.options import ConvertOptions, ExecutionOptions
+from phenocell.pipeline.convert import convert
+options = ConvertOptions(progress=False, overwrite=True, execution=ExecutionOptions(workers=int(sys.argv[3])))
 t = time.perf_counter()
-out = convert(sys.argv[1], sys.argv[2], options=ConvertOptions(progress=False, overwrite=True))
+out = convert(sys.argv[1], sys.argv[2], options=options)
 elapsed = time.perf_counter() - t
 stats = json.load(open(f"{out}/qc/fov_stats.json"))
 manifest = json.load(open(f"{out}/manifest.json"))
@@ -31,40 +39,126 @@ print(json.dumps({"seconds": elapsed, "cells": sum(s["labels"] for s in stats.va
 """
 
 
-def measure(raw: Path, out: Path) -> dict:
-    """Convert ``raw`` in a child process; its timing, counts and peak RSS."""
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(raw), str(out)], capture_output=True, text=True, check=True
+def _descendants(pid: int) -> list[int]:
+    """Process ids below ``pid`` (children, grandchildren: the forkserver's workers), from /proc."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        frontier = [p for p, pp in parent.items() if pp in frontier]
+        found += frontier
+    return found
+
+
+def _peak_mib(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in text.splitlines() if line.startswith("VmHWM")), 0.0)
+
+
+def measure(raw: Path, out: Path, workers: int) -> dict:
+    """Convert ``raw`` with ``workers`` processes in a child process; its timing, counts and peak RSS.
+
+    While it runs, the peak RSS of its worker processes is sampled (every 0.2 s) from /proc.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(raw), str(out), str(workers)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    worker_peak: dict[int, float] = {}
+    while proc.poll() is None:
+        for pid in _descendants(proc.pid):
+            worker_peak[pid] = max(worker_peak.get(pid, 0.0), _peak_mib(pid))
+        time.sleep(0.2)
+    stdout, stderr = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"conversion failed:\n{stderr}")
+    result = dict(json.loads(stdout.strip().splitlines()[-1]))
+    result["worker_peak_rss_mib"] = max(worker_peak.values(), default=0.0)
+    return result
+
+
+def floor_seconds(dataset: Path, scratch: Path) -> float:
+    """Seconds to PNG-encode and write to parquet the tiles of ``dataset`` (decoding not timed)."""
+    import datasets
+    from datasets import Dataset
+
+    from phenocell.dataset.writer import write_shard
+    from phenocell.schema import FEATURES
+
+    datasets.disable_progress_bars()
+    total = 0.0
+    for shard in sorted((dataset / "data").glob("*.parquet")):
+        rows = list(Dataset.from_parquet(str(shard), features=FEATURES, cache_dir=str(scratch / "cache")))
+        t = time.perf_counter()
+        write_shard(scratch / "floor.parquet", rows)
+        total += time.perf_counter() - t
+    return total
+
+
+def same_files(a: Path, b: Path) -> bool:
+    """Whether two directory trees hold the same relative paths with byte-identical contents."""
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    return files_a == files_b and all(filecmp.cmp(a / f, b / f, shallow=False) for f in files_a)
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def report(n: int, serial: dict, parallel: dict, workers: int, floor: float, identical: bool) -> None:
+    tiles = serial["tiles"]
+    for name, r in (("workers 1", serial), (f"workers {workers}", parallel)):
+        rate = f"{r['cells'] / r['seconds']:8.0f} cells/s | {tiles / r['seconds']:6.1f} tiles/s"
+        memory = f"peak RSS driver {r['peak_rss_mib']:.0f} MiB, worker {r['worker_peak_rss_mib']:.0f} MiB"
+        print(f"{n:3d} FoVs, {name:>10}: {r['seconds']:6.1f} s | {rate} | {memory}")
+    floor_rate = f"{tiles / floor:6.1f} tiles/s"
+    print(f"{n:3d} FoVs, PNG floor : {floor:6.1f} s | {floor_rate} (one core: PNG encode + parquet)")
+    speedup = serial["seconds"] / parallel["seconds"]
+    print(
+        f"          speed-up x{speedup:.2f} with {workers} workers; serial at "
+        f"{floor / serial['seconds']:.2f}x of the one-core floor; {tiles} tiles, {serial['cells']} cells; "
+        f"outputs byte-identical: {identical}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fovs", type=int, nargs="+", default=[4, 16])
-    parser.add_argument("--mask-size", type=int, default=2000, help="mask px per side; H&E is 2x")
+    parser.add_argument("--mask-size", default="1440x1920", help="mask px HxW (or one side); H&E is 2x")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel worker count")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--reuse-raw", action="store_true", help="keep raw<N> exports already in --workdir")
     args = parser.parse_args()
     from phenocell.synthetic import SynthOptions, synthesize
 
+    height, _, width = args.mask_size.lower().partition("x")
+    shape = (int(height), int(width or height))
     root = args.workdir or Path(tempfile.mkdtemp(prefix="phenocell-bench-"))
-    print(f"workdir {root}; H&E {2 * args.mask_size}x{2 * args.mask_size} px per FoV")
+    print(f"workdir {root}; H&E {2 * shape[0]}x{2 * shape[1]} px per FoV; {os.cpu_count()} cores")
     for n in sorted(args.fovs):
         raw = root / f"raw{n}"
         t = time.perf_counter()
         if not (args.reuse_raw and raw.is_dir()):
-            synthesize(
-                raw,
-                options=SynthOptions(fovs=n, patients=min(n, 8), mask_shape=(args.mask_size,) * 2),
-                overwrite=True,
-                progress=False,
-            )
-        synth_s = time.perf_counter() - t
-        r = measure(raw, root / f"out{n}")
-        rate = f"{r['cells'] / r['seconds']:8.0f} cells/s | {r['tiles'] / r['seconds']:6.1f} tiles/s"
-        print(f"{n:3d} FoVs: synth {synth_s:6.1f} s | convert {r['seconds']:6.1f} s | {rate}")
-        print(f"          {r['cells']} cells, {r['tiles']} tiles | peak RSS {r['peak_rss_mib']:.0f} MiB")
+            options = SynthOptions(fovs=n, patients=min(n, 8), mask_shape=shape)
+            synthesize(raw, options=options, overwrite=True, progress=False)
+        print(f"{n:3d} FoVs: synth {time.perf_counter() - t:6.1f} s | {load()} before converting")
+        serial = measure(raw, root / f"out{n}-serial", 1)
+        parallel = measure(raw, root / f"out{n}-parallel", args.workers)
+        print(f"          {load()} after the parallel run")
+        identical = same_files(root / f"out{n}-serial", root / f"out{n}-parallel")
+        floor = floor_seconds(root / f"out{n}-serial", root)
+        report(n, serial, parallel, args.workers, floor, identical)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from phenocell.cli import convert_cmd, convert_main, main
 from phenocell.cli_options import field_info, literal_choices
 from phenocell.constants import CellTableColumns, PatientColumns
-from phenocell.pipeline.options import ConvertOptions
+from phenocell.pipeline.options import ConvertOptions, ExecutionOptions
 from phenocell.synthetic import SynthOptions
 
 
@@ -27,6 +27,8 @@ def _convert_field(param: str) -> tuple[type, str] | None:
         return PatientColumns, param.removeprefix("ptcol_")
     if param in {f.name for f in fields(ConvertOptions)}:
         return ConvertOptions, param
+    if param in {f.name for f in fields(ExecutionOptions)}:
+        return ExecutionOptions, param
     return None
 
 
@@ -49,8 +51,8 @@ def misalignments(command: click.Command, field_of) -> list[str]:
 
 
 def test_convert_options_match_convert_options_dataclass() -> None:
-    api = {f.name for f in fields(ConvertOptions)} - {"columns", "patient_columns", "progress"}
-    api |= {f"ptcol_{f.name}" for f in fields(PatientColumns)}
+    api = {f.name for f in fields(ConvertOptions)} - {"columns", "patient_columns", "progress", "execution"}
+    api |= {f"ptcol_{f.name}" for f in fields(PatientColumns)} | {f.name for f in fields(ExecutionOptions)}
     columns = {f"{f.name}_column" for f in fields(CellTableColumns)} - {
         "group_column",
         "size_column",
@@ -78,6 +80,7 @@ def test_alignment_check_fails_on_a_changed_default_or_choice() -> None:
 
 def test_qc_and_export_read_options_match_convert() -> None:
     read = {"min_cell_area_um2", "class_map", "mask_mpp", "he_mpp", "patient_table", "ptcol_stage"}
+    read |= {"workers", "scheduler"}
     for command in (main.commands["qc"], main.commands["export"].commands["geojson"]):  # type: ignore[attr-defined]
         assert read <= _names(command)
         assert misalignments(command, _convert_field) == []

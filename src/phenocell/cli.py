@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from phenocell.cli_interop import export_lmdb_cmd, import_lmdb_cmd
 from phenocell.cli_options import apply, field_info, option_from
 from phenocell.constants import CellTableColumns, PatientColumns
 from phenocell.errors import InvalidOptionError
-from phenocell.pipeline.options import ConvertOptions
+from phenocell.pipeline.options import ConvertOptions, ExecutionOptions
 from phenocell.synthetic.options import SynthOptions
 
 
@@ -126,6 +127,33 @@ def read_options_from(kw: dict[str, Any]) -> dict[str, Any]:
     return {**kw, "patient_columns": PatientColumns(**names)}
 
 
+def execution_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Where FoVs run: local processes or a Dask cluster (convert, qc and export)."""
+    return apply(
+        func,
+        [
+            option_from(
+                ExecutionOptions,
+                "workers",
+                "--workers",
+                help=f"Local worker processes, one FoV each [default: all cores, {os.cpu_count()} here].",
+            ),
+            option_from(
+                ExecutionOptions,
+                "scheduler",
+                "--scheduler",
+                help="Dask scheduler address (tcp://host:8786): run FoVs on that cluster instead "
+                "(needs phenocell[dask]; --out on storage every worker shares).",
+            ),
+        ],
+    )
+
+
+def execution_from(kw: dict[str, Any]) -> ExecutionOptions:
+    """Pop the :func:`execution_options` keyword arguments into :class:`ExecutionOptions`."""
+    return ExecutionOptions(workers=kw.pop("workers"), scheduler=kw.pop("scheduler"))
+
+
 def _column(field: str, flag: str, **kwargs: Any) -> Callable[[Any], Any]:
     return option_from(CellTableColumns, field, flag, dest=f"{field}_column", **kwargs)
 
@@ -134,7 +162,7 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The options of ``phenocell convert`` / ``phenocell-convert``, derived from :class:`ConvertOptions`."""
     return read_options(
         apply(
-            func,
+            execution_options(func),
             [
                 click.argument("raw_dir", type=click.Path(path_type=Path)),
                 click.option(
@@ -206,7 +234,10 @@ def convert_options_from(kw: dict[str, Any]) -> ConvertOptions:
         y=kw.pop("y_column"),
         label=None if label is None or label.lower() == "none" else label,
     )
-    return ConvertOptions(columns=columns, progress=not kw.pop("quiet"), **read_options_from(kw))
+    execution = execution_from(kw)
+    return ConvertOptions(
+        columns=columns, progress=not kw.pop("quiet"), execution=execution, **read_options_from(kw)
+    )
 
 
 @friendly_errors
@@ -300,12 +331,14 @@ def demo(workdir: Path, no_benchmark: bool, **kw: Any) -> None:
     "--exclude", type=click.Path(path_type=Path), default=None, help="Existing exclusion list (fov,reason)."
 )
 @read_options
+@execution_options
 @friendly_errors
 def qc(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Render a QC page (H&E with class-coloured outlines, per-FoV statistics) for RAW_DIR."""
     from phenocell.pipeline.qc import render_qc
 
-    click.echo(f"wrote {render_qc(raw_dir, out, options=ConvertOptions(**read_options_from(kw)))}")
+    options = ConvertOptions(execution=execution_from(kw), **read_options_from(kw))
+    click.echo(f"wrote {render_qc(raw_dir, out, options=options)}")
 
 
 @main.command()
@@ -365,12 +398,14 @@ def export() -> None:
 @click.argument("raw_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for <fov>.geojson files.")
 @read_options
+@execution_options
 @friendly_errors
 def export_geojson_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Write per-FoV cell outlines with their classes (H&E pixels) as GeoJSON that QuPath opens."""
     from phenocell.pipeline.export import export_geojson
 
-    files = export_geojson(raw_dir, out, options=ConvertOptions(**read_options_from(kw)))
+    options = ConvertOptions(execution=execution_from(kw), **read_options_from(kw))
+    files = export_geojson(raw_dir, out, options=options)
     click.echo(f"wrote {len(files)} GeoJSON files to {out}")
 
 

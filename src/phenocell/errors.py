@@ -23,6 +23,15 @@ class PhenoCellError(Exception):
     def __str__(self) -> str:
         return str(self.args[0])
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only fields: the default ``cls(*args)`` would fail when a worker process sends this back
+        return (_rebuild, (type(self), self.what, self.expected, self.found, self.fix), self.__dict__)
+
+
+def _rebuild(cls: type[PhenoCellError], what: str, expected: str, found: str, fix: str) -> PhenoCellError:
+    """Recreate a pickled error (see :meth:`PhenoCellError.__reduce__`)."""
+    return cls(what, expected=expected, found=found, fix=fix)
+
 
 class MissingInputError(PhenoCellError, FileNotFoundError):
     """A raw input file or directory is absent."""
@@ -89,6 +98,10 @@ class SystemResourceError(PhenoCellError, OSError):
 
 class NetworkError(PhenoCellError, ConnectionError):
     """A remote service (the Hugging Face Hub) could not be reached or refused the request."""
+
+
+class WorkerError(PhenoCellError, RuntimeError):
+    """A worker process or cluster worker died while processing a FoV (killed, out of memory)."""
 
 
 def check_choice(name: str, value: object, choices: Iterable[object]) -> None:

@@ -12,6 +12,7 @@ Raw layout: see :mod:`phenocell.constants`. Output layout::
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,6 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from phenocell import __version__
-from phenocell.cards import write_card
 from phenocell.constants import CELL_TABLE_FILE, HDF5_SUFFIXES
 from phenocell.converters.classes import ClassMap, load_class_map
 from phenocell.converters.layouts import resample_he
@@ -41,6 +41,7 @@ from phenocell.pipeline.metadata import (
     read_patients,
 )
 from phenocell.pipeline.options import ConvertOptions
+from phenocell.pipeline.parallel import run_fovs
 from phenocell.readers.cell_table import CellTable, read_cell_table
 from phenocell.readers.images import open_he
 from phenocell.readers.pairs import read_exclusions, write_exclusions
@@ -224,17 +225,22 @@ def convert(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) 
     if options.source in RELEASES:
         return convert_release(raw_dir, out, source=options.source, options=options)
     with atomic_directory(Path(out), overwrite=options.overwrite) as tmp:
-        inputs = read_inputs(Path(raw_dir), options)
+        inputs = read_inputs(Path(raw_dir).absolute(), options)
         splits = build_splits(inputs.fov_patient, inputs.patients, inputs.authors, inputs.fov_index, options)
         (tmp / "data").mkdir()
         (tmp / "qc").mkdir()
         fovs, qc = {}, {}
-        bar = tqdm(sorted(inputs.regions), desc="FoVs", unit="fov", disable=not options.progress)
+        bar = tqdm(total=len(inputs.regions), desc="FoVs", unit="fov", disable=not options.progress)
         total_cells = 0
-        for fov in bar:
-            fovs[fov], qc[fov] = _convert_fov(inputs, fov, options, tmp)
+        # absolute paths: a Dask worker may run in another directory (or on another machine, shared storage)
+        task = functools.partial(_convert_fov, options=options, out=tmp.absolute())
+        for fov, (summary, stats) in run_fovs(task, inputs, options.execution):  # in finishing order
+            fovs[fov], qc[fov] = summary, stats
             total_cells += int(qc[fov]["labels"])
+            bar.update()
             bar.set_postfix(cells=total_cells, tiles=sum(f.tiles for f in fovs.values()))
+        bar.close()
+        fovs = dict(sorted(fovs.items()))
         _write_metadata(tmp, Path(raw_dir), inputs, splits, fovs, qc, options)
     return Path(out)
 
@@ -265,4 +271,6 @@ def _write_metadata(
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (tmp / "qc" / "fov_stats.json").write_text(json.dumps(qc, indent=2, sort_keys=True) + "\n")
     write_exclusions(tmp / "qc" / "excluded.csv", inputs.excluded)
+    from phenocell.cards import write_card  # here: FoV workers import this module, and never need the card
+
     write_card(tmp)

@@ -7,6 +7,7 @@ global cell id) and ``granular_name``. Import in QuPath with File > Import objec
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ from tqdm.auto import tqdm
 
 from phenocell.converters.panoptic import FovCells
 from phenocell.paths import check_inside, check_out_vs_raw
-from phenocell.pipeline.convert import open_fov, read_inputs
+from phenocell.pipeline.convert import Inputs, open_fov, read_inputs
 from phenocell.pipeline.options import ConvertOptions
+from phenocell.pipeline.parallel import run_fovs
 from phenocell.readers.polygons import label_polygons
 from phenocell.schema import CLASS_COLORS, IGNORE_COLOR, IGNORE_INDEX, class_name
 
@@ -64,16 +66,25 @@ def export_geojson(raw_dir: Path, out: Path, *, options: ConvertOptions | None =
     """Write ``out/<fov>.geojson`` for every region of a raw export; returns the files written."""
     options = options or ConvertOptions()
     check_out_vs_raw(Path(raw_dir), Path(out))
-    inputs = read_inputs(Path(raw_dir), options)
+    inputs = read_inputs(Path(raw_dir).absolute(), options)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for fov in tqdm(sorted(inputs.regions), desc="export", unit="fov", disable=not options.progress):
-        opened = open_fov(inputs, fov, options)
-        he, mask, cells = opened.he, opened.mask, opened.cells
-        polygons = label_polygons(mask.read(slice(0, mask.shape[0]), slice(0, mask.shape[1])))
-        feats = _features(cells, polygons, mask.mpp / he.mpp)
-        path = check_inside(out / f"{fov}.geojson", out)
-        path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
-        written.append(path)
-    return written
+    task = functools.partial(export_fov, options=options, out=out.absolute())
+    bar = tqdm(total=len(inputs.regions), desc="export", unit="fov", disable=not options.progress)
+    written = {}
+    for fov, path in run_fovs(task, inputs, options.execution):
+        written[fov] = out / path.name
+        bar.update()
+    bar.close()
+    return [written[fov] for fov in sorted(written)]
+
+
+def export_fov(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> Path:
+    """Write ``out/<fov>.geojson`` for one FoV; returns its path."""
+    opened = open_fov(inputs, fov, options)
+    he, mask, cells = opened.he, opened.mask, opened.cells
+    polygons = label_polygons(mask.read(slice(0, mask.shape[0]), slice(0, mask.shape[1])))
+    feats = _features(cells, polygons, mask.mpp / he.mpp)
+    path = check_inside(out / f"{fov}.geojson", out)
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    return path

@@ -5,6 +5,7 @@ Every option is validated in ``__post_init__``, so a bad value fails before any 
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -38,6 +39,29 @@ def _positive(name: str, flag: str, value: float | None, *, allow_zero: bool = F
 
 
 @dataclass
+class ExecutionOptions:
+    """Where FoVs are processed: a local process pool or a Dask cluster. Never changes the output."""
+
+    workers: int | None = None
+    scheduler: str | None = None
+
+    def __post_init__(self) -> None:
+        _positive("worker count", "--workers", self.workers)
+        if self.scheduler is not None and not self.scheduler.strip():
+            raise InvalidOptionError(
+                "empty Dask scheduler address",
+                expected="an address like tcp://host:8786",
+                found=repr(self.scheduler),
+                fix="pass --scheduler with the address the scheduler printed, or leave it out",
+            )
+
+    @property
+    def local_workers(self) -> int:
+        """Processes of the local pool: ``workers``, or every core when unset."""
+        return self.workers or os.cpu_count() or 1
+
+
+@dataclass
 class ConvertOptions:
     """Options of :func:`phenocell.pipeline.convert.convert` (the flags of ``phenocell-convert``)."""
 
@@ -64,6 +88,7 @@ class ConvertOptions:
     allow_unlabelled_fovs: bool = False
     overwrite: bool = False
     progress: bool = True
+    execution: ExecutionOptions = field(default_factory=ExecutionOptions)
 
     def __post_init__(self) -> None:
         _positive("tile size", "--tile-size", self.tile_size)
@@ -85,7 +110,7 @@ class ConvertOptions:
         out["patient_columns"] = asdict(self.patient_columns)
         for key in ("class_map", "exclude", "patient_table", "region_patients", "splits_from"):
             out[key] = None if out[key] is None else str(out[key])
-        out.pop("progress")
-        out.pop("overwrite")
-        out.pop("max_pixels")  # a safety limit: it never changes what is written
+        # how it ran, not what it made; max_pixels is a safety limit that never changes what is written
+        for key in ("progress", "overwrite", "execution", "max_pixels"):
+            out.pop(key)
         return out

@@ -9,6 +9,7 @@ the file ``phenocell-convert --exclude`` takes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from phenocell.errors import PhenoCellError
 from phenocell.paths import check_inside, check_out_vs_raw
 from phenocell.pipeline.convert import Inputs, open_fov, read_inputs
 from phenocell.pipeline.options import ConvertOptions
+from phenocell.pipeline.parallel import run_fovs
 from phenocell.readers.images import read_resampled
 from phenocell.readers.pairs import read_exclusions, write_exclusions
 from phenocell.records import LazyImage
@@ -80,6 +82,14 @@ def review_fov(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> 
     }
 
 
+def _review_or_error(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> dict[str, Any]:
+    """:func:`review_fov`, with a bad FoV's problem shown on the page instead of stopping the review."""
+    try:
+        return review_fov(inputs, fov, options, out)
+    except PhenoCellError as err:
+        return {"error": str(err)}
+
+
 def render_qc(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) -> Path:
     """Write ``out/index.html``, ``out/fovs/*.png`` and ``out/exclude.csv``; returns the page path.
 
@@ -89,15 +99,17 @@ def render_qc(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None
     options = options or ConvertOptions()
     check_out_vs_raw(Path(raw_dir), Path(out))
     excluded = read_exclusions(options.exclude) if options.exclude else {}
-    inputs = read_inputs(Path(raw_dir), dataclasses.replace(options, exclude=None))
+    inputs = read_inputs(Path(raw_dir).absolute(), dataclasses.replace(options, exclude=None))
     out = Path(out)
     (out / "fovs").mkdir(parents=True, exist_ok=True)
-    stats: dict[str, dict[str, Any]] = {}
-    for fov in tqdm(sorted(inputs.regions), desc="QC", unit="fov", disable=not options.progress):
-        try:
-            stats[fov] = review_fov(inputs, fov, options, out / "fovs")
-        except PhenoCellError as err:  # show the problem on the page instead of stopping the review
-            stats[fov] = {"error": str(err)}
+    task = functools.partial(_review_or_error, options=options, out=out.absolute() / "fovs")
+    bar = tqdm(total=len(inputs.regions), desc="QC", unit="fov", disable=not options.progress)
+    found = {}
+    for fov, fov_stats in run_fovs(task, inputs, options.execution):
+        found[fov] = fov_stats
+        bar.update()
+    bar.close()
+    stats = dict(sorted(found.items()))
     write_exclusions(out / "exclude.csv", excluded)
     page = render_qc_page(Path(raw_dir), out / "exclude.csv", stats, excluded)
     (out / "index.html").write_text(page, encoding="utf-8")

@@ -1,0 +1,183 @@
+"""Run one task per FoV: in this process, on a local process pool, or on a Dask distributed cluster.
+
+A task is a picklable callable ``task(inputs, fov) -> result`` (a module-level function, or a
+``functools.partial`` of one). Each task gets the inputs cut down to its own FoV (its cell-table rows, its
+files), reads its images, writes its own files and returns a small summary; the caller collects the
+summaries, in whatever order they finish, and writes everything that spans FoVs afterwards.
+
+- ``workers == 1`` (or a single FoV): a plain loop in this process.
+- ``workers > 1``: a ``ProcessPoolExecutor`` (forkserver where available, else spawn; never fork, which
+  copies the parent's threads and locks). At most ``2 * workers`` FoVs are queued at a time, and a worker
+  holds one FoV at a time, so memory stays bounded.
+- ``scheduler``: tasks are submitted to an existing Dask cluster (``pip install phenocell[dask]``); the
+  paths the tasks write to must be shared storage that every worker sees under the same path. Dask
+  reschedules the task of a worker that dies (up to its ``distributed.scheduler.allowed-failures``, 3 by
+  default) and retries a task that raises an unexpected exception ``DASK_RETRIES`` times (``retries=`` on
+  submit); a PhenoCell input error is not retried (it would fail again) but stops the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from phenocell.errors import InvalidOptionError, PhenoCellError, WorkerError
+from phenocell.pipeline.options import ExecutionOptions
+
+if TYPE_CHECKING:
+    from phenocell.pipeline.convert import Inputs
+
+T = TypeVar("T")
+FovTask = Callable[["Inputs", str], T]
+
+DASK_RETRIES = 2
+CONNECT_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A task's PhenoCell error, returned as a value so Dask does not retry a bad input."""
+
+    error: PhenoCellError
+
+
+def _call(task: FovTask[T], inputs: Inputs, fov: str) -> T | _Failed:
+    try:
+        return task(inputs, fov)
+    except PhenoCellError as err:
+        return _Failed(err)
+
+
+def fov_inputs(inputs: Inputs, fov: str) -> Inputs:
+    """``inputs`` cut down to one FoV (its cell-table rows and files), small enough to ship to a worker."""
+    table = dataclasses.replace(inputs.table, frame=inputs.table.for_region(fov))
+    return dataclasses.replace(inputs, table=table, regions={fov: inputs.regions[fov]})
+
+
+def _unwrap(fov: str, result: T | _Failed) -> tuple[str, T]:
+    if isinstance(result, _Failed):
+        raise result.error
+    return fov, result
+
+
+def run_fovs(
+    task: FovTask[T], inputs: Inputs, execution: ExecutionOptions, fovs: Sequence[str] | None = None
+) -> Iterator[tuple[str, T]]:
+    """Run ``task`` on every FoV (default: all of ``inputs.regions``); yield ``(fov, result)`` as each ends.
+
+    Args:
+        task: picklable ``task(inputs, fov)``; it is given the inputs cut down to that FoV.
+        inputs: the validated raw inputs.
+        execution: local worker count or Dask scheduler address.
+        fovs: the FoVs to run, in submission order.
+
+    Yields:
+        ``(fov, result)`` in completion order.
+
+    Raises:
+        PhenoCellError: the first failing FoV's error; the other tasks are cancelled (running local
+            ones finish first, so nothing writes after this returns).
+        WorkerError: a worker process died (local pool), or kept dying (Dask).
+
+    """
+    order = sorted(inputs.regions) if fovs is None else list(fovs)
+    if execution.scheduler is not None:
+        yield from _on_dask(task, inputs, order, execution.scheduler)
+    elif min(execution.local_workers, len(order)) <= 1:
+        for fov in order:
+            yield _unwrap(fov, _call(task, inputs, fov))
+    else:
+        yield from _on_pool(task, inputs, order, min(execution.local_workers, len(order)))
+
+
+def _context(task: Callable[..., Any]) -> Any:
+    """Forkserver (its server imports the task's module once; workers fork from it), else spawn."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        module = getattr(task, "func", task).__module__
+        ctx.set_forkserver_preload([module] if module.startswith("phenocell.") else [])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _died(fov: str, where: str) -> WorkerError:
+    return WorkerError(
+        f"a worker died while processing FoV {fov}",
+        expected="every worker to finish its FoV",
+        found=f"the {where} ended abruptly (killed, or out of memory)",
+        fix="rerun; if it happens again, lower --workers so each worker has memory for one FoV",
+    )
+
+
+def _on_pool(task: FovTask[T], inputs: Inputs, fovs: list[str], workers: int) -> Iterator[tuple[str, T]]:
+    queue = iter(fovs)
+    running: dict[Future[Any], str] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_context(task)) as pool:
+        try:
+            while True:
+                while len(running) < 2 * workers and (fov := next(queue, None)) is not None:
+                    running[pool.submit(_call, task, fov_inputs(inputs, fov), fov)] = fov
+                if not running:
+                    return
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=running.__getitem__):
+                    fov = running.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool as err:
+                        raise _died(fov, "local worker process") from err
+                    yield _unwrap(fov, result)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _client(address: str) -> Any:
+    try:
+        from distributed import Client
+    except ImportError as err:
+        raise InvalidOptionError(
+            "--scheduler needs Dask distributed",
+            expected="the dask extra installed",
+            found="no module named 'distributed'",
+            fix='pip install "phenocell[dask]", or run without --scheduler (local processes)',
+        ) from err
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise InvalidOptionError(
+            "cannot reach the Dask scheduler",
+            expected=f"a running scheduler at {address}",
+            found=f"{type(err).__name__}: {err}",
+            fix="start one (dask scheduler) and workers, and pass the address it prints",
+        ) from err
+
+
+def _on_dask(task: FovTask[T], inputs: Inputs, fovs: list[str], address: str) -> Iterator[tuple[str, T]]:
+    from distributed import KilledWorker, as_completed
+
+    run = uuid.uuid4().hex[:8]
+    with _client(address) as client:
+        futures = {
+            client.submit(
+                _call, task, fov_inputs(inputs, fov), fov, key=f"phenocell-{fov}-{run}", retries=DASK_RETRIES
+            ): fov
+            for fov in fovs
+        }
+        try:
+            for future in as_completed(futures, loop=client.loop):
+                fov = futures[future]
+                try:
+                    result = future.result()
+                except KilledWorker as err:
+                    raise _died(fov, "Dask worker (every allowed try)") from err
+                yield _unwrap(fov, result)
+        except BaseException:
+            client.cancel(list(futures))
+            raise
