@@ -41,7 +41,7 @@ from phenocell.pipeline.metadata import (
     read_patients,
 )
 from phenocell.pipeline.options import ConvertOptions
-from phenocell.pipeline.parallel import run_fovs
+from phenocell.pipeline.parallel import run_fovs, warm_up
 from phenocell.readers.cell_table import CellTable, read_cell_table
 from phenocell.readers.images import open_he
 from phenocell.readers.pairs import read_exclusions, write_exclusions
@@ -224,6 +224,7 @@ def convert(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) 
     check_out_vs_raw(Path(raw_dir), Path(out))
     if options.source in RELEASES:
         return convert_release(raw_dir, out, source=options.source, options=options)
+    warm_up(options.execution, __name__)  # local workers start while the inputs are read
     with atomic_directory(Path(out), overwrite=options.overwrite) as tmp:
         inputs = read_inputs(Path(raw_dir).absolute(), options)
         splits = build_splits(inputs.fov_patient, inputs.patients, inputs.authors, inputs.fov_index, options)

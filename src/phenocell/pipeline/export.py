@@ -21,7 +21,7 @@ from phenocell.converters.panoptic import FovCells
 from phenocell.paths import check_inside, check_out_vs_raw
 from phenocell.pipeline.convert import Inputs, open_fov, read_inputs
 from phenocell.pipeline.options import ConvertOptions
-from phenocell.pipeline.parallel import run_fovs
+from phenocell.pipeline.parallel import run_fovs, warm_up
 from phenocell.readers.polygons import label_polygons
 from phenocell.schema import CLASS_COLORS, IGNORE_COLOR, IGNORE_INDEX, class_name
 
@@ -66,6 +66,7 @@ def export_geojson(raw_dir: Path, out: Path, *, options: ConvertOptions | None =
     """Write ``out/<fov>.geojson`` for every region of a raw export; returns the files written."""
     options = options or ConvertOptions()
     check_out_vs_raw(Path(raw_dir), Path(out))
+    warm_up(options.execution, __name__)  # local workers start while the inputs are read
     inputs = read_inputs(Path(raw_dir).absolute(), options)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -96,14 +97,34 @@ def run_fovs(
         yield from _on_pool(task, inputs, order, min(execution.local_workers, len(order)))
 
 
+def _preload(module: str) -> list[str]:
+    """What the forkserver imports once: the task's module, and the main script (else each worker runs it)."""
+    main = sys.modules.get("__main__")
+    return (["__main__"] if getattr(main, "__file__", None) else []) + (
+        [module] if module.startswith("phenocell.") else []
+    )
+
+
 def _context(task: Callable[..., Any]) -> Any:
     """Forkserver (its server imports the task's module once; workers fork from it), else spawn."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        module = getattr(task, "func", task).__module__
-        ctx.set_forkserver_preload([module] if module.startswith("phenocell.") else [])
+        ctx.set_forkserver_preload(_preload(getattr(task, "func", task).__module__))
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def warm_up(execution: ExecutionOptions, module: str) -> None:
+    """Start the local forkserver now, so it imports ``module`` while the driver reads the inputs.
+
+    A no-op for a Dask run, a single worker, or where forkserver is unavailable (spawn starts on submit).
+    """
+    local = execution.scheduler is None and execution.local_workers > 1
+    if local and "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        forkserver.set_forkserver_preload(_preload(module))
+        forkserver.ensure_running()
 
 
 def _died(fov: str, where: str) -> WorkerError:

@@ -24,7 +24,7 @@ from phenocell.errors import PhenoCellError
 from phenocell.paths import check_inside, check_out_vs_raw
 from phenocell.pipeline.convert import Inputs, open_fov, read_inputs
 from phenocell.pipeline.options import ConvertOptions
-from phenocell.pipeline.parallel import run_fovs
+from phenocell.pipeline.parallel import run_fovs, warm_up
 from phenocell.readers.images import read_resampled
 from phenocell.readers.pairs import read_exclusions, write_exclusions
 from phenocell.records import LazyImage
@@ -98,6 +98,7 @@ def render_qc(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None
     """
     options = options or ConvertOptions()
     check_out_vs_raw(Path(raw_dir), Path(out))
+    warm_up(options.execution, __name__)  # local workers start while the inputs are read
     excluded = read_exclusions(options.exclude) if options.exclude else {}
     inputs = read_inputs(Path(raw_dir).absolute(), dataclasses.replace(options, exclude=None))
     out = Path(out)
