@@ -123,6 +123,28 @@ def test_killed_dask_worker_is_retried(raw_export: Path, tmp_path: Path, cluster
     assert sorted(got) == sorted(inputs.regions) and got[MIDDLE_FOV] == MIDDLE_FOV
 
 
+def _flaky(inputs: Inputs, fov: str, *, marker: Path) -> str:
+    """Fail once with an unexpected error (a shared-storage hiccup), then succeed."""
+    if fov == MIDDLE_FOV and not marker.exists():
+        marker.write_text("failed once")
+        raise OSError("stale file handle")
+    return fov
+
+
+def test_dask_retries_an_unexpected_error(raw_export: Path, tmp_path: Path, cluster: str) -> None:
+    import functools
+
+    inputs = read_inputs(raw_export, ConvertOptions())
+    marker = tmp_path / "failed"
+    got = dict(
+        run_fovs(functools.partial(_flaky, marker=marker), inputs, ExecutionOptions(scheduler=cluster))
+    )
+    assert marker.read_text() == "failed once" and got[MIDDLE_FOV] == MIDDLE_FOV
+    marker.unlink()
+    with pytest.raises(OSError, match="stale file handle"):  # the local pool does not retry
+        list(run_fovs(task, inputs, ExecutionOptions(workers=2)))
+
+
 def test_qc_and_export_same_files_with_two_workers(raw_export: Path, tmp_path: Path) -> None:
     for command in (["qc"], ["export", "geojson"]):
         outs = []
