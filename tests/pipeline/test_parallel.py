@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterator
@@ -103,8 +104,6 @@ def test_each_task_gets_only_its_fov(raw_export: Path) -> None:
 
 
 def test_killed_local_worker_is_a_typed_error(raw_export: Path) -> None:
-    import functools
-
     inputs = read_inputs(raw_export, ConvertOptions())
     task = functools.partial(_die_on, victim=MIDDLE_FOV)
     with pytest.raises(WorkerError, match="worker died") as info:
@@ -113,8 +112,6 @@ def test_killed_local_worker_is_a_typed_error(raw_export: Path) -> None:
 
 
 def test_killed_dask_worker_is_retried(raw_export: Path, tmp_path: Path, cluster: str) -> None:
-    import functools
-
     inputs = read_inputs(raw_export, ConvertOptions())
     marker = tmp_path / "killed"
     task = functools.partial(_die_on, victim=MIDDLE_FOV, marker=marker)
@@ -132,13 +129,10 @@ def _flaky(inputs: Inputs, fov: str, *, marker: Path) -> str:
 
 
 def test_dask_retries_an_unexpected_error(raw_export: Path, tmp_path: Path, cluster: str) -> None:
-    import functools
-
     inputs = read_inputs(raw_export, ConvertOptions())
     marker = tmp_path / "failed"
-    got = dict(
-        run_fovs(functools.partial(_flaky, marker=marker), inputs, ExecutionOptions(scheduler=cluster))
-    )
+    task = functools.partial(_flaky, marker=marker)
+    got = dict(run_fovs(task, inputs, ExecutionOptions(scheduler=cluster)))
     assert marker.read_text() == "failed once" and got[MIDDLE_FOV] == MIDDLE_FOV
     marker.unlink()
     with pytest.raises(OSError, match="stale file handle"):  # the local pool does not retry
