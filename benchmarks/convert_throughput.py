@@ -87,22 +87,33 @@ def measure(raw: Path, out: Path, workers: int) -> dict:
     return result
 
 
-def floor_seconds(dataset: Path, scratch: Path) -> float:
-    """Seconds to PNG-encode and write to parquet the tiles of ``dataset`` (decoding not timed)."""
+def floor_seconds(dataset: Path, scratch: Path) -> tuple[float, bool]:
+    """Seconds to PNG-encode and write to parquet the tiles of ``dataset`` (decoding not timed).
+
+    Also returns whether the re-encoded shards are byte-identical to the converter's (same work, same bytes).
+    """
     import datasets
+    import numpy as np
     from datasets import Dataset
 
-    from phenocell.dataset.writer import write_shard
-    from phenocell.schema import FEATURES
+    from phenocell.dataset.writer import sha256_file, write_shard
+    from phenocell.schema import FEATURES, encode_instance, encode_rgb, encode_semantic
+
+    ENCODERS = {"image": encode_rgb, "instance_mask": encode_instance, "semantic_mask": encode_semantic}
 
     datasets.disable_progress_bars()
-    total = 0.0
+    total, same = 0.0, True
     for shard in sorted((dataset / "data").glob("*.parquet")):
-        rows = list(Dataset.from_parquet(str(shard), features=FEATURES, cache_dir=str(scratch / "cache")))
+        ds = Dataset.from_parquet(str(shard), features=FEATURES, cache_dir=str(scratch / "cache"))
+        rows = [{k: np.asarray(v) if k in ENCODERS else v for k, v in row.items()} for row in ds]
         t = time.perf_counter()
-        write_shard(scratch / "floor.parquet", rows)
+        # the converter's own encoders (PNG, same level), then the same parquet writer
+        write_shard(
+            scratch / "floor.parquet", ({**r, **{k: f(r[k]) for k, f in ENCODERS.items()}} for r in rows)
+        )
         total += time.perf_counter() - t
-    return total
+        same &= sha256_file(scratch / "floor.parquet") == sha256_file(shard)
+    return total, same
 
 
 def same_files(a: Path, b: Path) -> bool:
@@ -157,7 +168,8 @@ def main() -> None:
         parallel = measure(raw, root / f"out{n}-parallel", args.workers)
         print(f"          {load()} after the parallel run")
         identical = same_files(root / f"out{n}-serial", root / f"out{n}-parallel")
-        floor = floor_seconds(root / f"out{n}-serial", root)
+        floor, floor_same = floor_seconds(root / f"out{n}-serial", root)
+        print(f"          floor shards byte-identical to the converter's: {floor_same}")
         report(n, serial, parallel, args.workers, floor, identical)
 
 
