@@ -82,8 +82,10 @@ def run_fovs(
         ``(fov, result)`` in completion order.
 
     Raises:
-        PhenoCellError: the first failing FoV's error; the other tasks are cancelled (running local
-            ones finish first, so nothing writes after this returns).
+        PhenoCellError: the first failing FoV's error; the other tasks are cancelled. Local tasks
+            already running finish first, so nothing writes after this returns; on Dask, a task already
+            running on a worker cannot be interrupted and may still write its shard into the staging
+            directory, which the caller removes.
         WorkerError: a worker process died (local pool), or kept dying (Dask).
 
     """
@@ -91,8 +93,8 @@ def run_fovs(
     if execution.scheduler is not None:
         yield from _on_dask(task, inputs, order, execution.scheduler)
     elif min(execution.local_workers, len(order)) <= 1:
-        for fov in order:
-            yield _unwrap(fov, _call(task, inputs, fov))
+        for fov in order:  # in this process, on the full inputs
+            yield fov, task(inputs, fov)
     else:
         yield from _on_pool(task, inputs, order, min(execution.local_workers, len(order)))
 
