@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from phenocell.errors import UnsafePathError
-from phenocell.paths import check_inside, check_out_vs_raw, check_region_name
+from phenocell.errors import OutputExistsError, UnsafePathError
+from phenocell.paths import check_inside, check_out_vs_raw, check_region_name, ensure_empty_output_dir
 
 
 @pytest.mark.parametrize("name", ["reg001_A", "reg-12.b", "TMA 1 (A)", "x" * 200])
@@ -71,3 +71,14 @@ def test_out_through_a_link_into_raw_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsafePathError, match="itself"):
         check_out_vs_raw(tmp_path / "raw", tmp_path / "alias")
     check_out_vs_raw(tmp_path / "raw", tmp_path / "phenocell")
+
+
+def test_ensure_empty_output_dir(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert ensure_empty_output_dir(str(out)) == out  # missing is fine
+    out.mkdir()
+    assert ensure_empty_output_dir(out) == out  # empty is fine
+    (out / "x").write_text("x")
+    with pytest.raises(OutputExistsError, match="is not empty"):
+        ensure_empty_output_dir(out)
+    assert ensure_empty_output_dir(out, overwrite=True) == out

@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from phenocell.errors import UnsafePathError
+from phenocell.errors import OutputExistsError, UnsafePathError
 
 #: Characters a region name may hold: letters, digits and ``_ - . + = @ ( ) ,`` and spaces inside.
 _NAME_OK = re.compile(r"^[\w\-.+=@(), ]+$")
@@ -92,3 +92,20 @@ def check_out_vs_raw(raw: Path, out: Path, *, flag: str = "--out") -> None:
             found=f"{flag} {out}, raw export {raw}",
             fix=f"choose a {flag} directory beside the raw export, e.g. {Path(raw).parent / 'phenocell'}",
         )
+
+
+def ensure_empty_output_dir(path: Path | str, *, overwrite: bool = False) -> Path:
+    """Return ``path`` as a :class:`Path` if it is missing or empty (or ``overwrite``); raise otherwise.
+
+    Raises:
+        OutputExistsError: ``path`` holds files and ``overwrite`` is false.
+    """
+    out = Path(path)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            f"{out} is not empty",
+            expected="a new or empty directory",
+            found=str(out),
+            fix="choose another directory or pass --overwrite",
+        )
+    return out

@@ -24,7 +24,7 @@ from phenocell.constants import (
     POLYGON_DIR,
 )
 from phenocell.converters.classes import load_class_map
-from phenocell.errors import OutputExistsError
+from phenocell.paths import ensure_empty_output_dir
 from phenocell.readers.polygons import label_polygons, write_geojson
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX
 from phenocell.synthetic.appearance import MARKERS
@@ -186,14 +186,7 @@ def synthesize(
         from phenocell.synthetic.phenobench import synthesize_hdf5  # the authors' per-FoV HDF5 files
 
         return synthesize_hdf5(raw_dir, options=options, overwrite=overwrite, progress=progress)
-    raw = Path(raw_dir)
-    if raw.exists() and any(raw.iterdir()) and not overwrite:
-        raise OutputExistsError(
-            f"{raw} is not empty",
-            expected="a new or empty directory",
-            found=str(raw),
-            fix="choose another directory or pass --overwrite",
-        )
+    raw = ensure_empty_output_dir(raw_dir, overwrite=overwrite)
     for sub in (POLYGON_DIR if options.segmentation == "polygons" else MASK_DIR, HE_DIR):
         (raw / sub).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(options.seed)

@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 
 from phenocell.constants import CHANNEL_NAMES_FILE, FOV_PATIENT_FILE, PATIENT_TABLE_FILE
 from phenocell.converters.phenobench import fine_cluster_names
-from phenocell.errors import InvalidOptionError, OutputExistsError, require_package
+from phenocell.errors import InvalidOptionError, require_package
+from phenocell.paths import ensure_empty_output_dir
 from phenocell.synthetic.export import patient_table, region_name
 from phenocell.synthetic.options import SynthOptions
 from phenocell.synthetic.tissue import draw_index_mask, render_he, sample_cells
@@ -68,14 +69,7 @@ def synthesize_hdf5(
         raise InvalidOptionError(
             "no ifl channels", expected="channels >= 1", found=str(channels), fix="pass channels=4"
         )
-    raw = Path(raw_dir)
-    if raw.exists() and any(raw.iterdir()) and not overwrite:
-        raise OutputExistsError(
-            f"{raw} is not empty",
-            expected="a new or empty directory",
-            found=str(raw),
-            fix="choose another directory or pass --overwrite",
-        )
+    raw = ensure_empty_output_dir(raw_dir, overwrite=overwrite)
     raw.mkdir(parents=True, exist_ok=True)
     patients = patient_table(options.patients, np.random.default_rng(options.seed))
     patients.to_csv(raw / PATIENT_TABLE_FILE, index=False)
