@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from phenocell.cli_errors import friendly_errors
+from phenocell.cli_options import apply
+
+
+def _output_options(out_help: str, overwrite_help: str) -> Callable[[Any], Any]:
+    """The ``--out`` (required), ``--overwrite`` and ``--quiet`` options both commands take, in that order."""
+
+    def decorate(func: Any) -> Any:
+        return apply(
+            func,
+            [
+                click.option("--out", type=click.Path(path_type=Path), required=True, help=out_help),
+                click.option("--overwrite", is_flag=True, help=overwrite_help),
+                click.option("--quiet", is_flag=True, help="No progress bar."),
+            ],
+        )
+
+    return decorate
 
 
 @click.command("lmdb")
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Release folder to create.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_output_options("Release folder to create.", "Replace an existing output folder.")
 @friendly_errors
 def export_lmdb_cmd(dataset_dir: Path, out: Path, overwrite: bool, quiet: bool) -> None:
     """Write DATASET_DIR in the authors' LMDB layout (lmdb/, label_dict.json, split CSVs) for their code."""
@@ -25,9 +42,7 @@ def export_lmdb_cmd(dataset_dir: Path, out: Path, overwrite: bool, quiet: bool) 
 
 @click.command("import-lmdb")
 @click.argument("lmdb_dir", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Dataset directory to create.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_output_options("Dataset directory to create.", "Replace an existing output directory.")
 @friendly_errors
 def import_lmdb_cmd(lmdb_dir: Path, out: Path, overwrite: bool, quiet: bool) -> None:
     """Convert the authors' LMDB release LMDB_DIR into a PhenoCell dataset (pickles: allow-list only)."""

@@ -67,6 +67,11 @@ def _train_options() -> list[Any]:
     ]
 
 
+def _optional_path(flag: str, help_text: str) -> Any:
+    """A ``--flag PATH`` option that defaults to None."""
+    return click.option(flag, type=click.Path(path_type=Path), default=None, help=help_text)
+
+
 def _run_options(func: Any) -> Any:
     return apply(
         func,
@@ -84,24 +89,9 @@ def _run_options(func: Any) -> Any:
             click.option(
                 "--head", type=click.Choice(["linear", "unetr"]), default="linear", show_default=True
             ),
-            click.option(
-                "--out",
-                type=click.Path(path_type=Path),
-                default=None,
-                help="Run directory (default runs/<...>).",
-            ),
-            click.option(
-                "--weights",
-                type=click.Path(path_type=Path),
-                default=None,
-                help="Local safetensors checkpoint.",
-            ),
-            click.option(
-                "--cache-dir",
-                type=click.Path(path_type=Path),
-                default=None,
-                help="On-disk token cache directory.",
-            ),
+            _optional_path("--out", "Run directory (default runs/<...>)."),
+            _optional_path("--weights", "Local safetensors checkpoint."),
+            _optional_path("--cache-dir", "On-disk token cache directory."),
             click.option(
                 "--small",
                 is_flag=True,
