@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,22 +51,10 @@ def test_cell_table_non_numeric_label(raw_export: Path, tmp_path: Path) -> None:
         read_cell_table(tmp_path / TABLE)
 
 
-def test_patient_table(raw_export: Path, tmp_path: Path) -> None:
+def test_patient_table(raw_export: Path) -> None:
     patients = read_patient_table(raw_export / "patients.csv")
     assert {p.tumor_type for p in patients.values()} == {"adenocarcinoma", "mucinous"}
     assert {p.stage for p in patients.values()} == {3, 4}
-    bad = tmp_path / "p.csv"
-    bad.write_text("patients,tumor_type,stage,groups\n1,adenocarcinoma,IV,1\n2,squamous,3,1\n")
-    with pytest.raises(InvalidInputError, match="bad 'tumor_type'"):
-        read_patient_table(bad)
-    bad.write_text("patients,tumor_type,stage,groups\n1,Mucinous adenocarcinoma,pT4,1\n")
-    with pytest.raises(InvalidInputError, match="pT category"):
-        read_patient_table(bad)
-    bad.write_text("patients,stage\n1,3\n")
-    with pytest.raises(InvalidInputError, match="incomplete"):
-        read_patient_table(bad)
-    with pytest.raises(MissingInputError):
-        read_patient_table(tmp_path / "none.csv")
 
 
 def test_class_map_default_has_29_names_and_14_classes() -> None:
@@ -75,18 +64,44 @@ def test_class_map_default_has_29_names_and_14_classes() -> None:
     assert cmap.ids["dirt"] == 255 and cmap.ids["NK cells"] == 7 and cmap.ids["tumor cells"] == 12
 
 
-def test_class_map_errors(tmp_path: Path) -> None:
+def test_class_map_unknown_name() -> None:
     with pytest.raises(InvalidInputError, match=r"(?s)unknown cluster name 'xyz'.*class_map\.csv"):
         load_class_map().class_id("xyz")
-    bad = tmp_path / "m.csv"
-    bad.write_text("name,class\n")
-    with pytest.raises(CorruptInputError, match="wrong header"):
-        load_class_map(bad)
-    bad.write_text("cluster_name,class_name\nfoo,Martians\n")
-    with pytest.raises(InvalidInputError, match="bad row 2"):
-        load_class_map(bad)
+
+
+_BAD_TABLES = [
+    (
+        read_patient_table,
+        "patients,tumor_type,stage,groups\n1,adenocarcinoma,IV,1\n2,squamous,3,1\n",
+        InvalidInputError,
+        "bad 'tumor_type'",
+    ),
+    (
+        read_patient_table,
+        "patients,tumor_type,stage,groups\n1,Mucinous adenocarcinoma,pT4,1\n",
+        InvalidInputError,
+        "pT category",
+    ),
+    (read_patient_table, "patients,stage\n1,3\n", InvalidInputError, "incomplete"),
+    (load_class_map, "name,class\n", CorruptInputError, "wrong header"),
+    (load_class_map, "cluster_name,class_name\nfoo,Martians\n", InvalidInputError, "bad row 2"),
+]
+
+
+@pytest.mark.parametrize(("reader", "text", "error", "match"), _BAD_TABLES)
+def test_bad_tables_are_refused(
+    reader: Callable[[Path], object], text: str, error: type[Exception], match: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(text)
+    with pytest.raises(error, match=match):
+        reader(bad)
+
+
+@pytest.mark.parametrize("reader", [read_patient_table, load_class_map])
+def test_missing_tables_are_refused(reader: Callable[[Path], object], tmp_path: Path) -> None:
     with pytest.raises(MissingInputError):
-        load_class_map(tmp_path / "absent.csv")
+        reader(tmp_path / "none.csv")
 
 
 def test_exclusions_round_trip(tmp_path: Path) -> None:
