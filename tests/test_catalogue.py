@@ -132,6 +132,33 @@ def bench(ws: Ws, match: str, *extra: str) -> Run:
     return Run([*args, "--steps", "1", "--batch-size", "2", "--out", str(out), *extra], out, match)
 
 
+def verify(ws: Ws, match: str) -> Run:
+    return Run(["verify", str(ws.ds)], ws.ds, match)
+
+
+def publish(ws: Ws, match: str) -> Run:
+    return Run(["publish", str(ws.ds), "--repo-id", "lab/x", "--dry-run"], ws.ds, match)
+
+
+def card(ws: Ws, match: str) -> Run:
+    return Run(["card", str(ws.ds)], ws.ds, match)
+
+
+def damaged(
+    damage: Callable[[Ws], None], command: Callable[[Ws, str], Run], match: str
+) -> Callable[[Ws], Run]:
+    """A case that applies ``damage`` to the dataset, then runs ``command`` expecting ``match`` in its output.
+
+    The case takes the name of the module variable it is assigned to (see ``_cases``).
+    """
+
+    def case(ws: Ws) -> Run:
+        damage(ws)
+        return command(ws, match)
+
+    return case
+
+
 # ------------------------------------------------------------------ 1. region names used as paths
 
 
@@ -359,21 +386,13 @@ def _corrupt_manifest(ws: Ws) -> None:
     (ws.ds / "manifest.json").write_text('{"shards": {')
 
 
-def c5_publish_corrupt_manifest(ws: Ws) -> Run:
-    _corrupt_manifest(ws)
-    return Run(
-        ["publish", str(ws.ds), "--repo-id", "lab/x", "--dry-run"], ws.ds, "manifest.json does not parse"
-    )
-
-
-def c5_card_corrupt_manifest(ws: Ws) -> Run:
-    _corrupt_manifest(ws)
-    return Run(["card", str(ws.ds)], ws.ds, "manifest.json does not parse")
+c5_publish_corrupt_manifest = damaged(_corrupt_manifest, publish, "manifest.json does not parse")
+c5_card_corrupt_manifest = damaged(_corrupt_manifest, card, "manifest.json does not parse")
 
 
 def c5_card_missing_shard(ws: Ws) -> Run:
     shards(ws.ds)[0].unlink()
-    return Run(["card", str(ws.ds)], ws.ds, "is missing")
+    return card(ws, "is missing")
 
 
 def _truncate(path: Path) -> None:
@@ -382,7 +401,7 @@ def _truncate(path: Path) -> None:
 
 def c5_card_truncated_shard(ws: Ws) -> Run:
     _truncate(shards(ws.ds)[0])
-    return Run(["card", str(ws.ds)], ws.ds, "does not match the manifest")
+    return card(ws, "does not match the manifest")
 
 
 def c5_benchmark_missing_shard(ws: Ws) -> Run:
@@ -459,26 +478,10 @@ def _swap(ws: Ws) -> None:
     shutil.copy(second, first)
 
 
-def c7_verify_broken_yaml(ws: Ws) -> Run:
-    _broken_yaml(ws)
-    return Run(["verify", str(ws.ds)], ws.ds, "README.md YAML does not parse")
-
-
-def c7_publish_broken_yaml(ws: Ws) -> Run:
-    _broken_yaml(ws)
-    return Run(
-        ["publish", str(ws.ds), "--repo-id", "lab/x", "--dry-run"], ws.ds, "README.md YAML does not parse"
-    )
-
-
-def c7_verify_split_leak(ws: Ws) -> Run:
-    _leak(ws)
-    return Run(["verify", str(ws.ds)], ws.ds, "config 'default' split 'base_test' lists")
-
-
-def c7_publish_split_leak(ws: Ws) -> Run:
-    _leak(ws)
-    return Run(["publish", str(ws.ds), "--repo-id", "lab/x", "--dry-run"], ws.ds, "a split leak")
+c7_verify_broken_yaml = damaged(_broken_yaml, verify, "README.md YAML does not parse")
+c7_publish_broken_yaml = damaged(_broken_yaml, publish, "README.md YAML does not parse")
+c7_verify_split_leak = damaged(_leak, verify, "config 'default' split 'base_test' lists")
+c7_publish_split_leak = damaged(_leak, publish, "a split leak")
 
 
 def c7_verify_splits_json_leak(ws: Ws) -> Run:
@@ -486,29 +489,13 @@ def c7_verify_splits_json_leak(ws: Ws) -> Run:
     base = doc["families"]["base"]["splits"]
     base["test"].append(base["train"][0])
     (ws.ds / "splits.json").write_text(json.dumps(doc))
-    return Run(["verify", str(ws.ds)], ws.ds, "split leak in 'base'")
+    return verify(ws, "split leak in 'base'")
 
 
-def c7_verify_swapped_shard(ws: Ws) -> Run:
-    _swap(ws)
-    return Run(["verify", str(ws.ds)], ws.ds, "does not match the manifest")
-
-
-def c7_publish_swapped_shard(ws: Ws) -> Run:
-    _swap(ws)
-    return Run(
-        ["publish", str(ws.ds), "--repo-id", "lab/x", "--dry-run"], ws.ds, "does not match the manifest"
-    )
-
-
-def c7_benchmark_swapped_shard(ws: Ws) -> Run:
-    _swap(ws)
-    return bench(ws, "does not match the manifest")
-
-
-def c7_card_swapped_shard(ws: Ws) -> Run:
-    _swap(ws)
-    return Run(["card", str(ws.ds)], ws.ds, "does not match the manifest")
+c7_verify_swapped_shard = damaged(_swap, verify, "does not match the manifest")
+c7_publish_swapped_shard = damaged(_swap, publish, "does not match the manifest")
+c7_benchmark_swapped_shard = damaged(_swap, bench, "does not match the manifest")
+c7_card_swapped_shard = damaged(_swap, card, "does not match the manifest")
 
 
 # ------------------------------------------------------------------ 8. poor messages
@@ -580,10 +567,19 @@ POLYGON_CASES = {
     c6_huge_geojson_grid,
     c8_geojson_not_feature_collection,
 }
-CASES = sorted(
-    (f for name, f in dict(globals()).items() if name[:2] in {f"c{i}" for i in range(1, 9)}),
-    key=lambda f: f.__code__.co_firstlineno,
-)
+
+
+def _cases() -> list[Callable[[Ws], Run]]:
+    """Every ``cN_...`` case in definition order, each named after its module variable."""
+    found = []
+    for name, case in dict(globals()).items():
+        if name[:2] in {f"c{i}" for i in range(1, 9)}:
+            case.__name__ = name  # a case built by ``damaged`` is otherwise called "case"
+            found.append(case)
+    return found
+
+
+CASES = _cases()
 XFAIL: dict[str, str] = {}  # case name -> reason, for a case that waits on another change
 
 
