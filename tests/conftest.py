@@ -3,6 +3,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,17 +17,26 @@ codex_data = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(codex_data)
 
 
-@pytest.fixture(scope="session")
-def raw_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny synthetic raw export (read-only: copy it before corrupting)."""
-    return codex_data.make_raw(tmp_path_factory.mktemp("raw") / "raw")
+def _export_fixtures(generator: Any, raw: tuple[str, str], converted: tuple[str, str]) -> tuple[Any, Any]:
+    """Session fixtures for a raw export and it converted, each named by (fixture name, temporary folder)."""
+
+    @pytest.fixture(scope="session", name=raw[0])
+    def raw_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        """A generator's tiny synthetic raw export (read-only: copy it before corrupting)."""
+        return generator.make_raw(tmp_path_factory.mktemp(raw[1]) / "raw")
+
+    @pytest.fixture(scope="session", name=converted[0])
+    def converted_fixture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        """That raw export converted (source auto-detected), in a directory named ``phenocell``."""
+        out = tmp_path_factory.mktemp(converted[1]) / "phenocell"
+        options = ConvertOptions(tile_size=generator.TILE, progress=False)
+        return convert(request.getfixturevalue(raw[0]), out, options=options)
+
+    return raw_fixture, converted_fixture
 
 
-@pytest.fixture(scope="session")
-def dataset_dir(raw_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny export converted, in a directory named ``phenocell``."""
-    out = tmp_path_factory.mktemp("converted") / "phenocell"
-    return convert(raw_export, out, options=ConvertOptions(tile_size=codex_data.TILE, progress=False))
+#: The CODEX-layout export and it converted.
+raw_export, dataset_dir = _export_fixtures(codex_data, ("raw_export", "raw"), ("dataset_dir", "converted"))
 
 
 @pytest.fixture()
@@ -47,17 +57,10 @@ phenobench_data = _load("phenobench_data", Path(__file__).parent / "data" / "phe
 phenobench_lmdb = _load("phenobench_lmdb", Path(__file__).parent / "data" / "phenobench" / "lmdb_data.py")
 
 
-@pytest.fixture(scope="session")
-def hdf5_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny synthetic per-FoV HDF5 export (read-only)."""
-    return phenobench_data.make_raw(tmp_path_factory.mktemp("hdf5") / "raw")
-
-
-@pytest.fixture(scope="session")
-def hdf5_dataset(hdf5_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The HDF5 export converted (source auto-detected)."""
-    out = tmp_path_factory.mktemp("hdf5_converted") / "phenocell"
-    return convert(hdf5_raw, out, options=ConvertOptions(tile_size=phenobench_data.TILE, progress=False))
+#: The per-FoV HDF5 export and it converted.
+hdf5_raw, hdf5_dataset = _export_fixtures(
+    phenobench_data, ("hdf5_raw", "hdf5"), ("hdf5_dataset", "hdf5_converted")
+)
 
 
 @pytest.fixture(scope="session")
