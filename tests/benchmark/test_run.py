@@ -19,6 +19,13 @@ REPORT_FILES = {"results.json", "report.md", "confusion_pixel.png", "confusion_c
 METRICS = ("cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1")
 
 
+def tiny_run(data: Path, out: Path, config: TrainConfig, family: str = "base", head: str = "linear") -> dict:
+    """``run_benchmark`` with the tiny test encoder, logging nothing."""
+    return run_benchmark(
+        data, family=family, encoder="test/vit-tiny", head=head, out=out, config=config, log=lambda _: None
+    )
+
+
 @pytest.fixture(scope="module")
 def runs(dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
     root = tmp_path_factory.mktemp("runs")
@@ -37,15 +44,7 @@ def runs(dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[tu
             if head == "linear"
             else TrainConfig(**{**vars(FAST), "steps": 2, "unetr_decoder": "compact"})
         )
-        run_benchmark(
-            dataset_dir,
-            family=family,
-            encoder="test/vit-tiny",
-            head=head,
-            out=path,
-            config=cfg,
-            log=lambda _: None,
-        )
+        tiny_run(dataset_dir, path, cfg, family, head)
         out[(family, head)] = path
     return out
 
@@ -194,15 +193,7 @@ def test_early_stop_counts_steps_and_selection_uses_the_authors_metric(
     cfg = TrainConfig(
         steps=10, batch_size=2, lr=1e-12, warmup=1, val_every=1, early_stop=2, workers=0, augment="none"
     )
-    doc = run_benchmark(
-        dataset_dir,
-        family="base",
-        encoder="test/vit-tiny",
-        head="linear",
-        out=tmp_path / "r",
-        config=cfg,
-        log=lambda _: None,
-    )
+    doc = tiny_run(dataset_dir, tmp_path / "r", cfg)
     training = doc["training"]
     assert training["steps_run"] == 3 and training["best_step"] == 1  # no gain after step 1: stop at 1 + 2
     assert "best_val_cell_macro_f1" in training
