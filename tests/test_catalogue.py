@@ -121,8 +121,8 @@ def shards(ds: Path) -> list[Path]:
     return sorted((ds / "data").glob("*.parquet"))
 
 
-def convert(ws: Ws, *extra: str, match: str, exit_code: int = 2) -> Run:
-    out = ws.root / "out"
+def convert(ws: Ws, *extra: str, match: str, exit_code: int = 2, out: Path | None = None) -> Run:
+    out = ws.root / "out" if out is None else out
     return Run([str(ws.raw), "--out", str(out), *SMALL, *extra], out, match, convert_main, exit_code)
 
 
@@ -200,26 +200,15 @@ def c1_nul_in_name(ws: Ws) -> Run:
 
 
 def c2_out_is_raw_overwrite(ws: Ws) -> Run:
-    return Run(
-        [str(ws.raw), "--out", str(ws.raw), "--overwrite", *SMALL],
-        ws.raw,
-        "is the raw export itself",
-        convert_main,
-    )
+    return convert(ws, "--overwrite", match="is the raw export itself", out=ws.raw)
 
 
 def c2_out_inside_raw(ws: Ws) -> Run:
-    out = ws.raw / "phenocell"
-    return Run([str(ws.raw), "--out", str(out), *SMALL], out, "lies inside the raw export", convert_main)
+    return convert(ws, match="lies inside the raw export", out=ws.raw / "phenocell")
 
 
 def c2_out_contains_raw(ws: Ws) -> Run:
-    return Run(
-        [str(ws.raw), "--out", str(ws.root), "--overwrite", *SMALL],
-        ws.root,
-        "contains the raw export",
-        convert_main,
-    )
+    return convert(ws, "--overwrite", match="contains the raw export", out=ws.root)
 
 
 def c2_qc_out_inside_raw(ws: Ws) -> Run:
@@ -362,13 +351,11 @@ def c5_disk_full(ws: Ws) -> Run:
 
 def c5_out_under_a_file(ws: Ws) -> Run:
     (ws.root / "afile").write_text("not a folder")
-    out = ws.root / "afile" / "ds"
-    return Run([str(ws.raw), "--out", str(out), *SMALL], out, "under a file", convert_main)
+    return convert(ws, match="under a file", out=ws.root / "afile" / "ds")
 
 
 def c5_out_under_proc(ws: Ws) -> Run:
-    out = Path("/proc/phenocell-out")
-    return Run([str(ws.raw), "--out", str(out), *SMALL], out, "the system refused an operation", convert_main)
+    return convert(ws, match="the system refused an operation", out=Path("/proc/phenocell-out"))
 
 
 def c5_all_negative_int16_mask(ws: Ws) -> Run:
