@@ -138,6 +138,15 @@ def _died(fov: str, where: str) -> WorkerError:
     )
 
 
+def _collect(fov: str, future: Any, died: type[BaseException], where: str) -> tuple[str, Any]:
+    """A finished future's ``(fov, result)``; ``died`` (a lost-worker error of the backend) -> WorkerError."""
+    try:
+        result = future.result()
+    except died as err:
+        raise _died(fov, where) from err
+    return _unwrap(fov, result)
+
+
 def _on_pool(task: FovTask[T], inputs: Inputs, fovs: list[str], workers: int) -> Iterator[tuple[str, T]]:
     queue = iter(fovs)
     running: dict[Future[Any], str] = {}
@@ -150,12 +159,7 @@ def _on_pool(task: FovTask[T], inputs: Inputs, fovs: list[str], workers: int) ->
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=running.__getitem__):
-                    fov = running.pop(future)
-                    try:
-                        result = future.result()
-                    except BrokenProcessPool as err:
-                        raise _died(fov, "local worker process") from err
-                    yield _unwrap(fov, result)
+                    yield _collect(running.pop(future), future, BrokenProcessPool, "local worker process")
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
@@ -195,12 +199,7 @@ def _on_dask(task: FovTask[T], inputs: Inputs, fovs: list[str], address: str) ->
         }
         try:
             for future in as_completed(futures, loop=client.loop):
-                fov = futures[future]
-                try:
-                    result = future.result()
-                except KilledWorker as err:
-                    raise _died(fov, "Dask worker (every allowed try)") from err
-                yield _unwrap(fov, result)
+                yield _collect(futures[future], future, KilledWorker, "Dask worker (every allowed try)")
         except BaseException:
             client.cancel(list(futures))
             raise
