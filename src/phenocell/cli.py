@@ -240,11 +240,20 @@ def convert_options_from(kw: dict[str, Any]) -> ConvertOptions:
     )
 
 
+def _start_workers(options: ConvertOptions, module: str) -> None:
+    """Start the local worker server first: it imports ``module`` while this process imports it too."""
+    from phenocell.pipeline.parallel import warm_up
+
+    warm_up(options.execution, module)
+
+
 @friendly_errors
 def _run_convert(raw_dir: Path, out: Path, **kw: Any) -> None:
+    options = convert_options_from(kw)
+    _start_workers(options, "phenocell.pipeline.convert")
     from phenocell.pipeline.convert import convert
 
-    convert(raw_dir, out, options=convert_options_from(kw))
+    convert(raw_dir, out, options=options)
     click.echo(f"wrote {out}")
 
 
@@ -335,9 +344,10 @@ def demo(workdir: Path, no_benchmark: bool, **kw: Any) -> None:
 @friendly_errors
 def qc(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Render a QC page (H&E with class-coloured outlines, per-FoV statistics) for RAW_DIR."""
+    options = ConvertOptions(execution=execution_from(kw), **read_options_from(kw))
+    _start_workers(options, "phenocell.pipeline.qc")
     from phenocell.pipeline.qc import render_qc
 
-    options = ConvertOptions(execution=execution_from(kw), **read_options_from(kw))
     click.echo(f"wrote {render_qc(raw_dir, out, options=options)}")
 
 
@@ -402,9 +412,10 @@ def export() -> None:
 @friendly_errors
 def export_geojson_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Write per-FoV cell outlines with their classes (H&E pixels) as GeoJSON that QuPath opens."""
+    options = ConvertOptions(execution=execution_from(kw), **read_options_from(kw))
+    _start_workers(options, "phenocell.pipeline.export")
     from phenocell.pipeline.export import export_geojson
 
-    options = ConvertOptions(execution=execution_from(kw), **read_options_from(kw))
     files = export_geojson(raw_dir, out, options=options)
     click.echo(f"wrote {len(files)} GeoJSON files to {out}")
 
