@@ -7,7 +7,8 @@ Layer order (lowest first), also stated in ``phenocell/__init__.py``:
 2. blocks: ``converters``, ``splits``, ``dataset``
 3. ``cards``: dataset card, QC page, publishing, verification
 4. ``pipeline``, ``synthetic``, ``benchmark``: orchestration over the layers below
-5. CLI: ``cli``, ``cli_options``, ``cli_errors``, ``cli_interop``, ``benchmark.cli``, ``demo``
+5. CLI: ``cli``, ``cli_options``, ``cli_raw_options``, ``cli_errors``, ``cli_interop``,
+   ``benchmark.cli``, ``demo``
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ LAYERS: dict[str, int] = {
     "phenocell.benchmark": 4,
     "phenocell.cli": 5,
     "phenocell.cli_options": 5,
+    "phenocell.cli_raw_options": 5,
     "phenocell.cli_errors": 5,
     "phenocell.cli_interop": 5,
     "phenocell.benchmark.cli": 5,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,12 +9,19 @@ from typing import Any
 import click
 
 from phenocell.benchmark.cli import benchmark
-from phenocell.cli_errors import friendly_errors
+from phenocell.cli_errors import DEBUG, friendly_errors
 from phenocell.cli_interop import export_lmdb_cmd, import_lmdb_cmd
 from phenocell.cli_options import apply, field_info, option_from
-from phenocell.constants import CellTableColumns, PatientColumns
+from phenocell.cli_raw_options import (
+    convert_options,
+    convert_options_from,
+    execution_from,
+    execution_options,
+    read_options,
+    read_options_from,
+)
 from phenocell.errors import InvalidOptionError
-from phenocell.pipeline.options import ConvertOptions, ExecutionOptions
+from phenocell.pipeline.options import ConvertOptions
 from phenocell.synthetic.options import SynthOptions
 
 
@@ -32,212 +38,11 @@ def _size(value: str) -> tuple[int, int]:
         ) from None
 
 
-DEBUG = click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
-
-
 @click.group()
 @click.version_option(package_name="phenocell")
 @DEBUG
 def main(debug: bool) -> None:
     """PhenoCell: CODEX exports → panoptic H&E cell-phenotyping dataset, and its benchmark."""
-
-
-def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options that say how to read a raw export (shared by convert, qc and export)."""
-    return apply(
-        func,
-        [
-            option_from(
-                ConvertOptions,
-                "min_cell_area_um2",
-                "--min-cell-area",
-                help="Cells smaller than this (µm²) are set to ignore (255).",
-            ),
-            option_from(
-                ConvertOptions,
-                "class_map",
-                "--class-map",
-                help="CSV cluster_name,class_name that adds to / overrides the default merges.",
-            ),
-            option_from(
-                ConvertOptions,
-                "mask_mpp",
-                "--mask-mpp",
-                help="Mask pixel size (µm/px) if not in the TIFF tags.",
-            ),
-            option_from(
-                ConvertOptions, "he_mpp", "--he-mpp", help="H&E pixel size (µm/px) if not in the TIFF tags."
-            ),
-            option_from(
-                ConvertOptions,
-                "max_centroid_distance",
-                "--max-centroid-distance",
-                help="Largest median distance (mask px) between table and label centroids of an id join.",
-            ),
-            option_from(
-                ConvertOptions,
-                "patient_table",
-                "--patients",
-                help="Patient table, CSV or .xlsx (default: RAW_DIR/patients.csv).",
-            ),
-            option_from(ConvertOptions, "patients_sheet", "--patients-sheet", help="Worksheet of an .xlsx."),
-            _patients_column("patient", "--patient-id-column", help="Patient id column of the patients."),
-            _patients_column("tumor_type", "--tumor-type-column", help="Tumor type / histology column."),
-            _patients_column("stage", "--stage-column", help="UICC stage group column (p_TNM, never pT)."),
-            _patients_column("group", "--group-column", help="Group column (CLR / DII or 1 / 2)."),
-            _patients_column("msi", "--msi-column", help="MSI status column (MSI_PCR / MSI_IHC style)."),
-            option_from(
-                ConvertOptions,
-                "region_patients",
-                "--region-patients",
-                help="CSV/.xlsx mapping regions (--region-column) to patients (--patient-column).",
-            ),
-            option_from(
-                ConvertOptions,
-                "source",
-                "--source",
-                help="Raw format: CODEX export or the authors' per-FoV HDF5 files (auto: *.hdf in RAW_DIR); "
-                "lizard / pannuke / arctique: those public releases (convert only).",
-            ),
-            option_from(
-                ConvertOptions,
-                "max_pixels",
-                "--max-pixels",
-                help="Largest image (H x W pixels) accepted, checked from the headers before reading.",
-            ),
-            option_from(
-                ConvertOptions,
-                "allow_unlabelled_fovs",
-                "--allow-unlabelled-fovs",
-                help="Skip (and report) regions whose segmentation has no cell-table rows.",
-            ),
-        ],
-    )
-
-
-def _patients_column(field: str, flag: str, **kwargs: Any) -> Callable[[Any], Any]:
-    return option_from(PatientColumns, field, flag, dest=f"ptcol_{field}", **kwargs)
-
-
-def read_options_from(kw: dict[str, Any]) -> dict[str, Any]:
-    """Turn the ``ptcol_*`` keyword arguments of :func:`read_options` into ``patient_columns``."""
-    names = {k.removeprefix("ptcol_"): kw.pop(k) for k in list(kw) if k.startswith("ptcol_")}
-    if str(names.get("msi")).lower() == "none":
-        names["msi"] = None
-    return {**kw, "patient_columns": PatientColumns(**names)}
-
-
-def execution_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Where FoVs run: local processes or a Dask cluster (convert, qc and export)."""
-    return apply(
-        func,
-        [
-            option_from(
-                ExecutionOptions,
-                "workers",
-                "--workers",
-                help=f"Local worker processes, one FoV each [default: all cores, {os.cpu_count()} here].",
-            ),
-            option_from(
-                ExecutionOptions,
-                "scheduler",
-                "--scheduler",
-                help="Dask scheduler address (tcp://host:8786): run FoVs on that cluster instead "
-                "(needs phenocell[dask]; --out on storage every worker shares).",
-            ),
-        ],
-    )
-
-
-def execution_from(kw: dict[str, Any]) -> ExecutionOptions:
-    """Pop the :func:`execution_options` keyword arguments into :class:`ExecutionOptions`."""
-    return ExecutionOptions(workers=kw.pop("workers"), scheduler=kw.pop("scheduler"))
-
-
-def _column(field: str, flag: str, **kwargs: Any) -> Callable[[Any], Any]:
-    return option_from(CellTableColumns, field, flag, dest=f"{field}_column", **kwargs)
-
-
-def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The options of ``phenocell convert`` / ``phenocell-convert``, derived from :class:`ConvertOptions`."""
-    return read_options(
-        apply(
-            execution_options(func),
-            [
-                click.argument("raw_dir", type=click.Path(path_type=Path)),
-                click.option(
-                    "--out",
-                    type=click.Path(path_type=Path),
-                    default=Path("phenocell"),
-                    show_default=True,
-                    help="Dataset directory to create.",
-                ),
-                option_from(ConvertOptions, "tile_size", "--tile-size", help="Tile size in H&E pixels."),
-                option_from(ConvertOptions, "stride", "--stride", help="Tile stride (default: tile size)."),
-                option_from(
-                    ConvertOptions, "exclude", "--exclude", help="CSV fov,reason of FoVs to leave out."
-                ),
-                option_from(ConvertOptions, "seed", "--seed", help="Seed of the random splits."),
-                option_from(
-                    ConvertOptions,
-                    "base_by",
-                    "--base-by",
-                    help="Unit of the Base split (region reproduces the authors' split).",
-                ),
-                option_from(
-                    ConvertOptions,
-                    "splits_from",
-                    "--splits-from",
-                    help="Folder of the authors' split CSVs to use instead of drawing splits.",
-                ),
-                option_from(
-                    ConvertOptions,
-                    "tiling",
-                    "--tiling",
-                    help="grid: --tile-size tiles; phenobench: the authors' linspace crops padded to 224.",
-                ),
-                option_from(
-                    ConvertOptions,
-                    "target_mpp",
-                    "--target-mpp",
-                    help="Resample H&E (area) and masks (nearest) to this pixel size (µm/px) before tiling.",
-                ),
-                _column("region", "--region-column"),
-                _column(
-                    "label",
-                    "--label-column",
-                    help="Mask label id column; 'none' joins cells by centroid lookup.",
-                ),
-                _column("cluster", "--cluster-column"),
-                _column("patient", "--patient-column"),
-                _column("x", "--x-column"),
-                _column("y", "--y-column"),
-                option_from(
-                    ConvertOptions, "overwrite", "--overwrite", help="Replace an existing output directory."
-                ),
-                click.option("--quiet", is_flag=True, help="No progress bar."),
-                DEBUG,
-            ],
-        )
-    )
-
-
-def convert_options_from(kw: dict[str, Any]) -> ConvertOptions:
-    """Build :class:`ConvertOptions` from the keyword arguments of a command using :func:`convert_options`."""
-    kw.pop("debug", None)  # read by the error handler from the click context
-    label = kw.pop("label_column")
-    columns = CellTableColumns(
-        region=kw.pop("region_column"),
-        cluster=kw.pop("cluster_column"),
-        patient=kw.pop("patient_column"),
-        x=kw.pop("x_column"),
-        y=kw.pop("y_column"),
-        label=None if label is None or label.lower() == "none" else label,
-    )
-    execution = execution_from(kw)
-    return ConvertOptions(
-        columns=columns, progress=not kw.pop("quiet"), execution=execution, **read_options_from(kw)
-    )
 
 
 def _start_workers(options: ConvertOptions, module: str) -> None:

@@ -23,6 +23,9 @@ import click
 from phenocell import __version__
 from phenocell.errors import PhenoCellError, SystemResourceError, network_error
 
+#: The ``--debug`` flag of the top-level commands (read by :func:`friendly_errors`).
+DEBUG = click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
+
 EXIT_USER = 2
 EXIT_BUG = 1
 #: Libraries whose own exception classes mean "this input could not be parsed".
