@@ -13,7 +13,6 @@ Raw layout: see :mod:`phenocell.constants`. Output layout::
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from phenocell.pipeline.metadata import (
     read_patients,
 )
 from phenocell.pipeline.options import ConvertOptions
+from phenocell.pipeline.outputs import input_hashes, kept_regions, shard_entries, write_metadata_files
 from phenocell.pipeline.parallel import run_fovs, warm_up
 from phenocell.readers.cell_table import CellTable, read_cell_table
 from phenocell.readers.images import open_he
@@ -105,14 +105,7 @@ def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
     if authors:
         excluded.update(authors.exclusions([r for r in all_regions if r not in excluded]))
     excluded |= unlabelled_fovs(raw_dir, all_regions, excluded, allow=options.allow_unlabelled_fovs)
-    regions = [r for r in all_regions if r not in excluded]
-    if not regions:
-        raise InvalidInputError(
-            "nothing to convert",
-            expected="at least one region not excluded",
-            found=f"{len(all_regions)} regions, all excluded",
-            fix="shorten the exclusion list",
-        )
+    regions = kept_regions(all_regions, excluded, unit="regions")
     if options.region_patients:
         fov_patient = mapped_fov_patients(options.region_patients, options, regions)
     else:
@@ -255,22 +248,16 @@ def _write_metadata(
     qc: dict[str, dict[str, float]],
     options: ConvertOptions,
 ) -> None:
-    (tmp / "splits.json").write_text(json.dumps(splits.to_json(), indent=2) + "\n")
-    input_files = sorted(p for p in raw_dir.rglob("*") if p.is_file())
     manifest = {
         "phenocell_version": __version__,
         "options": options.record(),
-        "inputs": {str(p.relative_to(raw_dir)): sha256_file(p) for p in input_files},
+        "inputs": input_hashes(raw_dir),
         "external_inputs": {str(p): sha256_file(p) for p in external_inputs(raw_dir, options)},
-        "shards": {
-            f.shard: {"fov": f.fov, "sha256": f.sha256, "rows": f.tiles, "cells_per_class": f.cells_per_class}
-            for f in fovs.values()
-        },
+        "shards": shard_entries(fovs),
         "markers": inputs.table.markers,
         "class_map": inputs.class_map.merged_names(),
     }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    (tmp / "qc" / "fov_stats.json").write_text(json.dumps(qc, indent=2, sort_keys=True) + "\n")
+    write_metadata_files(tmp, splits, manifest, qc)
     write_exclusions(tmp / "qc" / "excluded.csv", inputs.excluded)
     from phenocell.cards import write_card  # here: FoV workers import this module, and never need the card
 

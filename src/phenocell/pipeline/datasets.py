@@ -8,7 +8,6 @@ records the profile's name, which the card, QC and benchmark read back. Images a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from phenocell.converters.samples import iter_sample_tiles
 from phenocell.converters.tiling import TileSpec
 from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
 from phenocell.pipeline.options import ConvertOptions
+from phenocell.pipeline.outputs import input_hashes, shard_entries, write_metadata_files
 from phenocell.profiles import DatasetProfile, get_profile
 from phenocell.readers.arctique import read_arctique, read_arctique_sample
 from phenocell.readers.lizard import read_lizard, read_lizard_sample
@@ -157,7 +157,6 @@ def _write_metadata(
     qc: dict[str, dict[str, int]],
     options: ConvertOptions,
 ) -> None:
-    (tmp / "splits.json").write_text(json.dumps(splits.to_json(), indent=2) + "\n")
     record = options.record()
     manifest = {
         "phenocell_version": __version__,
@@ -169,15 +168,11 @@ def _write_metadata(
             "tiling": record["tiling"],
             "seed": splits.seed,
         },
-        "inputs": {str(p.relative_to(raw)): sha256_file(p) for p in sorted(raw.rglob("*")) if p.is_file()},
-        "shards": {
-            f.shard: {"fov": f.fov, "sha256": f.sha256, "rows": f.tiles, "cells_per_class": f.cells_per_class}
-            for f in fovs.values()
-        },
+        "inputs": input_hashes(raw),
+        "shards": shard_entries(fovs),
         "markers": [],
         "class_map": {name: [name] for name in profile.class_names[1:]},
     }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    (tmp / "qc" / "fov_stats.json").write_text(json.dumps(qc, indent=2, sort_keys=True) + "\n")
+    write_metadata_files(tmp, splits, manifest, qc)
     write_exclusions(tmp / "qc" / "excluded.csv", {})
     write_card(tmp)

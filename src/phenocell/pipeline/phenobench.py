@@ -35,6 +35,7 @@ from phenocell.errors import InvalidInputError, MissingInputError
 from phenocell.pipeline.convert import Inputs, OpenFov
 from phenocell.pipeline.metadata import mapped_fov_patients, patient_table_path, read_patients
 from phenocell.pipeline.options import ConvertOptions
+from phenocell.pipeline.outputs import kept_regions
 from phenocell.readers.cell_table import CellTable
 from phenocell.readers.pairs import read_exclusions
 from phenocell.readers.phenobench_hdf5 import channel_names, ifl_channels, marker_means, read_phenobench_hdf5
@@ -80,15 +81,7 @@ def _regions(raw_dir: Path, files: dict[str, Path], excluded: dict[str, str]) ->
             found="none",
             fix="pass the folder of the authors' .hdf files, or --source codex for a CODEX export",
         )
-    regions = [r for r in files if r not in excluded]
-    if not regions:
-        raise InvalidInputError(
-            "nothing to convert",
-            expected="at least one FoV not excluded",
-            found=f"{len(files)} FoVs, all excluded",
-            fix="shorten the exclusion list",
-        )
-    return regions
+    return kept_regions(list(files), excluded, unit="FoVs")
 
 
 def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:

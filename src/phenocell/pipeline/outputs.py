@@ -1,0 +1,46 @@
+"""What every conversion writes beside its shards, shared by the CODEX/HDF5 and the release pipelines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from phenocell.dataset.writer import sha256_file
+from phenocell.errors import InvalidInputError
+from phenocell.records import FovSummary
+from phenocell.splits import Splits
+
+
+def kept_regions(regions: list[str], excluded: Mapping[str, str], *, unit: str) -> list[str]:
+    """``regions`` minus the excluded ones; none left is a typed error (``unit``: "regions", "FoVs")."""
+    kept = [r for r in regions if r not in excluded]
+    if not kept:
+        raise InvalidInputError(
+            "nothing to convert",
+            expected=f"at least one {unit.rstrip('s')} not excluded",
+            found=f"{len(regions)} {unit}, all excluded",
+            fix="shorten the exclusion list",
+        )
+    return kept
+
+
+def input_hashes(raw_dir: Path) -> dict[str, str]:
+    """sha256 of every file under ``raw_dir``, keyed by its relative path, sorted."""
+    return {str(p.relative_to(raw_dir)): sha256_file(p) for p in sorted(raw_dir.rglob("*")) if p.is_file()}
+
+
+def shard_entries(fovs: Mapping[str, FovSummary]) -> dict[str, dict[str, Any]]:
+    """The manifest's ``shards`` member: sha256, row count and cells per class of every shard."""
+    return {
+        f.shard: {"fov": f.fov, "sha256": f.sha256, "rows": f.tiles, "cells_per_class": f.cells_per_class}
+        for f in fovs.values()
+    }
+
+
+def write_metadata_files(tmp: Path, splits: Splits, manifest: dict[str, Any], qc: Mapping[str, Any]) -> None:
+    """Write ``splits.json``, ``manifest.json`` and ``qc/fov_stats.json`` into the staging directory."""
+    (tmp / "splits.json").write_text(json.dumps(splits.to_json(), indent=2) + "\n")
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (tmp / "qc" / "fov_stats.json").write_text(json.dumps(qc, indent=2, sort_keys=True) + "\n")
