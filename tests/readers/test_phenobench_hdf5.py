@@ -119,3 +119,20 @@ def test_missing_h5py_is_a_typed_error_naming_the_extra(
     monkeypatch.setattr(importlib.util, "find_spec", fake)
     with pytest.raises(MissingDependencyError, match=r"phenocell\[phenobench\]"):
         read_phenobench_hdf5(tmp_path / "a.hdf")
+
+
+def test_declared_size_is_checked_before_reading(tmp_path: Path) -> None:
+    from phenocell.errors import ResourceLimitError
+
+    path = tmp_path / "reg009_A.hdf"
+    with h5py.File(path, "w") as handle:  # a 60000 x 60000 H&E declared, nothing written (chunked, empty)
+        handle.create_dataset("img", shape=(3, 60_000, 60_000), dtype=np.uint8, chunks=(3, 256, 256))
+        handle.create_dataset("ifl", shape=(2, 60_000, 60_000), dtype=np.uint16, chunks=(1, 256, 256))
+        for name in ("gt_ct", "gt_inst"):
+            handle.create_dataset(name, shape=(1, 60_000, 60_000), dtype=np.uint8, chunks=(1, 256, 256))
+    with pytest.raises(ResourceLimitError, match="too large"):
+        read_phenobench_hdf5(path, max_pixels=250_000_000)
+    small = _write(tmp_path / "reg001_A.hdf")
+    with pytest.raises(ResourceLimitError, match="80 pixels"):
+        read_phenobench_hdf5(small, max_pixels=79)
+    assert read_phenobench_hdf5(small, max_pixels=80).he.shape[:2] == (8, 10)

@@ -126,7 +126,7 @@ def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
 def open_hdf5_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
     """Open one FoV's HDF5 file: H&E and instance map on one grid, cells labelled from ``gt_ct``."""
     path = inputs.regions[fov].mask
-    data = read_phenobench_hdf5(path)
+    data = read_phenobench_hdf5(path, max_pixels=options.max_pixels)
     if data.channels != len(inputs.table.markers):
         raise InvalidInputError(
             f"{path}: 'ifl' has {data.channels} channels, not {len(inputs.table.markers)} like the first FoV",

@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from phenocell.constants import DEFAULT_MAX_PIXELS
 from phenocell.errors import CorruptInputError, InvalidInputError, require_file, require_package
+from phenocell.records import check_pixels
 
 DATASETS = ("img", "ifl", "gt_ct", "gt_inst")
 #: Granular ids in ``gt_ct``: 0 background, 1..29 the sorted cluster names.
@@ -139,18 +141,23 @@ def _check_maps(path: Path, he: np.ndarray, fine: np.ndarray, inst: np.ndarray) 
         )
 
 
-def read_phenobench_hdf5(path: Path) -> PhenoBenchFov:
+def read_phenobench_hdf5(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PhenoBenchFov:
     """Read one FoV's H&E, ``gt_ct`` and ``gt_inst`` (the ``ifl`` stack is read by :func:`marker_means`).
+
+    The H&E's declared H x W is checked against ``max_pixels`` before any pixel is read.
 
     Raises:
         MissingDependencyError: h5py is not installed.
         MissingInputError: the file is absent.
         CorruptInputError: the file cannot be opened or decoded.
         InvalidInputError: a dataset is missing, has the wrong shape or dtype, or ids out of range.
+        ResourceLimitError: the H&E declares more than ``max_pixels`` pixels.
 
     """
     path = Path(path)
     with _open(path) as data:
+        if "img" in data:
+            check_pixels(path, "H&E 'img' of", tuple(data["img"].shape)[-2:], max_pixels)
         try:
             he, fine, inst = _he(data, path), _plane(data, "gt_ct", path), _plane(data, "gt_inst", path)
             channels = int(data["ifl"].shape[0]) if data["ifl"].ndim == 3 else 0
