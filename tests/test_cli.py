@@ -98,16 +98,6 @@ def test_synth_and_demo_options_match_synth_options() -> None:
     assert {p.name: p.default for p in main.commands["synth"].params}["mask_shape"] == f"{height}x{width}"  # type: ignore[attr-defined]
 
 
-def test_benchmark_run_options_match_train_config() -> None:
-    from phenocell.benchmark.train import TrainConfig
-
-    run = main.commands["benchmark"].commands["run"]  # type: ignore[attr-defined]
-    api = {f.name for f in fields(TrainConfig)} - {"warmup_steps", "eta_min", "label_smoothing", "background"}
-    cli = _names(run) - {"data", "family", "encoder", "head", "out", "weights", "cache_dir"}
-    cli -= {"trust_remote_code", "small"}
-    assert cli == api
-
-
 def test_synth_and_convert_via_cli(tmp_path: Path) -> None:
     runner = CliRunner()
     raw, out = tmp_path / "raw", tmp_path / "phenocell"

@@ -37,3 +37,16 @@ def test_export_rasterises_back_to_the_instance_masks(raw_export: Path, tmp_path
             assert props["cell_id"] & 0xFFFFFFFF == props["label"]
     print(f"GeoJSON export: {len(ious)} cells, mean IoU {np.mean(ious):.4f}, min IoU {np.min(ious):.4f}")
     assert np.min(ious) > 0.9
+
+
+def test_a_failing_fov_leaves_no_partial_export(raw_copy: Path, tmp_path: Path) -> None:
+    (raw_copy / "masks" / "reg002_A.tif").write_bytes(b"broken")
+    kept = tmp_path / "existing"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    for out, expected in ((tmp_path / "new", None), (kept, ["notes.txt"])):
+        args = ["export", "geojson", str(raw_copy), "--out", str(out), "--workers", "1"]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and "cannot decode TIFF" in result.output
+        listing = sorted(p.name for p in out.iterdir()) if out.exists() else None
+        assert listing == expected

@@ -142,3 +142,16 @@ def test_pannuke_shards_hold_consecutive_images_of_one_fold(release_raw) -> None
         "fold1_part001": ["fold1_00002"],
     }
     assert RELEASES["lizard"].units({"a": refs["fold1_00000"]}) == {"a": [refs["fold1_00000"]]}
+
+
+def test_convert_refuses_options_a_release_does_not_use(release_raw, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from phenocell.cli import convert_main
+
+    out = tmp_path / "ds"
+    args = [str(release_raw("lizard")), "--out", str(out), "--source", "lizard", "--quiet"]
+    result = CliRunner().invoke(convert_main, [*args, "--target-mpp", "0.5", "--workers", "2"])
+    assert result.exit_code == 2, result.output
+    assert "does not use" in result.output and "target_mpp, execution" in result.output
+    assert not out.exists()

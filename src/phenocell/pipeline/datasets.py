@@ -8,6 +8,7 @@ records the profile's name, which the card, QC and benchmark read back. Images a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from phenocell.cards import write_card
 from phenocell.converters.samples import iter_sample_tiles
 from phenocell.converters.tiling import TileSpec
 from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
+from phenocell.errors import InvalidOptionError
 from phenocell.pipeline.options import ConvertOptions
 from phenocell.pipeline.outputs import input_hashes, shard_entries, write_metadata_files
 from phenocell.profiles import DatasetProfile, get_profile
@@ -108,6 +110,27 @@ def _convert_unit(
     return FovSummary(name, shard, digest, rows, dict(sorted(unit.counts.items()))), qc
 
 
+#: The options a released dataset's conversion uses; every other one is refused when set.
+RELEASE_OPTIONS = frozenset({"tile_size", "stride", "tiling", "seed", "source", "overwrite", "progress"})
+
+
+def _refuse_codex_options(options: ConvertOptions, source: str) -> None:
+    """Raise when an option that a release conversion would ignore differs from its default."""
+    default = ConvertOptions()
+    ignored = [
+        f.name
+        for f in dataclasses.fields(options)
+        if f.name not in RELEASE_OPTIONS and getattr(options, f.name) != getattr(default, f.name)
+    ]
+    if ignored:
+        raise InvalidOptionError(
+            f"options that --source {source} does not use",
+            expected="only " + ", ".join(sorted(RELEASE_OPTIONS - {"source", "progress"})),
+            found=", ".join(ignored),
+            fix="drop them: a release is converted serially, with its own classes, pixel size and splits",
+        )
+
+
 def convert_release(raw_dir: Path, out: Path, *, source: str, options: ConvertOptions | None = None) -> Path:
     """Convert a released Lizard / PanNuke / Arctique export into a dataset directory (atomically).
 
@@ -116,7 +139,7 @@ def convert_release(raw_dir: Path, out: Path, *, source: str, options: ConvertOp
             ``.arctique``).
         out: the dataset directory to create.
         source: ``lizard``, ``pannuke`` or ``arctique`` (also the profile's name).
-        options: tiling, seed and overwrite; the CODEX-only options are ignored.
+        options: tiling, seed and overwrite; setting any other option is an error.
 
     Returns:
         ``out``.
@@ -126,6 +149,7 @@ def convert_release(raw_dir: Path, out: Path, *, source: str, options: ConvertOp
 
     """
     options = options or ConvertOptions()
+    _refuse_codex_options(options, source)
     profile = get_profile(source)
     release = RELEASES[profile.name]
     raw = Path(raw_dir)

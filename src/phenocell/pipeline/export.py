@@ -69,14 +69,24 @@ def export_geojson(raw_dir: Path, out: Path, *, options: ConvertOptions | None =
     warm_up(options.execution, __name__)  # local workers start while the inputs are read
     inputs = read_inputs(Path(raw_dir).absolute(), options)
     out = Path(out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    before = set(out.iterdir())
     task = functools.partial(export_fov, options=options, out=out.absolute())
     bar = tqdm(total=len(inputs.regions), desc="export", unit="fov", disable=not options.progress)
     written = {}
-    for fov, path in run_fovs(task, inputs, options.execution):
-        written[fov] = out / path.name
-        bar.update()
-    bar.close()
+    try:
+        for fov, path in run_fovs(task, inputs, options.execution):
+            written[fov] = out / path.name
+            bar.update()
+    except BaseException:  # a failed run leaves nothing of its own behind, and the user's files as they were
+        for path in set(out.iterdir()) - before:
+            path.unlink()
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    finally:
+        bar.close()
     return [written[fov] for fov in sorted(written)]
 
 
