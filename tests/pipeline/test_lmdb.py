@@ -204,3 +204,77 @@ def test_import_of_the_authors_release(authors_lmdb: Path, hdf5_raw: Path, tmp_p
     assert splits["families"]["base"]["splits"]["test"] == sorted(f for f, s in base.items() if s == "test")
     assert splits["base_by"] == "region" and splits["seed"] == 42
     assert "dii_clr" in splits["families"] and "dirt is background" in (dataset / "README.md").read_text()
+
+
+def _tree(path: Path) -> dict[str, str]:
+    """Relative path → sha256 of every file under ``path`` (to show it was left untouched)."""
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and p.name != "lock.mdb"
+    }
+
+
+@pytest.mark.parametrize("where", ["same", "inside"])
+def test_export_lmdb_refuses_to_write_over_its_dataset(
+    hdf5_dataset: Path, tmp_path: Path, where: str
+) -> None:
+    dataset = Path(shutil.copytree(hdf5_dataset, tmp_path / "ds"))
+    before = _tree(dataset)
+    out = dataset if where == "same" else dataset / "lm"
+    result = CliRunner().invoke(
+        main, ["export", "lmdb", str(dataset), "--out", str(out), "--overwrite", "--quiet"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--out" in result.output and _tree(dataset) == before
+
+
+@pytest.mark.parametrize("where", ["same", "parent"])
+def test_import_lmdb_refuses_to_write_over_its_release(
+    exported_lmdb: Path, tmp_path: Path, where: str
+) -> None:
+    release = Path(shutil.copytree(exported_lmdb, tmp_path / "ds" / "lm"))
+    before = _tree(release)
+    out = release if where == "same" else release.parent
+    result = CliRunner().invoke(
+        main, ["import-lmdb", str(release), "--out", str(out), "--overwrite", "--quiet"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--out" in result.output and _tree(release) == before
+
+
+def test_import_refuses_a_sample_name_with_path_syntax(exported_lmdb: Path, tmp_path: Path) -> None:
+    env = lmdb.open(str(exported_lmdb / "lmdb"), readonly=True, lock=False)
+    with env.begin() as txn:
+        record = pickle.loads(txn.get(b"00000003"))  # our own trusted export
+    env.close()
+    record["sample_name"] = "../../x.hdf"
+    release = _release_with(exported_lmdb, tmp_path / "in", pickle.dumps(record))
+    out = tmp_path / "a" / "b" / "out"
+    result = CliRunner().invoke(main, ["import-lmdb", str(release), "--out", str(out), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "'../../x'" in result.output and "record 00000003" in result.output
+    assert not out.exists() and not list(tmp_path.rglob("x*"))
+
+
+def test_imported_authors_release_verifies_with_its_overlaps_reported(
+    authors_lmdb: Path, tmp_path: Path
+) -> None:
+    dataset = tmp_path / "pc"
+    runner = CliRunner()
+    result = runner.invoke(main, ["import-lmdb", str(authors_lmdb), "--out", str(dataset), "--quiet"])
+    assert result.exit_code == 0, result.output
+    findings = json.loads((dataset / "splits.json").read_text())["families"]["tumor_type"]["findings"]
+    assert findings and all(line.startswith("patient ") for line in findings)
+    result = runner.invoke(main, ["verify", str(dataset)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["card", str(dataset)])
+    assert result.exit_code == 0, result.output
+    assert findings[0] in (dataset / "README.md").read_text()
+
+
+def test_export_lmdb_refuses_another_profile(release_dataset, tmp_path: Path) -> None:
+    out = tmp_path / "lm"
+    result = CliRunner().invoke(main, ["export", "lmdb", str(release_dataset("lizard")), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "'lizard'" in result.output and "Traceback" not in result.output and not out.exists()

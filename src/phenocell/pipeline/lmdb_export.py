@@ -41,7 +41,9 @@ from phenocell.dataset.lmdb_layout import (
     write_split_csv,
 )
 from phenocell.dataset.writer import atomic_directory
-from phenocell.errors import MissingInputError, read_json_file
+from phenocell.errors import InvalidInputError, MissingInputError, read_json_file
+from phenocell.paths import check_out_vs_raw
+from phenocell.profiles import DEFAULT_PROFILE
 from phenocell.schema import FEATURES, INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_mask
 from phenocell.splits import DATA_EFFICIENCY, SPLITS, Splits, nested_subset
 
@@ -57,7 +59,16 @@ def _shards(dataset_dir: Path) -> list[tuple[str, Path]]:
             found="missing",
             fix="pass a directory written by phenocell-convert or phenocell import-lmdb",
         )
-    shards = read_json_file(manifest_path, "manifest", "re-run phenocell-convert")["shards"]
+    manifest = read_json_file(manifest_path, "manifest", "re-run phenocell-convert")
+    profile = manifest.get("profile") or DEFAULT_PROFILE
+    if profile != DEFAULT_PROFILE:
+        raise InvalidInputError(
+            f"{dataset_dir} is a {profile!r} dataset; the authors' LMDB layout holds PhenoCell tiles only",
+            expected=f"a dataset converted with the {DEFAULT_PROFILE!r} profile (its classes and fields)",
+            found=f"profile {profile!r} in {manifest_path}",
+            fix="use the dataset directory (Parquet shards) as it is: only PhenoCell data has an LMDB form",
+        )
+    shards = manifest["shards"]
     return sorted((meta["fov"], dataset_dir / shard) for shard, meta in shards.items())
 
 
@@ -121,11 +132,14 @@ def export_lmdb(
 
     Raises:
         MissingInputError: ``dataset_dir`` is not a dataset directory.
+        InvalidInputError: the dataset was converted with another profile than PhenoCell's.
+        UnsafePathError: ``out`` is, lies inside or contains ``dataset_dir``.
         OutputExistsError: ``out`` exists and ``overwrite`` is false.
         MissingDependencyError: the ``lmdb`` package is not installed.
 
     """
     dataset_dir = Path(dataset_dir)
+    check_out_vs_raw(dataset_dir, Path(out))
     shards = _shards(dataset_dir)
     splits = Splits.read(dataset_dir / "splits.json")
     with atomic_directory(Path(out), overwrite=overwrite) as tmp:

@@ -34,11 +34,13 @@ from phenocell.dataset.lmdb_layout import (
 from phenocell.dataset.lmdb_tiles import authors_row, has_phenocell_fields, restore_row
 from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
 from phenocell.errors import InvalidInputError, read_json_file
+from phenocell.paths import check_inside, check_out_vs_raw, check_region_name
 from phenocell.readers.pairs import write_exclusions
-from phenocell.records import FovSummary
+from phenocell.records import FovSummary, Patient
 from phenocell.splits import DATA_EFFICIENCY, SPLITS, Splits
 from phenocell.splits.authors import AuthorsSplits, fov_of_sample, read_authors_splits
 from phenocell.splits.rules import AUTHORS_SEED, region_of
+from phenocell.splits.validate import validate_splits
 
 #: Patient fields a domain-split file tells: family → (field, value on the test side, value elsewhere).
 SIDES: dict[str, tuple[str, Any, Any]] = {
@@ -76,7 +78,20 @@ def _splits_doc(lmdb_dir: Path, authors: AuthorsSplits, fovs: list[str]) -> dict
         rules={f: f"the authors' split file {authors.files[f]}" for f in authors.families},
         source="the authors' LMDB release",
     )
+    validate_splits(splits, _region_patients(authors.families, fovs))
     return splits.to_json()
+
+
+def _region_patients(families: dict[str, dict[str, list[str]]], fovs: list[str]) -> dict[str, Patient]:
+    """One patient per region number, with the fields its first FoV reads off the domain-split files."""
+    patients: dict[str, Patient] = {}
+    for fov in sorted(fovs):
+        attrs = fov_attributes(families, fov)
+        patients.setdefault(
+            attrs["patient"],
+            Patient(attrs["patient"], attrs["tumor_type"] or "", attrs["stage"] or 0, attrs["group"]),
+        )
+    return patients
 
 
 def fov_attributes(families: dict[str, dict[str, list[str]]], fov: str) -> dict[str, Any]:
@@ -93,7 +108,8 @@ def index_samples(env_dir: Path) -> dict[str, list[str]]:
     """First pass: every record unpickled with the allow-list and checked; keys grouped by FoV, in order."""
     keys: dict[str, list[str]] = {}
     for key, record in iter_records(env_dir):
-        keys.setdefault(fov_of_sample(record["sample_name"]), []).append(key)
+        fov = check_region_name(fov_of_sample(record["sample_name"]), source=f"record {key} of {env_dir}")
+        keys.setdefault(fov, []).append(key)
     if not keys:
         raise InvalidInputError(
             f"the LMDB {env_dir} is empty",
@@ -144,11 +160,11 @@ def _write_fov(out: Path, fov: str, rows_iter: Any) -> FovSummary:
             rows.append({"cells": [{"cell_id": c["cell_id"], "label": c["label"]} for c in row["cells"]]})
             yield row
 
-    staging = out / "data" / f"{fov}.parquet.writing"
+    staging = check_inside(out / "data" / f"{fov}.parquet.writing", out / "data")
     count = write_shard(staging, keep())
     digest = sha256_file(staging)
     shard = f"data/{fov}-{digest[:12]}.parquet"
-    staging.rename(out / shard)
+    staging.rename(check_inside(out / shard, out / "data"))
     return FovSummary(fov, shard, digest, count, _count_cells(rows))
 
 
@@ -178,11 +194,14 @@ def import_lmdb(lmdb_dir: Path, out: Path, *, overwrite: bool = False, progress:
     Raises:
         MissingInputError: the release lacks its LMDB, label_dict.json or base split file.
         UnsafeInputError: a record's pickle names a global outside the allow-list (nothing is written).
+        UnsafePathError: ``out`` is, lies inside or contains ``lmdb_dir``; a sample name is not a plain
+            FoV name (path syntax).
         InvalidInputError / CorruptInputError: a record, label_dict or split file is malformed.
         MissingDependencyError: the ``lmdb`` package is not installed.
 
     """
     lmdb_dir = Path(lmdb_dir)
+    check_out_vs_raw(lmdb_dir, Path(out))
     env_dir = env_path(lmdb_dir)
     label_map = read_label_dict(lmdb_dir / LABEL_DICT_FILE)
     authors = read_authors_splits(lmdb_dir)
