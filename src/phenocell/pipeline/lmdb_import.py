@@ -14,7 +14,6 @@ are -1 (their tiles carry no origin) and the pixel size is the release's 0.37744
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from phenocell.dataset.lmdb_tiles import authors_row, has_phenocell_fields, rest
 from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
 from phenocell.errors import InvalidInputError, read_json_file
 from phenocell.paths import check_inside, check_out_vs_raw, check_region_name
+from phenocell.pipeline.outputs import input_hashes, shard_entries, write_metadata_files
 from phenocell.readers.pairs import write_exclusions
 from phenocell.records import FovSummary, Patient
 from phenocell.splits import DATA_EFFICIENCY, SPLITS, Splits
@@ -54,8 +54,11 @@ NOTE = (
 )
 
 
-def _splits_doc(lmdb_dir: Path, authors: AuthorsSplits, fovs: list[str]) -> dict[str, Any]:
-    """Our ``splits.json``: the exported one when the release carries it (and agrees), else built."""
+def _splits(lmdb_dir: Path, authors: AuthorsSplits, fovs: list[str]) -> Splits:
+    """Our splits: the exported ``splits.json`` when the release carries it (and agrees), else built.
+
+    Built splits are validated: their patient overlaps and rule breaks are recorded in ``findings``.
+    """
     extra = lmdb_dir / EXTRA_SPLITS_FILE
     if extra.is_file():
         doc = read_json_file(extra, "exported splits file", f"delete {extra.name} to import the CSVs")
@@ -69,7 +72,7 @@ def _splits_doc(lmdb_dir: Path, authors: AuthorsSplits, fovs: list[str]) -> dict
                 found=f"families {sorted(differ)} differ",
                 fix=f"delete {extra.name} to import the CSVs as they are",
             )
-        return dict(doc)
+        return Splits.read(extra)
     splits = Splits(
         seed=AUTHORS_SEED,
         base_by="region",
@@ -79,7 +82,7 @@ def _splits_doc(lmdb_dir: Path, authors: AuthorsSplits, fovs: list[str]) -> dict
         source="the authors' LMDB release",
     )
     validate_splits(splits, _region_patients(authors.families, fovs))
-    return splits.to_json()
+    return splits
 
 
 def _region_patients(families: dict[str, dict[str, list[str]]], fovs: list[str]) -> dict[str, Patient]:
@@ -172,17 +175,13 @@ def _manifest(lmdb_dir: Path, fovs: dict[str, FovSummary], tile_sizes: set[int])
     extra = lmdb_dir / EXTRA_MANIFEST_FILE
     fix = f"delete {extra.name} to import without it"
     kept = read_json_file(extra, "exported manifest", fix) if extra.is_file() else {}
-    files = sorted(p for p in lmdb_dir.rglob("*") if p.is_file() and p.name != "lock.mdb")
     return {
         "phenocell_version": __version__,
         "options": kept.get(
             "options", {"source": "authors-lmdb", "tile_size": min(tile_sizes, default=None), "note": NOTE}
         ),
-        "inputs": {str(p.relative_to(lmdb_dir)): sha256_file(p) for p in files},
-        "shards": {
-            f.shard: {"fov": f.fov, "sha256": f.sha256, "rows": f.tiles, "cells_per_class": f.cells_per_class}
-            for f in fovs.values()
-        },
+        "inputs": input_hashes(lmdb_dir, exclude=("lock.mdb",)),
+        "shards": shard_entries(fovs),
         "markers": kept.get("markers", []),
         "class_map": kept.get("class_map", load_class_map().merged_names()),
     }
@@ -221,10 +220,8 @@ def import_lmdb(lmdb_dir: Path, out: Path, *, overwrite: bool = False, progress:
             }
             fovs[fov] = _write_fov(tmp, fov, _rows(env_dir, keys[fov], fov, context))
             qc[fov] = {"tiles": fovs[fov].tiles, "instances_on_background_dropped": context["dropped"]}
-        doc = _splits_doc(lmdb_dir, authors, list(keys))
-        (tmp / "splits.json").write_text(json.dumps(doc, indent=2) + "\n")
-        (tmp / "manifest.json").write_text(json.dumps(_manifest(lmdb_dir, fovs, tile_sizes), indent=2) + "\n")
-        (tmp / "qc" / "fov_stats.json").write_text(json.dumps(qc, indent=2, sort_keys=True) + "\n")
+        splits = _splits(lmdb_dir, authors, list(keys))
+        write_metadata_files(tmp, splits, _manifest(lmdb_dir, fovs, tile_sizes), qc)
         write_exclusions(tmp / "qc" / "excluded.csv", {})
         write_card(tmp)
     return Path(out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,10 @@ def kept_regions(regions: list[str], excluded: Mapping[str, str], *, unit: str) 
     return kept
 
 
-def input_hashes(raw_dir: Path) -> dict[str, str]:
-    """sha256 of every file under ``raw_dir``, keyed by its relative path, sorted."""
-    return {str(p.relative_to(raw_dir)): sha256_file(p) for p in sorted(raw_dir.rglob("*")) if p.is_file()}
+def input_hashes(raw_dir: Path, *, exclude: Collection[str] = ()) -> dict[str, str]:
+    """sha256 of every file under ``raw_dir`` not named in ``exclude``, keyed by relative path, sorted."""
+    files = [p for p in sorted(raw_dir.rglob("*")) if p.is_file() and p.name not in exclude]
+    return {str(p.relative_to(raw_dir)): sha256_file(p) for p in files}
 
 
 def shard_entries(fovs: Mapping[str, FovSummary]) -> dict[str, dict[str, Any]]:
