@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
+from phenocell.cards.verify import verify_dataset
 from phenocell.errors import InvalidInputError, MissingInputError
 from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.splits.authors import NOT_IN_AUTHORS_SPLIT, read_authors_splits
@@ -15,7 +16,8 @@ from phenocell.synthetic.authors import write_authors_splits
 
 # tiny export: reg001_A p1, reg001_B p2, reg002_A p3, reg002_B p4, reg003_A p5, reg003_B p1
 BASE = {"train": ["reg001_A", "reg001_B"], "validation": ["reg002_A"], "test": ["reg002_B", "reg003_B"]}
-TUMOR_TYPE = {"train": ["reg001_A", "reg002_B"], "validation": ["reg001_B"], "test": ["reg002_A"]}
+# patient 1 (reg001_A, reg003_B) is in train and test of tumor_type too
+TUMOR_TYPE = {"train": ["reg001_A", "reg002_B"], "validation": ["reg001_B"], "test": ["reg002_A", "reg003_B"]}
 HALF = {"train": ["reg001_B"], "validation": [], "test": []}
 
 
@@ -55,6 +57,8 @@ def test_their_patient_overlap_is_reported_not_raised(converted: Path) -> None:
     assert doc["families"]["base"]["rule"] == "the authors' split file splits/schuerch_dataset_split.csv"
     card = (converted / "README.md").read_text()
     assert "patient 1 in train (1 FoV), test (1 FoV)" in card
+    assert "patient 1 in train (1 FoV), test (1 FoV)" in doc["families"]["tumor_type"]["findings"]
+    verify_dataset(converted)  # reported overlaps are no verify problem
 
 
 def test_unknown_fovs_and_missing_base_are_errors(raw_export: Path, tmp_path: Path) -> None:
