@@ -77,11 +77,52 @@ def test_token_cache_is_on_disk_per_fov_and_equals_live(dataset_dir: Path, tmp_p
     again.fill(enc, index, torch.device("cpu"))
     assert again.hits == len(fovs) and again.misses == 0
     manifest = json.loads(again.manifest_path.read_text())
-    manifest["shards"][sorted(fovs)[0]] = "0" * 64
+    manifest["fovs"][sorted(fovs)[0]]["sha256"] = "0" * 64
     again.manifest_path.write_text(json.dumps(manifest))
     third = TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir)
     third.fill(enc, index, torch.device("cpu"))
     assert third.stale == 1 and third.misses == 1
+
+
+def test_token_cache_adds_the_tiles_an_earlier_subset_run_did_not_encode(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    enc = build_encoder("test/vit-tiny")
+    spec = FeatureSpec((1,))
+    index = load_index(dataset_dir, "base", "validation")
+    half = index.subset({t.tile_id for t in index.tiles[::2]})
+    TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir).fill(enc, half, torch.device("cpu"))
+    full = TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir)
+    full.fill(enc, index, torch.device("cpu"))
+    assert full.hits + full.misses == len({t.fov for t in index.tiles})
+    assert full.misses > 0 and full.stale == 0
+    items = make_loader(TileDataset(index, full.reader()), batch_size=len(index), workers=0, pin_memory=False)
+    batch = next(iter(items))  # every tile is read back from the cache
+    live = encode(enc, to_input(batch["image"], enc.cfg.input_size), spec)
+    assert torch.equal(batch["taps"][0].float(), live[0])
+    again = TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir)
+    again.fill(enc, index, torch.device("cpu"))
+    assert again.misses == 0
+
+
+def test_token_cache_keys_shard_hashes_by_the_tiles_shard(dataset_dir: Path, tmp_path: Path) -> None:
+    enc = build_encoder("test/vit-tiny")
+    index = load_index(dataset_dir, "base", "validation")
+    renamed = tmp_path / "data"  # PanNuke-like: manifest shards named after a part, not the tiles' FoV
+    renamed.mkdir()
+    manifest = json.loads((dataset_dir / "manifest.json").read_text())
+    for k, meta in enumerate(manifest["shards"].values()):
+        meta["fov"] = f"fold1_part{k:03d}"
+    (renamed / "manifest.json").write_text(json.dumps(manifest))
+    cache = TokenCache(tmp_path / "c", enc, index.tile_size, FeatureSpec((1,)), renamed)
+    cache.fill(enc, index, torch.device("cpu"))
+    assert cache.misses == len({t.fov for t in index.tiles})
+    del manifest["shards"][index.tiles[0].shard]
+    (renamed / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InvalidInputError, match="lacks the hash"):
+        TokenCache(tmp_path / "c", enc, index.tile_size, FeatureSpec((1,)), renamed).fill(
+            enc, index, torch.device("cpu")
+        )
 
 
 def test_padded_tiles_map_their_valid_box_onto_the_fov(raw_export: Path, tmp_path: Path) -> None:

@@ -156,3 +156,11 @@ def test_pixel_counts_do_not_count_overlapping_strips_twice() -> None:
     assert counts.cm[3, 3] == 16 and counts.cm[3, 4] == 8
     counts.add_tile("b", 0, 0, gt, gt)  # a new FoV starts afresh
     assert counts.cm[3, 3] == 32
+
+
+def test_pixel_counts_count_tiles_without_origin_whole() -> None:
+    counts = PixelCounts()
+    gt = np.full((4, 4), 3)
+    counts.add_tile("fold1_00000", -1, -1, gt, gt)  # imported tiles carry no origin (-1, -1)
+    counts.add_tile("fold1_00000", -1, -1, gt, np.full((4, 4), 4))  # not de-duplicated
+    assert counts.cm[3, 3] == 16 and counts.cm[3, 4] == 16

@@ -2,10 +2,11 @@
 
 Tokens are rounded through fp16 in both paths, so a cached run and a live run see identical inputs.
 Cache layout: ``CACHE/<config-hash>/manifest.json`` (encoder, weights id, input and tile size, feature spec,
-and the sha256 of every shard encoded) and ``CACHE/<config-hash>/<fov>.safetensors`` (one fp16 tensor per
-feature grid, tile ids in the metadata). Each FoV's file is written once from that FoV's tiles only and read
-back tile by tile through ``safetensors.safe_open`` (a memory map): the cache is never stacked in RAM.
-A shard whose sha256 changed is detected as stale and re-encoded, never reused.
+and, per FoV, the sha256 of the shards holding its tiles and the tile ids its file holds) and
+``CACHE/<config-hash>/<fov>.safetensors`` (one fp16 tensor per feature grid, tile ids in the metadata). A
+FoV's file holds the tiles of the runs that needed them (a later run on more tiles appends the missing ones)
+and is read back tile by tile through ``safetensors.safe_open`` (a memory map): the cache is never stacked
+in RAM. A FoV whose shards' sha256 changed is detected as stale and re-encoded, never reused.
 
 The cache is valid only for un-augmented tiles: with image-space augmentation the encoder must see each
 augmented image, so training encodes live and the cache serves validation and test only.
@@ -23,9 +24,10 @@ from torch.nn import functional as F
 
 from phenocell.benchmark.data import SplitIndex, TileDataset, TileRef, make_loader
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
+from phenocell.errors import InvalidInputError
 
 ENCODE_BATCH = 16
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 def to_input(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -61,38 +63,78 @@ class TokenCache:
         self.manifest: dict[str, Any] = (
             json.loads(self.manifest_path.read_text())
             if self.manifest_path.exists()
-            else {**self.key, "shards": {}}
+            else {**self.key, "fovs": {}}
         )
         shards = json.loads((Path(data_dir) / "manifest.json").read_text())["shards"]
-        self.shard_sha: dict[str, str] = {}
-        for meta in shards.values():  # a FoV split over several shards: hash of their hashes
-            self.shard_sha[meta["fov"]] = self.shard_sha.get(meta["fov"], "") + meta["sha256"]
+        self.shard_sha: dict[str, str] = {path: meta["sha256"] for path, meta in shards.items()}
         self.spec, self.hits, self.misses, self.stale = spec, 0, 0, 0
+
+    def fov_sha(self, index: SplitIndex) -> dict[str, str]:
+        """Each FoV of ``index`` → the sha256s of the shards holding its tiles (joined in shard order).
+
+        Keyed through the tiles' own shard paths, so datasets whose manifest names a shard after something
+        other than the tiles' ``fov`` (PanNuke: one shard per part, many images per shard) resolve too.
+        """
+        shards_of: dict[str, list[str]] = {}
+        for t in index.tiles:
+            seen = shards_of.setdefault(t.fov, [])
+            if t.shard not in seen:
+                seen.append(t.shard)
+        missing = sorted({s for shards in shards_of.values() for s in shards} - set(self.shard_sha))
+        if missing:
+            raise InvalidInputError(
+                "the dataset manifest lacks the hash of a shard the split reads",
+                expected="every shard of the split listed under 'shards' in manifest.json",
+                found=", ".join(missing[:3]),
+                fix="re-convert the dataset with phenocell-convert",
+            )
+        return {fov: "".join(self.shard_sha[s] for s in shards) for fov, shards in shards_of.items()}
 
     def path(self, fov: str) -> Path:
         """The cache file of one FoV."""
         return self.dir / f"{fov}.safetensors"
 
     def fill(self, encoder: FrozenEncoder, index: SplitIndex, device: torch.device, workers: int = 0) -> None:
-        """Encode and store each FoV of ``index`` missing or stale in the cache (one FoV in RAM at a time)."""
-        for fov in sorted({t.fov for t in index.tiles}):
-            recorded = self.manifest["shards"].get(fov)
-            if self.path(fov).exists() and recorded == self.shard_sha[fov]:
+        """Encode and store each FoV of ``index`` missing, stale or lacking tiles (one FoV in RAM at a time).
+
+        A FoV whose file is current but was written for fewer tiles (an earlier run on a subset) keeps its
+        rows: only the tiles it lacks are encoded and the file is rewritten with the union.
+        """
+        for fov, sha in sorted(self.fov_sha(index).items()):
+            recorded = self.manifest["fovs"].get(fov)
+            needed = [t for t in index.tiles if t.fov == fov]
+            current = self.path(fov).exists() and recorded is not None and recorded["sha256"] == sha
+            held = set(recorded["tiles"]) if current and recorded else set()
+            if current and all(t.tile_id in held for t in needed):
                 self.hits += 1
                 continue
-            self.stale += int(recorded is not None)
+            self.stale += int(recorded is not None and not current)
             self.misses += 1
-            self._encode_fov(encoder, index, fov, device, workers)
+            todo = [t for t in needed if t.tile_id not in held]
+            self._encode_fov(encoder, index, fov, sha, todo, workers, device, keep=current)
 
     def _encode_fov(
-        self, encoder: FrozenEncoder, index: SplitIndex, fov: str, device: torch.device, workers: int
+        self,
+        encoder: FrozenEncoder,
+        index: SplitIndex,
+        fov: str,
+        sha: str,
+        tiles: list[TileRef],
+        workers: int,
+        device: torch.device,
+        keep: bool,
     ) -> None:
-        from safetensors.torch import save_file
+        from safetensors.torch import load_file, save_file
 
-        tiles = tuple(t for t in index.tiles if t.fov == fov)
-        sub = SplitIndex(index.root, index.family, index.split, tiles)
+        sub = SplitIndex(index.root, index.family, index.split, tuple(tiles))
         loader = make_loader(TileDataset(sub), batch_size=ENCODE_BATCH, workers=workers, pin_memory=False)
         parts: list[list[torch.Tensor]] = [[] for _ in range(len(self.spec))]
+        ids = [t.tile_id for t in tiles]
+        if keep:  # the rows an earlier run wrote stay, ahead of the new ones
+            old = load_file(str(self.path(fov)))
+            ids = list(self.manifest["fovs"][fov]["tiles"]) + ids
+            for k in range(len(self.spec)):
+                parts[k].append(old[f"tap{k}"])
         for batch in loader:
             x = to_input(batch["image"].to(device), encoder.cfg.input_size)
             for k, grid in enumerate(encoder(x, self.spec)):
@@ -100,9 +142,9 @@ class TokenCache:
         save_file(
             {f"tap{k}": torch.cat(p).contiguous() for k, p in enumerate(parts)},
             str(self.path(fov)),
-            metadata={"tile_ids": json.dumps([t.tile_id for t in tiles])},
+            metadata={"tile_ids": json.dumps(ids)},
         )
-        self.manifest["shards"][fov] = self.shard_sha[fov]
+        self.manifest["fovs"][fov] = {"sha256": sha, "tiles": ids}
         self.manifest_path.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
 
     def reader(self) -> CacheReader:

@@ -140,7 +140,14 @@ class PixelCounts:
     seen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
 
     def add_tile(self, fov: str, x: int, y: int, gt: np.ndarray, pred: np.ndarray) -> None:
-        """Count the pixels of this tile that no earlier tile of its FoV covered."""
+        """Count the pixels of this tile that no earlier tile of its FoV covered.
+
+        A tile with no origin in its FoV (``x`` or ``y`` negative: tiles imported without one) is counted
+        whole, without de-duplication.
+        """
+        if x < 0 or y < 0:
+            self.cm += confusion(gt.ravel(), pred.ravel())
+            return
         h, w = gt.shape
         if fov != self.fov:
             self.fov, self.seen = fov, np.zeros((y + h, x + w), dtype=bool)
