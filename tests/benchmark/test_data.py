@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -46,6 +47,29 @@ def test_worker_processes_give_the_same_batches(dataset_dir: Path) -> None:
     for a, b in zip(serial, parallel, strict=True):
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["instance"], b["instance"])
         assert torch.equal(a["index"], b["index"])
+
+
+def test_each_shard_is_opened_once_per_process(dataset_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    import pyarrow.parquet as pq
+
+    opened: list[str] = []
+    real = pq.ParquetFile
+
+    def counting(path: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(path))
+        return real(path, *args, **kwargs)
+
+    tiles = TileDataset(load_index(dataset_dir, "base", "train"))
+    shards = {t.shard for t in tiles.index.tiles}
+    assert len(shards) > 2  # more shards than cached row groups: a second pass misses again
+    monkeypatch.setattr(pq, "ParquetFile", counting)
+    first = [tiles[i]["image"] for i in range(len(tiles))]
+    second = [tiles[i]["image"] for i in range(len(tiles))]
+    assert len(opened) == len(shards) and all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    copy = pickle.loads(pickle.dumps(tiles))  # open files and row groups stay behind
+    assert torch.equal(copy[0]["image"], first[0]) and len(opened) == len(shards) + 1
 
 
 def test_unknown_family_split_is_a_clear_error(dataset_dir: Path, tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ COLUMNS = [
 INDEX_COLUMNS = ["tile_id", "fov", "tile_x", "tile_y", "tile_size"]
 VALID = "valid"  # the crop inside a padded tile (datasets converted before it existed lack the column)
 LRU_GROUPS = 2
+OPEN_FILES = 64  # parquet files a TileDataset keeps open per process (one per shard up to this many)
 
 
 @dataclass(frozen=True)
@@ -174,16 +175,30 @@ class TileDataset(Dataset[dict[str, Any]]):
     def __init__(self, index: SplitIndex, cache: Any = None) -> None:
         self.index, self.cache = index, cache
         self._groups: OrderedDict[tuple[str, int], pa.Table] = OrderedDict()
+        self._files: OrderedDict[str, pq.ParquetFile] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for DataLoader workers without open files or row groups (each worker opens its own)."""
+        return {**self.__dict__, "_groups": OrderedDict(), "_files": OrderedDict()}
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def _file(self, shard: str) -> pq.ParquetFile:
+        """The shard's parquet file, opened once per process (at most ``OPEN_FILES`` kept open)."""
+        if shard not in self._files:
+            if len(self._files) >= OPEN_FILES:
+                self._files.popitem(last=False)[1].close()
+            self._files[shard] = pq.ParquetFile(self.index.root / shard)
+        self._files.move_to_end(shard)
+        return self._files[shard]
 
     def _group(self, shard: str, group: int) -> pa.Table:
         key = (shard, group)
         if key not in self._groups:
             if len(self._groups) >= LRU_GROUPS:
                 self._groups.popitem(last=False)
-            self._groups[key] = pq.ParquetFile(self.index.root / shard).read_row_group(group, columns=COLUMNS)
+            self._groups[key] = self._file(shard).read_row_group(group, columns=COLUMNS)
         self._groups.move_to_end(key)
         return self._groups[key]
 
