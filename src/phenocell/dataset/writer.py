@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from phenocell.dataset.atomic import atomic_directory
+from phenocell.paths import check_inside
 from phenocell.schema import FEATURES
 
 __all__ = ["ROWS_PER_GROUP", "atomic_directory", "sha256_file", "write_shard"]
@@ -54,3 +55,20 @@ def write_shard(
             writer.write_table(pa.Table.from_pylist(batch, schema=schema))
             count += len(batch)
     return count
+
+
+def write_named_shard(
+    out: Path, name: str, rows: Iterable[dict[str, Any]], *, features: datasets.Features = FEATURES
+) -> tuple[str, str, int]:
+    """Write ``out/data/<name>-<sha12>.parquet`` (staged, then renamed); returns (shard, sha256, rows).
+
+    The name is content-addressed: `datasets` caches a local dataset by its relative file names, so a
+    re-converted dataset must not reuse them or ``load_dataset`` would return the stale cache. Both paths
+    are checked to lie inside ``out/data``.
+    """
+    staging = check_inside(out / "data" / f"{name}.parquet.writing", out / "data")
+    count = write_shard(staging, rows, features=features)
+    digest = sha256_file(staging)
+    shard = f"data/{name}-{digest[:12]}.parquet"
+    staging.rename(check_inside(out / shard, out / "data"))
+    return shard, digest, count

@@ -26,9 +26,9 @@ from phenocell.converters.layouts import resample_he
 from phenocell.converters.panoptic import FovCells, label_cells
 from phenocell.converters.regions import RegionFiles, check_geometry, find_region_files, open_segmentation
 from phenocell.converters.tiling import TileSpec, iter_tiles
-from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
+from phenocell.dataset.writer import atomic_directory, sha256_file, write_named_shard
 from phenocell.errors import InvalidInputError, InvalidOptionError
-from phenocell.paths import check_inside, check_out_vs_raw
+from phenocell.paths import check_out_vs_raw
 from phenocell.pipeline.datasets import RELEASES, convert_release
 from phenocell.pipeline.guards import check_region_names, unlabelled_fovs
 from phenocell.pipeline.metadata import (
@@ -178,15 +178,10 @@ def _convert_fov(
         "stage": patient.stage,
     }
     spec = TileSpec(options.tile_size, options.stride)
-    staging = check_inside(out / "data" / f"{fov}.parquet.writing", out / "data")
     if options.target_mpp:
         he = resample_he(he, options.target_mpp)
-    rows = write_shard(staging, iter_tiles(he, mask, cells, spec, meta, layout=options.tiling))
-    # content-addressed name: `datasets` caches a local dataset by its relative file names, so a re-converted
-    # dataset must not reuse them or load_dataset would return the stale cache
-    digest = sha256_file(staging)
-    shard = f"data/{fov}-{digest[:12]}.parquet"
-    staging.rename(check_inside(out / shard, out / "data"))
+    tiles = iter_tiles(he, mask, cells, spec, meta, layout=options.tiling)
+    shard, digest, rows = write_named_shard(out, fov, tiles)
     counts: dict[int, int] = {}
     for cid in cells.class_ids.tolist():
         key = mask_to_record(cid)

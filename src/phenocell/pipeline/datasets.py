@@ -20,7 +20,7 @@ from phenocell import __version__
 from phenocell.cards import write_card
 from phenocell.converters.samples import iter_sample_tiles
 from phenocell.converters.tiling import TileSpec
-from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
+from phenocell.dataset.writer import atomic_directory, write_named_shard
 from phenocell.errors import InvalidOptionError
 from phenocell.pipeline.options import ConvertOptions
 from phenocell.pipeline.outputs import input_hashes, shard_entries, write_metadata_files
@@ -99,13 +99,9 @@ def _convert_unit(
     raw: Path, release: Release, name: str, members: list[tuple[int, SampleRef]], ctx: tuple
 ) -> tuple[FovSummary, dict[str, int]]:
     profile, options, out = ctx
-    staging = out / "data" / f"{name}.parquet.writing"
     unit = _Unit({})
     rows_iter = _unit_rows(raw, release, members, unit, (profile, options))
-    rows = write_shard(staging, rows_iter, features=features_for(profile))
-    digest = sha256_file(staging)
-    shard = f"data/{name}-{digest[:12]}.parquet"
-    staging.rename(out / shard)
+    shard, digest, rows = write_named_shard(out, name, rows_iter, features=features_for(profile))
     qc = {"images": unit.images, "labels": unit.labels, "tiles": rows}
     return FovSummary(name, shard, digest, rows, dict(sorted(unit.counts.items()))), qc
 

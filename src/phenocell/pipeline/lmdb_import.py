@@ -31,9 +31,9 @@ from phenocell.dataset.lmdb_layout import (
     read_label_dict,
 )
 from phenocell.dataset.lmdb_tiles import authors_row, has_phenocell_fields, restore_row
-from phenocell.dataset.writer import atomic_directory, sha256_file, write_shard
+from phenocell.dataset.writer import atomic_directory, write_named_shard
 from phenocell.errors import InvalidInputError, read_json_file
-from phenocell.paths import check_inside, check_out_vs_raw, check_region_name
+from phenocell.paths import check_out_vs_raw, check_region_name
 from phenocell.pipeline.outputs import input_hashes, shard_entries, write_metadata_files
 from phenocell.readers.pairs import write_exclusions
 from phenocell.records import FovSummary, Patient
@@ -163,11 +163,7 @@ def _write_fov(out: Path, fov: str, rows_iter: Any) -> FovSummary:
             rows.append({"cells": [{"cell_id": c["cell_id"], "label": c["label"]} for c in row["cells"]]})
             yield row
 
-    staging = check_inside(out / "data" / f"{fov}.parquet.writing", out / "data")
-    count = write_shard(staging, keep())
-    digest = sha256_file(staging)
-    shard = f"data/{fov}-{digest[:12]}.parquet"
-    staging.rename(check_inside(out / shard, out / "data"))
+    shard, digest, count = write_named_shard(out, fov, keep())
     return FovSummary(fov, shard, digest, count, _count_cells(rows))
 
 
