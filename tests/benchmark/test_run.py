@@ -156,16 +156,21 @@ def _cli_args(dataset_dir: Path, out: Path, device: str) -> list[str]:
 
 
 @pytest.mark.parametrize("device", ["cpu", "auto"])
-def test_cli_runs_on_cpu_and_auto(dataset_dir: Path, tmp_path: Path, device: str) -> None:
+def test_cli_runs_on_cpu_and_auto_without_cuda(
+    dataset_dir: Path, tmp_path: Path, device: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     result = CliRunner().invoke(main, _cli_args(dataset_dir, tmp_path / "r", device))
     assert result.exit_code == 0, result.output
     assert "test       cell_macro_f1" in result.output
     doc = json.loads((tmp_path / "r" / "results.json").read_text())
-    assert doc["protocol"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert doc["protocol"]["device"] == "cpu" and doc["protocol"]["precision"] == "fp32"
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cli_cuda_without_cuda_exits_2_naming_cuda(dataset_dir: Path, tmp_path: Path) -> None:
+def test_cli_cuda_without_cuda_exits_2_naming_cuda(
+    dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     result = CliRunner().invoke(main, _cli_args(dataset_dir, tmp_path / "r", "cuda"))
     assert result.exit_code == 2 and "CUDA" in result.output
     assert not (tmp_path / "r").exists()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from phenocell.benchmark.metrics import (
     macro_f1,
     present_macro_f1,
     sample_confusion,
+    to_host,
 )
 
 
@@ -68,6 +69,56 @@ def tile_logits(
     return F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
 
 
+@dataclass
+class SplitScores:
+    """The metrics of one split, accumulated batch by batch from the model's device tensors.
+
+    Fragment samples are computed on the device of the probabilities (:func:`fragment_samples`); pixel
+    counts and cell votes read host copies made in one place (:func:`to_host`).
+    """
+
+    index: SplitIndex
+    fragments: np.ndarray = field(default_factory=lambda: np.zeros((K, K), dtype=np.int64))
+    pixels: PixelCounts = field(default_factory=PixelCounts)
+    votes: CellVotes = field(default_factory=CellVotes)
+    classes: int = K
+
+    def add_batch(
+        self, batch: dict[str, Any], probs: torch.Tensor, semantic: torch.Tensor, instance: torch.Tensor
+    ) -> None:
+        """Count one batch: ``probs`` (B, C, H, W) softmax, ``semantic`` / ``instance`` (B, H, W) maps."""
+        self.classes = min(int(probs.shape[1]), K)
+        pred, sem_np, inst_np = (to_host(t) for t in (probs.argmax(dim=1), semantic, instance))
+        for j, i in enumerate(batch["index"].tolist()):
+            ref = self.index.tiles[i]
+            self.fragments += sample_confusion(fragment_samples(instance[j], semantic[j], probs[j]))
+            rows, cols = ref.crop()  # padding of a padded tile is not part of the FoV
+            self.pixels.add_tile(
+                ref.fov, ref.x + cols.start, ref.y + rows.start, sem_np[j][rows, cols], pred[j][rows, cols]
+            )
+            cells = (batch["cell_ids"][j], batch["cell_labels"][j], batch["cell_instance"][j])
+            self.votes.add_tile(inst_np[j], pred[j], *cells)
+
+    def result(self) -> dict[str, Any]:
+        """The scores and confusions, restricted to the dataset's classes (the head's outputs)."""
+        n = self.classes  # ids 0..n-1 < K: drop the rows / columns beyond them
+        fragments, pixel_cm, unique = (
+            self.fragments[:n, :n],
+            self.pixels.cm[:n, :n],
+            self.votes.confusion()[:n, :n],
+        )
+        cell, per_class = present_macro_f1(fragments)
+        return {
+            "cell_macro_f1": cell,
+            "cell_macro_f1_unique": macro_f1(unique),
+            "pixel_macro_f1": macro_f1(pixel_cm),
+            "cell_classes_scored": sorted(per_class),
+            "cell_confusion": fragments,
+            "cell_unique_confusion": unique,
+            "pixel_confusion": pixel_cm,
+        }
+
+
 @torch.no_grad()
 def evaluate(
     head: nn.Module, loader: DataLoader[dict[str, Any]], pipe: Pipeline, index: SplitIndex
@@ -75,34 +126,10 @@ def evaluate(
     """``cell_macro_f1`` (the authors'), ``cell_macro_f1_unique``, ``pixel_macro_f1`` and their confusions."""
     was_training = head.training
     head.eval()
-    fragments = np.zeros((K, K), dtype=np.int64)
-    pixels, votes, n = PixelCounts(), CellVotes(), K
+    scores = SplitScores(index)
     for batch in loader:
         inputs, semantic, instance = pipe.inputs(batch)
         probs = tile_logits(head, inputs, tuple(semantic.shape[-2:]), pipe.precision).softmax(dim=1)
-        n = min(int(probs.shape[1]), K)
-        pred = probs.argmax(dim=1).cpu().numpy()
-        sem_np, inst_np = semantic.cpu().numpy(), instance.cpu().numpy()
-        for j, i in enumerate(batch["index"].tolist()):
-            ref = index.tiles[i]
-            fragments += sample_confusion(fragment_samples(instance[j], semantic[j], probs[j]))
-            rows, cols = ref.crop()  # padding of a padded tile is not part of the FoV
-            pixels.add_tile(
-                ref.fov, ref.x + cols.start, ref.y + rows.start, sem_np[j][rows, cols], pred[j][rows, cols]
-            )
-            votes.add_tile(
-                inst_np[j], pred[j], batch["cell_ids"][j], batch["cell_labels"][j], batch["cell_instance"][j]
-            )
+        scores.add_batch(batch, probs, semantic, instance)
     head.train(was_training)
-    # the dataset's classes are the head's outputs (ids 0..n-1 < K): drop the rows / columns beyond them
-    fragments, pixel_cm, unique = fragments[:n, :n], pixels.cm[:n, :n], votes.confusion()[:n, :n]
-    cell, per_class = present_macro_f1(fragments)
-    return {
-        "cell_macro_f1": cell,
-        "cell_macro_f1_unique": macro_f1(unique),
-        "pixel_macro_f1": macro_f1(pixel_cm),
-        "cell_classes_scored": sorted(per_class),
-        "cell_confusion": fragments,
-        "cell_unique_confusion": unique,
-        "pixel_confusion": pixel_cm,
-    }
+    return scores.result()

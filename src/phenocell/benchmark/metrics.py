@@ -46,15 +46,22 @@ def macro_f1(cm: np.ndarray) -> float:
     return float(per_class_f1(cm).mean())
 
 
+def to_host(t: torch.Tensor) -> np.ndarray:
+    """A tensor on any device as a host array: the one place a metric leaves the compute device."""
+    return t.detach().cpu().numpy()
+
+
 def fragment_samples(instance: torch.Tensor, semantic: torch.Tensor, probs: torch.Tensor) -> np.ndarray:
     """(n, 2) [true, predicted] class of each instance fragment of one tile (the authors' definition).
 
-    ``instance`` / ``semantic`` (H, W) integer maps, ``probs`` (K, H, W) softmax probabilities.
+    ``instance`` / ``semantic`` (H, W) integer maps, ``probs`` (K, H, W) softmax probabilities. Everything is
+    computed on the device of ``probs`` (the maps are moved there); only the samples return to the host.
     """
-    inst = instance.long().flatten().clone()
-    sem = semantic.long().flatten().clone()
+    device = probs.device
+    inst = instance.to(device).long().flatten()
+    sem = semantic.to(device).long().flatten()
     ignored = sem == IGNORE_INDEX
-    inst[ignored], sem[ignored] = 0, 0
+    inst, sem = inst.masked_fill(ignored, 0), sem.masked_fill(ignored, 0)
     fg = inst > 0
     if not bool(fg.any()):
         return np.zeros((0, 2), dtype=np.int64)
@@ -62,10 +69,10 @@ def fragment_samples(instance: torch.Tensor, semantic: torch.Tensor, probs: torc
     counts = torch.bincount(slot, minlength=len(ids))
     true = torch.bincount(slot, weights=sem[fg].double(), minlength=len(ids))
     true = torch.div(true.round().long(), counts, rounding_mode="floor")
-    sums = torch.zeros(len(ids), probs.shape[0], dtype=torch.float64, device=probs.device)
-    sums.index_add_(0, slot.to(probs.device), probs.flatten(1)[:, fg.to(probs.device)].T.double())
-    pred = (sums / counts.to(sums).unsqueeze(1)).argmax(dim=1).cpu()
-    return torch.stack([true, pred], dim=1).numpy()
+    sums = torch.zeros(len(ids), probs.shape[0], dtype=torch.float64, device=device)
+    sums.index_add_(0, slot, probs.flatten(1)[:, fg].T.double())
+    pred = (sums / counts.to(sums).unsqueeze(1)).argmax(dim=1)
+    return to_host(torch.stack([true, pred], dim=1))
 
 
 def sample_confusion(samples: np.ndarray) -> np.ndarray:
