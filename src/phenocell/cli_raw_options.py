@@ -28,7 +28,8 @@ def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 ConvertOptions,
                 "min_cell_area_um2",
                 "--min-cell-area",
-                help="Cells smaller than this (µm²) are set to ignore (255).",
+                help="Cells smaller than this (µm²) are set to ignore (255) [default: 10 for a CODEX export, "
+                "0 for the authors' HDF5, as their chain; a value > 0 there is recorded as a departure].",
             ),
             option_from(
                 ConvertOptions,
@@ -75,6 +76,13 @@ def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 "--source",
                 help="Raw format: CODEX export or the authors' per-FoV HDF5 files (auto: *.hdf in RAW_DIR); "
                 "lizard / pannuke / arctique: those public releases (convert only).",
+            ),
+            option_from(
+                ConvertOptions,
+                "gt_ct_labels",
+                "--gt-ct-labels",
+                help="Authors' HDF5 only. pixel: each pixel keeps its gt_ct class, dirt is 0 in both maps "
+                "(their chain); majority: each cell takes its majority class, dirt and unclassified cells 255.",
             ),
             option_from(
                 ConvertOptions,

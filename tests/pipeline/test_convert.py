@@ -17,7 +17,7 @@ from phenocell.dataset.writer import sha256_file
 from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.schema import CLASS_NAMES
 
-MIN_AREA_UM2 = ConvertOptions().min_cell_area_um2
+MIN_AREA_UM2 = 10.0  # the default --min-cell-area of a CODEX export
 
 
 def test_default_and_family_config_return_same_rows(

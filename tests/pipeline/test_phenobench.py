@@ -55,26 +55,34 @@ FINE_NAMES = (
     "undefined",
     "vasculature",
 )
-MIN_AREA_UM2 = ConvertOptions().min_cell_area_um2
+MIN_AREA_UM2 = 10.0  # a user's --min-cell-area (the HDF5 default is none, as the authors')
+DIRT = FINE_NAMES.index("dirt") + 1
 
 
-def _fine_lut() -> np.ndarray:
-    """gt_ct id → expected semantic value (0 background, 255 dirt / unclassified instances)."""
+def _fine_lut(ignore: int) -> np.ndarray:
+    """gt_ct id → expected semantic value: 0 background; ``ignore`` for dirt and unclassified instances."""
     text = resources.files("phenocell.converters").joinpath("class_map.csv").read_text()
     merge = {r["cluster_name"]: r["class_name"] for r in csv.DictReader(text.splitlines())}
-    lut = np.full(30, 255, dtype=np.uint8)  # id 0 inside an instance: no class → ignore
+    lut = np.full(30, ignore, dtype=np.uint8)  # id 0 inside an instance: no class
     for k, name in enumerate(FINE_NAMES, start=1):
-        lut[k] = 255 if merge[name] == "ignore" else CLASS_NAMES.index(merge[name])
+        lut[k] = ignore if merge[name] == "ignore" else CLASS_NAMES.index(merge[name])
     return lut
 
 
-def _expected_fov(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _expected_fov(path: Path, rule: str = "pixel") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """H&E, semantic, instances and ifl of one FoV (its synthetic cells carry one gt_ct id each).
+
+    ``pixel`` (default): dirt is background in both maps, no size filter. ``majority`` with a 10 µm² minimum:
+    dirt, unclassified and small cells are 255.
+    """
     with h5py.File(path) as data:
         img, ifl, ct, inst = data["img"][()], data["ifl"][()], data["gt_ct"][0], data["gt_inst"][0]
-    semantic = np.where(inst > 0, _fine_lut()[ct], 0).astype(np.uint8)
-    ids, area = np.unique(inst[inst > 0], return_counts=True)
-    small = ids[area * DEFAULT_MASK_MPP**2 < MIN_AREA_UM2]
-    semantic[np.isin(inst, small)] = 255
+    if rule == "pixel":
+        semantic, inst = _fine_lut(0)[ct], np.where(ct == DIRT, 0, inst)
+    else:
+        semantic = np.where(inst > 0, _fine_lut(255)[ct], 0).astype(np.uint8)
+        ids, area = np.unique(inst[inst > 0], return_counts=True)
+        semantic[np.isin(inst, ids[area * DEFAULT_MASK_MPP**2 < MIN_AREA_UM2])] = 255
     if img.dtype == np.uint16:
         img = np.round(img / 257.0).astype(np.uint8)
     return np.moveaxis(img, 0, -1), semantic, inst, ifl
@@ -96,10 +104,11 @@ def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     )
 
 
-def test_every_tile_matches_gt_ct_and_gt_inst(hdf5_raw: Path, hdf5_dataset: Path) -> None:
-    expected = {p.stem: _expected_fov(p) for p in sorted(hdf5_raw.glob("*.hdf"))}
+def _check_tiles(raw: Path, dataset: Path, rule: str) -> tuple[int, int]:
+    """Compare every tile with the FoVs under ``rule``; returns (tiles, tiles with an ignored pixel)."""
+    expected = {p.stem: _expected_fov(p, rule) for p in sorted(raw.glob("*.hdf"))}
     tiles = ignored = 0
-    for row in _rows(hdf5_dataset):
+    for row in _rows(dataset):
         he, semantic, inst, _ = expected[row["fov"]]
         y, x, size = row["tile_y"], row["tile_x"], row["tile_size"]
         window = (slice(y, y + size), slice(x, x + size))
@@ -108,7 +117,24 @@ def test_every_tile_matches_gt_ct_and_gt_inst(hdf5_raw: Path, hdf5_dataset: Path
         assert _same_partition(_decode(row["instance_mask"]).astype(np.int64), inst[window])
         tiles += 1
         ignored += int((semantic[window] == 255).any())
+    return tiles, ignored
+
+
+def test_every_tile_matches_gt_ct_and_gt_inst(hdf5_raw: Path, hdf5_dataset: Path) -> None:
+    assert _check_tiles(hdf5_raw, hdf5_dataset, "pixel") == (6 * 9, 0)  # the authors' rule: nothing ignored
+
+
+def test_majority_rule_and_min_area_ignore_dirt_unclassified_and_small_cells(
+    hdf5_raw: Path, tmp_path: Path
+) -> None:
+    options = ConvertOptions(
+        tile_size=64, gt_ct_labels="majority", min_cell_area_um2=MIN_AREA_UM2, progress=False
+    )
+    out = convert(hdf5_raw, tmp_path / "pc", options=options)
+    tiles, ignored = _check_tiles(hdf5_raw, out, "majority")
     assert tiles == 6 * 9 and ignored > 0
+    departures = json.loads((out / "manifest.json").read_text())["options"]["departures"]
+    assert set(departures) == {"gt_ct_labels", "min_cell_area_um2", "tiling"}
 
 
 def test_markers_are_ifl_means_named_by_channel_file(hdf5_raw: Path, hdf5_dataset: Path) -> None:

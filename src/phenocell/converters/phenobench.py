@@ -2,9 +2,19 @@
 
 ``gt_ct`` id ``k`` (1..29) is the k-th of the granular cluster names sorted alphabetically (Python string
 order), and those names are the rows of the class-merge table (``class_map.csv``): the table is the only
-list of names, so ids, names and the 14 classes come from one place. Each instance takes the granular id
-most of its pixels carry; an instance with no id (0) is labelled ``unmatched`` and ignored (255), like a
-mask label without a table row in a CODEX export. Dirt and other ``ignore`` names are 255 as well.
+list of names, so ids, names and the 14 classes come from one place.
+
+Two rules turn the maps into tiles (``--gt-ct-labels``):
+
+- ``pixel`` (the authors' chain, ``SchuerchDataset``): :func:`pixel_maps` maps ``gt_ct`` pixel by pixel to
+  class ids, so an instance keeps every class its pixels carry, ``gt_ct`` outside instances stays labelled
+  and an instance with ``gt_ct`` 0 stays an instance on background; dirt (and any other ``ignore`` name)
+  is 0 in both the semantic and the instance map.
+- ``majority``: each instance is painted with the granular id most of its pixels carry; an instance with no
+  id (0) is labelled ``unmatched`` and ignored (255), like a mask label without a table row in a CODEX
+  export; dirt and other ``ignore`` names are 255 as well; ``gt_ct`` outside instances is dropped.
+
+Either way each cell's record (class, granular name) is its majority id, as :func:`cells_from_maps` gives.
 """
 
 from __future__ import annotations
@@ -42,6 +52,26 @@ def fine_lookup(class_map: ClassMap) -> tuple[np.ndarray, np.ndarray]:
         [IGNORE_INDEX] + [class_map.class_id(n, context=" (gt_ct names)") for n in names[1:]], dtype=np.uint8
     )
     return names, classes
+
+
+def pixel_maps(instances: np.ndarray, fine: np.ndarray, class_map: ClassMap) -> tuple[np.ndarray, np.ndarray]:
+    """The authors' pixel rule: ``(instances, semantic)`` with ignored names (dirt) 0 in both maps.
+
+    Args:
+        instances: (H, W) instance ids, 0 = background.
+        fine: (H, W) granular ids 0..29.
+        class_map: the merge table (with the user's overrides).
+
+    Returns:
+        The instance map without the ignored pixels, and the (H, W) uint8 class id of every pixel (0 where
+        ``gt_ct`` is 0 or an ignored name).
+
+    """
+    _, classes = fine_lookup(class_map)
+    ignored = classes == IGNORE_INDEX
+    ignored[0] = False  # gt_ct 0 is background in their semantic map, and leaves the instance alone
+    lut = np.where(classes == IGNORE_INDEX, 0, classes).astype(np.uint8)
+    return np.where(ignored[fine], 0, instances), lut[fine]
 
 
 def _majority_fine(index: np.ndarray, fine: np.ndarray, n: int) -> tuple[np.ndarray, int]:

@@ -54,12 +54,14 @@ class TileSpec:
 
 
 def tile_arrays(
-    he: LazyImage, mask: LazyImage, cells: FovCells, box: TileBox
+    he: LazyImage, mask: LazyImage, cells: FovCells, box: TileBox, semantic_map: LazyImage | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One tile: RGB image, semantic mask, tile-local instance mask and the sorted global labels.
 
     The crop ``box`` describes is read (labels by nearest neighbour on the H&E grid) and zero-padded at the
-    centre to ``box.size``: padding is black in the image and background (0) in both masks.
+    centre to ``box.size``: padding is black in the image and background (0) in both masks. The semantic
+    mask paints each instance with its cell's class, or is read from ``semantic_map`` (on the label
+    image's grid) where a source labels pixels rather than cells.
     """
     y0, x0 = box.y0, box.x0
     image = he.read(slice(y0, y0 + box.height), slice(x0, x0 + box.width))[..., :3]
@@ -79,9 +81,12 @@ def tile_arrays(
             found=str(len(present)),
             fix="use a smaller --tile-size",
         )
-    semantic = np.full(labels.shape, BACKGROUND, dtype=np.uint8)
-    fg = labels > 0
-    semantic[fg] = cells.class_ids[cells.lookup(labels[fg])]
+    if semantic_map is not None:
+        semantic = read_resampled(semantic_map, rows, cols).astype(np.uint8)
+    else:
+        semantic = np.full(labels.shape, BACKGROUND, dtype=np.uint8)
+        fg = labels > 0
+        semantic[fg] = cells.class_ids[cells.lookup(labels[fg])]
     pad = (
         (box.pad_top, box.size - box.height - box.pad_top),
         (box.pad_left, box.size - box.width - box.pad_left),
@@ -128,12 +133,17 @@ def iter_tiles(
     spec: TileSpec,
     meta: dict[str, Any],
     layout: str = "grid",
+    semantic_map: LazyImage | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield encoded rows (schema :data:`phenocell.schema.FEATURES`) for every tile of one FoV."""
+    """Yield encoded rows (schema :data:`phenocell.schema.FEATURES`) for every tile of one FoV.
+
+    ``semantic_map``: per-pixel class ids on the label image's grid, when the source labels pixels (the
+    authors' HDF5, ``--gt-ct-labels pixel``); else each instance takes its cell's class.
+    """
     height, width = he.shape[:2]
     scale = mask.mpp / he.mpp
     for box in tile_boxes(height, width, spec, layout, meta["fov"]):
-        image, semantic, local, present = tile_arrays(he, mask, cells, box)
+        image, semantic, local, present = tile_arrays(he, mask, cells, box, semantic_map)
         top, left = box.origin
         yield {
             "tile_id": f"{meta['fov']}_y{box.y0:05d}_x{box.x0:05d}",

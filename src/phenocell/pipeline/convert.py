@@ -62,6 +62,7 @@ class Inputs:
     excluded: dict[str, str]
     fov_index: dict[str, int]
     authors: AuthorsSplits | None = None  # the authors' split files (--splits-from)
+    hdf5: bool = False  # the authors' per-FoV HDF5 files (their defaults, departures recorded)
 
 
 def _fov_patients(table: CellTable, regions: list[str]) -> dict[str, str]:
@@ -93,6 +94,13 @@ def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
 
     if (hdf5 := read_hdf5_inputs(raw_dir, options)) is not None:
         return hdf5
+    if options.gt_ct_labels != "pixel":
+        raise InvalidOptionError(
+            "--gt-ct-labels applies to the authors' HDF5 files only",
+            expected="a folder of per-FoV .hdf files (--source phenobench-hdf5)",
+            found=f"a CODEX export in {raw_dir} with --gt-ct-labels {options.gt_ct_labels}",
+            fix="drop --gt-ct-labels: a CODEX export labels whole cells from its cell table",
+        )
     table = read_cell_table(raw_dir / CELL_TABLE_FILE, columns=cell_table_columns(options))
     patients = read_patients(raw_dir, options)
     class_map = load_class_map(options.class_map)
@@ -139,6 +147,7 @@ class OpenFov:
     mask: LazyImage
     cells: FovCells
     outlines: dict[str, int]  # contested_pixels, repaired_polygons (0 for label TIFFs)
+    semantic: LazyImage | None = None  # per-pixel classes on the mask grid; None: painted from the cells
 
 
 def open_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
@@ -158,7 +167,7 @@ def open_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
         inputs.class_map,
         region=fov,
         fov_index=inputs.fov_index[fov],
-        min_area_px=options.min_cell_area_um2 / mask.mpp**2,
+        min_area_px=options.min_area_um2(hdf5=False) / mask.mpp**2,
         max_centroid_distance=options.max_centroid_distance,
     )
     return OpenFov(he, mask, cells, outlines)
@@ -180,7 +189,7 @@ def _convert_fov(
     spec = TileSpec(options.tile_size, options.stride)
     if options.target_mpp:
         he = resample_he(he, options.target_mpp)
-    tiles = iter_tiles(he, mask, cells, spec, meta, layout=options.tiling)
+    tiles = iter_tiles(he, mask, cells, spec, meta, layout=options.tiling, semantic_map=opened.semantic)
     shard, digest, rows = write_named_shard(out, fov, tiles)
     counts: dict[int, int] = {}
     for cid in cells.class_ids.tolist():
@@ -243,9 +252,11 @@ def _write_metadata(
     qc: dict[str, dict[str, float]],
     options: ConvertOptions,
 ) -> None:
+    from phenocell.pipeline.phenobench import conversion_record  # as open_fov: no import circle
+
     manifest = {
         "phenocell_version": __version__,
-        "options": options.record(),
+        "options": conversion_record(options, hdf5=inputs.hdf5),
         "inputs": input_hashes(raw_dir),
         "external_inputs": {str(p): sha256_file(p) for p in external_inputs(raw_dir, options)},
         "shards": shard_entries(fovs),

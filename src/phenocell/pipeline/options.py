@@ -22,6 +22,15 @@ TILINGS: tuple[str, ...] = get_args(Tiling)
 #: ``lizard`` / ``pannuke`` / ``arctique`` read those public releases with their dataset profile.
 Source = Literal["auto", "codex", "phenobench-hdf5", "lizard", "pannuke", "arctique"]
 SOURCES: tuple[str, ...] = get_args(Source)
+#: How the authors' HDF5 labels become tiles: ``pixel`` (their chain: every pixel keeps its own ``gt_ct``
+#: class; dirt is background in both maps) or ``majority`` (each instance painted with its majority ``gt_ct``;
+#: dirt and unclassified instances ignored (255); ``gt_ct`` outside instances dropped).
+GtCtLabels = Literal["pixel", "majority"]
+GT_CT_LABELS: tuple[str, ...] = get_args(GtCtLabels)
+#: ``--min-cell-area`` (µm²) when not given: a QC rule for raw CODEX segmentations, where tiny segments are
+#: artefacts; the authors' HDF5 files are converted without a size filter, as their chain does.
+CODEX_MIN_CELL_AREA_UM2 = 10.0
+HDF5_MIN_CELL_AREA_UM2 = 0.0
 
 
 def _positive(name: str, flag: str, value: float | None, *, allow_zero: bool = False) -> None:
@@ -35,7 +44,6 @@ def _positive(name: str, flag: str, value: float | None, *, allow_zero: bool = F
         found=str(value),
         fix=f"pass {flag} with a value {bound}",
     )
-
 
 
 @dataclass
@@ -67,7 +75,7 @@ class ConvertOptions:
 
     tile_size: int = 256
     stride: int | None = None
-    min_cell_area_um2: float = 10.0
+    min_cell_area_um2: float | None = None  # None: the source's own (see min_area_um2)
     class_map: Path | None = None
     exclude: Path | None = None
     columns: CellTableColumns = field(default_factory=CellTableColumns)
@@ -84,6 +92,7 @@ class ConvertOptions:
     mask_mpp: float | None = None
     he_mpp: float | None = None
     source: Source = "auto"
+    gt_ct_labels: GtCtLabels = "pixel"
     max_pixels: int = DEFAULT_MAX_PIXELS
     allow_unlabelled_fovs: bool = False
     overwrite: bool = False
@@ -102,10 +111,18 @@ class ConvertOptions:
         _positive("target pixel size", "--target-mpp", self.target_mpp)
         _positive("centroid distance limit", "--max-centroid-distance", self.max_centroid_distance)
         check_choice("source", self.source, SOURCES)
+        check_choice("gt_ct_labels", self.gt_ct_labels, GT_CT_LABELS)
 
-    def record(self) -> dict[str, Any]:
-        """JSON-able options for the manifest and card (paths as given)."""
+    def min_area_um2(self, *, hdf5: bool) -> float:
+        """``--min-cell-area`` as given, else 10 µm² for a CODEX export and 0 for the authors' HDF5."""
+        if self.min_cell_area_um2 is not None:
+            return self.min_cell_area_um2
+        return HDF5_MIN_CELL_AREA_UM2 if hdf5 else CODEX_MIN_CELL_AREA_UM2
+
+    def record(self, *, hdf5: bool = False) -> dict[str, Any]:
+        """JSON-able options for the manifest and card (paths as given, the minimum area resolved)."""
         out = asdict(self)
+        out["min_cell_area_um2"] = self.min_area_um2(hdf5=hdf5)
         out["columns"] = asdict(self.columns)
         out["patient_columns"] = asdict(self.patient_columns)
         for key in ("class_map", "exclude", "patient_table", "region_patients", "splits_from"):

@@ -12,11 +12,16 @@ Raw layout (``--source phenobench-hdf5``, chosen automatically when RAW holds ``
 The FoVs then go through the same pipeline as a CODEX export: same tiling (``--tiling``), splits
 (``--base-by``, ``--splits-from``), patient options, card and manifest.
 H&E and masks share one grid, whose pixel size is ``--mask-mpp`` (or ``--he-mpp``), default 0.377442 µm.
+
+By default the labels are the authors' (Bio-Image-Datasets ``SchuerchDataset`` → ``tiles_to_lmdb``):
+``gt_ct`` mapped pixel by pixel, dirt 0 in both maps, no minimum cell area. Every option that makes the
+tiles differ from theirs is listed in the manifest's ``options.departures`` and in the card.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +34,7 @@ from phenocell.constants import (
     HDF5_SUFFIXES,
 )
 from phenocell.converters.classes import load_class_map
-from phenocell.converters.phenobench import cells_from_maps, fine_lookup
+from phenocell.converters.phenobench import cells_from_maps, fine_lookup, pixel_maps
 from phenocell.converters.regions import RegionFiles
 from phenocell.errors import InvalidInputError, MissingInputError
 from phenocell.pipeline.convert import Inputs, OpenFov
@@ -40,6 +45,7 @@ from phenocell.readers.cell_table import CellTable
 from phenocell.readers.pairs import read_exclusions
 from phenocell.readers.phenobench_hdf5 import channel_names, ifl_channels, marker_means, read_phenobench_hdf5
 from phenocell.records import LazyImage
+from phenocell.schema import IGNORE_INDEX
 from phenocell.splits.authors import read_authors_splits
 
 
@@ -120,11 +126,17 @@ def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
         excluded,
         {r: i for i, r in enumerate(files, start=1)},
         authors,
+        hdf5=True,
     )
 
 
 def open_hdf5_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
-    """Open one FoV's HDF5 file: H&E and instance map on one grid, cells labelled from ``gt_ct``."""
+    """Open one FoV's HDF5 file: H&E and instance map on one grid, cells labelled from ``gt_ct``.
+
+    With ``--gt-ct-labels pixel`` (default) the tiles' semantic mask is ``gt_ct`` merged pixel by pixel and
+    the dirt pixels leave the instance map (:func:`phenocell.converters.phenobench.pixel_maps`); cells under
+    ``--min-cell-area`` are then ignored (255) in it, as their records are.
+    """
     path = inputs.regions[fov].mask
     data = read_phenobench_hdf5(path, max_pixels=options.max_pixels)
     if data.channels != len(inputs.table.markers):
@@ -135,20 +147,53 @@ def open_hdf5_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
             fix="re-export the file, or exclude it with --exclude",
         )
     mpp = options.mask_mpp or options.he_mpp or DEFAULT_MASK_MPP
-    labels = np.unique(data.instances[data.instances > 0])
+    instances, semantic = data.instances, None
+    if options.gt_ct_labels == "pixel":
+        instances, semantic = pixel_maps(data.instances, data.fine, inputs.class_map)
+    labels = np.unique(instances[instances > 0])
+    min_area_px = options.min_area_um2(hdf5=True) / mpp**2
     cells = cells_from_maps(
-        data.instances,
+        instances,
         data.fine,
         inputs.class_map,
         path=path,
         mpp=mpp,
         fov_index=inputs.fov_index[fov],
-        min_area_px=options.min_cell_area_um2 / mpp**2,
-        markers=marker_means(path, data.instances, labels) if data.channels else None,
+        min_area_px=min_area_px,
+        markers=marker_means(path, instances, labels) if data.channels else None,
     )
+    if semantic is not None and (small := cells.labels[cells.area < min_area_px]).size:
+        semantic[np.isin(instances, small)] = IGNORE_INDEX
     return OpenFov(
         LazyImage(path, data.he, mpp),
-        LazyImage(path, data.instances, mpp),
+        LazyImage(path, instances, mpp),
         cells,
         {"contested_pixels": 0, "repaired_polygons": 0},
+        None if semantic is None else LazyImage(path, semantic, mpp),
     )
+
+
+def authors_departures(options: ConvertOptions) -> dict[str, dict[str, Any]]:
+    """The options with which an HDF5 conversion's tiles differ from the authors' (empty: none).
+
+    ``{option: {value, reference, effect}}``: ours, their chain's, and what it changes; the form of the
+    benchmark's own ``protocol.departures`` in ``results.json``, so the two can be reported side by side.
+    """
+    area = options.min_area_um2(hdf5=True)
+    labels, class_map = options.gt_ct_labels, options.class_map
+    checks = [
+        (area > 0, "min_cell_area_um2", area, 0.0, f"cells under {area} µm² ignored (255; 0 in export lmdb)"),
+        (labels != "pixel", "gt_ct_labels", labels, "pixel", "one class per cell; dirt, gt_ct-0 cells 255"),
+        (options.tiling != "phenobench", "tiling", options.tiling, "phenobench", "not their 224 px crops"),
+        (bool(options.target_mpp), "target_mpp", options.target_mpp, None, "H&E resampled; theirs is not"),
+        (bool(class_map), "class_map", str(class_map), None, "a user merge table instead of theirs"),
+    ]
+    return {o: {"value": v, "reference": r, "effect": e} for hit, o, v, r, e in checks if hit}
+
+
+def conversion_record(options: ConvertOptions, *, hdf5: bool) -> dict[str, Any]:
+    """The manifest's ``options``: every option, and for the authors' HDF5 its ``departures`` from them."""
+    record = options.record(hdf5=hdf5)
+    if hdf5:
+        record["departures"] = authors_departures(options)
+    return record
