@@ -82,7 +82,7 @@ def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 "gt_ct_labels",
                 "--gt-ct-labels",
                 help="Authors' HDF5 only. pixel: each pixel keeps its gt_ct class, dirt is 0 in both maps "
-                "(their chain); majority: each cell takes its majority class, dirt and unclassified cells 255.",
+                "(their chain); majority: each cell takes its majority class; dirt, unclassified cells 255.",
             ),
             option_from(
                 ConvertOptions,
