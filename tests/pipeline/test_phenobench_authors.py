@@ -26,6 +26,7 @@ import lmdb
 import numpy as np
 import pytest
 
+from phenocell.errors import InvalidOptionError
 from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.pipeline.lmdb_export import export_lmdb
 from phenocell.synthetic import SynthOptions
@@ -163,3 +164,12 @@ def test_min_cell_area_is_a_counted_and_recorded_departure(raw: Path, tmp_path: 
     }
     card = (dataset / "README.md").read_text()
     assert "Departures from the authors' data" in card and "`min_cell_area_um2` = 10.0" in card
+
+
+def test_gt_ct_labels_choices_and_codex_refusal(raw_export: Path, tmp_path: Path) -> None:
+    with pytest.raises(InvalidOptionError, match="'pixel', 'majority'"):
+        ConvertOptions(gt_ct_labels="cells")  # type: ignore[arg-type]
+    options = ConvertOptions(gt_ct_labels="majority", progress=False)
+    with pytest.raises(InvalidOptionError, match="--gt-ct-labels applies to the authors' HDF5 files only"):
+        convert(raw_export, tmp_path / "pc", options=options)
+    assert not (tmp_path / "pc").exists()
