@@ -1,4 +1,11 @@
-"""Registry entries: architecture at test size, safetensors round trip, token grids, errors."""
+"""Registry entries: architecture at test size, safetensors round trip, token grids, errors.
+
+The Hub loaders of Phikon-v2 and TITAN are faked with the project's own small models (``..._with_fake_loader``
+tests): nothing is downloaded here. MUSK is never built in these tests: its ``musk_large_patch16_384`` and
+the forward signature our wrapper calls exist only in the ``musk`` package (GitHub only, not on PyPI, not
+installed here); a stand-in written for the test would check our copy of BEiT-3, not MUSK. Its tests cover
+the install message and, through TITAN's, the block-hook taps it shares (``backends.hooked``).
+"""
 
 from __future__ import annotations
 
@@ -137,7 +144,9 @@ def test_missing_download_says_how_to_provide_weights(monkeypatch: pytest.Monkey
         real_from_hub(cfg)
 
 
-def test_phikon_v2_loads_its_transformers_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_phikon_v2_loads_its_transformers_repo_wiring_with_fake_loader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from phenocell.benchmark.backends import import_transformers
 
     transformers = import_transformers()
@@ -155,13 +164,28 @@ def test_phikon_v2_loads_its_transformers_repo(monkeypatch: pytest.MonkeyPatch) 
     assert grid.shape == (1, 64, 4, 4)
 
 
-def test_titan_needs_trust_remote_code_and_uses_the_conch_trunk(monkeypatch: pytest.MonkeyPatch) -> None:
+class _NoIntermediates(torch.nn.Module):
+    """A ViT trunk exposing only what TITAN's CONCH v1.5 class has: blocks, forward_features, prefix count."""
+
+    def __init__(self, vit: torch.nn.Module) -> None:
+        super().__init__()
+        self.vit, self.blocks, self.num_prefix_tokens = vit, vit.blocks, vit.num_prefix_tokens
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.vit.forward_features(x)
+
+
+def test_titan_needs_trust_remote_code_and_hooks_the_conch_trunk_wiring_with_fake_loader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Hub path, with the loader faked by our own small timm ViT (no download here)."""
     from phenocell.benchmark.backends import import_transformers
 
     with pytest.raises(InvalidOptionError, match="--trust-remote-code"):
         build_encoder("pathology/titan")
     transformers = import_transformers()
-    trunk = build_encoder("pathology/titan", small=True).model
+    vit = build_encoder("pathology/titan", small=True).model.trunk  # a timm ViT/16 at test size
+    trunk = _NoIntermediates(vit)
 
     class Titan:
         def return_conch(self) -> tuple[object, None]:
@@ -175,7 +199,35 @@ def test_titan_needs_trust_remote_code_and_uses_the_conch_trunk(monkeypatch: pyt
 
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", fake)
     enc = build_encoder("pathology/titan", trust_remote_code=True)
-    assert seen == {"hub_id": "MahmoodLab/TITAN", "trust_remote_code": True} and enc.model is trunk
+    assert seen == {"hub_id": "MahmoodLab/TITAN", "trust_remote_code": True} and enc.model.trunk is trunk
+    x = torch.rand(2, 3, 64, 64)
+    hooked = enc.model.forward_intermediates(x, [1, 2, 3])
+    timm_own = vit.forward_intermediates(x, indices=[1, 2, 3], output_fmt="NCHW", intermediates_only=True)
+    assert all(torch.equal(a, b) for a, b in zip(hooked, timm_own, strict=True))
+
+
+def _vit_l16_parameters(prefix: int = 1, grid: int = 14, width: int = 1024, blocks: int = 24) -> int:
+    """Parameters of a ViT-L/16 with LayerScale and no head, counted from the architecture's layers."""
+    embed = 3 * 16 * 16 * width + width + prefix * width + (grid * grid + prefix) * width
+    attention = width * 3 * width + 3 * width + width * width + width
+    mlp = width * 4 * width + 4 * width + 4 * width * width + width
+    per_block = attention + mlp + 2 * 2 * width + 2 * width  # two LayerNorms, two LayerScales
+    return embed + blocks * per_block + 2 * width  # final LayerNorm
+
+
+def test_titan_full_size_random_build_is_the_conch_v1_5_trunk() -> None:
+    """The full architecture, built on the meta device (shapes without values: seconds, not a minute)."""
+    with torch.device("meta"):
+        enc = build_encoder("pathology/titan", random_weights=True)
+        spec = feature_spec(enc.cfg, "unetr", linear_input="final_norm", unetr_taps="last4")
+        grids = enc(torch.rand(1, 3, 224, 224), spec)
+        (final,) = enc(torch.rand(1, 3, 224, 224), FeatureSpec((23,), final_norm=True))
+    trunk = enc.model.trunk
+    assert enc.weights_id.startswith("random:") and len(trunk.blocks) == 24
+    assert sum(p.numel() for p in trunk.parameters()) == _vit_l16_parameters()
+    assert {tuple(b.ls1.gamma.shape) for b in trunk.blocks} == {(1024,)}  # LayerScale in every block
+    assert spec.taps == (20, 21, 22, 23)
+    assert [tuple(g.shape) for g in grids] == [(1, 1024, 14, 14)] * 4 and final.shape == (1, 1024, 14, 14)
 
 
 def test_musk_without_its_package_says_how_to_install() -> None:

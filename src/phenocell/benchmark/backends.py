@@ -5,15 +5,19 @@ Each wrapper offers ``forward_features``, ``forward_intermediates`` and ``num_pr
 
 - ``transformers``: a DINOv2 model in transformers format (Phikon-v2: ``owkin/phikon-v2``).
   ``last_hidden_state`` is the final-normed output; ``hidden_states[i]`` is block i's output (no norm).
-- ``titan``: the CONCH v1.5 trunk (a timm ViT) that ``MahmoodLab/TITAN``'s remote code returns from
-  ``return_conch()``; needs ``trust_remote_code``.
+- ``titan``: the CONCH v1.5 trunk that ``MahmoodLab/TITAN``'s remote code returns from ``return_conch()``
+  (needs ``trust_remote_code``): its own ViT-L/16 class (width 1024, 24 blocks, 16 heads, MLP ratio 4, qkv
+  bias, LayerScale initialised at 1.0, CLS token, final LayerNorm) whose ``state_dict`` has timm's
+  ``vit_large_patch16_224`` names. It has no ``forward_intermediates`` (and its ``get_intermediate_layers``
+  is broken), so :class:`BlockTaps` takes block outputs with forward hooks, as the authors do.
 - ``musk``: ``musk_large_patch16_384`` from the ``musk`` package (not on PyPI), whose forward returns
-  ``(tokens, ...)``; block outputs are taken with forward hooks on its encoder layers.
+  ``(tokens, ...)``; block outputs are taken with forward hooks on its encoder layers (:func:`hooked`).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -81,8 +85,61 @@ def dinov2_random(kwargs: dict[str, Any], seed: int) -> nn.Module:
     return HFDinov2(transformers.Dinov2Model(config), int(kwargs["patch_size"]))
 
 
-def titan_trunk(hub_id: str, *, trust_remote_code: bool) -> nn.Module:
-    """The CONCH v1.5 trunk from TITAN's remote code (refused unless ``trust_remote_code``)."""
+def hooked(blocks: Any, indices: list[int], run: Callable[[], Any]) -> list[torch.Tensor]:
+    """The outputs (B, N, C) of ``blocks[i]`` (an ``nn.ModuleList`` / ``Sequential``) while ``run()`` runs.
+
+    Negative indices count from the end; outputs given as (N, B, C) (BEiT-3) are transposed.
+    """
+    captured: dict[int, torch.Tensor] = {}
+    wanted = [i % len(blocks) for i in indices]
+
+    def keep(i: int) -> Any:
+        def hook(_: nn.Module, __: Any, output: Any) -> None:
+            captured[i] = output[0] if isinstance(output, (tuple, list)) else output
+
+        return hook
+
+    handles = [blocks[i].register_forward_hook(keep(i)) for i in wanted]
+    try:
+        batch = int(run().shape[0])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [captured[i] if captured[i].shape[0] == batch else captured[i].transpose(0, 1) for i in wanted]
+
+
+class BlockTaps(nn.Module):
+    """A ViT trunk without ``forward_intermediates`` (TITAN's CONCH v1.5): taps through block hooks.
+
+    The trunk needs ``blocks``, ``forward_features`` (final-normed tokens) and ``num_prefix_tokens``.
+    """
+
+    trunk: Any
+
+    def __init__(self, trunk: nn.Module, patch_size: int) -> None:
+        super().__init__()
+        self.trunk, self.patch = trunk, patch_size
+        self.num_prefix_tokens = int(getattr(trunk, "num_prefix_tokens", 1))
+
+    @property
+    def blocks(self) -> Any:
+        """The trunk's transformer blocks."""
+        return self.trunk.blocks
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Final-normed tokens (B, N, C)."""
+        out: torch.Tensor = self.trunk.forward_features(x)
+        return out
+
+    def forward_intermediates(self, x: torch.Tensor, indices: list[int], **_: Any) -> list[torch.Tensor]:
+        """Block outputs (no final norm) at ``indices`` as (B, C, h, w) grids."""
+        tokens = hooked(self.trunk.blocks, indices, lambda: self.trunk.forward_features(x))
+        h, w = x.shape[-2] // self.patch, x.shape[-1] // self.patch
+        return [tokens_to_grid(t, self.num_prefix_tokens, h, w) for t in tokens]
+
+
+def titan_trunk(hub_id: str, patch_size: int, *, trust_remote_code: bool) -> nn.Module:
+    """The CONCH v1.5 trunk from TITAN's remote code (refused unless ``trust_remote_code``), hooked."""
     if not trust_remote_code:
         raise InvalidOptionError(
             f"{hub_id} loads through code from its Hub repo",
@@ -93,7 +150,15 @@ def titan_trunk(hub_id: str, *, trust_remote_code: bool) -> nn.Module:
     transformers = import_transformers()
     titan = transformers.AutoModel.from_pretrained(hub_id, trust_remote_code=True)
     conch, _ = titan.return_conch()
-    return conch.trunk
+    return BlockTaps(conch.trunk, patch_size)
+
+
+def titan_random(arch: str, patch_size: int, kwargs: dict[str, Any], seed: int | None) -> nn.Module:
+    """The CONCH v1.5 trunk architecture as a timm ViT with random weights, hooked like the real one."""
+    timm = import_timm()
+    if seed is not None:
+        torch.manual_seed(seed)
+    return BlockTaps(timm.create_model(arch, pretrained=False, **kwargs), patch_size)
 
 
 def import_musk() -> Any:
@@ -130,24 +195,9 @@ class MuskBackbone(nn.Module):
 
     def forward_intermediates(self, x: torch.Tensor, indices: list[int], **_: Any) -> list[torch.Tensor]:
         """Block outputs at ``indices`` as (B, C, h, w) grids (hooks on the encoder layers)."""
-        captured: dict[int, torch.Tensor] = {}
-        wanted = [i % len(self.blocks) for i in indices]
-
-        def keep(i: int) -> Any:
-            def hook(_: nn.Module, __: Any, output: Any) -> None:
-                tensor = output[0] if isinstance(output, (tuple, list)) else output
-                captured[i] = tensor if tensor.shape[0] == x.shape[0] else tensor.transpose(0, 1)
-
-            return hook
-
-        handles = [self.blocks[i].register_forward_hook(keep(i)) for i in wanted]
-        try:
-            self._tokens(x)
-        finally:
-            for handle in handles:
-                handle.remove()
+        tokens = hooked(self.blocks, indices, lambda: self._tokens(x))
         h, w = x.shape[-2] // self.patch, x.shape[-1] // self.patch
-        return [tokens_to_grid(captured[i], self.num_prefix_tokens, h, w) for i in wanted]
+        return [tokens_to_grid(t, self.num_prefix_tokens, h, w) for t in tokens]
 
 
 def musk_model(arch: str, patch_size: int, *, pretrained_id: str | None) -> nn.Module:

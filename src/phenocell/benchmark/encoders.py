@@ -187,18 +187,20 @@ def _phikon2() -> EncoderConfig:
 
 @ENCODERS.register("pathology/titan")
 def _titan() -> EncoderConfig:
-    # the CONCH v1.5 trunk that MahmoodLab/TITAN's remote code returns; the authors feed it 224 px tiles
-    # (patch 16, 768 channels, ImageNet mean/std); ViT-B depth 12
+    # the CONCH v1.5 trunk that MahmoodLab/TITAN's remote code returns (return_conch().trunk): a ViT-L/16,
+    # 1024 wide, 24 blocks, 16 heads, LayerScale initialised at 1.0, CLS token, ImageNet mean/std; its state
+    # dict has timm's vit_large_patch16_224 names (a local checkpoint: the vision tower's "trunk." tensors)
     return _vit(
         "pathology/titan",
-        "vit_base_patch16_224",
+        "vit_large_patch16_224",
         "MahmoodLab/TITAN",
         224,
         16,
-        768,
-        12,
+        1024,
+        24,
         1,
         "cc-by-nc-nd-4.0",
+        init_values=1.0,
         backend="titan",
     )
 

@@ -58,6 +58,8 @@ def _architecture(cfg: EncoderConfig) -> nn.Module:
         return backends.dinov2_random(cfg.timm_kwargs, cfg.seed or 0)
     if cfg.backend == "musk":
         return backends.musk_model(cfg.arch, cfg.patch_size, pretrained_id=None)
+    if cfg.backend == "titan":
+        return backends.titan_random(cfg.arch, cfg.patch_size, cfg.timm_kwargs, cfg.seed)
     timm = import_timm()
     if cfg.seed is not None:
         torch.manual_seed(cfg.seed)
@@ -142,7 +144,7 @@ def _download(cfg: EncoderConfig, trust_remote_code: bool) -> nn.Module:
     if cfg.backend == "transformers":
         return backends.dinov2_from_hub(hub_id, cfg.patch_size)
     if cfg.backend == "titan":
-        return backends.titan_trunk(hub_id, trust_remote_code=trust_remote_code)
+        return backends.titan_trunk(hub_id, cfg.patch_size, trust_remote_code=trust_remote_code)
     if cfg.backend == "musk":
         return backends.musk_model(cfg.arch, cfg.patch_size, pretrained_id=hub_id)
     timm = import_timm()
@@ -205,16 +207,22 @@ class FrozenEncoder(nn.Module):
 
 
 def build_encoder(
-    key: str, *, weights: Path | None = None, small: bool = False, trust_remote_code: bool = False
+    key: str,
+    *,
+    weights: Path | None = None,
+    small: bool = False,
+    random_weights: bool = False,
+    trust_remote_code: bool = False,
 ) -> FrozenEncoder:
-    """Build a registry entry, frozen. ``small`` gives the test-size architecture (random weights).
+    """Build a registry entry, frozen.
 
-    Weights: ``weights`` (safetensors) if given; else random (seeded) for baselines and test entries; else
-    the Hub checkpoint.
+    Weights: ``weights`` (safetensors) if given; else random (seeded) for baselines, test entries,
+    ``small`` (the test-size architecture) and ``random_weights`` (the full-size architecture: real memory
+    and speed without a download); else the Hub checkpoint.
     """
     cfg = ENCODERS.get(key)
     cfg = cfg.small() if small else cfg
-    if weights is None and cfg.hub_id is not None and not small:
+    if weights is None and cfg.hub_id is not None and not (small or random_weights):
         return FrozenEncoder(cfg, _from_hub(cfg, trust_remote_code), f"hf-hub:{cfg.hub_id}")
     model = _architecture(cfg)
     if weights is not None:
