@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from phenocell.benchmark.heads import CellViTHead, HeadInput, LinearHead, UNETRHead, build_head
+from phenocell.benchmark.heads import CellViTHead, ConstantHead, HeadInput, LinearHead, UNETRHead, build_head
 
 
 @pytest.mark.parametrize("patch", [8, 14, 16])
@@ -22,7 +22,7 @@ def test_heads_check_ranks_and_counts() -> None:
         UNETRHead(8, 15)(HeadInput(torch.rand(1, 3, 32, 32), [torch.rand(1, 8, 2, 2)]))
     with pytest.raises(ValueError, match="image must be"):
         LinearHead(8, 15)(HeadInput(torch.rand(3, 32, 32), [torch.rand(1, 8, 2, 2)]))
-    with pytest.raises(ValueError, match="one of 'linear', 'unetr'"):
+    with pytest.raises(ValueError, match="one of 'linear', 'unetr', 'constant'"):
         build_head("mlp", 8, 15)
 
 
@@ -72,3 +72,43 @@ def test_cellvit_trains() -> None:
         optim.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def _params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_constant_head_parameters_do_not_depend_on_encoder_width_beyond_the_projection() -> None:
+    # Vitoria et al.: 1x1 conv d -> 256, ceil(log2(16)) = 4 blocks of 3x3 conv 256 -> 256, 1x1 conv -> K.
+    # By hand for d = 1024, K = 15: (1024*256 + 256) + 4 * (256*256*9 + 256) + (256*15 + 15) = 2_626_575,
+    # the paper's "about 2.6 M parameters".
+    assert _params(ConstantHead(1024, 15, patch_size=16)) == 2_626_575
+    heads = {d: ConstantHead(d, 15, patch_size=16) for d in (384, 768, 1024, 1536)}
+    for d, head in heads.items():
+        assert head.proj.in_channels == d
+        assert _params(head) - _params(head.proj) == 2_626_575 - (1024 * 256 + 256)  # the rest is constant
+        assert _params(head) - _params(heads[384]) == (d - 384) * 256  # only the projection's weights grow
+    assert len(ConstantHead(1024, 15, patch_size=14).blocks) == 4  # ceil(log2 14) = 4: 16 h > H, resized
+    assert len(ConstantHead(1024, 15, patch_size=8).blocks) == 3
+
+
+def test_constant_head_blocks_are_bilinear_x2_conv3x3_relu_at_width_256() -> None:
+    head = ConstantHead(96, 7, patch_size=16)
+    for block in head.blocks:
+        up, conv, relu = block
+        assert isinstance(up, torch.nn.Upsample) and up.scale_factor == 2 and up.mode == "bilinear"
+        assert (conv.in_channels, conv.out_channels, conv.kernel_size) == (256, 256, (3, 3))
+        assert isinstance(relu, torch.nn.ReLU)
+    assert (head.proj.kernel_size, head.proj.out_channels) == ((1, 1), 256)
+    assert (head.classify.kernel_size, head.classify.out_channels) == ((1, 1), 7)
+
+
+@pytest.mark.parametrize(("patch", "size"), [(8, 64), (14, 224), (16, 224)])
+def test_constant_head_outputs_the_image_size(patch: int, size: int) -> None:
+    grid = size // patch
+    head = build_head("constant", 32, 15, patch)
+    assert isinstance(head, ConstantHead)
+    out = head(HeadInput(torch.rand(2, 3, size, size), [torch.randn(2, 32, grid, grid)]))
+    assert out.shape == (2, 15, size, size)
+    with pytest.raises(ValueError, match="expected 1 taps"):
+        head(HeadInput(torch.rand(1, 3, size, size), [torch.randn(1, 32, grid, grid)] * 4))

@@ -12,7 +12,9 @@ from phenocell.benchmark.metrics import (
     CellVotes,
     PixelCounts,
     confusion,
+    dice_scores,
     fragment_samples,
+    full_confusion,
     macro_f1,
     per_class_f1,
     present_macro_f1,
@@ -164,3 +166,28 @@ def test_pixel_counts_count_tiles_without_origin_whole() -> None:
     counts.add_tile("fold1_00000", -1, -1, gt, gt)  # imported tiles carry no origin (-1, -1)
     counts.add_tile("fold1_00000", -1, -1, gt, np.full((4, 4), 4))  # not de-duplicated
     assert counts.cm[3, 3] == 16 and counts.cm[3, 4] == 16
+
+
+def test_dice_by_hand_background_scored_but_not_averaged_ignore_not_counted() -> None:
+    gt = np.array([0, 0, 1, 1, 2, 255])
+    pred = np.array([0, 1, 1, 2, 2, 0])  # the ignore pixel's background prediction counts nowhere
+    mean, dice = dice_scores(full_confusion(gt, pred))
+    # background: TP 1, FN 1 -> 2/3; class 1: TP 1, FP 1, FN 1 -> 1/2; class 2: TP 1, FP 1 -> 2/3
+    assert dice == {0: 2 / 3, 1: 0.5, 2: 2 / 3}
+    assert mean == (0.5 + 2 / 3) / 2  # foreground classes present in gt or prediction; 3..14 absent
+
+
+@settings(max_examples=100, deadline=None)
+@given(label_maps())
+def test_dice_equals_sklearn_f1_per_class_over_valid_pixels(maps: tuple[np.ndarray, np.ndarray]) -> None:
+    gt, pred = maps
+    keep = gt != 255
+    mean, dice = dice_scores(full_confusion(gt, pred))
+    present = sorted(set(gt[keep].tolist()) | set(pred[keep].tolist()))
+    assert sorted(dice) == present
+    if not keep.any():
+        return
+    ref = f1_score(gt[keep], pred[keep], labels=present, average=None, zero_division=0)
+    assert np.allclose([dice[c] for c in present], ref)
+    fg = [c for c in present if c > 0]
+    assert np.isclose(mean, np.mean([dice[c] for c in fg]) if fg else 0.0)

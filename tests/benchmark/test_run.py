@@ -16,7 +16,7 @@ from phenocell.cli import main
 
 FAST = TrainConfig(steps=4, batch_size=4, lr=1e-3, warmup=1, val_every=2, workers=0)
 REPORT_FILES = {"results.json", "report.md", "confusion_pixel.png", "confusion_cell.png", "per_class_f1.png"}
-METRICS = ("cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1")
+METRICS = ("cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1", "dice_macro")
 
 
 def tiny_run(data: Path, out: Path, config: TrainConfig, family: str = "base", head: str = "linear") -> dict:
@@ -35,6 +35,7 @@ def runs(dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[tu
         ("tumor_type", "linear"),
         ("tumor_stage", "linear"),
         ("base", "unetr"),
+        ("base", "constant"),
     ]:
         path = root / f"{family}-{head}"
         # the reference CellViT decoder costs ~25 GFLOP per 128 px tile of a patch-8 encoder: too slow for
@@ -56,6 +57,8 @@ def test_runs_write_every_report_file_and_the_protocol(runs: dict[tuple[str, str
         test = doc["metrics"]["test"]
         assert set(test) >= {*METRICS, "pixel_per_class_f1", "cell_per_class_f1", "cell_confusion"}
         assert len(test["pixel_per_class_f1"]) == 14
+        assert len(test["dice_per_class"]) == 15 and "Background" in test["dice_per_class"]
+        assert 0 <= test["dice_macro"] <= 1 and "dice_macro" in (path / "report.md").read_text()
         assert doc["encoder_config"]["patch_size"] == 8 and doc["seed"] == 42
         protocol = doc["protocol"]
         assert protocol["device"] == "cpu" and protocol["precision"] == "fp32"
@@ -66,6 +69,8 @@ def test_runs_write_every_report_file_and_the_protocol(runs: dict[tuple[str, str
     assert unetr["protocol"]["departures"]["unetr_decoder"] == {"value": "compact", "reference": "cellvit"}
     linear = json.loads((runs[("base", "linear")] / "results.json").read_text())
     assert linear["protocol"]["features"] == "final_norm"
+    constant = json.loads((runs[("base", "constant")] / "results.json").read_text())
+    assert constant["head"] == "constant" and constant["protocol"]["features"] == "final_norm"
     assert "authors: 20000" in (runs[("base", "linear")] / "report.md").read_text()
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from phenocell.benchmark.config import HEADS
 from phenocell.cli_errors import friendly_errors
 from phenocell.cli_options import apply, option_from
 
@@ -87,7 +88,12 @@ def _run_options(func: Any) -> Any:
                 "--encoder", required=True, help="Registry key, see `phenocell benchmark encoders`."
             ),
             click.option(
-                "--head", type=click.Choice(["linear", "unetr"]), default="linear", show_default=True
+                "--head",
+                type=click.Choice(list(HEADS)),
+                default="linear",
+                show_default=True,
+                help="linear probe, UNETR (--unetr-decoder) or constant: the constant-capacity decoder "
+                "(1x1 conv to 256, x2 bilinear/3x3 conv/ReLU blocks, ~2.6 M parameters for any encoder).",
             ),
             _optional_path("--out", "Run directory (default runs/<...>)."),
             _optional_path("--weights", "Local safetensors checkpoint."),
@@ -145,7 +151,8 @@ def benchmark_run(
         m = results["metrics"][split]
         click.echo(
             f"{split:10s} cell_macro_f1 {m['cell_macro_f1']:.4f}  cell_macro_f1_unique "
-            f"{m['cell_macro_f1_unique']:.4f}  pixel_macro_f1 {m['pixel_macro_f1']:.4f}"
+            f"{m['cell_macro_f1_unique']:.4f}  pixel_macro_f1 {m['pixel_macro_f1']:.4f}  "
+            f"dice_macro {m['dice_macro']:.4f}"
         )
     click.echo(f"wrote {out}")
 
@@ -154,7 +161,7 @@ def benchmark_run(
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--metric",
-    type=click.Choice(["cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1"]),
+    type=click.Choice(["cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1", "dice_macro"]),
     default="cell_macro_f1",
     show_default=True,
 )

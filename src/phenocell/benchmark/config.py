@@ -17,12 +17,14 @@ from phenocell.errors import InvalidOptionError, check_choice
 ClassWeighting = Literal["ema_softmax", "inverse", "none"]
 Sampling = Literal["class_pixels", "class", "uniform"]
 Augment = Literal["reference", "flips", "none"]
-Selection = Literal["cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1"]
+Selection = Literal["cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1", "dice_macro"]
 Precision = Literal["auto", "fp16", "bf16", "fp32"]
 LinearInput = Literal["final_norm", "last_block"]
 UnetrTaps = Literal["last4", "spread"]
 UnetrDecoder = Literal["cellvit", "compact"]
 Background = Literal["exclude", "include"]
+Head = Literal["linear", "unetr", "constant"]
+HEADS: tuple[str, ...] = get_args(Head)
 TRAIN_FRACTIONS = (1.0, 0.5, 0.2, 0.1, 0.05)
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 

@@ -21,7 +21,9 @@ from phenocell.benchmark.metrics import (
     CellVotes,
     K,
     PixelCounts,
+    dice_scores,
     fragment_samples,
+    full_confusion,
     macro_f1,
     present_macro_f1,
     sample_confusion,
@@ -79,6 +81,7 @@ class SplitScores:
 
     index: SplitIndex
     fragments: np.ndarray = field(default_factory=lambda: np.zeros((K, K), dtype=np.int64))
+    dice: np.ndarray = field(default_factory=lambda: np.zeros((K, K), dtype=np.int64))
     pixels: PixelCounts = field(default_factory=PixelCounts)
     votes: CellVotes = field(default_factory=CellVotes)
     classes: int = K
@@ -93,6 +96,7 @@ class SplitScores:
             ref = self.index.tiles[i]
             self.fragments += sample_confusion(fragment_samples(instance[j], semantic[j], probs[j]))
             rows, cols = ref.crop()  # padding of a padded tile is not part of the FoV
+            self.dice += full_confusion(sem_np[j][rows, cols], pred[j][rows, cols])
             self.pixels.add_tile(
                 ref.fov, ref.x + cols.start, ref.y + rows.start, sem_np[j][rows, cols], pred[j][rows, cols]
             )
@@ -108,7 +112,10 @@ class SplitScores:
             self.votes.confusion()[:n, :n],
         )
         cell, per_class = present_macro_f1(fragments)
+        dice = self.dice[:n, :n]
         return {
+            "dice_macro": dice_scores(dice)[0],
+            "dice_confusion": dice,
             "cell_macro_f1": cell,
             "cell_macro_f1_unique": macro_f1(unique),
             "pixel_macro_f1": macro_f1(pixel_cm),
@@ -123,7 +130,10 @@ class SplitScores:
 def evaluate(
     head: nn.Module, loader: DataLoader[dict[str, Any]], pipe: Pipeline, index: SplitIndex
 ) -> dict[str, Any]:
-    """``cell_macro_f1`` (the authors'), ``cell_macro_f1_unique``, ``pixel_macro_f1`` and their confusions."""
+    """Scores of a head over a split: cell, unique-cell and pixel macro F1, Dice, and their confusions.
+
+    :mod:`phenocell.benchmark.metrics` defines each score.
+    """
     was_training = head.training
     head.eval()
     scores = SplitScores(index)

@@ -43,7 +43,10 @@ class FeatureSpec:
 
 
 def feature_spec(cfg: EncoderConfig, head: str, *, linear_input: str, unetr_taps: str) -> FeatureSpec:
-    """Reference: linear → final-normed tokens; UNETR → the last four blocks. Departures by name."""
+    """Reference: linear → final-normed tokens; UNETR → the last four blocks. Departures by name.
+
+    The constant-capacity head reads what the linear head reads (one grid of last-block patch tokens).
+    """
     if head == "unetr":
         return FeatureSpec(tuple(cfg.taps(unetr_taps)))
     if linear_input == "final_norm":

@@ -1,18 +1,22 @@
-"""Segmentation heads on frozen-encoder token grids: linear probe and UNETR.
+"""Segmentation heads on frozen-encoder token grids: linear probe, UNETR and the constant-capacity decoder.
 
-Both take :class:`HeadInput` (the normalised image at encoder input size and the feature grids) and return
+All take :class:`HeadInput` (the normalised image at encoder input size and the feature grids) and return
 per-pixel logits at the image size. The reference UNETR is the authors' CellViT-style decoder
-(:class:`CellViTHead`); :class:`UNETRHead` is our earlier, narrower decoder (``--unetr-decoder compact``).
+(:class:`CellViTHead`); :class:`UNETRHead` is our earlier, narrower decoder (``--unetr-decoder compact``);
+:class:`ConstantHead` is the decoder of Vitoria et al. ("A Benchmark of Foundation Model Encoders for
+Histopathological Image Segmentation"), whose size does not depend on the encoder beyond its first projection.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from phenocell.benchmark.config import HEADS
 from phenocell.errors import check_choice
 
 
@@ -158,14 +162,53 @@ class UNETRHead(nn.Module):
         return self.out(torch.cat([x, self.skip(inputs.image)], dim=1))
 
 
+class ConstantHead(nn.Module):
+    """Constant-capacity decoder (Vitoria et al.): the same ~2.6 M parameters for any encoder width.
+
+    A 1x1 conv projects the last tap (B, d, h, w) to ``width`` (256) channels; then s = ceil(log2(H / h))
+    blocks of x2 bilinear upsampling → 3x3 conv → ReLU keep that width (H / h is the patch size, so s is 3
+    for patch 8 and 4 for patch 14 or 16); a 1x1 conv gives the class logits, resized (bilinear) to the image
+    when the last block overshoots it (patch 14: 16h > H). Only the first projection depends on d.
+    """
+
+    n_taps = 1
+
+    def __init__(self, embed_dim: int, num_classes: int, patch_size: int = 16, width: int = 256) -> None:
+        super().__init__()
+        self.blocks_needed = math.ceil(math.log2(patch_size)) if patch_size > 1 else 0
+        self.proj = nn.Conv2d(embed_dim, width, kernel_size=1)
+        self.blocks = nn.Sequential(
+            *[
+                nn.Sequential(
+                    nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                    nn.Conv2d(width, width, 3, padding=1),
+                    nn.ReLU(inplace=True),
+                )
+                for _ in range(self.blocks_needed)
+            ]
+        )
+        self.classify = nn.Conv2d(width, num_classes, kernel_size=1)
+
+    def forward(self, inputs: HeadInput) -> torch.Tensor:
+        """(B, d, h, w) tokens → (B, 256, h, w) → s x2 blocks (B, 256, 2^s h, 2^s w) → (B, K, H, W)."""
+        inputs.check(self.n_taps)
+        x = self.blocks(self.proj(inputs.taps[-1].float()))
+        logits = self.classify(x)
+        if logits.shape[-2:] != inputs.image.shape[-2:]:  # the last block overshoots for non-power-2 patches
+            logits = F.interpolate(logits, size=inputs.image.shape[-2:], mode="bilinear", align_corners=False)
+        return logits
+
+
 def build_head(
     name: str, embed_dim: int, num_classes: int, patch_size: int = 16, decoder: str = "cellvit"
 ) -> nn.Module:
-    """``linear`` or ``unetr``; the UNETR decoder is ``cellvit`` (reference) or ``compact`` (ours)."""
-    check_choice("head", name, ("linear", "unetr"))
+    """``linear``, ``unetr`` or ``constant``; the UNETR decoder is ``cellvit`` (reference) or ``compact``."""
+    check_choice("head", name, HEADS)
     check_choice("unetr_decoder", decoder, ("cellvit", "compact"))
     if name == "linear":
         return LinearHead(embed_dim, num_classes)
+    if name == "constant":
+        return ConstantHead(embed_dim, num_classes, patch_size)
     if decoder == "cellvit":
         return CellViTHead(embed_dim, num_classes)
     return UNETRHead(embed_dim, num_classes, patch_size=patch_size)

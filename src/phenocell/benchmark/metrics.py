@@ -11,6 +11,13 @@ Ours, reported beside it: ``cell_macro_f1_unique`` counts each cell once (majori
 over every tile it touches) and ``pixel_macro_f1`` counts each FoV pixel once (overlapping tile strips are
 not counted twice); both average over all 14 classes. Their confusion rows are ground truth 1..14
 (background and ignore are not ground truth); a class with no true positive counts 0, absent or not.
+
+``dice_macro`` (Vitoria et al.'s metric, reported in every run): per-class Dice 2TP / (2TP + FP + FN) over
+the pooled pixels of every tile of a split (padding excluded, ignore pixels (255) not counted; overlapping
+tile strips count once per tile), background a class like the others in the confusion, so background
+predictions on cells are false negatives of their class. The mean runs over the foreground classes present
+in ground truth ∪ prediction (a class absent from both has no Dice); background's Dice is reported per class
+but kept out of the mean.
 """
 
 from __future__ import annotations
@@ -30,6 +37,27 @@ def confusion(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     gt, pred = np.asarray(gt).ravel().astype(np.int64), np.asarray(pred).ravel().astype(np.int64)
     keep = (gt >= 1) & (gt < K) & (gt != IGNORE_INDEX)
     return np.bincount(gt[keep] * K + pred[keep], minlength=K * K).reshape(K, K)
+
+
+def full_confusion(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """(K, K) pixel counts of ground truth 0..14 (rows, background included) against prediction; no ignore."""
+    gt, pred = np.asarray(gt).ravel().astype(np.int64), np.asarray(pred).ravel().astype(np.int64)
+    keep = (gt >= 0) & (gt < K)
+    return np.bincount(gt[keep] * K + pred[keep], minlength=K * K).reshape(K, K)
+
+
+def dice_scores(cm: np.ndarray) -> tuple[float, dict[int, float]]:
+    """Mean Dice over the foreground classes present, and the Dice of every present class (background too).
+
+    ``cm`` is a pixel confusion with background rows (:func:`full_confusion`); a class is present when it
+    has a ground-truth or a predicted pixel.
+    """
+    tp = np.diag(cm).astype(np.float64)
+    fp, fn = cm.sum(axis=0) - tp, cm.sum(axis=1) - tp
+    present = [c for c in range(cm.shape[0]) if cm[c, :].sum() + cm[:, c].sum() > 0]
+    dice = {c: float(2 * tp[c] / (2 * tp[c] + fp[c] + fn[c])) for c in present}
+    foreground = [v for c, v in dice.items() if c > 0]
+    return (float(np.mean(foreground)) if foreground else 0.0), dice
 
 
 def per_class_f1(cm: np.ndarray) -> np.ndarray:

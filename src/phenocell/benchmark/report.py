@@ -13,12 +13,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from phenocell.benchmark.dataset_table import dataset_table
-from phenocell.benchmark.metrics import per_class_f1, present_macro_f1
+from phenocell.benchmark.metrics import dice_scores, per_class_f1, present_macro_f1
 from phenocell.errors import InvalidInputError, check_choice, read_json_file
 from phenocell.schema import CLASS_NAMES
 from phenocell.splits import ALL_FAMILIES
 
 FAMILY_ORDER = ALL_FAMILIES
+SCORES = ("cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1", "dice_macro")
+SPLITS_SCORED = ("validation", "test")
 
 
 def class_names(results: dict[str, Any]) -> list[str]:
@@ -42,6 +44,9 @@ def _jsonable(results: dict[str, Any]) -> dict[str, Any]:
         out["metrics"][split]["cell_unique_per_class_f1"] = dict(
             zip(names[1:], per_class_f1(m["cell_unique_confusion"]).tolist(), strict=True)
         )
+        if "dice_confusion" in m:  # runs before Dice have none; background included, null where absent
+            dice = dice_scores(np.asarray(m["dice_confusion"]))[1]
+            out["metrics"][split]["dice_per_class"] = {name: dice.get(c) for c, name in enumerate(names)}
     return out
 
 
@@ -104,26 +109,24 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
         "",
         f"Departures from the authors' protocol: {_departures(doc)}.",
         "",
-        "| split | cell_macro_f1 (authors') | cell_macro_f1_unique | pixel_macro_f1 |",
-        "|---|---:|---:|---:|",
+        "| split | cell_macro_f1 (authors') | cell_macro_f1_unique | pixel_macro_f1 | dice_macro |",
+        "|---|---:|---:|---:|---:|",
     ]
-    lines += [
-        f"| {s} | "
-        + " | ".join(f"{m[s][k]:.4f}" for k in ("cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1"))
-        + " |"
-        for s in ("validation", "test")
-    ]
+    lines += [f"| {s} | " + " | ".join(_f(m[s].get(k), 4) for k in SCORES) + " |" for s in SPLITS_SCORED]
     lines += [
         "",
         f"Majority-class predictor (test pixel_macro_f1): {doc['majority_class_pixel_macro_f1']:.4f}",
         "",
-        "| class | pixel F1 | cell F1 |",
-        "|---|---:|---:|",
+        "| class | pixel F1 | cell F1 | Dice |",
+        "|---|---:|---:|---:|",
     ]
+    dice = m["test"].get("dice_per_class", {})
     lines += [
-        f"| {c} | {m['test']['pixel_per_class_f1'][c]:.3f} | {_f(m['test']['cell_per_class_f1'][c])} |"
+        f"| {c} | {m['test']['pixel_per_class_f1'][c]:.3f} | {_f(m['test']['cell_per_class_f1'][c])} | "
+        f"{_f(dice.get(c))} |"
         for c in class_names(doc)[1:]
     ]
+    lines += ["", f"Background Dice (test; not in dice_macro): {_f(dice.get(class_names(doc)[0]))}"]
     lines += [
         "",
         "![confusion](confusion_pixel.png)",
@@ -139,8 +142,8 @@ def _drop(base: float | None, shifted: float | None) -> str:
     return "—" if base is None or shifted is None else f"{base - shifted:+.2f}"
 
 
-def _f(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
+def _f(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
 
 
 def _departures(doc: dict[str, Any]) -> str:
@@ -158,6 +161,7 @@ PER_CLASS = {
     "cell_macro_f1": "cell_per_class_f1",
     "cell_macro_f1_unique": "cell_unique_per_class_f1",
     "pixel_macro_f1": "pixel_per_class_f1",
+    "dice_macro": "dice_per_class",
 }
 
 

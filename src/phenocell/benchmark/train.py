@@ -106,4 +106,4 @@ def train_head(
     }
 
 
-_SCORES = ("cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1")
+_SCORES = ("cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1", "dice_macro")
