@@ -208,7 +208,25 @@ def c2_out_inside_raw(ws: Ws) -> Run:
 
 
 def c2_out_contains_raw(ws: Ws) -> Run:
-    return convert(ws, "--overwrite", match="contains the raw export", out=ws.root)
+    outer = ws.root / "outer"  # --out holds the raw export, and the dataset copy lies outside it
+    outer.mkdir()
+    ws.raw = Path(shutil.move(ws.raw, outer / "raw"))
+    return convert(ws, "--overwrite", match="contains the raw export", out=outer)
+
+
+def c2_overwrite_onto_a_file(ws: Ws) -> Run:
+    (ws.root / "notes.txt").write_text("my notes")
+    run = convert(ws, "--overwrite", match="notes.txt is a file of 8 bytes", out=ws.root / "notes.txt")
+    return Run(run.args, ws.root / "(nothing)", run.match, run.command)  # the file itself must stay as it was
+
+
+def c2_overwrite_onto_a_folder_of_other_files(ws: Ws) -> Run:
+    (ws.root / "thesis").mkdir()
+    (ws.root / "thesis" / "chapter1.tex").write_text("mine")
+    run = convert(
+        ws, "--overwrite", match="holds chapter1.tex and no PhenoCell manifest.json", out=ws.root / "thesis"
+    )
+    return Run(run.args, ws.root / "(nothing)", run.match, run.command)
 
 
 def c2_qc_out_inside_raw(ws: Ws) -> Run:
@@ -288,7 +306,12 @@ def c4_inf_centroid(ws: Ws) -> Run:
 
 def c4_huge_centroid(ws: Ws) -> Run:
     _centroid(ws, 1e12)
-    return convert(ws, "--label-column", "none", match="cell centroids outside the label mask")
+    return convert(ws, "--label-column", "none", match="line 5: (X, Y) = (1e+12, ")
+
+
+def c4_garbage_centroid_id_join(ws: Ws) -> Run:
+    _centroid(ws, 1e300)
+    return convert(ws, match="centroid outside the FoV's mask")
 
 
 def c4_negative_centroid(ws: Ws) -> Run:
@@ -494,6 +517,22 @@ def c8_fractional_table_label(ws: Ws) -> Run:
         lambda t: t.__setitem__("Index in File", t["Index in File"].astype(float).where(t.index != 2, 12.7)),
     )
     return convert(ws, match="labels that are not mask label ids")
+
+
+def c8_text_table_label(ws: Ws) -> Run:
+    edit_table(ws.raw, lambda t: t.__setitem__("Index in File", t["Index in File"].where(t.index != 2, "4a")))
+    match = "found:    1 rows, e.g. line 4: '4a'\n  fix:      correct those rows: 'Index in File' holds each"
+    return convert(ws, match=match)
+
+
+def c8_huge_table_label(ws: Ws) -> Run:
+    edit_table(
+        ws.raw,
+        lambda t: t.__setitem__(
+            "Index in File", t["Index in File"].astype(object).where(t.index != 2, 10**23)
+        ),
+    )
+    return convert(ws, match="e.g. line 4: 1e+23\n  fix:      correct those rows: 'Index in File' holds each")
 
 
 def c8_semicolon_table(ws: Ws) -> Run:

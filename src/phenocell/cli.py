@@ -138,6 +138,10 @@ def demo(workdir: Path, no_benchmark: bool, **kw: Any) -> None:
     run_demo(workdir, benchmark=not no_benchmark, **kw)
 
 
+def _overwrite_option(help_text: str) -> Callable[[Any], Any]:
+    return option_from(ConvertOptions, "overwrite", "--overwrite", help=help_text)
+
+
 @main.command()
 @click.argument("raw_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=Path("qc"), show_default=True)
@@ -146,10 +150,11 @@ def demo(workdir: Path, no_benchmark: bool, **kw: Any) -> None:
 )
 @read_options
 @execution_options
+@_overwrite_option("Replace an existing QC folder (only one PhenoCell wrote).")
 @friendly_errors
-def qc(raw_dir: Path, out: Path, **kw: Any) -> None:
+def qc(raw_dir: Path, out: Path, overwrite: bool, **kw: Any) -> None:
     """Render a QC page (H&E with class-coloured outlines, per-FoV statistics) for RAW_DIR."""
-    options = ConvertOptions(execution=execution_from(kw), **read_options_from(kw))
+    options = ConvertOptions(execution=execution_from(kw), overwrite=overwrite, **read_options_from(kw))
     _start_workers(options, "phenocell.pipeline.qc")
     from phenocell.pipeline.qc import render_qc
 
@@ -214,10 +219,11 @@ def export() -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for <fov>.geojson files.")
 @read_options
 @execution_options
+@_overwrite_option("Replace an existing GeoJSON folder (only one PhenoCell wrote).")
 @friendly_errors
-def export_geojson_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
+def export_geojson_cmd(raw_dir: Path, out: Path, overwrite: bool, **kw: Any) -> None:
     """Write per-FoV cell outlines with their classes (H&E pixels) as GeoJSON that QuPath opens."""
-    options = ConvertOptions(execution=execution_from(kw), **read_options_from(kw))
+    options = ConvertOptions(execution=execution_from(kw), overwrite=overwrite, **read_options_from(kw))
     _start_workers(options, "phenocell.pipeline.export")
     from phenocell.pipeline.export import export_geojson
 

@@ -6,6 +6,7 @@ they must not carry path syntax. Every path built from one is checked again to l
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -92,6 +93,62 @@ def check_out_vs_raw(raw: Path, out: Path, *, flag: str = "--out") -> None:
             found=f"{flag} {out}, raw export {raw}",
             fix=f"choose a {flag} directory beside the raw export, e.g. {Path(raw).parent / 'phenocell'}",
         )
+
+
+#: Files that mark a directory as written by PhenoCell (a dataset, QC page or GeoJSON export; an LMDB export).
+MANIFEST_NAMES = ("manifest.json", "phenocell_manifest.json")
+
+
+def written_by_phenocell(path: Path) -> bool:
+    """Whether directory ``path`` holds a PhenoCell manifest: a JSON object with a ``phenocell_version``."""
+    for name in MANIFEST_NAMES:
+        try:
+            doc = json.loads((Path(path) / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and "phenocell_version" in doc:
+            return True
+    return False
+
+
+def _listing(path: Path, shown: int = 5) -> str:
+    names = sorted(p.name for p in path.iterdir())
+    more = f", ... ({len(names)} entries)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def check_replaceable(out: Path, *, overwrite: bool, flag: str = "--out") -> None:
+    """Refuse an existing ``out`` unless ``overwrite`` and it is empty or something PhenoCell wrote.
+
+    ``--overwrite`` replaces only a directory holding a PhenoCell manifest (see :func:`written_by_phenocell`)
+    or an empty directory; an ordinary file, a link or a directory of other files is never replaced.
+
+    Raises:
+        OutputExistsError: ``out`` exists and may not be replaced; the message names what is there.
+    """
+    out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        return
+    if not overwrite:
+        raise OutputExistsError(
+            f"output directory {out} already exists",
+            expected="a path that does not exist yet",
+            found=f"existing {'directory' if out.is_dir() else 'file'} {out}",
+            fix=f"choose another {flag} or pass --overwrite to replace it",
+        )
+    if out.is_symlink() or not out.is_dir():
+        what = "a symbolic link" if out.is_symlink() else f"a file of {out.stat().st_size:,d} bytes"
+        found = f"{out} is {what}, not a directory PhenoCell wrote"
+    elif any(out.iterdir()) and not written_by_phenocell(out):
+        found = f"{out} holds {_listing(out)} and no PhenoCell manifest.json"
+    else:
+        return
+    raise OutputExistsError(
+        f"--overwrite only replaces what PhenoCell wrote; {out} is something else",
+        expected=f"{flag} missing, an empty directory, or a directory holding a PhenoCell manifest.json",
+        found=found,
+        fix=f"choose another {flag}; if you mean to discard {out}, delete it yourself first",
+    )
 
 
 def ensure_empty_output_dir(path: Path | str, *, overwrite: bool = False) -> Path:

@@ -71,3 +71,43 @@ def test_check_rules() -> None:
         check_id_join("r", 5.1, joined=100, rows=100, limit=5.0, column="Index in File")
     with pytest.raises(InvalidInputError, match="none of 100 rows"):
         check_id_join("r", float("nan"), joined=0, rows=100, limit=5.0, column="Index in File")
+
+
+@pytest.mark.parametrize("label_column", ["Index in File", None])
+@pytest.mark.parametrize(("x", "shown"), [(1e300, "1e+300"), (160.0 + 1.5, "161.5")])
+def test_a_centroid_off_its_fov_is_an_error_naming_line_fov_and_value(
+    consecutive_raw: Path, tmp_path: Path, label_column: str | None, x: float, shown: str
+) -> None:
+    import warnings
+
+    from phenocell.constants import CellTableColumns
+
+    raw = Path(shutil.copytree(consecutive_raw, tmp_path / "raw"))
+    table = pd.read_csv(raw / TABLE)
+    row = int(np.flatnonzero(table["File Name"] == table["File Name"].iloc[0])[2])
+    table.loc[row, "X:X"] = x
+    table.to_csv(raw / TABLE, index=False)
+    options = ConvertOptions(tile_size=128, progress=False, columns=CellTableColumns(label=label_column))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # never a NumPy RuntimeWarning instead of the error
+        with pytest.raises(InvalidInputError, match="centroid outside the FoV's mask") as err:
+            convert(raw, tmp_path / "out", options=options)
+    message = str(err.value)
+    assert (
+        f"region {table['File Name'].iloc[0]}" in message
+        and f"line {row + 2}: (X, Y) = ({shown}, " in message
+    )
+    assert "0 <= X < 160" in message and not (tmp_path / "out").exists()
+
+
+def test_a_centroid_within_a_pixel_of_the_edge_passes_an_id_join() -> None:
+    from phenocell.converters.join_check import check_centroids_on_mask
+
+    lines = np.array([2, 3])
+    check_centroids_on_mask(
+        np.array([[0.0, -0.9], [127.5, 160.9]]), lines, (128, 160), region="r", lookup=False
+    )
+    with pytest.raises(InvalidInputError, match=r"line 3: \(X, Y\) = \(160\.9, 127\.5\)"):
+        check_centroids_on_mask(
+            np.array([[0.0, 0.0], [127.5, 160.9]]), lines, (128, 160), region="r", lookup=True
+        )

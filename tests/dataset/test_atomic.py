@@ -28,6 +28,7 @@ def test_second_run_on_the_same_out_is_refused_while_the_first_runs(raw_export: 
     out = tmp_path / "out"
     with atomic_directory(out) as first:
         (first / "marker").write_text("first run")
+        (first / "manifest.json").write_text('{"phenocell_version": "0"}')  # what a real run leaves
         result = CliRunner().invoke(convert_main, [str(raw_export), "--out", str(out), *ARGS])
         assert result.exit_code == 2 and "another phenocell run is writing" in result.output
         assert "Traceback" not in result.output and (first / "marker").exists()

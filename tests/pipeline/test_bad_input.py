@@ -110,8 +110,11 @@ def test_existing_output_is_refused_unless_overwrite(raw_export: Path, tmp_path:
     assert (out / "keep.txt").read_text() == "mine"
     result = CliRunner().invoke(convert_main, [str(raw_export), "--out", str(out), "--quiet"])
     assert result.exit_code == 2 and "--overwrite" in result.output
+    with pytest.raises(OutputExistsError, match="only replaces what PhenoCell wrote"):  # not ours: kept
+        convert(raw_export, out, options=ConvertOptions(tile_size=128, progress=False, overwrite=True))
+    (out / "keep.txt").unlink()
     convert(raw_export, out, options=ConvertOptions(tile_size=128, progress=False, overwrite=True))
-    assert (out / "manifest.json").exists() and not (out / "keep.txt").exists()
+    assert (out / "manifest.json").exists()
 
 
 def test_failure_mid_conversion_keeps_previous_output(raw_copy: Path, tmp_path: Path) -> None:

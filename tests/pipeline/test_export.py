@@ -44,9 +44,16 @@ def test_a_failing_fov_leaves_no_partial_export(raw_copy: Path, tmp_path: Path) 
     kept = tmp_path / "existing"
     kept.mkdir()
     (kept / "notes.txt").write_text("mine")
-    for out, expected in ((tmp_path / "new", None), (kept, ["notes.txt"])):
-        args = ["export", "geojson", str(raw_copy), "--out", str(out), "--workers", "1"]
+    for out, overwrite, expected in (
+        (tmp_path / "new", [], None),
+        (tmp_path / "empty", ["--overwrite"], []),
+        (kept, [], ["notes.txt"]),
+    ):
+        if expected == []:
+            out.mkdir()
+        args = ["export", "geojson", str(raw_copy), "--out", str(out), "--workers", "1", *overwrite]
         result = CliRunner().invoke(main, args)
-        assert result.exit_code == 2 and "cannot decode TIFF" in result.output
+        assert result.exit_code == 2
+        assert ("already exists" if out == kept else "cannot decode TIFF") in result.output
         listing = sorted(p.name for p in out.iterdir()) if out.exists() else None
         assert listing == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,8 +48,9 @@ def test_cell_table_non_numeric_label(raw_export: Path, tmp_path: Path) -> None:
     (tmp_path / TABLE).write_text(
         "\n".join([lines[0], lines[1].replace("reg001_A,1,A,1,", "reg001_A,1,A,1,x", 1), *lines[2:]])
     )
-    with pytest.raises(InvalidInputError, match="must be numeric"):
+    with pytest.raises(InvalidInputError, match="values that are not numbers") as err:
         read_cell_table(tmp_path / TABLE)
+    assert re.search(r"line 2: 'x\d+'", str(err.value)) and "integer mask label id" in str(err.value)
 
 
 def test_patient_table(raw_export: Path) -> None:

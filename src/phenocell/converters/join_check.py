@@ -15,6 +15,46 @@ from phenocell.errors import InvalidInputError
 
 #: Fewer joined rows than this leave the median undecided (no check on tiny FoVs).
 MIN_ROWS = 5
+#: How far (mask px) outside its mask an id-joined row's centroid may lie (a centroid convention differing by
+#: a pixel); a centroid used to look up a label must lie on the mask.
+EDGE_TOLERANCE_PX = 1.0
+
+
+def check_centroids_on_mask(
+    yx: np.ndarray, lines: np.ndarray, shape: tuple[int, ...], *, region: str, lookup: bool
+) -> None:
+    """Raise unless every row's centroid (y, x) lies on the FoV's mask (within the edge tolerance).
+
+    Args:
+        yx: (N, 2) centroids in mask pixels.
+        lines: the cell-table line number of each row, for the message.
+        shape: the mask's (height, width).
+        region: the FoV, for the message.
+        lookup: the centroids find the labels (``--label-column none``): no tolerance.
+
+    Raises:
+        InvalidInputError: a centroid is off the mask; the message names its line, the FoV and the value.
+
+    """
+    pts = np.asarray(yx, dtype=np.float64).reshape(-1, 2)
+    margin = 0.0 if lookup else EDGE_TOLERANCE_PX
+    height, width = shape[:2]
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(pts).all(axis=1) | (pts < -margin).any(axis=1)
+        bad |= (pts[:, 0] >= height + margin) | (pts[:, 1] >= width + margin)
+    if not bad.any():
+        return
+    first = int(np.flatnonzero(bad)[0])
+    y, x = pts[first].tolist()
+    raise InvalidInputError(
+        f"region {region}: {int(bad.sum())} cell-table row(s) have a centroid outside the FoV's mask",
+        expected=f"0 <= Y < {height} and 0 <= X < {width} (mask pixels"
+        + (")" if lookup else f", {margin:g} px tolerance)"),
+        found=f"line {int(lines[first])}: (X, Y) = ({x:g}, {y:g})"
+        + (f"; lines {[int(v) for v in lines[bad][1:4]]} too" if bad.sum() > 1 else ""),
+        fix="correct or drop those rows; check the centroid columns (--x-column / --y-column) and that they "
+        "are in mask pixels of this FoV",
+    )
 
 
 def median_centroid_distance(table_yx: np.ndarray, label_yx: np.ndarray) -> float:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from phenocell.constants import MAX_LABEL
 from phenocell.converters.classes import ClassMap
-from phenocell.converters.join_check import check_id_join, median_centroid_distance
+from phenocell.converters.join_check import check_centroids_on_mask, check_id_join, median_centroid_distance
 from phenocell.errors import InvalidInputError
 from phenocell.readers.cell_table import CellTable
 from phenocell.records import LazyImage
@@ -34,22 +34,6 @@ class LabelStats:
     point_labels: np.ndarray  # label under each queried point (0 = background)
 
 
-def _check_points(points: np.ndarray | None, height: int, width: int) -> None:
-    """Centroids used to find labels must lie on the mask (they are never clamped to its edge)."""
-    if points is None or len(points) == 0:
-        return
-    pts = np.asarray(points, dtype=np.float64)
-    bad = ~np.isfinite(pts).all(axis=1) | (pts[:, 0] < 0) | (pts[:, 1] < 0)
-    bad |= (pts[:, 0] >= height) | (pts[:, 1] >= width)
-    if bad.any():
-        raise InvalidInputError(
-            "cell centroids outside the label mask",
-            expected=f"0 <= Y < {height} and 0 <= X < {width} (mask pixels)",
-            found=f"{int(bad.sum())} rows, e.g. (y, x) {pts[bad][:3].tolist()}",
-            fix="check the centroid columns (--x-column / --y-column) and their pixel size, or join by label",
-        )
-
-
 def _check_strip(mask: LazyImage, strip: np.ndarray) -> np.ndarray:
     """A strip of labels as int64; negative labels and labels above 2**32 - 1 are refused."""
     if strip.size and (strip.min() < 0 or int(strip.max()) > MAX_LABEL):
@@ -68,11 +52,11 @@ def scan_labels(mask: LazyImage, points: np.ndarray | None = None) -> LabelStats
 
     Args:
         mask: the label image.
-        points: optional (N, 2) array of (y, x) pixel positions to look up.
+        points: optional (N, 2) array of (y, x) pixel positions to look up, all on the mask
+            (:func:`~phenocell.converters.join_check.check_centroids_on_mask`).
 
     """
     height, width = mask.shape
-    _check_points(points, height, width)
     sums: dict[str, list[np.ndarray]] = {"labels": [], "area": [], "sy": [], "sx": []}
     pts = np.empty((0, 2)) if points is None else np.asarray(points, dtype=np.float64)
     py, px = np.floor(pts[:, 0]).astype(np.int64), np.floor(pts[:, 1]).astype(np.int64)
@@ -169,8 +153,10 @@ def label_cells(
     ``max_centroid_distance`` is given.
     """
     cols = table.columns
-    points = None if cols.label else rows[[cols.y, cols.x]].to_numpy(dtype=np.float64)
-    stats = scan_labels(mask, points)
+    points = rows[[cols.y, cols.x]].to_numpy(dtype=np.float64)
+    lines = rows.index.to_numpy() + 2  # file line numbers (header is line 1)
+    check_centroids_on_mask(points, lines, mask.shape, region=region, lookup=not cols.label)
+    stats = scan_labels(mask, None if cols.label else points)
     row_labels = _rows_by_label(rows, table, stats)
     if cols.label and len(np.unique(row_labels)) != len(row_labels):
         dup = pd.Series(row_labels).value_counts()

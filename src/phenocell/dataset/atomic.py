@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from phenocell.errors import InvalidOptionError, OutputExistsError, OutputLockedError
+from phenocell.errors import InvalidOptionError, OutputLockedError
+from phenocell.paths import check_replaceable
 
 PARTIAL = "partial"
 
@@ -124,38 +125,55 @@ def _check_parent(out: Path) -> None:
             return
 
 
+def _make_parents(out: Path) -> list[Path]:
+    """Create ``out``'s missing parent folders; returns those created, deepest first."""
+    created = [p for p in Path(os.path.abspath(out)).parents if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed run created for its ``--out`` (deepest first), if they stayed empty."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 @contextmanager
 def atomic_directory(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``out``; on success it replaces ``out``, on failure it is removed.
 
+    ``overwrite`` replaces only an empty directory or one PhenoCell wrote (:func:`check_replaceable`). A
+    failed run also removes the parent folders it created for ``out``.
+
     Raises:
         OutputLockedError: another live run holds ``out``'s lock.
-        OutputExistsError: ``out`` exists and ``overwrite`` is false (checked before any work).
+        OutputExistsError: ``out`` exists and may not be replaced (checked before any work).
 
     """
     out = Path(out)
     _check_parent(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(out)
     lock = out.parent / f".{out.name}.lock"
-    _acquire(lock, out)
+    done = False
     try:
-        if out.exists() and not overwrite:
-            raise OutputExistsError(
-                f"output directory {out} already exists",
-                expected="a path that does not exist yet",
-                found=f"existing {'directory' if out.is_dir() else 'file'} {out}",
-                fix="choose another --out or pass --overwrite to replace it",
-            )
-        clean_stale_partials(out)
-        token = f"{os.getpid()}-{secrets.token_hex(4)}"
-        tmp = out.parent / f".{out.name}.{PARTIAL}-{token}"
-        tmp.mkdir()
+        _acquire(lock, out)
         try:
-            yield tmp
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        _replace(out, tmp, out.parent / f".{out.name}.{PARTIAL}-{token}-old")
+            check_replaceable(out, overwrite=overwrite)
+            clean_stale_partials(out)
+            token = f"{os.getpid()}-{secrets.token_hex(4)}"
+            tmp = out.parent / f".{out.name}.{PARTIAL}-{token}"
+            tmp.mkdir()
+            try:
+                yield tmp
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            _replace(out, tmp, out.parent / f".{out.name}.{PARTIAL}-{token}-old")
+            done = True
+        finally:
+            with contextlib.suppress(OSError):
+                lock.unlink()
     finally:
-        with contextlib.suppress(OSError):
-            lock.unlink()
+        if not done:
+            _remove_empty(created)

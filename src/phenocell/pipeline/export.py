@@ -18,9 +18,11 @@ from shapely.geometry import mapping
 from tqdm.auto import tqdm
 
 from phenocell.converters.panoptic import FovCells
+from phenocell.dataset.atomic import atomic_directory
 from phenocell.paths import check_inside, check_out_vs_raw
 from phenocell.pipeline.convert import Inputs, open_fov, read_inputs
 from phenocell.pipeline.options import ConvertOptions
+from phenocell.pipeline.outputs import write_output_manifest
 from phenocell.pipeline.parallel import run_fovs, warm_up
 from phenocell.readers.polygons import label_polygons
 from phenocell.schema import CLASS_COLORS, IGNORE_COLOR, IGNORE_INDEX, class_name
@@ -63,30 +65,26 @@ def _features(cells: FovCells, polygons: dict[int, Any], scale: float) -> list[d
 
 
 def export_geojson(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) -> list[Path]:
-    """Write ``out/<fov>.geojson`` for every region of a raw export; returns the files written."""
+    """Write ``out/<fov>.geojson`` for every region of a raw export (and ``out/manifest.json``).
+
+    ``out`` is written atomically: a failed run leaves nothing (not even the folders made for it), and an
+    existing ``out`` is replaced only with ``options.overwrite`` and only if PhenoCell wrote it. Returns the
+    files written.
+    """
     options = options or ConvertOptions()
     check_out_vs_raw(Path(raw_dir), Path(out))
-    warm_up(options.execution, __name__)  # local workers start while the inputs are read
-    inputs = read_inputs(Path(raw_dir).absolute(), options)
     out = Path(out)
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    before = set(out.iterdir())
-    task = functools.partial(export_fov, options=options, out=out.absolute())
-    bar = tqdm(total=len(inputs.regions), desc="export", unit="fov", disable=not options.progress)
-    written = {}
-    try:
+    with atomic_directory(out, overwrite=options.overwrite) as tmp:
+        warm_up(options.execution, __name__)  # local workers start while the inputs are read
+        inputs = read_inputs(Path(raw_dir).absolute(), options)
+        task = functools.partial(export_fov, options=options, out=tmp.absolute())
+        bar = tqdm(total=len(inputs.regions), desc="export", unit="fov", disable=not options.progress)
+        written = {}
         for fov, path in run_fovs(task, inputs, options.execution):
             written[fov] = out / path.name
             bar.update()
-    except BaseException:  # a failed run leaves nothing of its own behind, and the user's files as they were
-        for path in set(out.iterdir()) - before:
-            path.unlink()
-        if created and not any(out.iterdir()):
-            out.rmdir()
-        raise
-    finally:
         bar.close()
+        write_output_manifest(tmp, "geojson", Path(raw_dir), sorted(written))
     return [written[fov] for fov in sorted(written)]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from phenocell import __version__
 from phenocell.dataset.writer import sha256_file
 from phenocell.errors import InvalidInputError
 from phenocell.records import FovSummary
@@ -45,3 +46,12 @@ def write_metadata_files(tmp: Path, splits: Splits, manifest: dict[str, Any], qc
     (tmp / "splits.json").write_text(json.dumps(splits.to_json(), indent=2) + "\n")
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (tmp / "qc" / "fov_stats.json").write_text(json.dumps(qc, indent=2, sort_keys=True) + "\n")
+
+
+def write_output_manifest(tmp: Path, kind: str, raw_dir: Path, fovs: list[str]) -> None:
+    """Write ``manifest.json`` of a QC page or GeoJSON export: it marks the folder as PhenoCell's own.
+
+    ``--overwrite`` replaces only a folder holding one (:func:`phenocell.paths.check_replaceable`).
+    """
+    doc = {"phenocell_version": __version__, "kind": kind, "raw_dir": str(raw_dir), "fovs": fovs}
+    (tmp / "manifest.json").write_text(json.dumps(doc, indent=2) + "\n")

@@ -20,10 +20,12 @@ from tqdm.auto import tqdm
 
 from phenocell.cards.figures import outline_overlay
 from phenocell.cards.qc_page import render_qc_page
+from phenocell.dataset.atomic import atomic_directory
 from phenocell.errors import PhenoCellError
 from phenocell.paths import check_inside, check_out_vs_raw
 from phenocell.pipeline.convert import Inputs, open_fov, read_inputs
 from phenocell.pipeline.options import ConvertOptions
+from phenocell.pipeline.outputs import write_output_manifest
 from phenocell.pipeline.parallel import run_fovs, warm_up
 from phenocell.readers.images import read_resampled
 from phenocell.readers.pairs import read_exclusions, write_exclusions
@@ -91,27 +93,30 @@ def _review_or_error(inputs: Inputs, fov: str, options: ConvertOptions, out: Pat
 
 
 def render_qc(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) -> Path:
-    """Write ``out/index.html``, ``out/fovs/*.png`` and ``out/exclude.csv``; returns the page path.
+    """Write ``out/index.html``, ``out/fovs/*.png``, ``out/exclude.csv`` and ``out/manifest.json``.
 
     ``options.exclude`` is read (if given) and copied to ``out/exclude.csv``; all FoVs are rendered,
-    excluded ones marked.
+    excluded ones marked. ``out`` is written atomically: an existing one is replaced only with
+    ``options.overwrite`` and only if PhenoCell wrote it. Returns the page path.
     """
     options = options or ConvertOptions()
     check_out_vs_raw(Path(raw_dir), Path(out))
-    warm_up(options.execution, __name__)  # local workers start while the inputs are read
-    excluded = read_exclusions(options.exclude) if options.exclude else {}
-    inputs = read_inputs(Path(raw_dir).absolute(), dataclasses.replace(options, exclude=None))
     out = Path(out)
-    (out / "fovs").mkdir(parents=True, exist_ok=True)
-    task = functools.partial(_review_or_error, options=options, out=out.absolute() / "fovs")
-    bar = tqdm(total=len(inputs.regions), desc="QC", unit="fov", disable=not options.progress)
-    found = {}
-    for fov, fov_stats in run_fovs(task, inputs, options.execution):
-        found[fov] = fov_stats
-        bar.update()
-    bar.close()
-    stats = dict(sorted(found.items()))
-    write_exclusions(out / "exclude.csv", excluded)
-    page = render_qc_page(Path(raw_dir), out / "exclude.csv", stats, excluded)
-    (out / "index.html").write_text(page, encoding="utf-8")
+    with atomic_directory(out, overwrite=options.overwrite) as tmp:
+        warm_up(options.execution, __name__)  # local workers start while the inputs are read
+        excluded = read_exclusions(options.exclude) if options.exclude else {}
+        inputs = read_inputs(Path(raw_dir).absolute(), dataclasses.replace(options, exclude=None))
+        (tmp / "fovs").mkdir()
+        task = functools.partial(_review_or_error, options=options, out=tmp.absolute() / "fovs")
+        bar = tqdm(total=len(inputs.regions), desc="QC", unit="fov", disable=not options.progress)
+        found = {}
+        for fov, fov_stats in run_fovs(task, inputs, options.execution):
+            found[fov] = fov_stats
+            bar.update()
+        bar.close()
+        stats = dict(sorted(found.items()))
+        write_exclusions(tmp / "exclude.csv", excluded)
+        page = render_qc_page(Path(raw_dir), out / "exclude.csv", stats, excluded)
+        (tmp / "index.html").write_text(page, encoding="utf-8")
+        write_output_manifest(tmp, "qc", Path(raw_dir), sorted(stats))
     return out / "index.html"

@@ -109,37 +109,62 @@ def _check_text_columns(frame: pd.DataFrame, columns: CellTableColumns, path: Pa
             )
 
 
-def _bad_numbers(col: str, path: Path, why: str, values: pd.Series, want: str) -> InvalidInputError:
+def _bad_numbers(
+    col: str, path: Path, why: str, values: pd.Series, want: str, fix: str | None = None
+) -> InvalidInputError:
+    pairs = [f"line {i + 2}: {v!r}" for i, v in zip(values.index[:5], values.head(5).tolist(), strict=True)]
     return InvalidInputError(
         f"column {col!r} of {path} has {why}",
         expected=want,
-        found=f"{len(values)} rows, e.g. {values.head(5).tolist()} on lines {(values.index[:5] + 2).tolist()}"
-        if len(values)
-        else "none",
-        fix=f"correct or drop those rows of {col!r}",
+        found=f"{len(values)} rows, e.g. {'; '.join(pairs)}" if len(values) else "none",
+        fix=fix or f"correct or drop those rows of {col!r}",
     )
+
+
+def _column_fix(col: str, columns: CellTableColumns) -> str:
+    if col == columns.label:
+        return (
+            f"correct those rows: {col!r} holds each cell's integer mask label id; or join by centroid "
+            "with --label-column none"
+        )
+    return f"correct or drop those rows: {col!r} holds the cell centroid in mask pixels"
+
+
+def _as_numbers(frame: pd.DataFrame, col: str, path: Path, fix: str) -> pd.Series:
+    """Column ``col`` as float64; text that is no number and empty cells are errors naming line and value."""
+    raw = frame[col]
+    values = pd.to_numeric(raw, errors="coerce").astype(np.float64)
+    text = raw[values.isna() & raw.notna()]
+    if len(text):
+        raise _bad_numbers(col, path, "values that are not numbers", text, "a number in every row", fix)
+    if values.isna().any():
+        empty = raw[values.isna()]
+        raise _bad_numbers(
+            col, path, "empty cells", empty, "a number in every row", "fill or drop those rows"
+        )
+    return values
 
 
 def _check_numeric_columns(frame: pd.DataFrame, columns: CellTableColumns, path: Path) -> None:
     numeric = [columns.x, columns.y] + ([columns.label] if columns.label else [])
     for col in numeric:
-        if not pd.api.types.is_numeric_dtype(frame[col]) or frame[col].isna().any():
-            raise InvalidInputError(
-                f"column {col!r} of {path} must be numeric without gaps",
-                expected="numbers in every row",
-                found=f"dtype {frame[col].dtype}, {int(frame[col].isna().sum())} empty cells",
-                fix="fill or drop the rows with missing values",
-            )
-        values = frame[col].astype(np.float64)
-        bad = values[~np.isfinite(values) | (values < 0)]
+        fix = _column_fix(col, columns)
+        values = _as_numbers(frame, col, path, fix)
+        bad = frame[col][~np.isfinite(values) | (values < 0)]
         if len(bad):
-            raise _bad_numbers(col, path, "infinite or negative values", bad, "finite values >= 0")
+            raise _bad_numbers(col, path, "infinite or negative values", bad, "finite values >= 0", fix)
+        frame[col] = values
     if columns.label:
-        values = frame[columns.label].astype(np.float64)
+        values = frame[columns.label]
         bad = values[(values != np.floor(values)) | (values > MAX_LABEL)]
         if len(bad):
             raise _bad_numbers(
-                columns.label, path, "labels that are not mask label ids", bad, f"integers 0..{MAX_LABEL}"
+                columns.label,
+                path,
+                "labels that are not mask label ids",
+                bad,
+                f"integers 0..{MAX_LABEL}",
+                _column_fix(columns.label, columns),
             )
         frame[columns.label] = values.astype(np.int64)
 
