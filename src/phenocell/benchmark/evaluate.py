@@ -56,8 +56,7 @@ class Pipeline:
         if "taps" in batch and not augmented:
             grids = [g.to(self.device, non_blocking=True).float() for g in batch["taps"]]
         else:
-            with self.precision.autocast():
-                grids = encode(self.encoder, x, self.spec)
+            grids = encode(self.encoder, x, self.spec, self.precision)
         normed = (x - self.encoder.mean) / self.encoder.std
         return HeadInput(normed, grids), semantic, instance
 

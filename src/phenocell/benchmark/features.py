@@ -1,7 +1,10 @@
 """Frozen-encoder features: live on the device, or from an on-disk per-shard token cache read memory-mapped.
 
-Tokens are rounded through fp16 in both paths, so a cached run and a live run see identical inputs.
-Cache layout: ``CACHE/<config-hash>/manifest.json`` (encoder, weights id, input and tile size, feature spec,
+Both paths encode through :func:`encode`: under the run's precision (fp16 autocast on CUDA by default, bf16
+or fp32 where asked) and rounded through fp16, so a cached and a live run see the same features (equal up to
+the kernels' batch-size effects, within fp16 rounding). The precision is part of the cache key.
+Cache layout: ``CACHE/<config-hash>/manifest.json`` (encoder, weights id, precision, input and tile size,
+feature spec,
 and, per FoV, the sha256 of the shards holding its tiles and the tile ids its file holds) and
 ``CACHE/<config-hash>/<fov>.safetensors`` (one fp16 tensor per feature grid, tile ids in the metadata). A
 FoV's file holds the tiles of the runs that needed them (a later run on more tiles appends the missing ones)
@@ -23,11 +26,12 @@ import torch
 from torch.nn import functional as F
 
 from phenocell.benchmark.data import SplitIndex, TileDataset, TileRef, make_loader
+from phenocell.benchmark.device import Precision
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
 from phenocell.errors import InvalidInputError
 
 ENCODE_BATCH = 16
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4  # 4: the precision joins the key
 
 
 def to_input(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -38,20 +42,39 @@ def to_input(images: torch.Tensor, size: int) -> torch.Tensor:
     return x
 
 
-def encode(encoder: FrozenEncoder, x: torch.Tensor, spec: FeatureSpec) -> list[torch.Tensor]:
-    """Feature grids of encoder-input images ``x``, rounded through fp16 (normal tensors, not inference)."""
-    grids = encoder(x, spec)
+FP32 = Precision(None, "cpu")
+
+
+def encode(
+    encoder: FrozenEncoder, x: torch.Tensor, spec: FeatureSpec, precision: Precision = FP32
+) -> list[torch.Tensor]:
+    """Feature grids of encoder-input images ``x`` under ``precision``'s autocast, rounded through fp16.
+
+    Returns normal fp32 tensors (not inference tensors). The live pipeline and the token cache both call it.
+    """
+    with precision.autocast():
+        grids = encoder(x, spec)
     return [g.half().float() for g in grids]
 
 
 class TokenCache:
-    """Per-shard fp16 token cache keyed by encoder, weights, sizes and feature spec (module docstring)."""
+    """Per-shard fp16 token cache keyed by encoder, weights, precision, sizes and features (module doc)."""
 
-    def __init__(self, root: Path, encoder: FrozenEncoder, tile_size: int, spec: FeatureSpec, data_dir: Path):
+    def __init__(
+        self,
+        root: Path,
+        encoder: FrozenEncoder,
+        tile_size: int,
+        spec: FeatureSpec,
+        data_dir: Path,
+        precision: Precision = FP32,
+    ):
+        self.precision = precision
         self.key: dict[str, Any] = {
             "format": CACHE_FORMAT,
             "encoder": encoder.cfg.key,
             "weights_id": encoder.weights_id,
+            "precision": precision.name,
             "input_size": encoder.cfg.input_size,
             "tile_size": tile_size,
             "features": spec.key(),
@@ -137,8 +160,8 @@ class TokenCache:
                 parts[k].append(old[f"tap{k}"])
         for batch in loader:
             x = to_input(batch["image"].to(device), encoder.cfg.input_size)
-            for k, grid in enumerate(encoder(x, self.spec)):
-                parts[k].append(grid.half().cpu())
+            for k, grid in enumerate(encode(encoder, x, self.spec, self.precision)):
+                parts[k].append(grid.half().cpu())  # exact: encode rounded through fp16
         save_file(
             {f"tap{k}": torch.cat(p).contiguous() for k, p in enumerate(parts)},
             str(self.path(fov)),

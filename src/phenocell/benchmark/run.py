@@ -23,7 +23,7 @@ from phenocell.benchmark.data import (
     load_index,
     make_loader,
 )
-from phenocell.benchmark.device import resolve_device, resolve_precision
+from phenocell.benchmark.device import Precision, resolve_device, resolve_precision
 from phenocell.benchmark.evaluate import Pipeline, evaluate
 from phenocell.benchmark.features import TokenCache
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder, build_encoder, feature_spec
@@ -84,11 +84,12 @@ def _fill_cache(
     spec: FeatureSpec,
     indexes: dict[str, SplitIndex],
     cfg: TrainConfig,
+    precision: Precision,
 ) -> TokenCache | None:
     if cache_dir is None:
         return None
     train = indexes["train"]
-    cache = TokenCache(cache_dir, enc, train.tile_size, spec, train.root)
+    cache = TokenCache(cache_dir, enc, train.tile_size, spec, train.root, precision)
     for split in cached:
         cache.fill(enc, indexes[split], enc.mean.device, cfg.workers)
     return cache
@@ -134,7 +135,7 @@ def _frozen_model(
     ).to(device)
     spec = feature_spec(enc.cfg, kw["head"], linear_input=cfg.linear_input, unetr_taps=cfg.unetr_taps)
     cached = _cached_splits(kw["cache_dir"], cfg, kw["log"])
-    cache = _fill_cache(kw["cache_dir"], cached, enc, spec, indexes, cfg)
+    cache = _fill_cache(kw["cache_dir"], cached, enc, spec, indexes, cfg, kw["precision"])
     torch.manual_seed(cfg.seed)
     head = build_head(kw["head"], enc.cfg.embed_dim, num_classes, enc.cfg.patch_size, cfg.unetr_decoder)
     pipe = Pipeline(enc, spec, device, kw["precision"], Augmenter(cfg.augment))
