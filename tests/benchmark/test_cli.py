@@ -20,8 +20,8 @@ def test_cli_defaults_and_choices_equal_the_dataclass() -> None:
         if f.name in NOT_ON_CLI:
             continue
         param = params[f.name]
-        assert f.default is not MISSING
-        assert param.default == f.default, f.name
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        assert param.default == default, f.name
         if get_origin(hints[f.name]) is Literal:
             assert isinstance(param.type, click.Choice), f.name
             assert list(param.type.choices) == list(get_args(hints[f.name])), f.name

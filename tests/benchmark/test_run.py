@@ -160,14 +160,19 @@ def _cli_args(dataset_dir: Path, out: Path, device: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("device", ["cpu", "auto"])
+@pytest.mark.parametrize(("device", "quiet"), [("cpu", False), ("auto", True)])
 def test_cli_runs_on_cpu_and_auto_without_cuda(
-    dataset_dir: Path, tmp_path: Path, device: str, monkeypatch: pytest.MonkeyPatch
+    dataset_dir: Path, tmp_path: Path, device: str, quiet: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    result = CliRunner().invoke(main, _cli_args(dataset_dir, tmp_path / "r", device))
+    args = _cli_args(dataset_dir, tmp_path / "r", device) + ["--quiet"] * quiet
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "test       cell_macro_f1" in result.output
+    out = result.output
+    assert ("train: 100%" in out and "steps/s=" in out) is not quiet  # the bar, unless --quiet
+    assert "step      1  loss" in out and "step      2  loss" in out  # one line per validation
+    assert "validation cell_macro_f1" in out and "test       cell_macro_f1" in out
+    assert f"wrote {tmp_path / 'r' / 'results.json'} and {tmp_path / 'r' / 'report.md'}" in out
     doc = json.loads((tmp_path / "r" / "results.json").read_text())
     assert doc["protocol"]["device"] == "cpu" and doc["protocol"]["precision"] == "fp32"
 

@@ -54,7 +54,8 @@ _HELP = {
     "unetr_decoder": "cellvit: the authors' CellViT-style decoder; compact: our narrower one.",
     "train_fraction": "Nested seeded subset of the train split: 1, 0.5, 0.2, 0.1 or 0.05.",
     "device": "auto (CUDA when present), cpu, cuda or cuda:N.",
-    "workers": "DataLoader processes decoding tiles (0: decode in this process).",
+    "workers": "DataLoader processes decoding tiles (0: decode in this process); default min(4, usable "
+    "cores): the authors' 4 where the machine has them.",
 }
 
 
@@ -108,6 +109,7 @@ def _run_options(func: Any) -> Any:
                 is_flag=True,
                 help="Allow encoders that load code from their Hub repo (pathology/titan).",
             ),
+            click.option("--quiet", is_flag=True, help="No progress bar (the run's lines still print)."),
             *_train_options(),
         ],
     )
@@ -126,15 +128,20 @@ def benchmark_run(
     cache_dir: Path | None,
     trust_remote_code: bool,
     small: bool,
+    quiet: bool,
     **kw: Any,
 ) -> None:
-    """Train a head on a frozen encoder and evaluate it (writes results.json, report.md, figures)."""
+    """Train a head on a frozen encoder and evaluate it (writes results.json, report.md, figures).
+
+    Shows a bar over the training steps (loss, steps/s, last validation score), a line per validation and
+    per final evaluation, and where the results go.
+    """
     from phenocell.benchmark.config import TrainConfig
     from phenocell.benchmark.run import run_benchmark
 
     config = TrainConfig(**kw)
     out = out or Path("runs") / f"{encoder.replace('/', '-')}-{head}-{family}"
-    results = run_benchmark(
+    run_benchmark(
         data,
         family=family,
         encoder=encoder,
@@ -146,15 +153,8 @@ def benchmark_run(
         trust_remote_code=trust_remote_code,
         small=small,
         log=click.echo,
+        progress=not quiet,
     )
-    for split in ("validation", "test"):
-        m = results["metrics"][split]
-        click.echo(
-            f"{split:10s} cell_macro_f1 {m['cell_macro_f1']:.4f}  cell_macro_f1_unique "
-            f"{m['cell_macro_f1_unique']:.4f}  pixel_macro_f1 {m['pixel_macro_f1']:.4f}  "
-            f"dice_macro {m['dice_macro']:.4f}"
-        )
-    click.echo(f"wrote {out}")
 
 
 @benchmark.command("compare")

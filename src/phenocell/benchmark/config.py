@@ -8,8 +8,9 @@ The CLI (:mod:`phenocell.benchmark.cli`) derives its defaults and choices from t
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
 from phenocell.errors import InvalidOptionError, check_choice
@@ -27,6 +28,19 @@ Head = Literal["linear", "unetr", "constant"]
 HEADS: tuple[str, ...] = get_args(Head)
 TRAIN_FRACTIONS = (1.0, 0.5, 0.2, 0.1, 0.05)
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+AUTHORS_WORKERS = 4
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one), as torch counts them."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """The authors' 4 DataLoader workers, or fewer on a machine with fewer usable cores (torch warns)."""
+    return min(AUTHORS_WORKERS, usable_cores())
 
 
 @dataclass
@@ -36,7 +50,7 @@ class TrainConfig:
     ``early_stop`` counts optimisation steps without a better validation score (the authors: 1200);
     ``grad_clip`` 0 disables clipping; ``precision`` ``auto`` is fp16 autocast + GradScaler on CUDA and fp32
     on CPU; ``device`` is ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; ``workers`` is the
-    number of DataLoader processes decoding tiles.
+    number of DataLoader processes decoding tiles (default ``min(4, usable cores)``).
     """
 
     steps: int = 20_000
@@ -63,7 +77,7 @@ class TrainConfig:
     train_fraction: float = 1.0
     seed: int = 42
     device: str = "auto"
-    workers: int = 4
+    workers: int = field(default_factory=default_workers)
 
     def __post_init__(self) -> None:
         self.validate()

@@ -192,11 +192,13 @@ def run_benchmark(
     trust_remote_code: bool = False,
     small: bool = False,
     log: Any = print,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Train and evaluate one head (or ``baseline/hovernext`` end to end); writes the run directory.
 
     The classes are those of the dataset's profile (its ``manifest.json``); ``small`` builds the encoder at
-    test size with random weights (CI).
+    test size with random weights (CI). ``log`` gets the run's lines (where results go, each validation,
+    each final evaluation, the CPU cost estimate); ``progress`` shows a bar over the training steps.
     """
     cfg = config or TrainConfig()
     cfg.validate()
@@ -215,8 +217,9 @@ def run_benchmark(
     fill_seconds = time.perf_counter() - started
     loaders = _loaders(indexes, model.cache, model.cached, counts["train"], cfg, pin=device.type == "cuda")
     val = (loaders["validation"], indexes["validation"])
-    history = train_head(model.module, loaders["train"], val, model.pipe, model.loss_fn, cfg, log)
-    metrics = {s: evaluate(model.module, loaders[s], model.pipe, indexes[s]) for s in ("validation", "test")}
+    log(f"training on {device} ({precision.name}); results go to {_result_paths(out)}")
+    history = train_head(model.module, loaders["train"], val, model.pipe, model.loss_fn, cfg, log, progress)
+    metrics = {s: _final(model, loaders[s], indexes[s], s, log) for s in ("validation", "test")}
     results = {
         **_header(profile, family, encoder, head, data, model),
         "config": asdict(cfg),
@@ -234,7 +237,25 @@ def run_benchmark(
         },
     }
     write_run(Path(out), results)
+    log(f"wrote {_result_paths(out)}")
     return results
+
+
+def _result_paths(out: Path) -> str:
+    return f"{Path(out) / 'results.json'} and {Path(out) / 'report.md'}"
+
+
+def _final(
+    model: Model, loader: DataLoader[dict[str, Any]], index: SplitIndex, split: str, log: Any
+) -> dict[str, Any]:
+    """Evaluate the selected checkpoint on one split and print its line."""
+    m = evaluate(model.module, loader, model.pipe, index)
+    log(
+        f"{split:10s} cell_macro_f1 {m['cell_macro_f1']:.4f}  cell_macro_f1_unique "
+        f"{m['cell_macro_f1_unique']:.4f}  pixel_macro_f1 {m['pixel_macro_f1']:.4f}  "
+        f"dice_macro {m['dice_macro']:.4f}"
+    )
+    return m
 
 
 def _cache_record(cache: TokenCache | None) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ from phenocell.benchmark.config import TrainConfig
 from phenocell.benchmark.data import SplitIndex
 from phenocell.benchmark.evaluate import Pipeline, evaluate, tile_logits
 from phenocell.benchmark.objective import build_scheduler, tile_sampling_weights
+from phenocell.benchmark.progress import Progress, full_protocol_on_cpu
 
 __all__ = ["TrainConfig", "sampler_for", "train_head"]
 
@@ -70,32 +71,40 @@ def train_head(
     loss_fn: nn.Module,
     cfg: TrainConfig,
     log: Any = print,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Train ``head`` on ``train`` batches; keep the state with the best validation ``cfg.selection``."""
+    """Train ``head`` on ``train`` batches; keep the state with the best validation ``cfg.selection``.
+
+    ``progress`` shows a bar over the steps; validation lines and the CPU cost estimate go to ``log``.
+    """
     optim = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = build_scheduler(optim, cfg)
     scaler = pipe.precision.scaler()
     best: dict[str, Any] = {"score": -1.0, "step": 0, "state": copy.deepcopy(head.state_dict())}
     history: list[dict[str, Any]] = []
     step, started = 0, time.perf_counter()
+    shown = Progress(cfg, log, bar=progress, estimate=full_protocol_on_cpu(cfg, pipe.device.type))
     head.train()
     for batch in train:
         step += 1
         loss = _step(head, batch, pipe, loss_fn, optim, scaler, cfg)
         sched.step()
+        shown.step(step, loss)
         if step % cfg.val_every and step != cfg.steps:
             continue
         metrics = evaluate(head, val[0], pipe, val[1])
         score = metrics[cfg.selection]
         history.append({"step": step, "loss": loss, **{k: metrics[k] for k in _SCORES}})
-        log(f"step {step:6d}  loss {loss:.4f}  val {cfg.selection} {score:.4f}")
+        shown.validated(score)
+        shown.say(f"step {step:6d}  loss {loss:.4f}  val {cfg.selection} {score:.4f}")
         if score > best["score"]:
             best = {"score": score, "step": step, "state": copy.deepcopy(head.state_dict())}
         elif cfg.early_stop and step - best["step"] >= cfg.early_stop:
-            log(f"early stop at step {step} (best {best['score']:.4f} at step {best['step']})")
+            shown.say(f"early stop at step {step} (best {best['score']:.4f} at step {best['step']})")
             break
         if step >= cfg.steps:
             break
+    shown.close()
     head.load_state_dict(best["state"])
     return {
         "history": history,
