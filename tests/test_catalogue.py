@@ -535,6 +535,11 @@ def c8_huge_table_label(ws: Ws) -> Run:
     return convert(ws, match="e.g. line 4: 1e+23\n  fix:      correct those rows: 'Index in File' holds each")
 
 
+def c8_geojson_without_features(ws: Ws) -> Run:
+    edit_geojson(ws.raw, lambda d: d.update(features=[]))
+    return convert(ws, match="no features in ")
+
+
 def c8_semicolon_table(ws: Ws) -> Run:
     pd.read_csv(ws.raw / TABLE).to_csv(ws.raw / TABLE, index=False, sep=";")
     return convert(ws, match="semicolon-delimited")
@@ -592,6 +597,7 @@ POLYGON_CASES = {
     c5_geojson_mpp_not_a_number,
     c6_huge_geojson_grid,
     c8_geojson_not_feature_collection,
+    c8_geojson_without_features,
 }
 
 

@@ -188,12 +188,22 @@ def publish(dataset_dir: Path, repo_id: str, private: bool, revision: str | None
 @click.option("--html", is_flag=True, help="Also write README.html, a browser preview of the card.")
 @friendly_errors
 def card(dataset_dir: Path, html: bool) -> None:
-    """Re-render DATASET_DIR's README.md and figures from its files (byte-identical if unchanged)."""
+    """Re-render DATASET_DIR's README.md and figures from its files (byte-identical if unchanged).
+
+    The data files and splits.json are verified first (a problem there renders nothing); a broken README.md
+    alone is what this repairs, and the run lists its problems and says it re-rendered it.
+    """
     from phenocell.cards.render import card_html, write_card
-    from phenocell.cards.verify import verify_dataset
+    from phenocell.cards.verify import dataset_problems, verify_dataset
 
     verify_dataset(dataset_dir, readme=False, action="rendered")  # the card is rebuilt from these files
-    click.echo(f"wrote {write_card(dataset_dir)}")
+    broken = dataset_problems(dataset_dir)  # now only README.md's own problems, which rendering repairs
+    for problem in broken:
+        click.echo(f"README.md: {problem}")
+    path = write_card(dataset_dir)
+    click.echo(
+        f"re-rendered {path} from the verified data files and splits.json" if broken else f"wrote {path}"
+    )
     if html:
         click.echo(f"wrote {card_html(dataset_dir)}")
 

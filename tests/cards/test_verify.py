@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from phenocell.cards.verify import dataset_problems, verify_dataset
 from phenocell.cli import main
 from phenocell.errors import IntegrityError, MissingInputError
+from phenocell.splits import Splits
 
 
 @pytest.fixture()
@@ -68,4 +69,34 @@ def test_card_skips_readme_but_not_shards(copy: Path) -> None:
     assert dataset_problems(copy) == ["README.md has no YAML header (--- ... ---)"]
     result = CliRunner().invoke(main, ["card", str(copy)])
     assert result.exit_code == 0, result.output
+    assert "README.md: README.md has no YAML header" in result.output and "re-rendered" in result.output
     assert dataset_problems(copy) == []
+    again = CliRunner().invoke(main, ["card", str(copy)])  # a sound README: rendered, nothing to report
+    assert again.exit_code == 0 and again.output.startswith("wrote ") and "re-rendered" not in again.output
+
+
+def test_card_repairs_a_readme_whose_test_split_names_a_training_shard_and_says_so(copy: Path) -> None:
+    readme = (copy / "README.md").read_text()
+    train = Splits.read(copy / "splits.json").families["base"]["train"][0]
+    test = Splits.read(copy / "splits.json").families["base"]["test"][0]
+    shard = {m["fov"]: name for name, m in json.loads((copy / "manifest.json").read_text())["shards"].items()}
+    (copy / "README.md").write_text(readme.replace(shard[test], shard[train], 1))
+    assert any("split leak" in p for p in dataset_problems(copy))
+    result = CliRunner().invoke(main, ["card", str(copy)])
+    assert result.exit_code == 0 and "a split leak" in result.output and "re-rendered" in result.output
+    assert (copy / "README.md").read_text() == readme and dataset_problems(copy) == []
+
+
+def test_card_renders_nothing_when_a_shard_is_broken(copy: Path) -> None:
+    (copy / "README.md").write_text("no yaml at all")
+    next((copy / "data").glob("*.parquet")).write_bytes(b"truncated")
+    result = CliRunner().invoke(main, ["card", str(copy)])
+    assert result.exit_code == 2 and "nothing was rendered" in result.output
+    assert (copy / "README.md").read_text() == "no yaml at all"
+
+
+def test_card_tells_to_verify_before_load_dataset(dataset_dir: Path, release_dataset) -> None:
+    for root in (dataset_dir, release_dataset("lizard")):
+        text = (root / "README.md").read_text()
+        assert "Run `phenocell verify DIR` on a local copy before loading it" in text
+        assert "FileNotFoundError" in text and "Parquet magic bytes" in text and "ParserError" in text

@@ -231,20 +231,26 @@ def read_polygons(
 
     Raises:
         CorruptInputError: not a GeoJSON FeatureCollection, or a feature without geometry / label.
-        InvalidInputError: bad grid, non-integer / out-of-range / repeated labels, non-polygon geometry,
-            outlines outside the grid.
+        InvalidInputError: no features, bad grid, non-integer / out-of-range / repeated labels, non-polygon
+            geometry, outlines outside the grid.
         ResourceLimitError: the grid exceeds ``max_pixels``.
     """
     path = Path(path)
     doc = _parse(path)
     height, width, grid_mpp = _grid(doc, path, mpp, shape_hw)
     check_pixels(path, "polygon grid of", (height, width), max_pixels)
-    parsed = [_feature(feat, i, path) for i, feat in enumerate(doc.get("features", []))]
+    if not doc.get("features"):
+        raise _bad(
+            path,
+            "no features",
+            "one Feature (a cell outline with properties.label) per cell",
+            "an empty FeatureCollection: no outlines, so no cell can be labelled",
+            "re-export the region's outlines, or leave the region out with --exclude",
+        )
+    parsed = [_feature(feat, i, path) for i, feat in enumerate(doc["features"])]
     cells = [(label, geom) for label, geom, _ in parsed]
     _check_cells(cells, path, height, width)
     stats = {"contested_pixels": 0, "repaired_polygons": sum(r for _, _, r in parsed)}
-    if not cells:
-        return LazyImage(path, np.zeros((height, width), np.uint32), grid_mpp), stats
     cells.sort(key=lambda c: (-c[1].area, c[0]))  # large first: small cells end up on top, whole
     burns = [(geom, label) for label, geom in cells]
     labels = features.rasterize(burns, out_shape=(height, width), dtype="uint32")
