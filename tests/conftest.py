@@ -35,6 +35,15 @@ def _export_fixtures(generator: Any, raw: tuple[str, str], converted: tuple[str,
     return raw_fixture, converted_fixture
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Benchmark runs in tests keep their tile store in a temporary folder, never the user's cache."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("PHENOCELL_CACHE", str(tmp_path_factory.mktemp("phenocell_cache")))
+    yield
+    patch.undo()
+
+
 #: The CODEX-layout export and it converted.
 raw_export, dataset_dir = _export_fixtures(codex_data, ("raw_export", "raw"), ("dataset_dir", "converted"))
 

@@ -56,6 +56,8 @@ _HELP = {
     "device": "auto (CUDA when present), cpu, cuda or cuda:N.",
     "workers": "DataLoader processes decoding tiles (0: decode in this process); default min(4, usable "
     "cores): the authors' 4 where the machine has them.",
+    "tile_store": "auto|none|DIR: decode each shard once into raw memory-mapped arrays for fast random "
+    "reads (auto: $PHENOCELL_CACHE/tiles or ~/.cache/phenocell/tiles, when the disk has room).",
 }
 
 

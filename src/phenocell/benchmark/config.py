@@ -27,6 +27,8 @@ Background = Literal["exclude", "include"]
 Head = Literal["linear", "unetr", "constant"]
 HEADS: tuple[str, ...] = get_args(Head)
 TRAIN_FRACTIONS = (1.0, 0.5, 0.2, 0.1, 0.05)
+#: Options that change where and how fast a run goes, never its result (not departures from the protocol).
+RUN_ONLY = ("device", "workers", "tile_store")
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 AUTHORS_WORKERS = 4
 
@@ -50,7 +52,9 @@ class TrainConfig:
     ``early_stop`` counts optimisation steps without a better validation score (the authors: 1200);
     ``grad_clip`` 0 disables clipping; ``precision`` ``auto`` is fp16 autocast + GradScaler on CUDA and fp32
     on CPU; ``device`` is ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; ``workers`` is the
-    number of DataLoader processes decoding tiles (default ``min(4, usable cores)``).
+    number of DataLoader processes decoding tiles (default ``min(4, usable cores)``); ``tile_store`` is where
+    the shards are decoded once for fast random reads (``auto``: the user cache folder when the disk has room, ``none``: decode from the
+    shards every time, or a directory).
     """
 
     steps: int = 20_000
@@ -78,6 +82,7 @@ class TrainConfig:
     seed: int = 42
     device: str = "auto"
     workers: int = field(default_factory=default_workers)
+    tile_store: str = "auto"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -100,6 +105,13 @@ class TrainConfig:
                 found=str(self.warmup_start_factor),
                 fix="pass e.g. 0.1 (the authors' value)",
             )
+        if not str(self.tile_store).strip():
+            raise InvalidOptionError(
+                "empty tile_store",
+                expected="auto, none or a directory",
+                found=repr(self.tile_store),
+                fix="pass --tile-store auto|none|DIR",
+            )
         if not _DEVICE.match(str(self.device)):
             raise InvalidOptionError(
                 "invalid device",
@@ -115,7 +127,7 @@ class TrainConfig:
         return {
             k: {"value": ours[k], "reference": reference[k]}
             for k in reference
-            if ours[k] != reference[k] and k not in ("device", "workers")
+            if ours[k] != reference[k] and k not in RUN_ONLY
         }
 
 

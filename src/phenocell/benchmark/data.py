@@ -170,10 +170,15 @@ def decode_png(data: bytes, dtype: np.dtype) -> np.ndarray:
 
 
 class TileDataset(Dataset[dict[str, Any]]):
-    """Decoded tiles of a :class:`SplitIndex`, plus cached token grids when a cache reader is given."""
+    """Decoded tiles of a :class:`SplitIndex`, plus cached token grids when a cache reader is given.
 
-    def __init__(self, index: SplitIndex, cache: Any = None) -> None:
-        self.index, self.cache = index, cache
+    With a tile store reader (:mod:`phenocell.benchmark.tile_store`) tiles are copied out of its memory
+    maps instead of decoded from the shards, and :meth:`__getitems__` reads a whole batch per call (the
+    DataLoader then hands one already-stacked batch per worker message to :func:`collate`).
+    """
+
+    def __init__(self, index: SplitIndex, cache: Any = None, store: Any = None) -> None:
+        self.index, self.cache, self.store = index, cache, store
         self._groups: OrderedDict[tuple[str, int], pa.Table] = OrderedDict()
         self._files: OrderedDict[str, pq.ParquetFile] = OrderedDict()
 
@@ -202,8 +207,31 @@ class TileDataset(Dataset[dict[str, Any]]):
         self._groups.move_to_end(key)
         return self._groups[key]
 
+    def __getitems__(self, indices: list[int]) -> Any:
+        """The tiles ``indices``: one stacked batch from the tile store, else a list of items to collate."""
+        if self.store is None:
+            return [self[i] for i in indices]
+        refs = [self.index.tiles[i] for i in indices]
+        tiles = self.store.read(refs)
+        cells = tiles.pop("cells")
+        batch: dict[str, Any] = {"index": torch.tensor(indices)}
+        batch |= {k: torch.from_numpy(v) for k, v in tiles.items()}
+        for k, key in enumerate(("cell_instance", "cell_ids", "cell_labels")):
+            batch[key] = [np.ascontiguousarray(c[:, k]) for c in cells]
+        if self.cache is not None:
+            taps = [self.cache.read(ref) for ref in refs]
+            batch["taps"] = [_stack([t[k] for t in taps]) for k in range(len(taps[0]))]
+        return batch
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         """One tile: uint8 image (3, T, T), semantic (T, T) uint8, instance (T, T) int32 and cell tables."""
+        if self.store is not None:
+            batch = self.__getitems__([i])
+            item = {k: v[0] for k, v in batch.items() if k != "taps"}
+            item["index"] = i
+            if "taps" in batch:
+                item["taps"] = [t[0] for t in batch["taps"]]
+            return item
         ref = self.index.tiles[i]
         table = self._group(ref.shard, ref.group)
         image = decode_png(table.column("image")[ref.row]["bytes"].as_py(), np.dtype(np.uint8))
@@ -232,8 +260,10 @@ def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.from_numpy(np.stack([t.numpy() for t in tensors]))
 
 
-def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack the tensors; keep the per-tile cell tables as lists."""
+def collate(items: list[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
+    """Stack the tensors; keep the per-tile cell tables as lists (a batch already stacked passes through)."""
+    if isinstance(items, dict):
+        return items
     out: dict[str, Any] = {
         "index": torch.tensor([it["index"] for it in items]),
         "image": _stack([it["image"] for it in items]),
@@ -269,9 +299,23 @@ def make_loader(
     )
 
 
-def class_counts(index: SplitIndex) -> np.ndarray:
-    """(tiles, 16) pixel counts per tile: classes 0..14, then ignore (255); one row group at a time."""
+def _bin(sem: np.ndarray, counts: np.ndarray, i: int) -> None:
+    binned = np.bincount(sem.ravel(), minlength=256)
+    counts[i, :15] = binned[:15]
+    counts[i, 15] = binned[255]
+
+
+def class_counts(index: SplitIndex, store: Any = None) -> np.ndarray:
+    """(tiles, 16) pixel counts per tile: classes 0..14, then ignore (255); one row group at a time.
+
+    With a tile store reader the semantic maps are read from the store instead of decoded.
+    """
     counts = np.zeros((len(index), 16), dtype=np.int64)
+    if store is not None:
+        for i, ref in enumerate(index.tiles):
+            _bin(store.semantic(ref.shard, ref.group, ref.row), counts, i)
+        store.release()
+        return counts
     order: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for i, ref in enumerate(index.tiles):
         order.setdefault((ref.shard, ref.group), []).append((i, ref.row))
@@ -279,8 +323,5 @@ def class_counts(index: SplitIndex) -> np.ndarray:
         column = pq.ParquetFile(index.root / shard).read_row_group(group, columns=["semantic_mask"])
         masks = column.column("semantic_mask")
         for i, row in rows:
-            sem = decode_png(masks[row]["bytes"].as_py(), np.dtype(np.uint8))
-            binned = np.bincount(sem.ravel(), minlength=256)
-            counts[i, :15] = binned[:15]
-            counts[i, 15] = binned[255]
+            _bin(decode_png(masks[row]["bytes"].as_py(), np.dtype(np.uint8)), counts, i)
     return counts

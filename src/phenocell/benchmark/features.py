@@ -117,11 +117,19 @@ class TokenCache:
         """The cache file of one FoV."""
         return self.dir / f"{fov}.safetensors"
 
-    def fill(self, encoder: FrozenEncoder, index: SplitIndex, device: torch.device, workers: int = 0) -> None:
+    def fill(
+        self,
+        encoder: FrozenEncoder,
+        index: SplitIndex,
+        device: torch.device,
+        workers: int = 0,
+        store: Any = None,
+    ) -> None:
         """Encode and store each FoV of ``index`` missing, stale or lacking tiles (one FoV in RAM at a time).
 
         A FoV whose file is current but was written for fewer tiles (an earlier run on a subset) keeps its
-        rows: only the tiles it lacks are encoded and the file is rewritten with the union.
+        rows: only the tiles it lacks are encoded and the file is rewritten with the union. With a tile
+        store reader tiles are read from it in this process (no worker processes started per FoV).
         """
         for fov, sha in sorted(self.fov_sha(index).items()):
             recorded = self.manifest["fovs"].get(fov)
@@ -134,7 +142,8 @@ class TokenCache:
             self.stale += int(recorded is not None and not current)
             self.misses += 1
             todo = [t for t in needed if t.tile_id not in held]
-            self._encode_fov(encoder, index, fov, sha, todo, workers, device, keep=current)
+            source = (store, 0) if store is not None else (None, workers)
+            self._encode_fov(encoder, index, fov, sha, todo, source, device, keep=current)
 
     def _encode_fov(
         self,
@@ -143,14 +152,16 @@ class TokenCache:
         fov: str,
         sha: str,
         tiles: list[TileRef],
-        workers: int,
+        source: tuple[Any, int],
         device: torch.device,
         keep: bool,
     ) -> None:
         from safetensors.torch import load_file, save_file
 
         sub = SplitIndex(index.root, index.family, index.split, tuple(tiles))
-        loader = make_loader(TileDataset(sub), batch_size=ENCODE_BATCH, workers=workers, pin_memory=False)
+        store, workers = source
+        dataset = TileDataset(sub, store=store)
+        loader = make_loader(dataset, batch_size=ENCODE_BATCH, workers=workers, pin_memory=False)
         parts: list[list[torch.Tensor]] = [[] for _ in range(len(self.spec))]
         ids = [t.tile_id for t in tiles]
         if keep:  # the rows an earlier run wrote stay, ahead of the new ones

@@ -32,6 +32,7 @@ from phenocell.benchmark.metrics import K
 from phenocell.benchmark.objective import ClassWeightedLoss
 from phenocell.benchmark.report import write_run
 from phenocell.benchmark.supervised import HOVERNEXT, FocalLoss, ImagePipeline, build_hovernext, model_record
+from phenocell.benchmark.tile_store import StoreReader, open_store
 from phenocell.benchmark.train import sampler_for, train_head
 from phenocell.cards.verify import verify_dataset
 from phenocell.errors import InvalidInputError
@@ -65,6 +66,12 @@ def _indexes(data: str | Path, family: str, cfg: TrainConfig) -> dict[str, Split
     return indexes
 
 
+def _store(cfg: TrainConfig, indexes: dict[str, SplitIndex], log: Any) -> StoreReader | None:
+    """The tile store reader of every shard the run reads (built on first use), or None when off."""
+    shards = {t.shard: t.size for index in indexes.values() for t in index.tiles}
+    return open_store(cfg.tile_store, indexes["train"].root, shards, log=log)
+
+
 def _cached_splits(cache_dir: Path | None, cfg: TrainConfig, log: Any) -> tuple[str, ...]:
     if cache_dir is None:
         return ()
@@ -85,13 +92,14 @@ def _fill_cache(
     indexes: dict[str, SplitIndex],
     cfg: TrainConfig,
     precision: Precision,
+    store: StoreReader | None,
 ) -> TokenCache | None:
     if cache_dir is None:
         return None
     train = indexes["train"]
     cache = TokenCache(cache_dir, enc, train.tile_size, spec, train.root, precision)
     for split in cached:
-        cache.fill(enc, indexes[split], enc.mean.device, cfg.workers)
+        cache.fill(enc, indexes[split], enc.mean.device, cfg.workers, store=store)
     return cache
 
 
@@ -102,10 +110,14 @@ def _loaders(
     train_counts: np.ndarray,
     cfg: TrainConfig,
     pin: bool,
+    store: StoreReader | None,
 ) -> dict[str, DataLoader[dict[str, Any]]]:
-    """Training loader (weighted sampler, steps x batch draws) and in-order evaluation loaders."""
+    """Training loader (weighted sampler, steps x batch draws) and in-order evaluation loaders.
+
+    Each loader's workers are persistent: started at its first batch, kept for every later evaluation.
+    """
     reader = cache.reader() if cache is not None else None
-    sets = {s: TileDataset(i, reader if s in cached else None) for s, i in indexes.items()}
+    sets = {s: TileDataset(i, reader if s in cached else None, store) for s, i in indexes.items()}
     kw = {"batch_size": cfg.batch_size, "workers": cfg.workers, "pin_memory": pin}
     loaders = {s: make_loader(sets[s], **kw) for s in ("validation", "test")}  # type: ignore[arg-type]
     loaders["train"] = make_loader(sets["train"], sampler=sampler_for(train_counts, cfg), **kw)  # type: ignore[arg-type]
@@ -135,7 +147,7 @@ def _frozen_model(
     ).to(device)
     spec = feature_spec(enc.cfg, kw["head"], linear_input=cfg.linear_input, unetr_taps=cfg.unetr_taps)
     cached = _cached_splits(kw["cache_dir"], cfg, kw["log"])
-    cache = _fill_cache(kw["cache_dir"], cached, enc, spec, indexes, cfg, kw["precision"])
+    cache = _fill_cache(kw["cache_dir"], cached, enc, spec, indexes, cfg, kw["precision"], kw["store"])
     torch.manual_seed(cfg.seed)
     head = build_head(kw["head"], enc.cfg.embed_dim, num_classes, enc.cfg.patch_size, cfg.unetr_decoder)
     pipe = Pipeline(enc, spec, device, kw["precision"], Augmenter(cfg.augment))
@@ -210,12 +222,14 @@ def run_benchmark(
     indexes = _indexes(data, family, cfg)
     profile = dataset_profile(indexes["train"].root)
     num_classes = len(profile.class_names)
-    counts = {s: class_counts(indexes[s]) for s in ("train", "test")}
+    store = _store(cfg, indexes, log)
+    counts = {s: class_counts(indexes[s], store) for s in ("train", "test")}
     kw: dict[str, Any] = {"weights": weights, "cache_dir": cache_dir, "trust_remote_code": trust_remote_code}
     kw |= {"small": small, "cfg": cfg, "device": device, "precision": precision, "head": head, "log": log}
+    kw |= {"store": store}
     model = _model(encoder, indexes, num_classes, counts["train"], **kw)
     fill_seconds = time.perf_counter() - started
-    loaders = _loaders(indexes, model.cache, model.cached, counts["train"], cfg, pin=device.type == "cuda")
+    loaders = _loaders(indexes, model.cache, model.cached, counts["train"], cfg, device.type == "cuda", store)
     val = (loaders["validation"], indexes["validation"])
     log(f"training on {device} ({precision.name}); results go to {_result_paths(out)}")
     history = train_head(model.module, loaders["train"], val, model.pipe, model.loss_fn, cfg, log, progress)
@@ -230,6 +244,7 @@ def run_benchmark(
         "majority_class_pixel_macro_f1": majority_baseline(counts["train"], counts["test"], num_classes),
         "training": history,
         "cache": _cache_record(model.cache),
+        "tile_store": str(store.dir) if store is not None else None,
         "timings": {
             "total_seconds": time.perf_counter() - started,
             "setup_and_cache_seconds": fill_seconds,
