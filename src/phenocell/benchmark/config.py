@@ -53,8 +53,8 @@ class TrainConfig:
     ``grad_clip`` 0 disables clipping; ``precision`` ``auto`` is fp16 autocast + GradScaler on CUDA and fp32
     on CPU; ``device`` is ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; ``workers`` is the
     number of DataLoader processes decoding tiles (default ``min(4, usable cores)``); ``tile_store`` is where
-    the shards are decoded once for fast random reads (``auto``: the user cache folder when the disk has room, ``none``: decode from the
-    shards every time, or a directory).
+    the shards are decoded once for fast random reads (``auto``: the user cache folder when the disk has
+    room, ``none``: decode from the shards every time, or a directory).
     """
 
     steps: int = 20_000

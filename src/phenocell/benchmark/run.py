@@ -66,10 +66,10 @@ def _indexes(data: str | Path, family: str, cfg: TrainConfig) -> dict[str, Split
     return indexes
 
 
-def _store(cfg: TrainConfig, indexes: dict[str, SplitIndex], log: Any) -> StoreReader | None:
+def _store(cfg: TrainConfig, indexes: dict[str, SplitIndex], log: Any, progress: bool) -> StoreReader | None:
     """The tile store reader of every shard the run reads (built on first use), or None when off."""
     shards = {t.shard: t.size for index in indexes.values() for t in index.tiles}
-    return open_store(cfg.tile_store, indexes["train"].root, shards, log=log)
+    return open_store(cfg.tile_store, indexes["train"].root, shards, log=log, progress=progress)
 
 
 def _cached_splits(cache_dir: Path | None, cfg: TrainConfig, log: Any) -> tuple[str, ...]:
@@ -210,7 +210,8 @@ def run_benchmark(
 
     The classes are those of the dataset's profile (its ``manifest.json``); ``small`` builds the encoder at
     test size with random weights (CI). ``log`` gets the run's lines (where results go, each validation,
-    each final evaluation, the CPU cost estimate); ``progress`` shows a bar over the training steps.
+    each final evaluation, the CPU cost estimate); ``progress`` shows a bar over the training steps (and
+    over the tile store's first decoding).
     """
     cfg = config or TrainConfig()
     cfg.validate()
@@ -222,7 +223,7 @@ def run_benchmark(
     indexes = _indexes(data, family, cfg)
     profile = dataset_profile(indexes["train"].root)
     num_classes = len(profile.class_names)
-    store = _store(cfg, indexes, log)
+    store = _store(cfg, indexes, log, progress)
     counts = {s: class_counts(indexes[s], store) for s in ("train", "test")}
     kw: dict[str, Any] = {"weights": weights, "cache_dir": cache_dir, "trust_remote_code": trust_remote_code}
     kw |= {"small": small, "cfg": cfg, "device": device, "precision": precision, "head": head, "log": log}
