@@ -32,6 +32,14 @@ REQUIRED = {
     "test/vit-tiny",
     "pathology/titan",
     "pathology/musk",
+    "pathology/phikon",
+    "pathology/virchow",
+    "pathology/hibou-b",
+    "pathology/hibou-l",
+    "pathology/lunit-vits8",
+    "pathology/kaiko-vits16",
+    "pathology/kaiko-vitb16",
+    "pathology/kaiko-vitl14",
 }
 
 

@@ -53,12 +53,13 @@ def tokens_to_grid(tokens: torch.Tensor, prefix: int, height: int, width: int) -
 
 
 class HFDinov2(nn.Module):
-    """A transformers DINOv2 model with timm's feature methods."""
+    """A transformers ViT (DINOv2, DINOv2 with registers, ViTModel) with timm's feature methods."""
 
-    def __init__(self, model: nn.Module, patch_size: int) -> None:
+    def __init__(self, model: nn.Module, patch_size: int, prefix: int | None = None) -> None:
         super().__init__()
         self.model, self.patch = model, patch_size
-        self.num_prefix_tokens = 1 + int(getattr(model.config, "num_register_tokens", 0) or 0)
+        registers = int(getattr(model.config, "num_register_tokens", 0) or 0)
+        self.num_prefix_tokens = 1 + registers if prefix is None else prefix
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Final-normed tokens (B, N, C)."""
@@ -71,18 +72,41 @@ class HFDinov2(nn.Module):
         return [tokens_to_grid(hidden[i + 1], self.num_prefix_tokens, h, w) for i in indices]
 
 
-def dinov2_from_hub(hub_id: str, patch_size: int) -> nn.Module:
-    """Phikon-v2 and other transformers-format DINOv2 checkpoints from the Hub."""
+def dinov2_from_hub(
+    hub_id: str, patch_size: int, prefix: int, *, remote_code: bool = False, trust_remote_code: bool = False
+) -> nn.Module:
+    """Transformers-format checkpoints from the Hub (Phikon, Phikon-v2; Hibou through its repo's code)."""
+    if remote_code:
+        require_remote_code(hub_id, trust_remote_code)
     transformers = import_transformers()
-    return HFDinov2(transformers.AutoModel.from_pretrained(hub_id, torch_dtype=torch.float32), patch_size)
+    model = transformers.AutoModel.from_pretrained(
+        hub_id, torch_dtype=torch.float32, trust_remote_code=remote_code
+    )
+    return HFDinov2(model, patch_size, prefix)
 
 
-def dinov2_random(kwargs: dict[str, Any], seed: int) -> nn.Module:
-    """A randomly initialised transformers DINOv2 of the given config (tests, small sizes)."""
+def dinov2_random(arch: str, kwargs: dict[str, Any], seed: int) -> nn.Module:
+    """A randomly initialised transformers model of class ``arch`` and the given config.
+
+    ``arch`` is ``Dinov2Model``, ``Dinov2WithRegistersModel`` or ``ViTModel``; used by tests and by
+    full-size builds without a download.
+    """
     transformers = import_transformers()
     torch.manual_seed(seed)
-    config = transformers.Dinov2Config(**kwargs)
-    return HFDinov2(transformers.Dinov2Model(config), int(kwargs["patch_size"]))
+    config = getattr(transformers, arch.replace("Model", "Config"))(**kwargs)
+    extra = {"add_pooling_layer": False} if arch == "ViTModel" else {}
+    return HFDinov2(getattr(transformers, arch)(config, **extra), int(kwargs["patch_size"]))
+
+
+def require_remote_code(hub_id: str, trust_remote_code: bool) -> None:
+    """Refuse to run a Hub repo's code unless the user said ``--trust-remote-code``."""
+    if not trust_remote_code:
+        raise InvalidOptionError(
+            f"{hub_id} loads through code from its Hub repo",
+            expected="--trust-remote-code (you have read that repo's code)",
+            found="trust_remote_code not given",
+            fix=f"review https://huggingface.co/{hub_id} and pass --trust-remote-code",
+        )
 
 
 def hooked(blocks: Any, indices: list[int], run: Callable[[], Any]) -> list[torch.Tensor]:
@@ -140,13 +164,7 @@ class BlockTaps(nn.Module):
 
 def titan_trunk(hub_id: str, patch_size: int, *, trust_remote_code: bool) -> nn.Module:
     """The CONCH v1.5 trunk from TITAN's remote code (refused unless ``trust_remote_code``), hooked."""
-    if not trust_remote_code:
-        raise InvalidOptionError(
-            f"{hub_id} loads through code from its Hub repo",
-            expected="--trust-remote-code (you have read that repo's code)",
-            found="trust_remote_code not given",
-            fix=f"review https://huggingface.co/{hub_id} and pass --trust-remote-code",
-        )
+    require_remote_code(hub_id, trust_remote_code)
     transformers = import_transformers()
     titan = transformers.AutoModel.from_pretrained(hub_id, trust_remote_code=True)
     conch, _ = titan.return_conch()

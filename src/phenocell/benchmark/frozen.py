@@ -58,7 +58,7 @@ def _architecture(cfg: EncoderConfig) -> nn.Module:
     if cfg.backend == "stats":
         return PixelStats(cfg.patch_size)
     if cfg.backend == "transformers":
-        return backends.dinov2_random(cfg.timm_kwargs, cfg.seed or 0)
+        return backends.dinov2_random(cfg.arch, cfg.timm_kwargs, cfg.seed or 0)
     if cfg.backend == "musk":
         return backends.musk_model(cfg.arch, cfg.patch_size, pretrained_id=None)
     if cfg.backend == "titan":
@@ -145,7 +145,13 @@ def _check_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path, k
 def _download(cfg: EncoderConfig, trust_remote_code: bool) -> nn.Module:
     hub_id = str(cfg.hub_id)
     if cfg.backend == "transformers":
-        return backends.dinov2_from_hub(hub_id, cfg.patch_size)
+        return backends.dinov2_from_hub(
+            hub_id,
+            cfg.patch_size,
+            cfg.prefix_tokens,
+            remote_code=cfg.remote_code,
+            trust_remote_code=trust_remote_code,
+        )
     if cfg.backend == "titan":
         return backends.titan_trunk(hub_id, cfg.patch_size, trust_remote_code=trust_remote_code)
     if cfg.backend == "musk":
