@@ -7,7 +7,7 @@ Layer order (lowest first), also stated in ``phenocell/__init__.py``:
 2. blocks: ``converters``, ``splits``, ``dataset``
 3. ``cards``: dataset card, QC page, publishing, verification
 4. ``pipeline``, ``synthetic``, ``benchmark``: orchestration over the layers below
-5. CLI: ``cli``, ``cli_options``, ``cli_raw_options``, ``cli_errors``, ``cli_interop``,
+5. CLI: ``cli``, ``cli_options``, ``cli_raw_options``, ``cli_errors``, ``cli_interop``, ``cli_cells``,
    ``benchmark.cli``, ``demo``
 """
 
@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     "phenocell.cli_raw_options": 5,
     "phenocell.cli_errors": 5,
     "phenocell.cli_interop": 5,
+    "phenocell.cli_cells": 5,
     "phenocell.benchmark.cli": 5,
     "phenocell.demo": 5,
 }

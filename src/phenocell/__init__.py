@@ -8,7 +8,7 @@ Layers (lowest first); a module imports only from its own layer or below (``test
 2. blocks: ``converters`` (class merges, panoptic labelling, tiling), ``splits``, ``dataset`` (shard writer)
 3. ``cards``: dataset card, QC page, publishing and verification of a finished dataset directory
 4. ``pipeline`` (convert / qc / export orchestration), ``synthetic`` (seeded raw exports), ``benchmark``
-5. CLI: ``cli``, ``cli_options``, ``cli_raw_options``, ``cli_errors``, ``cli_interop``,
+5. CLI: ``cli``, ``cli_options``, ``cli_raw_options``, ``cli_errors``, ``cli_interop``, ``cli_cells``,
    ``benchmark.cli``, ``demo``
 """
 

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from phenocell.benchmark.cli import benchmark
+from phenocell.cli_cells import cells
 from phenocell.cli_errors import DEBUG, friendly_errors
 from phenocell.cli_interop import export_lmdb_cmd, import_lmdb_cmd
 from phenocell.cli_options import apply, field_info, option_from
@@ -129,13 +130,14 @@ def synth(raw_dir: Path, mask_shape: str, overwrite: bool, **kw: Any) -> None:
 @main.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("phenocell-demo"), show_default=True)
 @_synth_size_options
+@_mask_size_option()
 @click.option("--no-benchmark", is_flag=True, help="Skip the benchmark smoke step (no torch needed).")
 @friendly_errors
-def demo(workdir: Path, no_benchmark: bool, **kw: Any) -> None:
+def demo(workdir: Path, no_benchmark: bool, mask_shape: str, **kw: Any) -> None:
     """Synthesize a raw export, convert it, load it with datasets, print a summary, run a benchmark smoke."""
     from phenocell.demo import run_demo
 
-    run_demo(workdir, benchmark=not no_benchmark, **kw)
+    run_demo(workdir, benchmark=not no_benchmark, mask_shape=_size(mask_shape), **kw)
 
 
 def _overwrite_option(help_text: str) -> Callable[[Any], Any]:
@@ -244,6 +246,7 @@ def export_geojson_cmd(raw_dir: Path, out: Path, overwrite: bool, **kw: Any) -> 
 export.add_command(export_lmdb_cmd)
 main.add_command(import_lmdb_cmd)
 main.add_command(benchmark)
+main.add_command(cells)
 
 
 if __name__ == "__main__":  # pragma: no cover

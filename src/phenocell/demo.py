@@ -44,21 +44,25 @@ def run_demo(
     fovs: int = SynthOptions.fovs,
     patients: int = SynthOptions.patients,
     seed: int = SynthOptions.seed,
+    mask_shape: tuple[int, int] = SynthOptions.mask_shape,
     benchmark: bool = True,
 ) -> Path:
     """Run the whole pipeline on a synthetic export under ``workdir``; returns the dataset directory."""
     workdir = Path(workdir)
     raw, data = workdir / "raw", workdir / "phenocell"
     shutil.rmtree(raw, ignore_errors=True)
+    shutil.rmtree(workdir / "tokens", ignore_errors=True)
     click.echo(f"1/4 synthesizing a raw CODEX export ({fovs} FoVs, {patients} patients) in {raw}")
-    synthesize(raw, options=SynthOptions(fovs=fovs, patients=patients, seed=seed))
+    options = SynthOptions(fovs=fovs, patients=patients, seed=seed, mask_shape=mask_shape)
+    synthesize(raw, options=options)
     click.echo(f"2/4 converting to {data}")
     convert(raw, data, options=ConvertOptions(seed=seed, overwrite=True))
     click.echo("3/4 loading with datasets.load_dataset")
     summarize(data)
     if benchmark:
-        click.echo("\n4/4 benchmark smoke (test/vit-tiny, linear head, a few steps)")
-        from phenocell.benchmark.smoke import smoke
+        click.echo("\n4/4 benchmark smoke (test/vit-tiny: linear head a few steps, then cells as objects)")
+        from phenocell.benchmark.smoke import cells_smoke, smoke
 
-        smoke(data, workdir / "runs")
+        dense = smoke(data, workdir / "runs", cache_dir=workdir / "tokens")
+        cells_smoke(data, workdir / "runs", workdir / "tokens", dense)
     return data

@@ -138,8 +138,8 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _drop(base: float | None, shifted: float | None) -> str:
-    return "—" if base is None or shifted is None else f"{base - shifted:+.2f}"
+def _drop(base: float | None, shifted: float | None, digits: int = 2) -> str:
+    return "—" if base is None or shifted is None else f"{base - shifted:+.{digits}f}"
 
 
 def _f(value: float | None, digits: int = 3) -> str:
@@ -152,9 +152,16 @@ def _departures(doc: dict[str, Any]) -> str:
 
 
 def load_run(path: Path) -> dict[str, Any]:
-    """Read a run's results.json."""
-    fix = "pass directories written by `phenocell benchmark run`"
-    return dict(read_json_file(Path(path) / "results.json", "results.json of a benchmark run", fix))
+    """Read a run's results.json; a ``cells classify`` run's head is marked ``(cells)``."""
+    fix = "pass directories written by `phenocell benchmark run` or `phenocell cells classify`"
+    doc = dict(read_json_file(Path(path) / "results.json", "results.json of a benchmark run", fix))
+    if doc.get("mode") == "cells":  # object-level and dense rows of one encoder side by side
+        doc["head"] = f"{doc['head']} (cells)"
+    return doc
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
 
 
 PER_CLASS = {
@@ -203,13 +210,13 @@ def compare(runs: list[Path], metric: str = "cell_macro_f1") -> str:
     ]
     for (enc, head), fams in sorted(table.items()):
         base = fams.get("base")
-        cells = [f"{base[metric]:.4f}" if base else "—"]
+        cells = [_num(base[metric]) if base else "—"]
         for fam in shifts:
             if fam in fams and base:
-                cells += [f"{fams[fam][metric]:.4f}", f"{base[metric] - fams[fam][metric]:+.4f}"]
+                cells += [_num(fams[fam][metric]), _drop(base[metric], fams[fam][metric], 4)]
                 drops = [_drop(base[per_class].get(c), fams[fam][per_class].get(c)) for c in names[1:]]
                 cls_lines.append(f"| {enc} | {head} | {fam} | " + " | ".join(drops) + " |")
             else:
-                cells += [f"{fams[fam][metric]:.4f}" if fam in fams else "—", "—"]
+                cells += [_num(fams[fam][metric]) if fam in fams else "—", "—"]
         lines.append(f"| {enc} | {head} | " + " | ".join(cells) + " |")
     return "\n".join(lines + cls_lines) + "\n"

@@ -1,4 +1,9 @@
-"""A few-step benchmark run for the demo: test/vit-tiny with a linear head on the tumor_stage family."""
+"""The demo's benchmark steps on the tumor_stage family with test/vit-tiny: a linear head trained a few steps,
+then the same encoder's per-cell embeddings classified by logistic regression (cells as objects).
+
+Both read one token cache: the dense run fills it (training reads it too: no augmentation), the embedding
+pools the cached tokens, so the encoder runs once per tile.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +15,21 @@ import click
 from phenocell.benchmark.config import TrainConfig
 from phenocell.benchmark.run import run_benchmark
 
-#: A few CPU steps: flips only (the reference's elastic warp is slow on CPU), decoding in this process.
-SMOKE = TrainConfig(steps=40, batch_size=8, lr=1e-3, warmup=5, val_every=20, augment="flips", workers=0)
+#: A few CPU steps, no augmentation (training reads the token cache), decoding in this process.
+SMOKE = TrainConfig(steps=40, batch_size=8, lr=1e-3, warmup=5, val_every=20, augment="none", workers=0)
+FAMILY, ENCODER = "tumor_stage", "test/vit-tiny"
 
 
-def smoke(data: Path, runs: Path) -> dict[str, Any]:
+def smoke(data: Path, runs: Path, cache_dir: Path | None = None) -> dict[str, Any]:
     """Run the smoke benchmark and print its test metrics."""
     results = run_benchmark(
         data,
-        family="tumor_stage",
-        encoder="test/vit-tiny",
+        family=FAMILY,
+        encoder=ENCODER,
         head="linear",
         out=runs / "smoke-vit-tiny-linear-tumor_stage",
         config=SMOKE,
+        cache_dir=cache_dir,
         log=lambda _: None,
     )
     test = results["metrics"]["test"]
@@ -31,3 +38,20 @@ def smoke(data: Path, runs: Path) -> dict[str, Any]:
         f"(majority class {results['majority_class_pixel_macro_f1']:.4f}); report in {runs}"
     )
     return results
+
+
+def cells_smoke(data: Path, runs: Path, cache_dir: Path | None, dense: dict[str, Any]) -> dict[str, Any]:
+    """Embed every cell with the smoke's encoder (its token cache), classify with logreg, print both F1s."""
+    from phenocell.benchmark.cells.embed import embed_cells
+    from phenocell.benchmark.cells.report import run_classify
+
+    h5ad = runs / "cells-vit-tiny-tumor_stage.h5ad"
+    embed_cells(data, encoder=ENCODER, family=FAMILY, out=h5ad, cache_dir=cache_dir, log=lambda _: None)
+    doc = run_classify(h5ad, out=runs / "cells-vit-tiny-logreg-tumor_stage")
+    test, chance = doc["metrics"]["test"], doc["chance_cell_macro_f1"]
+    click.echo(
+        f"  cells as objects (logreg on per-cell tokens, {sum(doc['cells'].values())} cells): test "
+        f"cell_macro_f1 {test['cell_macro_f1']:.4f}  vs dense linear head "
+        f"{dense['metrics']['test']['cell_macro_f1']:.4f}  (chance {chance['stratified']:.4f}); AnnData {h5ad}"
+    )
+    return doc

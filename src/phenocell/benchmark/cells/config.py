@@ -1,0 +1,83 @@
+"""Options of ``phenocell cells embed`` and ``phenocell cells classify``, declared once.
+
+The CLI (:mod:`phenocell.cli_cells`) derives its defaults and choices from these fields.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from typing import Literal, get_args, get_type_hints
+
+from phenocell.errors import InvalidOptionError, check_choice
+
+Pooling = Literal["mean", "center"]
+Classifier = Literal["logreg", "knn", "rf"]
+SPLIT_NAMES = ("train", "validation", "test")
+_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+
+
+def _check_literals(obj: object) -> None:
+    """Validate every ``Literal`` field of a dataclass instance against its choices."""
+    hints = get_type_hints(type(obj))
+    for f in fields(obj):  # type: ignore[arg-type]
+        choices = get_args(hints[f.name]) if getattr(hints[f.name], "__origin__", None) is Literal else ()
+        if choices:
+            check_choice(f.name, getattr(obj, f.name), choices)
+
+
+def _at_least(name: str, value: int, low: int) -> None:
+    if value < low:
+        raise InvalidOptionError(
+            f"{name} out of range",
+            expected=f"an integer >= {low}",
+            found=str(value),
+            fix=f"pass a valid --{name.replace('_', '-')}",
+        )
+
+
+@dataclass
+class EmbedConfig:
+    """How ``cells embed`` pools tokens and reads tiles.
+
+    ``pooling``: ``mean`` averages the final-normed patch tokens weighted by each cell's pixels in each patch
+    (over every tile the cell touches); ``center`` takes the token under the cell's centroid. ``splits``:
+    comma-separated splits of the family to embed. ``device``: ``auto`` (CUDA when present), ``cpu``,
+    ``cuda`` or ``cuda:N``; ``workers``: DataLoader processes decoding tiles; ``batch_size``: tiles per
+    encoder batch.
+    """
+
+    pooling: Pooling = "mean"
+    splits: str = ",".join(SPLIT_NAMES)
+    batch_size: int = 16
+    workers: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_literals(self)
+        for split in self.split_list():
+            check_choice("splits", split, SPLIT_NAMES)
+        _at_least("batch_size", self.batch_size, 1)
+        _at_least("workers", self.workers, 0)
+        if not _DEVICE.match(str(self.device)):
+            raise InvalidOptionError(
+                "invalid device",
+                expected="auto, cpu, cuda or cuda:N",
+                found=repr(self.device),
+                fix="pass --device auto|cpu|cuda|cuda:N",
+            )
+
+    def split_list(self) -> tuple[str, ...]:
+        """The chosen splits, in the order given (empty names dropped)."""
+        return tuple(s.strip() for s in self.splits.split(",") if s.strip())
+
+
+@dataclass
+class ClassifyConfig:
+    """Which scikit-learn classifier ``cells classify`` trains, and its seed (see :mod:`.classify`'s grid)."""
+
+    classifier: Classifier = "logreg"
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        _check_literals(self)
