@@ -1,5 +1,7 @@
-"""The demo's benchmark steps on the tumor_stage family with test/vit-tiny: a linear head trained a few steps,
-then the same encoder's per-cell embeddings classified by logistic regression (cells as objects).
+"""The demo's benchmark steps on the tumor_stage family with test/vit-tiny: a dense and an object-level run.
+
+A linear head trained a few steps, then the same encoder's per-cell embeddings classified by logistic
+regression (cells as objects).
 
 Both read one token cache: the dense run fills it (training reads it too: no augmentation), the embedding
 pools the cached tokens, so the encoder runs once per tile.
@@ -52,6 +54,6 @@ def cells_smoke(data: Path, runs: Path, cache_dir: Path | None, dense: dict[str,
     click.echo(
         f"  cells as objects (logreg on per-cell tokens, {sum(doc['cells'].values())} cells): test "
         f"cell_macro_f1 {test['cell_macro_f1']:.4f}  vs dense linear head "
-        f"{dense['metrics']['test']['cell_macro_f1']:.4f}  (chance {chance['stratified']:.4f}); AnnData {h5ad}"
+        f"{dense['metrics']['test']['cell_macro_f1']:.4f}  (chance {chance['stratified']:.4f}); {h5ad}"
     )
     return doc
