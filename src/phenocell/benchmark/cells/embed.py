@@ -116,9 +116,10 @@ def build_source(
         trust_remote_code=kw.get("trust_remote_code", False),
     ).to(device)
     spec = feature_spec(enc.cfg, "linear", linear_input="final_norm", unetr_taps="last4")
-    pipe = Pipeline(enc, spec, device, resolve_precision("auto", device))
+    precision = resolve_precision("auto", device)  # benchmark run's default: one cache serves both
+    pipe = Pipeline(enc, spec, device, precision)
     cache_dir = kw.get("cache_dir")
-    cache = TokenCache(cache_dir, enc, index.tile_size, spec, index.root) if cache_dir else None
+    cache = TokenCache(cache_dir, enc, index.tile_size, spec, index.root, precision) if cache_dir else None
     record = {"weights_id": enc.weights_id, "features": spec.key(), "embed_dim": enc.cfg.embed_dim}
     return Source(encoder, pipe, cache), record
 
