@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,14 @@ def _run_convert(raw_dir: Path, out: Path, **kw: Any) -> None:
 
     convert(raw_dir, out, options=options)
     click.echo(f"wrote {out}")
+    _echo_normalised(Path(out) / "qc" / "normalisations.json")
+
+
+def _echo_normalised(path: Path) -> None:
+    """One line per kind of input value read other than as written (none for a release conversion)."""
+    if path.is_file():
+        for entry in json.loads(path.read_text(encoding="utf-8")):
+            click.echo(f"normalised: {entry['message']}")
 
 
 @main.command("convert")

@@ -5,7 +5,7 @@ A neutral module with no dependency on any layer above the core, so that every l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +111,58 @@ class LabelledImage:
     labels: np.ndarray
     classes: np.ndarray
     names: tuple[str, ...] = ()
+
+
+#: How each kind of normalisation reads in the run's output, ``qc/normalisations.json`` and the card.
+NORMALISATION_TEXT = {
+    "spaces": "stripped surrounding spaces from {count} {column!r} value{s}",
+    "case": "matched {count} {column!r} value{s} to their vocabulary ignoring case and spacing",
+    "decimal": "read {count} {column!r} id{s} written as decimals as integers",
+}
+
+
+@dataclass
+class Normalised:
+    """Input values of one column read other than as written, of one kind, with a count and an example."""
+
+    column: str
+    kind: str  # a key of NORMALISATION_TEXT
+    count: int
+    before: str
+    after: str
+
+    def message(self) -> str:
+        """One line, e.g. ``stripped surrounding spaces from 12 'ClusterName' values (e.g. 'x ' → 'x')``."""
+        text = NORMALISATION_TEXT[self.kind].format(
+            count=self.count, column=self.column, s="s" * (self.count != 1)
+        )
+        return f"{text} (e.g. {self.before!r} → {self.after!r})"
+
+
+@dataclass
+class NormalisationLog:
+    """Every normalisation the readers applied, one entry per (column, kind), in the order first seen."""
+
+    entries: dict[tuple[str, str], Normalised] = field(default_factory=dict)
+
+    def note(self, column: str, kind: str, before: Any, after: Any) -> None:
+        """Count the values of ``before`` that differ from ``after`` (same length) as ``kind``."""
+        old = np.asarray([str(v) for v in before], dtype=object)
+        new = np.asarray([str(v) for v in after], dtype=object)
+        changed = np.flatnonzero(old != new)
+        if not len(changed):
+            return
+        entry = self.entries.get((column, kind))
+        if entry is None:
+            first = int(changed[0])
+            self.entries[(column, kind)] = Normalised(column, kind, len(changed), old[first], new[first])
+        else:
+            entry.count += len(changed)
+
+    def lines(self) -> list[str]:
+        """One message per entry."""
+        return [e.message() for e in self.entries.values()]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The entries as ``qc/normalisations.json`` stores them (with their message)."""
+        return [{**vars(e), "message": e.message()} for e in self.entries.values()]

@@ -226,6 +226,7 @@ def render_card(summary: DatasetSummary) -> str:
         class_rows=_class_rows(summary),
         markers=summary.markers,
         excluded=sorted(summary.excluded.items()),
+        normalised=summary.normalised,
         options=sorted((k, v) for k, v in summary.options.items() if k != "departures"),
         departures=summary.options.get("departures"),
         version=__version__,

@@ -1,4 +1,4 @@
-"""What a dataset directory holds, read back from its files (splits.json, manifest.json, qc/excluded.csv).
+"""What a dataset directory holds, read back from its files (splits.json, manifest.json, qc/).
 
 The card is rendered from this summary alone, so regenerating it from an unchanged dataset gives the same
 bytes whether it runs at the end of a conversion or later with ``phenocell card DIR``.
@@ -6,7 +6,7 @@ bytes whether it runs at the end of a conversion or later with ``phenocell card 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ class DatasetSummary:
     excluded: dict[str, str]
     options: dict[str, Any]
     profile: DatasetProfile = PHENOCELL
+    normalised: list[str] = field(default_factory=list)  # qc/normalisations.json messages
 
     @property
     def license(self) -> str:
@@ -104,4 +105,20 @@ class DatasetSummary:
             excluded=read_exclusions(excluded_file) if excluded_file.is_file() else {},
             options=manifest["options"],
             profile=get_profile(manifest.get("profile")),
+            normalised=_normalised(path / "qc" / "normalisations.json"),
         )
+
+
+def _normalised(path: Path) -> list[str]:
+    """The messages of ``qc/normalisations.json`` (none when the file is absent: a release conversion)."""
+    if not path.is_file():
+        return []
+    doc = read_json_file(path, "qc/normalisations.json", "re-run phenocell-convert")
+    if not isinstance(doc, list) or not all(isinstance(e, dict) and "message" in e for e in doc):
+        raise InvalidInputError(
+            f"{path} is not a list of normalisations",
+            expected='a JSON list of {"column", "kind", "count", "before", "after", "message"} objects',
+            found=f"{type(doc).__name__}",
+            fix="re-run phenocell-convert",
+        )
+    return [str(e["message"]) for e in doc]

@@ -38,6 +38,21 @@ class ClassMap:
                 f"<class> is one of {', '.join(CLASS_NAMES[1:])} or {IGNORE_NAME}",
             ) from None
 
+    def canonical(self, name: str, *, context: str = "") -> str:
+        """The class map's own spelling of ``name``, case and spacing folded (the README's one rule).
+
+        The name itself, or the one known name it equals ignoring case and spacing; an unknown (or
+        ambiguous) name raises as :meth:`class_id` does.
+        """
+        if name in self.ids:
+            return name
+        key = " ".join(name.lower().split())
+        matches = [known for known in self.ids if " ".join(known.lower().split()) == key]
+        if len(matches) == 1:
+            return matches[0]
+        self.class_id(name, context=context)  # raises: unknown (or ambiguous) name
+        return name  # pragma: no cover - class_id raised
+
     def merged_names(self) -> dict[str, list[str]]:
         """Class name → the granular names merged into it (``ignore`` included)."""
         out: dict[str, list[str]] = {}

@@ -13,7 +13,7 @@ Raw layout: see :mod:`phenocell.constants`. Output layout::
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from phenocell.dataset.writer import atomic_directory, sha256_file, write_named_
 from phenocell.errors import InvalidInputError, InvalidOptionError
 from phenocell.paths import check_out_vs_raw
 from phenocell.pipeline.datasets import RELEASES, convert_release
-from phenocell.pipeline.guards import check_region_names, unlabelled_fovs
+from phenocell.pipeline.guards import canonical_cluster_names, check_region_names, unlabelled_fovs
 from phenocell.pipeline.metadata import (
     build_splits,
     cell_table_columns,
@@ -40,12 +40,18 @@ from phenocell.pipeline.metadata import (
     read_patients,
 )
 from phenocell.pipeline.options import ConvertOptions
-from phenocell.pipeline.outputs import input_hashes, kept_regions, shard_entries, write_metadata_files
+from phenocell.pipeline.outputs import (
+    input_hashes,
+    kept_regions,
+    shard_entries,
+    write_metadata_files,
+    write_normalisations,
+)
 from phenocell.pipeline.parallel import run_fovs, warm_up
 from phenocell.readers.cell_table import CellTable, read_cell_table
 from phenocell.readers.images import open_he
 from phenocell.readers.pairs import read_exclusions, write_exclusions
-from phenocell.records import FovSummary, LazyImage, Patient
+from phenocell.records import FovSummary, LazyImage, NormalisationLog, Patient
 from phenocell.schema import mask_to_record
 from phenocell.splits.authors import AuthorsSplits, read_authors_splits
 
@@ -63,6 +69,7 @@ class Inputs:
     fov_index: dict[str, int]
     authors: AuthorsSplits | None = None  # the authors' split files (--splits-from)
     hdf5: bool = False  # the authors' per-FoV HDF5 files (their defaults, departures recorded)
+    normalised: NormalisationLog = field(default_factory=NormalisationLog)  # values read other than written
 
 
 def _fov_patients(table: CellTable, regions: list[str]) -> dict[str, str]:
@@ -101,11 +108,11 @@ def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
             found=f"a CODEX export in {raw_dir} with --gt-ct-labels {options.gt_ct_labels}",
             fix="drop --gt-ct-labels: a CODEX export labels whole cells from its cell table",
         )
-    table = read_cell_table(raw_dir / CELL_TABLE_FILE, columns=cell_table_columns(options))
-    patients = read_patients(raw_dir, options)
+    log = NormalisationLog()
+    table = read_cell_table(raw_dir / CELL_TABLE_FILE, columns=cell_table_columns(options), log=log)
+    patients = read_patients(raw_dir, options, log)
     class_map = load_class_map(options.class_map)
-    for name in sorted(table.frame[table.columns.cluster].unique()):
-        class_map.class_id(name, context=f" in {raw_dir / CELL_TABLE_FILE}")
+    canonical_cluster_names(table, class_map, raw_dir / CELL_TABLE_FILE, log)
     all_regions = table.regions()
     check_region_names(all_regions, raw_dir / CELL_TABLE_FILE)
     excluded = read_exclusions(options.exclude) if options.exclude else {}
@@ -115,7 +122,7 @@ def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
     excluded |= unlabelled_fovs(raw_dir, all_regions, excluded, allow=options.allow_unlabelled_fovs)
     regions = kept_regions(all_regions, excluded, unit="regions")
     if options.region_patients:
-        fov_patient = mapped_fov_patients(options.region_patients, options, regions)
+        fov_patient = mapped_fov_patients(options.region_patients, options, regions, log)
     else:
         fov_patient = _fov_patients(table, regions)
     unknown = sorted({p for p in fov_patient.values() if p not in patients})
@@ -136,6 +143,7 @@ def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
         excluded,
         {r: i for i, r in enumerate(all_regions, start=1)},
         authors,
+        normalised=log,
     )
 
 
@@ -265,6 +273,7 @@ def _write_metadata(
     }
     write_metadata_files(tmp, splits, manifest, qc)
     write_exclusions(tmp / "qc" / "excluded.csv", inputs.excluded)
+    write_normalisations(tmp, inputs.normalised)
     from phenocell.cards import write_card  # here: FoV workers import this module, and never need the card
 
     write_card(tmp)

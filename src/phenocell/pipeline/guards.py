@@ -9,8 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from phenocell.constants import IMAGE_SUFFIXES, MASK_DIR, POLYGON_DIR, POLYGON_SUFFIXES
+from phenocell.converters.classes import ClassMap
 from phenocell.errors import InvalidInputError
 from phenocell.paths import check_region_name
+from phenocell.readers.cell_table import CellTable
+from phenocell.records import NormalisationLog
 
 UNLABELLED_REASON = "no cell-table rows (skipped with --allow-unlabelled-fovs)"
 
@@ -19,6 +22,21 @@ def check_region_names(regions: list[str], source: Path) -> None:
     """Every region name of the cell table must be a plain identifier (never a path)."""
     for region in regions:
         check_region_name(region, source=str(source))
+
+
+def canonical_cluster_names(
+    table: CellTable, class_map: ClassMap, source: Path, log: NormalisationLog
+) -> None:
+    """Spell every cluster name of ``table`` as the class map does (case and spacing folded).
+
+    The changed values are counted in ``log``; an unknown name is an error naming it.
+    """
+    column = table.columns.cluster
+    names = table.frame[column]
+    spelling = {n: class_map.canonical(n, context=f" in {source}") for n in sorted(names.unique())}
+    if any(k != v for k, v in spelling.items()):
+        table.frame[column] = names.map(spelling)
+        log.note(column, "case", names, table.frame[column])
 
 
 def segmentation_regions(raw_dir: Path) -> list[str]:

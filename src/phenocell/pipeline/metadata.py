@@ -13,7 +13,7 @@ from phenocell.constants import PATIENT_TABLE_FILE, CellTableColumns, RegionPati
 from phenocell.errors import InvalidInputError
 from phenocell.pipeline.options import ConvertOptions
 from phenocell.readers.patients import read_patient_table, read_region_patients
-from phenocell.records import Patient
+from phenocell.records import NormalisationLog, Patient
 from phenocell.splits import Splits, make_splits
 from phenocell.splits.authors import AuthorsSplits, splits_from_files
 
@@ -23,11 +23,12 @@ def patient_table_path(raw_dir: Path, options: ConvertOptions) -> Path:
     return Path(options.patient_table) if options.patient_table else Path(raw_dir) / PATIENT_TABLE_FILE
 
 
-def read_patients(raw_dir: Path, options: ConvertOptions) -> dict[str, Patient]:
+def read_patients(
+    raw_dir: Path, options: ConvertOptions, log: NormalisationLog | None = None
+) -> dict[str, Patient]:
     """Read the patient table named by the options (CSV or spreadsheet, configured columns)."""
-    return read_patient_table(
-        patient_table_path(raw_dir, options), columns=options.patient_columns, sheet=options.patients_sheet
-    )
+    path = patient_table_path(raw_dir, options)
+    return read_patient_table(path, columns=options.patient_columns, sheet=options.patients_sheet, log=log)
 
 
 def cell_table_columns(options: ConvertOptions) -> CellTableColumns:
@@ -35,7 +36,9 @@ def cell_table_columns(options: ConvertOptions) -> CellTableColumns:
     return replace(options.columns, patient=None) if options.region_patients else options.columns
 
 
-def mapped_fov_patients(path: Path, options: ConvertOptions, regions: list[str]) -> dict[str, str]:
+def mapped_fov_patients(
+    path: Path, options: ConvertOptions, regions: list[str], log: NormalisationLog | None = None
+) -> dict[str, str]:
     """FoV → patient from a region → patient mapping file (columns: --region-column, --patient-column).
 
     Raises:
@@ -44,7 +47,7 @@ def mapped_fov_patients(path: Path, options: ConvertOptions, regions: list[str])
     """
     patient = options.columns.patient or RegionPatientColumns.patient
     columns = RegionPatientColumns(region=options.columns.region, patient=patient)
-    mapping = read_region_patients(path, columns=columns)
+    mapping = read_region_patients(path, columns=columns, log=log)
     unmapped = [r for r in regions if r not in mapping]
     if unmapped:
         raise InvalidInputError(

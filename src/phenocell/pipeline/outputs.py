@@ -10,7 +10,7 @@ from typing import Any
 from phenocell import __version__
 from phenocell.dataset.writer import sha256_file
 from phenocell.errors import InvalidInputError
-from phenocell.records import FovSummary
+from phenocell.records import FovSummary, NormalisationLog
 from phenocell.splits import Splits
 
 
@@ -55,3 +55,12 @@ def write_output_manifest(tmp: Path, kind: str, raw_dir: Path, fovs: list[str]) 
     """
     doc = {"phenocell_version": __version__, "kind": kind, "raw_dir": str(raw_dir), "fovs": fovs}
     (tmp / "manifest.json").write_text(json.dumps(doc, indent=2) + "\n")
+
+
+#: Input values read other than as written (one entry per column and kind), beside the QC counts.
+NORMALISATIONS_FILE = "normalisations.json"
+
+
+def write_normalisations(tmp: Path, log: NormalisationLog) -> None:
+    """Write ``qc/normalisations.json``: what the readers normalised, with counts (``[]`` when nothing)."""
+    (tmp / "qc" / NORMALISATIONS_FILE).write_text(json.dumps(log.to_json(), indent=2) + "\n")

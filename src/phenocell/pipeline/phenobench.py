@@ -44,7 +44,7 @@ from phenocell.pipeline.outputs import kept_regions
 from phenocell.readers.cell_table import CellTable
 from phenocell.readers.pairs import read_exclusions
 from phenocell.readers.phenobench_hdf5 import channel_names, ifl_channels, marker_means, read_phenobench_hdf5
-from phenocell.records import LazyImage
+from phenocell.records import LazyImage, NormalisationLog
 from phenocell.schema import IGNORE_INDEX
 from phenocell.splits.authors import read_authors_splits
 
@@ -103,8 +103,9 @@ def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
     if authors:
         excluded.update(authors.exclusions([r for r in files if r not in excluded]))
     regions = _regions(raw_dir, files, excluded)
-    fov_patient = mapped_fov_patients(_mapping_file(raw_dir, options), options, regions)
-    patients = read_patients(raw_dir, options)
+    log = NormalisationLog()
+    fov_patient = mapped_fov_patients(_mapping_file(raw_dir, options), options, regions, log)
+    patients = read_patients(raw_dir, options, log)
     unknown = sorted(set(fov_patient.values()) - set(patients))
     if unknown:
         raise InvalidInputError(
@@ -127,6 +128,7 @@ def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
         {r: i for i, r in enumerate(files, start=1)},
         authors,
         hdf5=True,
+        normalised=log,
     )
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from phenocell.constants import MARKER_COLUMN_PATTERN, MAX_LABEL, CellTableColumns
 from phenocell.errors import CorruptInputError, InvalidInputError, require_file
+from phenocell.records import NormalisationLog
 
 
 @dataclass
@@ -170,7 +171,11 @@ def _check_numeric_columns(frame: pd.DataFrame, columns: CellTableColumns, path:
 
 
 def read_cell_table(
-    path: Path, *, columns: CellTableColumns | None = None, marker_pattern: str = MARKER_COLUMN_PATTERN
+    path: Path,
+    *,
+    columns: CellTableColumns | None = None,
+    marker_pattern: str = MARKER_COLUMN_PATTERN,
+    log: NormalisationLog | None = None,
 ) -> CellTable:
     """Read and validate the per-cell table.
 
@@ -178,6 +183,7 @@ def read_cell_table(
         path: the CSV file.
         columns: column names; defaults match the public release.
         marker_pattern: regular expression that marker-intensity column names match.
+        log: where the surrounding spaces stripped from region / patient / cluster values are counted.
 
     Returns:
         The validated table.
@@ -199,5 +205,8 @@ def read_cell_table(
     regex = re.compile(marker_pattern)
     markers = [c for c in frame.columns if regex.search(str(c))]
     for col in [c for c in (columns.region, columns.patient, columns.cluster) if c is not None]:
-        frame[col] = frame[col].astype(str).str.strip()
+        text = frame[col].astype(str)
+        frame[col] = text.str.strip()
+        if log is not None:
+            log.note(col, "spaces", text, frame[col])
     return CellTable(frame=frame, columns=columns, markers=markers)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from phenocell.constants import SPREADSHEET_SUFFIXES, PatientColumns, RegionPatientColumns
 from phenocell.errors import CorruptInputError, InvalidInputError, require_file
-from phenocell.records import Patient
+from phenocell.records import NormalisationLog, Patient
 
 _TUMOR_ALIASES = {
     "adenocarcinoma": "adenocarcinoma",
@@ -91,7 +91,7 @@ def _clean_id(value: object) -> str:
 
 
 def _normalise(value: object, aliases: Mapping[str, str], column: str, path: Path, patient: str) -> str:
-    key = " ".join(str(value).strip().lower().split())
+    key = _vocabulary_key(value)
     if key not in aliases:
         raise InvalidInputError(
             f"patient {patient}: bad {column!r} in {path}",
@@ -131,6 +131,35 @@ def parse_stage(value: object, *, patient: str, column: str, path: Path) -> tupl
     )
 
 
+def _vocabulary_key(value: object) -> str:
+    """A vocabulary value compared ignoring case and spacing (the one folding rule, for every column)."""
+    return " ".join(str(value).strip().lower().split())
+
+
+def _note_ids(frame: pd.DataFrame, cols: list[str], log: NormalisationLog) -> None:
+    """Count id values read other than as written: surrounding spaces, and ``3.0`` read as ``3``."""
+    for col in cols:
+        text = frame[col].dropna().astype(str)
+        log.note(col, "spaces", text, text.str.strip())
+        log.note(col, "decimal", text.str.strip(), text.map(_clean_id))
+
+
+def _note_patient_values(
+    frame: pd.DataFrame, columns: PatientColumns, has_msi: bool, log: NormalisationLog
+) -> None:
+    """Count the patient table's values read other than as written: ids and vocabulary columns."""
+    _note_ids(frame, [columns.patient, columns.group], log)
+    vocabulary = [(columns.tumor_type, _TUMOR_ALIASES)] + (
+        [(str(columns.msi), _MSI_ALIASES)] if has_msi else []
+    )
+    for col, aliases in vocabulary:
+        text = frame[col].dropna().astype(str)
+        folded = text.map(_vocabulary_key)
+        # known only after folding (an unknown value is an error, not a normalisation)
+        changed = folded.isin(set(aliases)) & ~text.isin(set(aliases) | set(aliases.values()))
+        log.note(col, "case", text[changed], folded[changed].map(aliases))
+
+
 def _patient(values: dict[str, object], columns: PatientColumns, path: Path, has_msi: bool) -> Patient:
     pid = _clean_id(values[columns.patient])
     tumor = _normalise(values[columns.tumor_type], _TUMOR_ALIASES, columns.tumor_type, path, pid)
@@ -144,7 +173,11 @@ def _patient(values: dict[str, object], columns: PatientColumns, path: Path, has
 
 
 def read_patient_table(
-    path: Path, *, columns: PatientColumns | None = None, sheet: str | None = None
+    path: Path,
+    *,
+    columns: PatientColumns | None = None,
+    sheet: str | None = None,
+    log: NormalisationLog | None = None,
 ) -> dict[str, Patient]:
     """Read the patient table (CSV, or ``.xlsx`` through openpyxl) into ``{patient id: Patient}``.
 
@@ -155,6 +188,7 @@ def read_patient_table(
         path: the table.
         columns: its column names.
         sheet: worksheet of a spreadsheet (default: the first).
+        log: where values read other than as written are counted (spaces, case, ``3.0`` ids).
 
     Raises:
         MissingInputError: the file is absent.
@@ -182,11 +216,17 @@ def read_patient_table(
         )
     has_msi = columns.msi is not None and columns.msi in frame.columns
     patients = [_patient(values, columns, path, has_msi) for values in frame.to_dict("records")]
+    if log is not None:
+        _note_patient_values(frame, columns, has_msi, log)
     return {p.patient: p for p in patients}
 
 
 def read_region_patients(
-    path: Path, *, columns: RegionPatientColumns | None = None, sheet: str | None = None
+    path: Path,
+    *,
+    columns: RegionPatientColumns | None = None,
+    sheet: str | None = None,
+    log: NormalisationLog | None = None,
 ) -> dict[str, str]:
     """Read a region → patient mapping (``File Name`` → patient), for cell tables without a patient column.
 
@@ -202,6 +242,8 @@ def read_region_patients(
     frame = _read_frame(path, "region → patient mapping", sheet)
     flags = "--region-column/--patient-column"
     _require_columns(frame, [columns.region, columns.patient], path, "region → patient mapping", flags)
+    if log is not None:
+        _note_ids(frame, [columns.region, columns.patient], log)
     pairs = frame[[columns.region, columns.patient]].dropna().map(_clean_id).drop_duplicates()
     many = sorted(set(pairs[columns.region][pairs[columns.region].duplicated()]))
     if many:
