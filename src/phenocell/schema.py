@@ -94,9 +94,13 @@ FEATURES = features_for(PHENOCELL)
 CELL_FEATURES = FEATURES["cells"].feature
 
 
-def _png_bytes(image: Image.Image) -> dict[str, Any]:
+#: zlib level of the PNG tiles (``--png-level``); 6 is what every earlier version wrote.
+PNG_LEVEL = 6
+
+
+def _png_bytes(image: Image.Image, level: int = PNG_LEVEL) -> dict[str, Any]:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
+    image.save(buffer, format="PNG", compress_level=level)
     return {"bytes": buffer.getvalue(), "path": None}
 
 
@@ -116,8 +120,8 @@ def _check_range(array: np.ndarray, dtype: np.dtype, what: str) -> None:
         )
 
 
-def encode_rgb(image: np.ndarray) -> dict[str, Any]:
-    """Encode an (H, W, 3) uint8 RGB tile as lossless PNG bytes."""
+def encode_rgb(image: np.ndarray, level: int = PNG_LEVEL) -> dict[str, Any]:
+    """Encode an (H, W, 3) uint8 RGB tile as lossless PNG bytes (zlib ``level``)."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InvalidInputError(
             "H&E tile must be RGB uint8",
@@ -125,19 +129,19 @@ def encode_rgb(image: np.ndarray) -> dict[str, Any]:
             found=f"{image.shape} {image.dtype}",
             fix="convert the H&E image to 8-bit RGB",
         )
-    return _png_bytes(Image.fromarray(image, mode="RGB"))
+    return _png_bytes(Image.fromarray(image, mode="RGB"), level)
 
 
-def encode_semantic(mask: np.ndarray) -> dict[str, Any]:
-    """Encode a semantic mask (0 bg, 1..14, 255 ignore) as 8-bit PNG bytes."""
+def encode_semantic(mask: np.ndarray, level: int = PNG_LEVEL) -> dict[str, Any]:
+    """Encode a semantic mask (0 bg, 1..14, 255 ignore) as 8-bit PNG bytes (zlib ``level``)."""
     _check_range(mask, SEMANTIC_DTYPE, "semantic mask")
-    return _png_bytes(Image.fromarray(mask.astype(SEMANTIC_DTYPE), mode="L"))
+    return _png_bytes(Image.fromarray(mask.astype(SEMANTIC_DTYPE), mode="L"), level)
 
 
-def encode_instance(mask: np.ndarray) -> dict[str, Any]:
-    """Encode a tile-local instance mask as 16-bit PNG bytes (lossless for 0..65535)."""
+def encode_instance(mask: np.ndarray, level: int = PNG_LEVEL) -> dict[str, Any]:
+    """Encode a tile-local instance mask as 16-bit PNG bytes (lossless for 0..65535; zlib ``level``)."""
     _check_range(mask, INSTANCE_DTYPE, "instance mask")
-    return _png_bytes(Image.fromarray(mask.astype(INSTANCE_DTYPE)))
+    return _png_bytes(Image.fromarray(mask.astype(INSTANCE_DTYPE)), level)
 
 
 def decode_mask(value: Any, dtype: np.dtype) -> np.ndarray:

@@ -6,6 +6,7 @@ when the cell table has no label-id column, the label under each cell's centroid
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,9 +18,10 @@ from phenocell.converters.join_check import check_centroids_on_mask, check_id_jo
 from phenocell.errors import InvalidInputError
 from phenocell.readers.cell_table import CellTable
 from phenocell.records import LazyImage
-from phenocell.schema import IGNORE_INDEX
+from phenocell.schema import BACKGROUND, IGNORE_INDEX, IGNORE_RECORD
 
 STRIP_ROWS = 512
+LUT_LABELS = 1 << 22  # labels below this are looked up in a dense table (16 MB at most)
 UNMATCHED = "unmatched"
 
 
@@ -47,6 +49,28 @@ def _check_strip(mask: LazyImage, strip: np.ndarray) -> np.ndarray:
     return strip.astype(np.int64)
 
 
+def _strip_sums(strip: np.ndarray, top: int) -> tuple[np.ndarray, ...] | None:
+    """Labels of one strip (sorted), their pixel counts and row / column sums; None when all background.
+
+    Labels below :data:`LUT_LABELS` are counted with dense ``bincount`` s (no sort); larger ones through
+    ``unique``. The sums are of integers, exact in float64 either way.
+    """
+    if not strip.size or int(strip.max()) == 0:
+        return None
+    if int(strip.max()) < LUT_LABELS:
+        flat = strip.ravel()
+        counts = np.bincount(flat)
+        labels = np.flatnonzero(counts[1:]) + 1
+        height, width = strip.shape
+        rows = np.repeat(np.arange(top, top + height, dtype=np.float64), width)
+        cols = np.tile(np.arange(width, dtype=np.float64), height)
+        sy, sx = np.bincount(flat, weights=rows)[labels], np.bincount(flat, weights=cols)[labels]
+        return labels, counts[labels], sy, sx
+    r, c = np.nonzero(strip)
+    labels, inverse, counts = np.unique(strip[r, c], return_inverse=True, return_counts=True)
+    return labels, counts, np.bincount(inverse, weights=r + top), np.bincount(inverse, weights=c)
+
+
 def scan_labels(mask: LazyImage, points: np.ndarray | None = None) -> LabelStats:
     """One strip-wise pass over a label image: per-label area and centroid, labels at ``points``.
 
@@ -65,14 +89,10 @@ def scan_labels(mask: LazyImage, points: np.ndarray | None = None) -> LabelStats
         strip = _check_strip(mask, mask.read(slice(top, min(top + STRIP_ROWS, height)), slice(0, width)))
         inside = (py >= top) & (py < top + strip.shape[0])
         point_labels[inside] = strip[py[inside] - top, px[inside]]
-        rows, cols = np.nonzero(strip)
-        if rows.size == 0:
-            continue
-        labels, inverse, counts = np.unique(strip[rows, cols], return_inverse=True, return_counts=True)
-        sums["labels"].append(labels)
-        sums["area"].append(counts)
-        sums["sy"].append(np.bincount(inverse, weights=rows + top))
-        sums["sx"].append(np.bincount(inverse, weights=cols))
+        found = _strip_sums(strip, top)
+        if found is not None:
+            for key, values in zip(("labels", "area", "sy", "sx"), found, strict=True):
+                sums[key].append(values)
     if not sums["labels"]:
         empty = np.zeros(0, dtype=np.int64)
         return LabelStats(empty, empty, empty.astype(float), empty.astype(float), point_labels)
@@ -98,9 +118,49 @@ class FovCells:
     markers: np.ndarray  # (n, n_markers) float32, NaN where unmatched
     qc: dict[str, float] = field(default_factory=dict)  # counts, and the join's median centroid distance
 
+    _lut: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _markers: list[list[float | None]] | None = field(default=None, init=False, repr=False, compare=False)
+
     def lookup(self, labels: np.ndarray) -> np.ndarray:
         """Row index of each label in this table (labels must be present)."""
         return np.searchsorted(self.labels, labels)
+
+    def rows_of(self, labels: np.ndarray) -> np.ndarray:
+        """Row index + 1 of each pixel's label (0: background); labels must be present.
+
+        A dense label → row table (built once per FoV) when the largest label is below :data:`LUT_LABELS`,
+        else a binary search per foreground pixel.
+        """
+        top = int(self.labels[-1]) if len(self.labels) else 0
+        if top < LUT_LABELS:
+            if self._lut is None:
+                self._lut = np.zeros(top + 1, dtype=np.int32)
+                self._lut[self.labels] = np.arange(1, len(self.labels) + 1, dtype=np.int32)
+            return self._lut[labels]
+        out = np.zeros(labels.shape, dtype=np.int64)
+        fg = labels > 0
+        out[fg] = np.searchsorted(self.labels, labels[fg]) + 1
+        return out
+
+    @property
+    def semantic_lut(self) -> np.ndarray:
+        """Class id by row + 1 (:meth:`rows_of`): background (0) first, then each cell's class."""
+        return np.concatenate([[BACKGROUND], self.class_ids]).astype(np.uint8)
+
+    @property
+    def record_labels(self) -> np.ndarray:
+        """Each cell's class as a cell-record label (-1 where ignored)."""
+        return np.where(self.class_ids == IGNORE_INDEX, IGNORE_RECORD, self.class_ids.astype(np.int64))
+
+    def marker_lists(self) -> list[list[float | None]]:
+        """Each cell's marker intensities as Python floats, None where NaN (built once per FoV)."""
+        if self._markers is None:
+            values = self.markers.astype(np.float64)
+            lists = values.tolist()
+            for r in np.flatnonzero(np.isnan(values).any(axis=1)).tolist():
+                lists[r] = [None if math.isnan(v) else v for v in lists[r]]
+            self._markers = lists
+        return self._markers
 
 
 def _rows_by_label(rows: pd.DataFrame, table: CellTable, stats: LabelStats) -> np.ndarray:

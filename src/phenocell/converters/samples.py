@@ -18,6 +18,7 @@ from phenocell.converters.tiling import TileSpec, iter_tiles
 from phenocell.errors import InvalidInputError
 from phenocell.profiles import DatasetProfile
 from phenocell.records import LabelledImage, LazyImage
+from phenocell.schema import PNG_LEVEL
 
 
 def sample_cells(
@@ -77,11 +78,18 @@ def sample_meta(sample: LabelledImage) -> dict[str, Any]:
 
 
 def iter_sample_tiles(
-    sample: LabelledImage, profile: DatasetProfile, spec: TileSpec, *, fov_index: int, layout: str = "grid"
+    sample: LabelledImage,
+    profile: DatasetProfile,
+    spec: TileSpec,
+    *,
+    fov_index: int,
+    layout: str = "grid",
+    png_level: int = PNG_LEVEL,
 ) -> Iterator[dict[str, Any]]:
     """Encoded rows (schema :func:`phenocell.schema.features_for` of ``profile``) of one released image.
 
-    ``layout`` is PhenoCell's: ``grid`` (``spec``) or ``phenobench`` (the authors' linspace crops, padded).
+    ``layout`` is PhenoCell's: ``grid`` (``spec``) or ``phenobench`` (the authors' linspace crops, padded);
+    ``png_level`` the zlib level of the PNGs.
     """
     he, mask, cells = sample_cells(sample, profile, fov_index=fov_index)
-    yield from iter_tiles(he, mask, cells, spec, sample_meta(sample), layout=layout)
+    yield from iter_tiles(he, mask, cells, spec, sample_meta(sample), layout=layout, png_level=png_level)

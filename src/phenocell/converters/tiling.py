@@ -11,16 +11,9 @@ import numpy as np
 from phenocell.converters.layouts import TileBox, grid_boxes, phenobench_boxes
 from phenocell.converters.panoptic import FovCells
 from phenocell.errors import InvalidOptionError
-from phenocell.readers.images import nearest_indices, read_resampled
+from phenocell.readers.images import banded, nearest_indices, read_resampled
 from phenocell.records import LazyImage
-from phenocell.schema import (
-    BACKGROUND,
-    MAX_TILE_INSTANCES,
-    encode_instance,
-    encode_rgb,
-    encode_semantic,
-    mask_to_record,
-)
+from phenocell.schema import MAX_TILE_INSTANCES, PNG_LEVEL, encode_instance, encode_rgb, encode_semantic
 
 
 @dataclass(frozen=True)
@@ -53,27 +46,14 @@ class TileSpec:
         return starts
 
 
-def tile_arrays(
-    he: LazyImage, mask: LazyImage, cells: FovCells, box: TileBox, semantic_map: LazyImage | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One tile: RGB image, semantic mask, tile-local instance mask and the sorted global labels.
+def _tile_instances(cells: FovCells, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tile-local ids (0 background, 1..k in label order), the k cells' rows in ``cells`` and their areas.
 
-    The crop ``box`` describes is read (labels by nearest neighbour on the H&E grid) and zero-padded at the
-    centre to ``box.size``: padding is black in the image and background (0) in both masks. The semantic
-    mask paints each instance with its cell's class, or is read from ``semantic_map`` (on the label
-    image's grid) where a source labels pixels rather than cells.
+    ``idx`` holds each pixel's cell row + 1 (0: background, :meth:`FovCells.rows_of`); counting them gives
+    the same ids as sorting the tile's labels, without a sort.
     """
-    y0, x0 = box.y0, box.x0
-    image = he.read(slice(y0, y0 + box.height), slice(x0, x0 + box.width))[..., :3]
-    rows = nearest_indices(y0, box.height, mask.mpp, he.mpp, mask.shape[0])
-    cols = nearest_indices(x0, box.width, mask.mpp, he.mpp, mask.shape[1])
-    labels = read_resampled(mask, rows, cols).astype(np.int64)
-    present, local = np.unique(labels, return_inverse=True)
-    local = local.reshape(labels.shape)
-    if present[0] != 0:  # no background in the tile: ids start at 1 anyway
-        local = local + 1
-    else:
-        present = present[1:]
+    counts = np.bincount(idx.ravel(), minlength=len(cells.labels) + 1)
+    present = np.flatnonzero(counts[1:])
     if len(present) > MAX_TILE_INSTANCES:
         raise InvalidOptionError(
             "too many cells in one tile for 16-bit instance ids",
@@ -81,41 +61,61 @@ def tile_arrays(
             found=str(len(present)),
             fix="use a smaller --tile-size",
         )
+    rank = np.zeros(len(counts), dtype=np.uint16)
+    rank[present + 1] = np.arange(1, len(present) + 1)
+    return rank[idx], present, counts[present + 1]
+
+
+def tile_arrays(
+    he: LazyImage, mask: LazyImage, cells: FovCells, box: TileBox, semantic_map: LazyImage | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One tile: RGB image, semantic mask, tile-local instance mask, its cells' rows in ``cells``, areas.
+
+    The crop ``box`` describes is read (labels by nearest neighbour on the H&E grid) and zero-padded at the
+    centre to ``box.size``: padding is black in the image and background (0) in both masks. The semantic
+    mask paints each instance with its cell's class, or is read from ``semantic_map`` (on the label
+    image's grid) where a source labels pixels rather than cells. Instance ids follow the cells' label
+    order; the areas are the cells' pixels in the crop.
+    """
+    y0, x0 = box.y0, box.x0
+    image = he.read(slice(y0, y0 + box.height), slice(x0, x0 + box.width))[..., :3]
+    rows = nearest_indices(y0, box.height, mask.mpp, he.mpp, mask.shape[0])
+    cols = nearest_indices(x0, box.width, mask.mpp, he.mpp, mask.shape[1])
+    idx = cells.rows_of(read_resampled(mask, rows, cols))
+    local, present, area = _tile_instances(cells, idx)
     if semantic_map is not None:
         semantic = read_resampled(semantic_map, rows, cols).astype(np.uint8)
     else:
-        semantic = np.full(labels.shape, BACKGROUND, dtype=np.uint8)
-        fg = labels > 0
-        semantic[fg] = cells.class_ids[cells.lookup(labels[fg])]
+        semantic = cells.semantic_lut[idx]
     pad = (
         (box.pad_top, box.size - box.height - box.pad_top),
         (box.pad_left, box.size - box.width - box.pad_left),
     )
     image = np.pad(image, (*pad, (0, 0)))
-    return np.ascontiguousarray(image), np.pad(semantic, pad), np.pad(local.astype(np.uint16), pad), present
+    return np.ascontiguousarray(image), np.pad(semantic, pad), np.pad(local, pad), present, area
 
 
 def _cell_records(
-    cells: FovCells, present: np.ndarray, local: np.ndarray, y0: int, x0: int, scale: float
-) -> list:
-    idx = cells.lookup(present)
-    area = np.bincount(local.ravel(), minlength=len(present) + 1)[1:]
-    records = []
-    for k, i in enumerate(idx):
-        cls = int(cells.class_ids[i])
-        records.append(
-            {
-                "instance_id": k + 1,
-                "cell_id": int(cells.cell_ids[i]),
-                "label": mask_to_record(cls),
-                "granular_name": str(cells.granular[i]),
-                "centroid_x": float((cells.cx[i] + 0.5) * scale - 0.5 - x0),
-                "centroid_y": float((cells.cy[i] + 0.5) * scale - 0.5 - y0),
-                "area": int(area[k]),
-                "markers": [None if np.isnan(v) else float(v) for v in cells.markers[i]],
-            }
-        )
-    return records
+    cells: FovCells, rows: np.ndarray, area: np.ndarray, y0: int, x0: int, scale: float
+) -> list[dict[str, Any]]:
+    """The cell records of one tile: ``rows`` of ``cells`` in instance-id order (vectorised per tile)."""
+    cx = ((cells.cx[rows] + 0.5) * scale - 0.5 - x0).tolist()
+    cy = ((cells.cy[rows] + 0.5) * scale - 0.5 - y0).tolist()
+    ids, labels = cells.cell_ids[rows].tolist(), cells.record_labels[rows].tolist()
+    markers = cells.marker_lists()
+    return [
+        {
+            "instance_id": k + 1,
+            "cell_id": ids[k],
+            "label": labels[k],
+            "granular_name": str(cells.granular[i]),
+            "centroid_x": cx[k],
+            "centroid_y": cy[k],
+            "area": int(area[k]),
+            "markers": markers[i],
+        }
+        for k, i in enumerate(rows.tolist())
+    ]
 
 
 def tile_boxes(height: int, width: int, spec: TileSpec, layout: str, fov: str) -> list[TileBox]:
@@ -134,23 +134,27 @@ def iter_tiles(
     meta: dict[str, Any],
     layout: str = "grid",
     semantic_map: LazyImage | None = None,
+    png_level: int = PNG_LEVEL,
 ) -> Iterator[dict[str, Any]]:
     """Yield encoded rows (schema :data:`phenocell.schema.FEATURES`) for every tile of one FoV.
 
     ``semantic_map``: per-pixel class ids on the label image's grid, when the source labels pixels (the
-    authors' HDF5, ``--gt-ct-labels pixel``); else each instance takes its cell's class.
+    authors' HDF5, ``--gt-ct-labels pixel``); else each instance takes its cell's class. ``png_level``:
+    the zlib level of the three PNGs.
     """
     height, width = he.shape[:2]
     scale = mask.mpp / he.mpp
+    he, mask = banded(he), banded(mask)  # tiles come row by row: one decode per row of tiles
+    semantic_map = banded(semantic_map) if semantic_map is not None else None
     for box in tile_boxes(height, width, spec, layout, meta["fov"]):
-        image, semantic, local, present = tile_arrays(he, mask, cells, box, semantic_map)
+        image, semantic, local, present, area = tile_arrays(he, mask, cells, box, semantic_map)
         top, left = box.origin
         yield {
             "tile_id": f"{meta['fov']}_y{box.y0:05d}_x{box.x0:05d}",
-            "image": encode_rgb(image),
-            "instance_mask": encode_instance(local),
-            "semantic_mask": encode_semantic(semantic),
-            "cells": _cell_records(cells, present, local, top, left, scale),
+            "image": encode_rgb(image, png_level),
+            "instance_mask": encode_instance(local, png_level),
+            "semantic_mask": encode_semantic(semantic, png_level),
+            "cells": _cell_records(cells, present, area, top, left, scale),
             **meta,
             "tile_x": left,
             "tile_y": top,

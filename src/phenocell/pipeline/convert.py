@@ -197,7 +197,16 @@ def _convert_fov(
     spec = TileSpec(options.tile_size, options.stride)
     if options.target_mpp:
         he = resample_he(he, options.target_mpp)
-    tiles = iter_tiles(he, mask, cells, spec, meta, layout=options.tiling, semantic_map=opened.semantic)
+    tiles = iter_tiles(
+        he,
+        mask,
+        cells,
+        spec,
+        meta,
+        layout=options.tiling,
+        semantic_map=opened.semantic,
+        png_level=options.png_level,
+    )
     shard, digest, rows = write_named_shard(out, fov, tiles)
     counts: dict[int, int] = {}
     for cid in cells.class_ids.tolist():

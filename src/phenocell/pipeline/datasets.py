@@ -92,7 +92,9 @@ def _unit_rows(
         unit.labels, unit.images = unit.labels + len(sample.labels), unit.images + 1
         for cid in sample.classes.tolist():
             unit.counts[int(cid)] = unit.counts.get(int(cid), 0) + 1
-        yield from iter_sample_tiles(sample, profile, spec, fov_index=fov_index, layout=options.tiling)
+        yield from iter_sample_tiles(
+            sample, profile, spec, fov_index=fov_index, layout=options.tiling, png_level=options.png_level
+        )
 
 
 def _convert_unit(

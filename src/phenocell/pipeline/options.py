@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 
 from phenocell.constants import DEFAULT_MAX_PIXELS, CellTableColumns, PatientColumns
 from phenocell.errors import InvalidOptionError, check_choice
+from phenocell.schema import PNG_LEVEL
 from phenocell.splits import BASE_BY, BaseBy
 
 #: Tiling layouts: ``grid`` (square tiles of --tile-size every --stride px, the last row/column shifted back
@@ -94,6 +95,7 @@ class ConvertOptions:
     source: Source = "auto"
     gt_ct_labels: GtCtLabels = "pixel"
     max_pixels: int = DEFAULT_MAX_PIXELS
+    png_level: int = PNG_LEVEL
     allow_unlabelled_fovs: bool = False
     overwrite: bool = False
     progress: bool = True
@@ -111,6 +113,7 @@ class ConvertOptions:
         _positive("target pixel size", "--target-mpp", self.target_mpp)
         _positive("centroid distance limit", "--max-centroid-distance", self.max_centroid_distance)
         check_choice("source", self.source, SOURCES)
+        check_choice("png_level", self.png_level, range(10))
         check_choice("gt_ct_labels", self.gt_ct_labels, GT_CT_LABELS)
 
     def min_area_um2(self, *, hdf5: bool) -> float:
@@ -130,4 +133,6 @@ class ConvertOptions:
         # how it ran, not what it made; max_pixels is a safety limit that never changes what is written
         for key in ("progress", "overwrite", "execution", "max_pixels"):
             out.pop(key)
+        if out["png_level"] == PNG_LEVEL:  # recorded when chosen: default manifests stay as they were
+            out.pop("png_level")
         return out

@@ -6,6 +6,7 @@ whole image. The pixel size (µm/px) comes from the TIFF resolution tags unless 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,29 @@ def read_resampled(mask: LazyImage, rows: np.ndarray, cols: np.ndarray) -> np.nd
     r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
     window = mask.read(slice(r0, r1), slice(c0, c1))
     return window[np.ix_(rows - r0, cols - c0)]
+
+
+@dataclass
+class BandedImage(LazyImage):
+    """A :class:`LazyImage` whose reads are served from the last full-width row band decoded.
+
+    Tiles of one row share their rows, so reading the band once per tile row replaces one windowed decode
+    per tile (each a round trip through zarr) with one per row; memory is one band.
+    """
+
+    _band: np.ndarray | None = field(default=None, init=False, repr=False)
+    _top: int = field(default=0, init=False, repr=False)
+
+    def read(self, rows: slice, cols: slice) -> np.ndarray:
+        """The window ``rows`` x ``cols``, from the band holding ``rows`` (decoded when not held)."""
+        start, stop = rows.start or 0, self.shape[0] if rows.stop is None else rows.stop
+        band = self._band
+        if band is None or start < self._top or stop > self._top + band.shape[0]:
+            band = self._band = super().read(slice(start, stop), slice(0, self.shape[1]))
+            self._top = start
+        return band[start - self._top : stop - self._top, cols]
+
+
+def banded(image: LazyImage) -> BandedImage:
+    """``image`` read through row bands (:class:`BandedImage`)."""
+    return BandedImage(image.path, image.array, image.mpp)
