@@ -1,66 +1,154 @@
-"""Benchmark data-path speed, in one run.
+"""Benchmark data-path speed, in one run: PNG shards, the decoded tile store, and the authors' LMDB layout.
 
-Measures:
+Measures, on one split (tiles/s; ratios in brackets):
 
-1. raw PNG decode of a split's tiles (image + both masks, bytes already in memory, one process);
-2. the streaming DataLoader (parquet row groups → decoded tensors) with 0, 1 and 2 worker processes, as a
-   ratio to the raw decode rate times the number of decoding processes (target >= 0.9 per worker);
-3. the full pipeline (DataLoader → device → resize → frozen encoder) against encoder-only forward passes on
-   tensors already on the device (target >= 0.9: the data path keeps the encoder busy).
+1. raw PNG decode of the split's tiles (image + both masks, bytes already in memory, one process);
+2. ``TileDataset`` reading the parquet shards, one process, in index order and in shuffled order (what a
+   training sampler draws);
+3. the tile store: its cold build (decode every shard once; seconds and size on disk), then warm raw reads
+   of batches in index and shuffled order, one process;
+4. the LMDB reference: ``export lmdb`` of the dataset, then every record read in shuffled order the way the
+   authors' ``LMDBDataset`` reads (``txn.get`` + ``pickle.loads``), one process;
+5. the DataLoader over the store with 0, 1 and 2 worker processes, shuffled, as a ratio to the store's raw
+   read rate times the number of reading processes (target >= 0.9);
+6. the full pipeline (store DataLoader, shuffled, 2 workers → device → resize → frozen encoder) against
+   encoder-only forward passes on tensors already on the device (target >= 0.9).
 
-Usage: python benchmarks/bench_pipeline.py [--data DIR] [--encoder test/vit-tiny] [--device auto]
-Without --data, a small synthetic dataset is generated and converted first.
+Usage: python benchmarks/bench_pipeline.py [--data DIR] [--fovs 4] [--encoder test/vit-tiny] [--device auto]
+Without --data, a synthetic dataset of --fovs FoVs (1440 x 1920 mask px, H&E at 2x) is made and converted.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pickle
+import shutil
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import torch
+from torch.utils.data import RandomSampler
 
 from phenocell.benchmark.data import SplitIndex, TileDataset, decode_png, load_index, make_loader
 from phenocell.benchmark.device import resolve_device
 from phenocell.benchmark.features import to_input
 from phenocell.benchmark.frozen import build_encoder, feature_spec
+from phenocell.benchmark.tile_store import StoreReader, open_store
 
 
-def _dataset(root: Path) -> Path:
+def _dataset(root: Path, fovs: int, mask_size: tuple[int, int]) -> Path:
     from phenocell.pipeline.convert import convert
-    from phenocell.pipeline.options import ConvertOptions
+    from phenocell.pipeline.options import ConvertOptions, ExecutionOptions
     from phenocell.synthetic import SynthOptions, synthesize
 
-    synthesize(root / "raw", options=SynthOptions(fovs=8, patients=6), progress=False)
-    return convert(root / "raw", root / "phenocell", options=ConvertOptions(progress=False))
+    options = SynthOptions(fovs=fovs, patients=min(fovs, 8), mask_shape=mask_size)
+    synthesize(root / "raw", options=options, progress=False)
+    execution = ExecutionOptions(workers=min(2, os.cpu_count() or 1))
+    return convert(
+        root / "raw", root / "phenocell", options=ConvertOptions(progress=False, execution=execution)
+    )
+
+
+def _best(run: Callable[[], int], repeats: int) -> float:
+    """Tiles/s of the fastest of ``repeats`` calls of ``run`` (which returns the tiles it read)."""
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        n = run()
+        best = max(best, n / (time.perf_counter() - start))
+    return best
 
 
 def raw_decode_rate(index: SplitIndex, repeats: int) -> float:
     """Tiles/s decoding the PNGs (image, semantic, instance) of every tile, bytes in memory (best run)."""
     blobs = []
     for shard in dict.fromkeys(t.shard for t in index.tiles):
-        columns = ["image", "semantic_mask", "instance_mask"]
-        table = pq.read_table(index.root / shard, columns=columns)
+        table = pq.read_table(index.root / shard, columns=["image", "semantic_mask", "instance_mask"])
         for row in range(table.num_rows):
             blobs.append([table.column(c)[row]["bytes"].as_py() for c in table.column_names])
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def run() -> int:
         for image, semantic, instance in blobs:
             decode_png(image, np.dtype(np.uint8))
             decode_png(semantic, np.dtype(np.uint8))
             decode_png(instance, np.dtype(np.int32))
-        best = max(best, len(blobs) / (time.perf_counter() - start))
-    return best
+        return len(blobs)
+
+    return _best(run, repeats)
 
 
-def loader_rate(index: SplitIndex, workers: int, batch: int, repeats: int) -> tuple[float, float]:
-    """Tiles/s of the DataLoader: first pass (worker start included) and the best later pass."""
-    loader = make_loader(TileDataset(index), batch_size=batch, workers=workers, pin_memory=False)
+def item_rate(dataset: TileDataset, order: Sequence[int], repeats: int) -> float:
+    """Tiles/s of ``dataset[i]`` over ``order`` in this process (a fresh dataset: no row group cached)."""
+
+    def run() -> int:
+        fresh = TileDataset(dataset.index, store=dataset.store)
+        for i in order:
+            fresh[i]
+        return len(order)
+
+    return _best(run, repeats)
+
+
+def store_read_rate(
+    reader: StoreReader, index: SplitIndex, order: Sequence[int], batch: int, repeats: int
+) -> float:
+    """Tiles/s of raw store reads, ``batch`` tiles per call, in ``order`` (one process)."""
+    refs = [index.tiles[i] for i in order]
+
+    def run() -> int:
+        for k in range(0, len(refs), batch):
+            reader.read(refs[k : k + batch])
+        return len(refs)
+
+    return _best(run, repeats)
+
+
+def cold_store(index: SplitIndex, root: Path) -> tuple[float, int, StoreReader]:
+    """Build the split's store from nothing under ``root``: seconds, bytes on disk, and its reader."""
+    shutil.rmtree(root, ignore_errors=True)
+    start = time.perf_counter()
+    reader = open_store(str(root), index.root, {t.shard: t.size for t in index.tiles}, log=lambda _: None)
+    seconds = time.perf_counter() - start
+    assert reader is not None
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    return seconds, size, reader
+
+
+def lmdb_reference(data: Path, scratch: Path, repeats: int) -> tuple[float, int, int, float]:
+    """``export lmdb`` of ``data`` (seconds, records, bytes), then shuffled get + unpickle tiles/s."""
+    import lmdb
+
+    from phenocell.dataset.lmdb import env_path
+    from phenocell.pipeline.lmdb_export import export_lmdb
+
+    shutil.rmtree(scratch, ignore_errors=True)
+    start = time.perf_counter()
+    out, count = export_lmdb(data, scratch, progress=False)
+    seconds = time.perf_counter() - start
+    env_dir = env_path(out)
+    size = sum(p.stat().st_size for p in Path(env_dir).rglob("*") if p.is_file())
+    env = lmdb.open(str(env_dir), readonly=True, lock=False, readahead=False, meminit=False)
+    keys = [f"{i:08}".encode("ascii") for i in range(count)]
+    np.random.default_rng(0).shuffle(keys)
+
+    def run() -> int:
+        for key in keys:
+            with env.begin(write=False) as txn:
+                pickle.loads(txn.get(key))
+        return len(keys)
+
+    return seconds, count, size, _best(run, repeats)
+
+
+def loader_rate(dataset: TileDataset, workers: int, batch: int, repeats: int) -> tuple[float, float]:
+    """Tiles/s of a shuffled DataLoader: first pass (worker start included) and the best later pass."""
+    sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(0))
+    loader = make_loader(dataset, batch_size=batch, workers=workers, pin_memory=False, sampler=sampler)
     rates = []
     for _ in range(repeats + 1):
         start, n = time.perf_counter(), 0
@@ -70,29 +158,35 @@ def loader_rate(index: SplitIndex, workers: int, batch: int, repeats: int) -> tu
     return rates[0], max(rates[1:])
 
 
-def encoder_rates(args: argparse.Namespace, index: SplitIndex, workers: int) -> tuple[float, float]:
+def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> tuple[float, float]:
     """Tiles/s of encoder-only forward passes and of the full pipeline feeding the same encoder."""
     device = resolve_device(args.device)
     enc = build_encoder(args.encoder).to(device)
     spec = feature_spec(enc.cfg, "linear", linear_input="final_norm", unetr_taps="last4")
     size = enc.cfg.input_size
     x = torch.rand(args.batch_size, 3, size, size, device=device)
-    enc(x, spec)  # warm-up
-    start, n = time.perf_counter(), 0
-    while time.perf_counter() - start < args.seconds:
-        enc(x, spec)
-        n += args.batch_size
-    _sync(device)
-    encoder_only = n / (time.perf_counter() - start)
-    pin = device.type == "cuda"
-    loader = make_loader(TileDataset(index), batch_size=args.batch_size, workers=workers, pin_memory=pin)
-    for _ in loader:  # start the workers, warm the page cache
-        break
-    start, n = time.perf_counter(), 0
-    for batch in loader:
-        enc(to_input(batch["image"].to(device, non_blocking=True), size), spec)
-        n += len(batch["index"])
-    _sync(device)
+    with torch.inference_mode():
+        enc(x, spec)  # warm-up
+        start, n = time.perf_counter(), 0
+        while time.perf_counter() - start < args.seconds:
+            enc(x, spec)
+            n += args.batch_size
+        _sync(device)
+        encoder_only = n / (time.perf_counter() - start)
+        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(1))
+        kw = {
+            "batch_size": args.batch_size,
+            "workers": args.pipeline_workers,
+            "pin_memory": device.type == "cuda",
+        }
+        loader = make_loader(dataset, sampler=sampler, **kw)  # type: ignore[arg-type]
+        for _ in loader:  # start the workers (once per run, as benchmark run does)
+            break
+        start, n = time.perf_counter(), 0
+        for batch in loader:
+            enc(to_input(batch["image"].to(device, non_blocking=True), size), spec)
+            n += len(batch["index"])
+        _sync(device)
     return encoder_only, n / (time.perf_counter() - start)
 
 
@@ -101,9 +195,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def main() -> None:
+def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--fovs", type=int, default=4, help="FoVs of the synthetic dataset (without --data).")
+    parser.add_argument("--mask-size", default="1440x1920", help="Synthetic mask px HxW (H&E is 2x).")
     parser.add_argument("--family", default="base")
     parser.add_argument("--split", default="train")
     parser.add_argument("--encoder", default="test/vit-tiny")
@@ -112,33 +208,67 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="Duration of the encoder-only timing.")
     parser.add_argument("--repeats", type=int, default=3, help="Timed passes; the best is reported.")
     parser.add_argument("--pipeline-workers", type=int, default=2)
-    parser.add_argument(
-        "--pipeline-tiles", type=int, default=0, help="Tiles for the pipeline timing (0: all)."
+    parser.add_argument("--workdir", type=Path, default=None, help="Scratch folder (store, LMDB export).")
+    return parser.parse_args()
+
+
+def _line(name: str, rate: float, ref: float, what: str) -> None:
+    print(f"{name:58s} {rate:9.1f} tiles/s  {rate / ref:6.2f}x {what}")
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _store_figures(
+    index: SplitIndex, data: Path, work: Path, args: argparse.Namespace
+) -> tuple[TileDataset, float]:
+    """Cold build, LMDB reference, warm store reads; returns the store dataset and its shuffled read rate."""
+    order, shuffled = (
+        list(range(len(index))),
+        [int(i) for i in np.random.default_rng(0).permutation(len(index))],
     )
-    args = parser.parse_args()
-    data = args.data or _dataset(Path(tempfile.mkdtemp(prefix="phenocell-pipe-")))
+    seconds, size, reader = cold_store(index, work / "store")
+    rate = len(index) / seconds
+    print(f"tile store cold build: {seconds:.1f} s = {rate:.1f} tiles/s, {size / 1e6:.1f} MB on disk")
+    lmdb_seconds, records, lmdb_size, lmdb_rate = lmdb_reference(data, work / "lmdb", args.repeats)
+    print(f"export lmdb: {lmdb_seconds:.1f} s, {records} records, {lmdb_size / 1e6:.1f} MB")
+    _line("LMDB reference, shuffled get + pickle.loads, 1 process", lmdb_rate, lmdb_rate, "LMDB")
+    store = {}
+    for name, ids in (("index order", order), ("shuffled", shuffled)):
+        store[name] = store_read_rate(reader, index, ids, args.batch_size, args.repeats)
+        _line(f"tile store raw reads, {name}, 1 process", store[name], lmdb_rate, "LMDB")
+    stored = TileDataset(index, store=reader)
+    items = item_rate(stored, shuffled, args.repeats)
+    _line("TileDataset from the store, shuffled items, 1 process", items, lmdb_rate, "LMDB")
+    return stored, store["shuffled"]
+
+
+def main() -> None:
+    args = _parse()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="phenocell-pipe-"))
+    height, _, width = args.mask_size.lower().partition("x")
+    data = args.data or _dataset(work, args.fovs, (int(height), int(width or height)))
     index = load_index(data, args.family, args.split)
-    print(
-        f"{len(index)} tiles of {index.tile_size} px ({args.family}/{args.split}), "
-        f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}"
-    )
+    print(f"{len(index)} tiles of {index.tile_size} px ({args.family}/{args.split}), {os.cpu_count()} CPUs, "
+          f"torch threads {torch.get_num_threads()}, {_load()}")  # fmt: skip
     raw = raw_decode_rate(index, args.repeats)
-    print(f"raw PNG decode (1 process, best):      {raw:8.1f} tiles/s")
+    _line("raw PNG decode (image + 2 masks, bytes in memory, 1 process)", raw, raw, "raw decode")
+    shuffled = [int(i) for i in np.random.default_rng(0).permutation(len(index))]
+    for name, ids in (("index order", list(range(len(index)))), ("shuffled", shuffled)):
+        rate = item_rate(TileDataset(index), ids, args.repeats)
+        _line(f"TileDataset from parquet, {name}, 1 process", rate, raw, "raw decode")
+    stored, store_rate = _store_figures(index, Path(data), work, args)
     for workers in (0, 1, 2):
-        first, steady = loader_rate(index, workers, args.batch_size, args.repeats)
-        per = steady / (raw * max(workers, 1))
-        print(
-            f"DataLoader, {workers} workers: {steady:8.1f} tiles/s best ({first:8.1f} first pass) "
-            f"= {per:.2f}x raw decode per decoding process"
-        )
-    tiles = index.tiles[: args.pipeline_tiles] if args.pipeline_tiles else index.tiles
-    sub = SplitIndex(index.root, index.family, index.split, tiles)
-    encoder_only, full = encoder_rates(args, sub, args.pipeline_workers)
-    print(f"encoder-only forward ({args.encoder}): {encoder_only:8.1f} tiles/s")
-    print(
-        f"full pipeline ({args.pipeline_workers} workers, {len(tiles)} tiles): {full:8.1f} tiles/s "
-        f"= {full / encoder_only:.2f}x encoder-only"
-    )
+        first, steady = loader_rate(stored, workers, args.batch_size, args.repeats)
+        per = steady / (store_rate * max(workers, 1))
+        print(f"DataLoader, store, shuffled, {workers} workers: {steady:9.1f} tiles/s best "
+              f"({first:9.1f} first pass) = {per:.2f}x store raw read per reading process")  # fmt: skip
+    encoder_only, full = encoder_rates(args, stored)
+    _line(f"encoder-only forward ({args.encoder})", encoder_only, encoder_only, "encoder-only")
+    name = f"full pipeline (store, shuffled, {args.pipeline_workers} workers, resize, encoder)"
+    _line(name, full, encoder_only, "encoder-only")
+    print(f"{_load()} at the end; scratch {work}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ the floor: PNG-encoding the same tiles with the same schema and compression, and
 one core (tiles decoded from the serial output beforehand, one FoV at a time, not timed). Default: the real
 FoV size, 1440 x 1920 mask px, H&E at 2x. Usage:
 python benchmarks/convert_throughput.py [--fovs 4 16] [--mask-size 1440x1920] [--workers 2] [--workdir DIR]
-    [--reuse-raw]
+    [--reuse-raw] [--png-level 6]
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ CHILD = """
 import json, sys, time
 from phenocell.pipeline.options import ConvertOptions, ExecutionOptions
 from phenocell.pipeline.parallel import warm_up
-options = ConvertOptions(progress=False, overwrite=True, execution=ExecutionOptions(workers=int(sys.argv[3])))
+options = ConvertOptions(progress=False, overwrite=True, png_level=int(sys.argv[4]),
+                         execution=ExecutionOptions(workers=int(sys.argv[3])))
 warm_up(options.execution, "phenocell.pipeline.convert")  # as the CLI does: workers import beside us
 from phenocell.pipeline.convert import convert
 t = time.perf_counter()
@@ -65,14 +66,14 @@ def _peak_mib(pid: int) -> float:
     return next((int(line.split()[1]) / 1024 for line in text.splitlines() if line.startswith("VmHWM")), 0.0)
 
 
-def measure(raw: Path, out: Path, workers: int) -> dict:
+def measure(raw: Path, out: Path, workers: int, png_level: int = 6) -> dict:
     """Convert ``raw`` with ``workers`` processes in a child process; its timing, counts and peak RSS.
 
     While it runs, the peak RSS of its worker processes is sampled (every 0.2 s) from /proc.
     """
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(raw), str(out), str(workers)],
+        [sys.executable, "-c", CHILD, str(raw), str(out), str(workers), str(png_level)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -92,7 +93,7 @@ def measure(raw: Path, out: Path, workers: int) -> dict:
     return result
 
 
-def floor_seconds(dataset: Path, scratch: Path) -> tuple[float, bool]:
+def floor_seconds(dataset: Path, scratch: Path, png_level: int = 6) -> tuple[float, bool]:
     """Seconds to PNG-encode and write to parquet the tiles of ``dataset`` (decoding not timed).
 
     Also returns whether the re-encoded shards are byte-identical to the converter's (same work, same bytes).
@@ -114,7 +115,8 @@ def floor_seconds(dataset: Path, scratch: Path) -> tuple[float, bool]:
         t = time.perf_counter()
         # the converter's own encoders (PNG, same level), then the same parquet writer
         write_shard(
-            scratch / "floor.parquet", ({**r, **{k: f(r[k]) for k, f in ENCODERS.items()}} for r in rows)
+            scratch / "floor.parquet",
+            ({**r, **{k: f(r[k], png_level) for k, f in ENCODERS.items()}} for r in rows),
         )
         total += time.perf_counter() - t
         same &= sha256_file(scratch / "floor.parquet") == sha256_file(shard)
@@ -160,6 +162,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel worker count")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--reuse-raw", action="store_true", help="keep raw<N> exports already in --workdir")
+    parser.add_argument("--png-level", type=int, default=6, help="zlib level of the PNGs (convert and floor)")
     args = parser.parse_args()
     from phenocell.synthetic import SynthOptions, synthesize
 
@@ -174,12 +177,14 @@ def main() -> None:
             options = SynthOptions(fovs=n, patients=min(n, 8), mask_shape=shape)
             synthesize(raw, options=options, overwrite=True, progress=False)
         print(f"{n:3d} FoVs: synth {time.perf_counter() - t:6.1f} s | {load()} before converting")
-        serial = measure(raw, root / f"out{n}-serial", 1)
-        parallel = measure(raw, root / f"out{n}-parallel", args.workers)
+        serial = measure(raw, root / f"out{n}-serial", 1, args.png_level)
+        parallel = measure(raw, root / f"out{n}-parallel", args.workers, args.png_level)
         print(f"          {load()} after the parallel run")
         identical = same_files(root / f"out{n}-serial", root / f"out{n}-parallel")
-        floor, floor_same = floor_seconds(root / f"out{n}-serial", root)
+        floor, floor_same = floor_seconds(root / f"out{n}-serial", root, args.png_level)
         print(f"          floor shards byte-identical to the converter's: {floor_same}")
+        shards = sum(p.stat().st_size for p in (root / f"out{n}-serial" / "data").glob("*.parquet"))
+        print(f"          shards {shards / 1e6:.1f} MB at --png-level {args.png_level}")
         report(n, serial, parallel, args.workers, floor, identical)
 
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from phenocell.errors import InvalidInputError, MissingInputError, check_choice, read_json_file
 from phenocell.profiles import DatasetProfile, get_profile
@@ -212,10 +212,17 @@ class TileDataset(Dataset[dict[str, Any]]):
         if self.store is None:
             return [self[i] for i in indices]
         refs = [self.index.tiles[i] for i in indices]
-        tiles = self.store.read(refs)
-        cells = tiles.pop("cells")
-        batch: dict[str, Any] = {"index": torch.tensor(indices)}
-        batch |= {k: torch.from_numpy(v) for k, v in tiles.items()}
+        side = self.store.tile_shape(refs[0].shard)
+        n = len(refs)
+        batch: dict[str, Any] = {
+            "index": torch.tensor(indices),
+            "image": _batch_tensor((n, 3, *side), torch.uint8),
+            "semantic": _batch_tensor((n, *side), torch.uint8),
+            "instance": _batch_tensor((n, *side), torch.int32),
+        }
+        cells = self.store.read(refs, {k: batch[k].numpy() for k in ("image", "semantic", "instance")})[
+            "cells"
+        ]
         for k, key in enumerate(("cell_instance", "cell_ids", "cell_labels")):
             batch[key] = [np.ascontiguousarray(c[:, k]) for c in cells]
         if self.cache is not None:
@@ -252,6 +259,18 @@ class TileDataset(Dataset[dict[str, Any]]):
         if self.cache is not None:
             item["taps"] = self.cache.read(ref)
         return item
+
+
+def _batch_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An empty batch tensor; in a DataLoader worker, in shared memory from the start.
+
+    As torch's own collate does: handing it to the main process then sends a file descriptor, not a copy.
+    """
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    nbytes = int(np.prod(shape)) * torch.empty(0, dtype=dtype).element_size()
+    storage = torch.UntypedStorage._new_shared(nbytes)
+    return torch.empty(0, dtype=dtype).set_(storage, 0, shape, torch.empty(shape, device="meta").stride())
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:

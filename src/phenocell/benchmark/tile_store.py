@@ -166,15 +166,23 @@ class StoreReader:
         mapped = self.shard(shard)
         return mapped.maps["semantic"].array[mapped.row(group, row)]
 
-    def read(self, refs: Sequence[Any]) -> dict[str, Any]:
-        """Tiles of ``refs`` (``TileRef``s: shard, group, row) stacked: image, semantic, instance, cells."""
-        first = self.shard(refs[0].shard).maps["semantic"].array.shape[1:]
-        n = len(refs)
-        out = {
-            "image": np.empty((n, 3, *first), np.uint8),
-            "semantic": np.empty((n, *first), np.uint8),
-            "instance": np.empty((n, *first), np.int32),
-        }
+    def tile_shape(self, shard: str) -> tuple[int, ...]:
+        """(T, T) of the tiles of ``shard``."""
+        return tuple(self.shard(shard).maps["semantic"].array.shape[1:])
+
+    def read(self, refs: Sequence[Any], out: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+        """Tiles of ``refs`` (``TileRef``s: shard, group, row) stacked: image, semantic, instance, cells.
+
+        ``out``: arrays to fill (``image`` (n, 3, T, T) uint8, ``semantic`` (n, T, T) uint8, ``instance``
+        (n, T, T) int32), e.g. views of shared memory; allocated here when not given.
+        """
+        first, n = self.tile_shape(refs[0].shard), len(refs)
+        if out is None:
+            out = {
+                "image": np.empty((n, 3, *first), np.uint8),
+                "semantic": np.empty((n, *first), np.uint8),
+                "instance": np.empty((n, *first), np.int32),
+            }
         cells: list[np.ndarray] = []
         touched: dict[str, _Shard] = {}
         for k, ref in enumerate(refs):
