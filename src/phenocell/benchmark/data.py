@@ -4,6 +4,8 @@ Only the index (shard, row group, row, FoV, tile origin: a few hundred bytes per
 split. A :class:`TileDataset` item reads its row group from the shard (a small per-worker LRU keeps the last
 row groups: sequential passes read each group once) and decodes that tile's PNGs, so memory does not grow
 with the split; :func:`make_loader` runs the decoding in DataLoader worker processes with pinned memory.
+With a tile store (:mod:`phenocell.benchmark.tile_store`, what ``benchmark run`` uses by default) an item
+is a copy out of the store's memory maps instead, and a worker reads a whole batch per call.
 The split's shards are those the dataset card lists for ``family`` / ``split`` (the same files
 ``datasets.load_dataset(data, family, split=split)`` reads).
 """
@@ -12,8 +14,6 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,8 +23,32 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from phenocell.errors import InvalidInputError, MissingInputError, check_choice, read_json_file
-from phenocell.profiles import DatasetProfile, get_profile
+from phenocell.benchmark.split_index import (
+    INDEX_COLUMNS,
+    VALID,
+    SplitIndex,
+    TileRef,
+    dataset_profile,
+    load_index,
+    local_dataset,
+    split_shards,
+)
+
+__all__ = [
+    "INDEX_COLUMNS",
+    "VALID",
+    "SplitIndex",
+    "TileDataset",
+    "TileRef",
+    "class_counts",
+    "collate",
+    "dataset_profile",
+    "decode_png",
+    "load_index",
+    "local_dataset",
+    "make_loader",
+    "split_shards",
+]
 
 COLUMNS = [
     "image",
@@ -34,133 +58,8 @@ COLUMNS = [
     "cells.list.element.cell_id",
     "cells.list.element.label",
 ]
-INDEX_COLUMNS = ["tile_id", "fov", "tile_x", "tile_y", "tile_size"]
-VALID = "valid"  # the crop inside a padded tile (datasets converted before it existed lack the column)
 LRU_GROUPS = 2
 OPEN_FILES = 64  # parquet files a TileDataset keeps open per process (one per shard up to this many)
-
-
-@dataclass(frozen=True)
-class TileRef:
-    """Where one tile lives, where it sits in its FoV, and its valid (unpadded) box in tile pixels."""
-
-    shard: str
-    group: int
-    row: int
-    tile_id: str
-    fov: str
-    x: int
-    y: int
-    size: int
-    valid: tuple[int, int, int, int] = (0, 0, 0, 0)  # x, y, width, height; (0, 0, 0, 0): the whole tile
-
-    def crop(self) -> tuple[slice, slice]:
-        """Row and column slices of the valid box."""
-        vx, vy, vw, vh = self.valid if self.valid[2] else (0, 0, self.size, self.size)
-        return slice(vy, vy + vh), slice(vx, vx + vw)
-
-
-@dataclass(frozen=True)
-class SplitIndex:
-    """The tiles of one split, in shard order (no pixels)."""
-
-    root: Path
-    family: str
-    split: str
-    tiles: tuple[TileRef, ...]
-
-    def __len__(self) -> int:
-        return len(self.tiles)
-
-    def subset(self, keep: set[str]) -> SplitIndex:
-        """The tiles whose id is in ``keep``, in the same order."""
-        return SplitIndex(
-            self.root, self.family, self.split, tuple(t for t in self.tiles if t.tile_id in keep)
-        )
-
-    @property
-    def tile_size(self) -> int:
-        """Tile side in pixels (the first tile's)."""
-        return self.tiles[0].size
-
-
-def local_dataset(data: str | Path) -> Path:
-    """A local dataset directory: ``data`` itself, or a Hub dataset repo downloaded to the HF cache."""
-    if Path(data).is_dir():
-        return Path(data)
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(str(data), repo_type="dataset"))
-    except Exception as err:  # network, unknown repo, gated: all mean "no dataset there"
-        raise MissingInputError(
-            "no dataset directory or Hub dataset repo",
-            expected="a local PhenoCell directory or an ORG/NAME dataset repo on the Hub",
-            found=f"{data}: {type(err).__name__}",
-            fix="pass --data DIR (a converted dataset) or a reachable Hub repo id",
-        ) from err
-
-
-def split_shards(root: Path, family: str, split: str) -> list[str]:
-    """Shard paths (relative to ``root``) that the dataset card lists for config ``family``, ``split``."""
-    import yaml
-
-    check_choice("split", split, ("train", "validation", "test"))
-    card = (root / "README.md").read_text() if (root / "README.md").is_file() else ""
-    parts = card.split("---")
-    configs = yaml.safe_load(parts[1]).get("configs", []) if len(parts) > 2 else []
-    for config in configs:
-        if config.get("config_name") != family:
-            continue
-        for entry in config.get("data_files", []):
-            if entry.get("split") == split:
-                paths = entry["path"]
-                return [paths] if isinstance(paths, str) else list(paths)
-    raise InvalidInputError(
-        f"the dataset card has no {family}/{split} split",
-        expected=f"a '{family}' config with a '{split}' split in {root / 'README.md'}",
-        found=", ".join(str(c.get("config_name")) for c in configs) or "no configs",
-        fix="pick a family the dataset was converted with",
-    )
-
-
-def dataset_profile(root: Path) -> DatasetProfile:
-    """The profile (classes) a dataset directory was converted with: its manifest's, PhenoCell when absent."""
-    path = Path(root) / "manifest.json"
-    if not path.is_file():
-        return get_profile(None)
-    manifest = read_json_file(
-        path, "manifest.json of a dataset", "pass a directory written by phenocell-convert"
-    )
-    return get_profile(manifest.get("profile"))
-
-
-def load_index(data: str | Path, family: str, split: str) -> SplitIndex:
-    """Index the tiles of ``family`` / ``split`` (reads only the small metadata columns)."""
-    root = local_dataset(data)
-    refs: list[TileRef] = []
-    for shard in split_shards(root, family, split):
-        handle = pq.ParquetFile(root / shard)
-        columns = INDEX_COLUMNS + ([VALID] if VALID in handle.schema_arrow.names else [])
-        for group in range(handle.metadata.num_row_groups):
-            meta = handle.read_row_group(group, columns=columns).to_pydict()
-            for row, tile_id in enumerate(meta["tile_id"]):
-                box = meta[VALID][row] if VALID in meta else None
-                valid = (box["x"], box["y"], box["width"], box["height"]) if box else (0, 0, 0, 0)
-                refs.append(
-                    TileRef(
-                        shard,
-                        group,
-                        row,
-                        tile_id,
-                        meta["fov"][row],
-                        int(meta["tile_x"][row]),
-                        int(meta["tile_y"][row]),
-                        int(meta["tile_size"][row]),
-                        valid,
-                    )
-                )
-    return SplitIndex(root, family, split, tuple(refs))
 
 
 def decode_png(data: bytes, dtype: np.dtype) -> np.ndarray:
