@@ -194,7 +194,7 @@ def test_cli_bad_choices_exit_2(dataset_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "class_pixels" in result.output
 
 
-def test_early_stop_counts_steps_and_selection_uses_the_authors_metric(
+def test_early_stop_counts_steps_and_clips_gradients(
     dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clipped: list[float] = []
@@ -215,13 +215,59 @@ def test_early_stop_counts_steps_and_selection_uses_the_authors_metric(
     assert clipped == [2.0] * 3
 
 
-def test_bf16_autocast_runs_on_cpu(dataset_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("selection", "best_step"), [("cell_macro_f1", 2), ("pixel_macro_f1", 3)])
+def test_selection_keeps_the_step_best_by_the_selected_metric(
+    dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, selection: str, best_step: int
+) -> None:
+    import phenocell.benchmark.train as train
+
+    # validation scores by step on which the two metrics disagree: cell best at 2, pixel best at 3
+    scripted = iter([(0.5, 0.6), (0.8, 0.1), (0.3, 0.9)])
+
+    def scores(*_: object) -> dict[str, float]:
+        cell, pixel = next(scripted)
+        return {
+            "cell_macro_f1": cell,
+            "pixel_macro_f1": pixel,
+            "cell_macro_f1_unique": 0.0,
+            "dice_macro": 0.0,
+        }
+
+    monkeypatch.setattr(train, "evaluate", scores)
     cfg = TrainConfig(
-        steps=2, batch_size=2, warmup=1, val_every=2, workers=0, augment="none", precision="bf16"
+        steps=3, batch_size=2, warmup=1, val_every=1, workers=0, augment="none", selection=selection
     )
-    doc = run_benchmark(
-        dataset_dir, family="base", encoder="test/vit-tiny", head="linear", out=tmp_path / "r", config=cfg
+    training = tiny_run(dataset_dir, tmp_path / "r", cfg)["training"]
+    assert training["best_step"] == best_step and training["steps_run"] == 3
+    assert training[f"best_val_{selection}"] == {"cell_macro_f1": 0.8, "pixel_macro_f1": 0.9}[selection]
+
+
+def test_bf16_autocast_runs_on_cpu(dataset_dir: Path, tmp_path: Path) -> None:
+    linear_outputs: set[torch.dtype] = set()
+
+    def hook(module: torch.nn.Module, _: object, output: object) -> None:
+        if isinstance(module, torch.nn.Linear) and isinstance(output, torch.Tensor):
+            linear_outputs.add(output.dtype)
+
+    cfg = TrainConfig(
+        steps=2,
+        batch_size=2,
+        warmup=1,
+        val_every=2,
+        workers=0,
+        augment="none",
+        precision="bf16",
+        device="cpu",
     )
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        doc = run_benchmark(
+            dataset_dir, family="base", encoder="test/vit-tiny", head="linear", out=tmp_path / "r", config=cfg
+        )
+    finally:
+        handle.remove()
+    assert doc["protocol"]["device"] == "cpu"
+    assert torch.bfloat16 in linear_outputs  # the encoder's Linear layers really ran in bf16 on the CPU
     assert (
         doc["protocol"]["precision"] == "bf16"
         and doc["protocol"]["departures"]["precision"]["value"] == "bf16"

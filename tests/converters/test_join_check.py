@@ -52,13 +52,30 @@ def test_shifted_ids_fail_with_the_centroid_error(consecutive_raw: Path, tmp_pat
     assert not (tmp_path / "bad").exists()
 
 
-def test_centroid_join_needs_no_check(consecutive_raw: Path, tmp_path: Path) -> None:
+def test_centroid_join_needs_no_id_check_and_gives_each_row_its_own_cell(
+    consecutive_raw: Path, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
     from phenocell.constants import CellTableColumns
 
+    truth = pd.read_csv(consecutive_raw / TABLE)  # the right ids, before the shift
+    keys = zip(truth["File Name"], truth["Index in File"], strict=True)
+    name_of = dict(zip(keys, truth["ClusterName"], strict=True))
     raw = Path(shutil.copytree(consecutive_raw, tmp_path / "raw"))
     _shift(raw, 1)  # ids are wrong, but the centroid join does not use them
     options = ConvertOptions(tile_size=128, progress=False, columns=CellTableColumns(label=None))
-    assert (convert(raw, tmp_path / "by_centroid", options=options) / "README.md").is_file()
+    out = convert(raw, tmp_path / "by_centroid", options=options)
+    cells = [
+        (row["fov"], cell["cell_id"] & 0xFFFFFFFF, cell["granular_name"])
+        for shard in sorted((out / "data").glob("*.parquet"))
+        for row in pq.read_table(shard, columns=["fov", "cells"]).to_pylist()
+        for cell in row["cells"]
+    ]
+    matched = [(fov, label, name) for fov, label, name in cells if name != "unmatched"]
+    found = len({(fov, label) for fov, label, _ in matched})  # a centroid off its own cell finds none
+    assert found >= 0.9 * len(truth)
+    assert all(name == name_of.get((fov, label)) for fov, label, name in matched)  # ... and its own one
 
 
 def test_check_rules() -> None:

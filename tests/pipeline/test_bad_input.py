@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -140,13 +141,25 @@ def test_invalid_option_lists_valid_choices(raw_export: Path, tmp_path: Path) ->
 
 
 def test_user_class_map_maps_unknown_names(raw_copy: Path, tmp_path: Path) -> None:
-    unknown_cluster(raw_copy)
+    table = pd.read_csv(raw_copy / TABLE)
+    table.loc[table["size:size"].nlargest(3).index, "ClusterName"] = "mystery cells"  # large: no QC removal
+    table.to_csv(raw_copy / TABLE, index=False)
     mapping = tmp_path / "extra.csv"
     mapping.write_text("cluster_name,class_name\nmystery cells,Other cells\n")
     out = convert(
         raw_copy, tmp_path / "out", options=ConvertOptions(tile_size=128, progress=False, class_map=mapping)
     )
-    assert (out / "README.md").read_text().count("mystery cells") >= 1
+    import pyarrow.parquet as pq
+
+    labels = {
+        cell["label"]
+        for shard in sorted((out / "data").glob("*.parquet"))
+        for row in pq.read_table(shard, columns=["cells"]).to_pylist()
+        for cell in row["cells"]
+        if cell["granular_name"] == "mystery cells"
+    }
+    assert labels == {14}  # class 14 is "Other cells" (README, class table): the user's mapping was applied
+    assert "mystery cells" in json.loads((out / "manifest.json").read_text())["class_map"]["Other cells"]
 
 
 def test_exclusion_list_removes_fovs(raw_export: Path, tmp_path: Path) -> None:
