@@ -12,6 +12,14 @@ from phenocell.benchmark.cli import NOT_ON_CLI, benchmark_run
 from phenocell.benchmark.config import TrainConfig
 
 
+def _literal(annotation: object) -> object | None:
+    """The ``Literal[...]`` of a field annotation, also inside ``Literal[...] | None``."""
+    for arg in (annotation, *get_args(annotation)):
+        if get_origin(arg) is Literal:
+            return arg
+    return None
+
+
 def test_cli_defaults_and_choices_equal_the_dataclass() -> None:
     params = {p.name: p for p in benchmark_run.params}
     hints = typing.get_type_hints(TrainConfig)
@@ -22,9 +30,9 @@ def test_cli_defaults_and_choices_equal_the_dataclass() -> None:
         param = params[f.name]
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
         assert param.default == default, f.name
-        if get_origin(hints[f.name]) is Literal:
+        if _literal(hints[f.name]) is not None:
             assert isinstance(param.type, click.Choice), f.name
-            assert list(param.type.choices) == list(get_args(hints[f.name])), f.name
+            assert list(param.type.choices) == list(get_args(_literal(hints[f.name]))), f.name
         checked += 1
     assert checked == len(fields(TrainConfig)) - len(NOT_ON_CLI)
 
@@ -33,4 +41,4 @@ def test_every_choice_option_comes_from_a_literal_field() -> None:
     hints = typing.get_type_hints(TrainConfig)
     for param in benchmark_run.params:
         if isinstance(param.type, click.Choice) and param.name in hints:
-            assert get_origin(hints[param.name]) is Literal, param.name
+            assert _literal(hints[param.name]) is not None, param.name

@@ -1,14 +1,23 @@
-"""Cached and live features are computed alike: the token cache encodes under the run's precision."""
+"""Features: the token cache encodes as the live pipeline does (precision), image scaling (the authors'
+``image / image.max()``), and resizing only when the sizes differ."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from phenocell.benchmark.data import TileDataset, load_index, make_loader
 from phenocell.benchmark.device import resolve_precision
-from phenocell.benchmark.features import ENCODE_BATCH, TokenCache, encode, to_input
+from phenocell.benchmark.features import (
+    ENCODE_BATCH,
+    TokenCache,
+    encode,
+    resize_record,
+    scale_image,
+    to_input,
+)
 from phenocell.benchmark.frozen import FeatureSpec, build_encoder
 
 CPU = torch.device("cpu")
@@ -43,3 +52,46 @@ def test_precision_is_part_of_the_cache_key(dataset_dir: Path, tmp_path: Path) -
     fp32 = TokenCache(tmp_path, enc, 256, spec, dataset_dir)
     bf16 = TokenCache(tmp_path, enc, 256, spec, dataset_dir, resolve_precision("bf16", CPU))
     assert fp32.dir != bf16.dir and bf16.key["precision"] == "bf16" and fp32.key["precision"] == "fp32"
+
+
+def _dim_tile() -> torch.Tensor:
+    rng = np.random.default_rng(0)
+    return torch.from_numpy(rng.integers(0, 61, size=(1, 3, 32, 32), dtype=np.uint8))  # max 60, far below 255
+
+
+def test_tile_max_equals_their_image_over_image_max_on_a_dim_tile() -> None:
+    tile = _dim_tile()
+    theirs = tile.numpy()[0].astype(np.float32) / tile.numpy()[0].max()  # LMDBDataset: image / image.max()
+    got = scale_image(tile, "tile_max")[0].numpy()
+    assert tile.max() == 60 and got.max() == 1.0
+    assert np.allclose(got, theirs, atol=0, rtol=1e-7)
+    assert np.allclose(scale_image(tile, "unit")[0].numpy(), tile.numpy()[0] / 255.0)
+
+
+def test_each_tile_of_a_batch_is_divided_by_its_own_max() -> None:
+    batch = torch.stack(
+        [torch.full((3, 4, 4), 50, dtype=torch.uint8), torch.full((3, 4, 4), 200, dtype=torch.uint8)]
+    )
+    batch[0, 0, 0, 0], batch[1, 0, 0, 0] = 100, 250
+    got = scale_image(batch, "tile_max")
+    assert torch.allclose(got[0, 1], torch.full((4, 4), 0.5)) and torch.allclose(
+        got[1, 1], torch.full((4, 4), 0.8)
+    )
+    assert torch.equal(scale_image(torch.zeros(1, 3, 2, 2, dtype=torch.uint8)), torch.zeros(1, 3, 2, 2))
+
+
+def test_a_tile_of_the_encoder_size_is_never_resized() -> None:
+    tile = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, 3, 224, 224), dtype=np.uint8))
+    assert torch.equal(to_input(tile, 224, "unit"), tile.float() / 255.0)
+    assert resize_record(224, 224) is None
+
+
+def test_other_sizes_are_resized_bicubically_and_recorded() -> None:
+    tile = torch.from_numpy(np.random.default_rng(2).integers(0, 256, (1, 3, 224, 224), dtype=np.uint8))
+    x = to_input(tile, 384, "unit")
+    expected = torch.nn.functional.interpolate(
+        tile.float() / 255.0, size=(384, 384), mode="bicubic", align_corners=False
+    )
+    assert x.shape == (1, 3, 384, 384) and torch.allclose(x, expected, atol=1e-6)
+    assert resize_record(256, 224) == {"from": 256, "to": 224, "mode": "bicubic", "antialias": True}
+    assert resize_record(224, 384) == {"from": 224, "to": 384, "mode": "bicubic", "antialias": False}

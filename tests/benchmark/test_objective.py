@@ -31,14 +31,23 @@ def lrs(cfg: TrainConfig, steps: list[int]) -> dict[int, float]:
 
 
 def test_lr_schedule_warmup_then_cosine_at_reference_values() -> None:
-    cfg = TrainConfig()
-    got = lrs(cfg, [0, 999, 1000, cfg.steps - 1])
+    cfg = TrainConfig()  # unset: PhenoCell's config_unetr_schuerch.yaml (warm-up 1000, T_max 20000, 1e-6)
+    got = lrs(cfg, [0, 999, 1000, 19_999])
     assert math.isclose(got[0], 0.1 * 3e-5)  # LinearLR start_factor 0.1
     assert math.isclose(got[999], 3e-5 * (0.1 + 0.9 * 999 / 1000))
     assert math.isclose(got[1000], 3e-5)  # cosine restarts at the base lr
-    t = cfg.steps - 1 - cfg.warmup  # the cosine counts from the milestone, T_max = steps
-    expected_end = 1e-6 + (3e-5 - 1e-6) * (1 + math.cos(math.pi * t / cfg.steps)) / 2
-    assert math.isclose(got[cfg.steps - 1], expected_end, rel_tol=1e-6)
+    t = 19_999 - 1000  # the cosine counts from the milestone, T_max = 20000
+    expected_end = 1e-6 + (3e-5 - 1e-6) * (1 + math.cos(math.pi * t / 20_000)) / 2
+    assert math.isclose(got[19_999], expected_end, rel_tol=1e-6)
+
+
+def test_t_max_is_its_own_option_not_the_step_count() -> None:
+    # PanNuke's config: 20000 steps, T_max 10000, eta_min 1e-7: the cosine reaches its floor 10000 steps
+    # after the warm-up and climbs back to the base lr after 20000
+    cfg = TrainConfig(steps=20_000, warmup=1000, t_max=10_000, eta_min=1e-7)
+    got = lrs(cfg, [11_000, 20_999])
+    assert math.isclose(got[11_000], 1e-7, rel_tol=1e-6)
+    assert math.isclose(got[20_999], 3e-5, rel_tol=1e-6)
 
 
 def test_ema_softmax_class_weights_match_formula_and_ratio_bound() -> None:
@@ -81,10 +90,11 @@ def test_reference_sampler_weights_are_class_pixel_shares() -> None:
 
 
 def test_defaults_are_the_authors_protocol() -> None:
-    cfg = TrainConfig()
+    cfg = TrainConfig().resolved()
     assert (cfg.steps, cfg.batch_size, cfg.lr, cfg.weight_decay) == (20_000, 128, 3e-5, 0.03)
     assert (cfg.warmup, cfg.warmup_start_factor, cfg.eta_min, cfg.grad_clip) == (1000, 0.1, 1e-6, 2.0)
     assert (cfg.val_every, cfg.early_stop, cfg.seed, cfg.label_smoothing) == (200, 1200, 42, 0.05)
+    assert (cfg.t_max, cfg.encoder_training, cfg.image_scale) == (20_000, "frozen", "tile_max")
     assert (cfg.class_weighting, cfg.sampling, cfg.augment, cfg.selection) == (
         "ema_softmax",
         "class_pixels",
@@ -97,9 +107,12 @@ def test_defaults_are_the_authors_protocol() -> None:
         "cellvit",
         "auto",
     )
-    assert cfg.departures() == {}
+    assert cfg.departures() == {} and TrainConfig().departures() == {}
     assert TrainConfig(augment="flips").departures() == {
         "augment": {"value": "flips", "reference": "reference"}
+    }
+    assert TrainConfig(image_scale="unit").departures() == {
+        "image_scale": {"value": "unit", "reference": "tile_max"}
     }
 
 

@@ -30,24 +30,31 @@ def benchmark_encoders() -> None:
             f"hub {cfg.hub_id or '-':28s} licence {cfg.license}"
         )
     from phenocell.benchmark.hovernext import HUB_ID
-    from phenocell.benchmark.supervised import HOVERNEXT
+    from phenocell.benchmark.reference import SUPERVISED
 
-    click.echo(f"{HOVERNEXT:26s} {'convnextv2 + U-Net, end to end':32s} timm {HUB_ID} (supervised baseline)")
+    click.echo(f"{SUPERVISED:26s} {'convnextv2 + U-Net, end to end':32s} timm {HUB_ID} (supervised baseline)")
 
 
-#: TrainConfig fields with a CLI option (all of them but three fixed constants of the protocol).
-NOT_ON_CLI = ("eta_min", "label_smoothing", "background")
+#: TrainConfig fields with a CLI option (all of them but two fixed constants of the protocol).
+NOT_ON_CLI = ("label_smoothing", "background")
+_PER_DATASET = " Default: the authors' config for the dataset (or baseline/hovernext)."
 
 _HELP = {
-    "steps": "Optimisation steps.",
-    "warmup": "LinearLR warm-up steps.",
+    "steps": "Optimisation steps." + _PER_DATASET,
+    "batch_size": "Tiles per step." + _PER_DATASET,
+    "warmup": "LinearLR warm-up steps." + _PER_DATASET,
+    "t_max": "CosineAnnealingLR period T_max in steps (PanNuke's config: 10000 of 20000)." + _PER_DATASET,
+    "eta_min": "CosineAnnealingLR floor." + _PER_DATASET,
+    "encoder_training": "frozen: the paper; trainable: the released UNETR code (encoder at the head's lr, "
+    "no token cache)." + _PER_DATASET,
+    "image_scale": "tile_max: each tile / its own maximum (the authors' LMDBDataset); unit: / 255.",
     "grad_clip": "Gradient-norm clipping (0: off).",
     "precision": "auto: fp16 autocast + GradScaler on CUDA, fp32 on CPU.",
     "class_weighting": "ema_softmax: the authors' EMA inverse frequencies through a softmax.",
     "sampling": "class_pixels: the authors' per-tile class-pixel-share weights.",
     "augment": "reference: flips, affine, elastic, HED jitter (kornia); the token cache then serves "
     "validation and test only.",
-    "early_stop": "Stop after this many steps without a better validation score (0: never).",
+    "early_stop": "Stop after this many steps without a better validation score (0: never)." + _PER_DATASET,
     "selection": "Validation metric that picks the checkpoint.",
     "linear_input": "final_norm: forward_features patch tokens (the authors'); last_block: before the norm.",
     "unetr_taps": "last4: the last four blocks (the authors'); spread: depth/4 x {1..4}.",

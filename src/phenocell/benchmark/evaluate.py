@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from phenocell.benchmark.augment import Augmenter
 from phenocell.benchmark.data import SplitIndex
 from phenocell.benchmark.device import Precision
-from phenocell.benchmark.features import encode, to_input
+from phenocell.benchmark.features import encode, scale_image, to_input
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
 from phenocell.benchmark.heads import HeadInput
 from phenocell.benchmark.metrics import (
@@ -33,19 +33,23 @@ from phenocell.benchmark.metrics import (
 
 @dataclass
 class Pipeline:
-    """Batch → (head input, semantic, instance) on ``device``: augmentation, resize, encoder or cache."""
+    """Batch → (head input, semantic, instance) on ``device``: scaling, augmentation, resize, encoder, cache.
+
+    ``image_scale`` is :func:`~phenocell.benchmark.features.scale_image`'s mode (the authors': ``tile_max``).
+    """
 
     encoder: FrozenEncoder
     spec: FeatureSpec
     device: torch.device
     precision: Precision
     augmenter: Augmenter | None = None
+    image_scale: str = "tile_max"
 
     def inputs(
         self, batch: dict[str, Any], *, augment: bool = False
     ) -> tuple[HeadInput, torch.Tensor, torch.Tensor]:
         """Head input (normalised image at encoder size + grids), semantic and instance maps at tile size."""
-        image = batch["image"].to(self.device, non_blocking=True).float() / 255.0
+        image = scale_image(batch["image"].to(self.device, non_blocking=True), self.image_scale)
         semantic = batch["semantic"].to(self.device, non_blocking=True)
         instance = batch["instance"].to(self.device, non_blocking=True)
         augmenter = self.augmenter if augment else None

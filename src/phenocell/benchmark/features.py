@@ -4,12 +4,12 @@ Both paths encode through :func:`encode`: under the run's precision (fp16 autoca
 or fp32 where asked) and rounded through fp16, so a cached and a live run see the same features (equal up to
 the kernels' batch-size effects, within fp16 rounding). The precision is part of the cache key.
 Cache layout: ``CACHE/<config-hash>/manifest.json`` (encoder, weights id, precision, input and tile size,
-feature spec,
-and, per FoV, the sha256 of the shards holding its tiles and the tile ids its file holds) and
-``CACHE/<config-hash>/<fov>.safetensors`` (one fp16 tensor per feature grid, tile ids in the metadata). A
-FoV's file holds the tiles of the runs that needed them (a later run on more tiles appends the missing ones)
-and is read back tile by tile through ``safetensors.safe_open`` (a memory map): the cache is never stacked
-in RAM. A FoV whose shards' sha256 changed is detected as stale and re-encoded, never reused.
+feature spec, image scaling and resize, and, per FoV, the sha256 of the shards holding its tiles and the tile
+ids its file holds) and ``CACHE/<config-hash>/<fov>.safetensors`` (one fp16 tensor per feature grid, tile ids
+in the metadata). A FoV's file holds the tiles of the runs that needed them (a later run on more tiles
+appends the missing ones) and is read back tile by tile through ``safetensors.safe_open`` (a memory map): the
+cache is never stacked in RAM. A FoV whose shards' sha256 changed is detected as stale and re-encoded, never
+reused.
 
 The cache is valid only for un-augmented tiles: with image-space augmentation the encoder must see each
 augmented image, so training encodes live and the cache serves validation and test only.
@@ -31,14 +31,41 @@ from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
 from phenocell.errors import InvalidInputError
 
 ENCODE_BATCH = 16
-CACHE_FORMAT = 4  # 4: the precision joins the key
+CACHE_FORMAT = 5  # 4: the precision joins the key; 5: image scaling and resize join it
+#: How a tile whose side differs from the encoder input is resized (the authors' MUSK resize is bicubic).
+RESIZE_MODE = "bicubic"
 
 
-def to_input(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 or [0, 1] float (B, 3, T, T) tiles → [0, 1] floats at the encoder input size (antialiased)."""
-    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+def scale_image(images: torch.Tensor, mode: str = "tile_max") -> torch.Tensor:
+    """uint8 tiles (B, 3, H, W) → floats in [0, 1].
+
+    ``tile_max`` divides each tile by its own maximum, as the authors' ``LMDBDataset.__getitem__``
+    (``image / image.max()``; an all-zero tile stays zero instead of NaN); ``unit`` divides by 255.
+    """
+    x = images.float()
+    if mode == "unit":
+        return x / 255.0
+    peak = x.amax(dim=(1, 2, 3), keepdim=True)
+    return x / torch.where(peak > 0, peak, torch.ones_like(peak))
+
+
+def resize_record(tile_size: int, input_size: int) -> dict[str, Any] | None:
+    """What :func:`to_input` does to a ``tile_size`` tile for an ``input_size`` encoder (None: nothing)."""
+    if tile_size == input_size:
+        return None
+    return {"from": tile_size, "to": input_size, "mode": RESIZE_MODE, "antialias": input_size < tile_size}
+
+
+def to_input(images: torch.Tensor, size: int, scale: str = "tile_max") -> torch.Tensor:
+    """uint8 tiles (scaled by ``scale``) or scaled floats (B, 3, T, T) → floats at the encoder input size.
+
+    A tile whose side already equals ``size`` is never resized; any other is resized bicubically
+    (antialiased when it shrinks).
+    """
+    x = scale_image(images, scale) if images.dtype == torch.uint8 else images.float()
     if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        shrink = size < x.shape[-1]
+        x = F.interpolate(x, size=(size, size), mode=RESIZE_MODE, antialias=shrink, align_corners=False)
     return x
 
 
@@ -48,13 +75,14 @@ FP32 = Precision(None, "cpu")
 def encode(
     encoder: FrozenEncoder, x: torch.Tensor, spec: FeatureSpec, precision: Precision = FP32
 ) -> list[torch.Tensor]:
-    """Feature grids of encoder-input images ``x`` under ``precision``'s autocast, rounded through fp16.
+    """Feature grids of encoder-input images ``x`` under ``precision``'s autocast.
 
-    Returns normal fp32 tensors (not inference tensors). The live pipeline and the token cache both call it.
+    A frozen encoder's come back rounded through fp16 as normal fp32 tensors (not inference tensors); the
+    live pipeline and the token cache both call this. A trainable encoder's come as computed (with gradients).
     """
     with precision.autocast():
         grids = encoder(x, spec)
-    return [g.half().float() for g in grids]
+    return grids if encoder.trainable else [g.half().float() for g in grids]
 
 
 class TokenCache:
@@ -68,8 +96,9 @@ class TokenCache:
         spec: FeatureSpec,
         data_dir: Path,
         precision: Precision = FP32,
+        image_scale: str = "tile_max",
     ):
-        self.precision = precision
+        self.precision, self.image_scale = precision, image_scale
         self.key: dict[str, Any] = {
             "format": CACHE_FORMAT,
             "encoder": encoder.cfg.key,
@@ -78,6 +107,8 @@ class TokenCache:
             "input_size": encoder.cfg.input_size,
             "tile_size": tile_size,
             "features": spec.key(),
+            "image_scale": image_scale,
+            "resize": resize_record(tile_size, encoder.cfg.input_size),
         }
         digest = hashlib.sha256(json.dumps(self.key, sort_keys=True).encode()).hexdigest()[:16]
         self.dir = Path(root) / digest
@@ -170,7 +201,7 @@ class TokenCache:
             for k in range(len(self.spec)):
                 parts[k].append(old[f"tap{k}"])
         for batch in loader:
-            x = to_input(batch["image"].to(device), encoder.cfg.input_size)
+            x = to_input(batch["image"].to(device), encoder.cfg.input_size, self.image_scale)
             for k, grid in enumerate(encode(encoder, x, self.spec, self.precision)):
                 parts[k].append(grid.half().cpu())  # exact: encode rounded through fp16
         save_file(

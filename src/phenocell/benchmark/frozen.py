@@ -176,30 +176,37 @@ def _from_hub(cfg: EncoderConfig, trust_remote_code: bool = False) -> nn.Module:
 
 
 class FrozenEncoder(nn.Module):
-    """An encoder in eval mode without gradients, returning NCHW token grids at the requested taps."""
+    """A registry encoder returning NCHW token grids at the requested taps.
 
-    def __init__(self, cfg: EncoderConfig, model: nn.Module, weights_id: str) -> None:
+    Frozen (the paper): eval mode, no gradients, run under ``inference_mode``. ``trainable=True`` is the
+    authors' released UNETR code (its encoder is never frozen): gradients flow, ``train()`` reaches the model.
+    """
+
+    def __init__(
+        self, cfg: EncoderConfig, model: nn.Module, weights_id: str, trainable: bool = False
+    ) -> None:
         super().__init__()
-        self.cfg, self.model, self.weights_id = cfg, model.eval(), weights_id
+        self.cfg, self.model, self.weights_id, self.trainable = cfg, model.eval(), weights_id, trainable
         for param in self.model.parameters():
-            param.requires_grad_(False)
+            param.requires_grad_(trainable)
         self.mean: torch.Tensor
         self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(cfg.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(cfg.std).view(1, 3, 1, 1), persistent=False)
 
     def train(self, mode: bool = True) -> FrozenEncoder:
-        """Stay in eval mode whatever the caller asks (frozen)."""
-        return super().train(False)
+        """Frozen: stay in eval mode whatever the caller asks; trainable: as asked."""
+        return super().train(mode and self.trainable)
 
     def forward(self, images: torch.Tensor, spec: FeatureSpec) -> list[torch.Tensor]:
         """Images (B, 3, S, S) in [0, 1] at the encoder input size → feature grids (B, C, S/p, S/p).
 
-        Runs under ``torch.inference_mode``: convert the results (``.float()``) before autograd sees them.
+        Frozen, it runs under ``torch.inference_mode``: convert the results (``.float()``) before autograd
+        sees them. Trainable, it records gradients.
         """
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images (B, 3, H, W), got {tuple(images.shape)}")
-        with torch.inference_mode():
+        with torch.inference_mode(not self.trainable):
             model: Any = self.model
             if isinstance(model, PixelStats):
                 grids = model.forward_intermediates(images, list(spec.taps))
@@ -222,8 +229,9 @@ def build_encoder(
     small: bool = False,
     random_weights: bool = False,
     trust_remote_code: bool = False,
+    trainable: bool = False,
 ) -> FrozenEncoder:
-    """Build a registry entry, frozen.
+    """Build a registry entry, frozen unless ``trainable``.
 
     Weights: ``weights`` (safetensors) if given; else random (seeded) for baselines, test entries,
     ``small`` (the test-size architecture) and ``random_weights`` (the full-size architecture: real memory
@@ -232,11 +240,11 @@ def build_encoder(
     cfg = ENCODERS.get(key)
     cfg = cfg.small() if small else cfg
     if weights is None and cfg.hub_id is not None and not (small or random_weights):
-        return FrozenEncoder(cfg, _from_hub(cfg, trust_remote_code), f"hf-hub:{cfg.hub_id}")
+        return FrozenEncoder(cfg, _from_hub(cfg, trust_remote_code), f"hf-hub:{cfg.hub_id}", trainable)
     model = _architecture(cfg)
     if weights is not None:
         _load_safetensors(model, Path(weights), key)
         weights_id = "sha256:" + sha256_file(Path(weights))
     else:
         weights_id = f"random:seed={cfg.seed}" if cfg.backend != "stats" else "none"
-    return FrozenEncoder(cfg, model, weights_id)
+    return FrozenEncoder(cfg, model, weights_id, trainable)

@@ -5,8 +5,9 @@ ImageNet-22k pre-trained, fine-tuned on 1k) returning features at 4 scales (stri
 0.5, drop-path 0.25), a U-Net decoder with channels 256 / 128 / 64 / 32 (no batch norm, nearest x2
 upsampling, the encoder's stride-16 / 8 / 4 features concatenated as skips), one more 32 → 16 block back to
 full resolution, and a 1x1 head over every class including background; focal loss (alpha 1, gamma 2,
-background included). Their schedule: 30k steps, batch 128, AdamW lr 3e-5, weight decay 0.03, mixed
-precision, gradient clipping at 2.0.
+background included). Their schedule (``configs/hovernext_config_real.yaml``): 20000 steps, batch 64,
+AdamW lr 3e-5, weight decay 0.03, warm-up 100, cosine T_max 20000 to 1e-6, early stop after 1500 steps,
+encoder trainable (:data:`phenocell.benchmark.reference.REFERENCE_CONFIGS`).
 
 Facts not in the issue and guessed here: two 3x3 conv + ReLU per decoder block; ImageNet mean / std on
 the [0, 1] image; input padded to a multiple of 32 and the logits cropped back. At test size the encoder is

@@ -5,8 +5,9 @@ background pixels (class 0) carry no loss and the sum is divided by the number o
 class weights come from an exponential moving average (alpha 0.99, start 1e-6) of the per-batch pixel count of
 each class: inverse frequencies, normalised to sum 1, background set to 0, then passed through a softmax
 (so the largest/smallest weight ratio is at most e). Schedule: ``LinearLR(start_factor=0.1)`` for the
-warm-up steps, then ``CosineAnnealingLR(T_max=steps, eta_min)``. Tiles are drawn with replacement with
-weight sum_c (tile pixels of class c / all train pixels of class c), background included.
+warm-up steps, then ``CosineAnnealingLR(T_max, eta_min)`` (``T_max`` from the dataset's config). Tiles are
+drawn with replacement with weight sum_c (tile pixels of class c / all train pixels of class c), background
+included.
 """
 
 from __future__ import annotations
@@ -92,14 +93,18 @@ def inverse_weights(counts: np.ndarray) -> torch.Tensor:
 
 
 def build_scheduler(optim: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
-    """``LinearLR(start_factor)`` for ``warmup`` steps, then ``CosineAnnealingLR(T_max=steps, eta_min)``."""
-    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=cfg.steps, eta_min=cfg.eta_min)
-    if cfg.warmup == 0:
+    """``LinearLR(start_factor)`` for ``warmup`` steps, then ``CosineAnnealingLR(T_max, eta_min)``.
+
+    Unset (``None``) values come from PhenoCell's config; resolve ``cfg`` first for another dataset.
+    """
+    schedule = cfg.schedule()
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=schedule.t_max, eta_min=schedule.eta_min)
+    if schedule.warmup == 0:
         return cosine
     warm = torch.optim.lr_scheduler.LinearLR(
-        optim, start_factor=cfg.warmup_start_factor, end_factor=1.0, total_iters=cfg.warmup
+        optim, start_factor=cfg.warmup_start_factor, end_factor=1.0, total_iters=schedule.warmup
     )
-    return torch.optim.lr_scheduler.SequentialLR(optim, [warm, cosine], milestones=[cfg.warmup])
+    return torch.optim.lr_scheduler.SequentialLR(optim, [warm, cosine], milestones=[schedule.warmup])
 
 
 def tile_sampling_weights(counts: np.ndarray, mode: str) -> np.ndarray:

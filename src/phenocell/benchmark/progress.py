@@ -14,15 +14,18 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from phenocell.benchmark.config import TrainConfig
+from phenocell.benchmark.reference import REFERENCE_CONFIGS
 
 #: Steps timed for the CPU estimate, after the first one (data loader start-up, lazy inits).
 ESTIMATE_STEPS = 3
 
 
 def full_protocol_on_cpu(cfg: TrainConfig, device_type: str) -> bool:
-    """A CPU run of at least the authors' steps at their batch size (what deserves a cost estimate)."""
-    reference = TrainConfig()
-    return device_type == "cpu" and cfg.steps >= reference.steps and cfg.batch_size >= reference.batch_size
+    """A CPU run as long as the shortest authors' config, at its batch size (worth a cost estimate)."""
+    schedule = cfg.schedule()
+    steps = min(r.steps for r in REFERENCE_CONFIGS.values())
+    batch = min(r.batch_size for r in REFERENCE_CONFIGS.values())
+    return device_type == "cpu" and schedule.steps >= steps and schedule.batch_size >= batch
 
 
 class Progress:
@@ -31,7 +34,9 @@ class Progress:
     def __init__(self, cfg: TrainConfig, log: Any, *, bar: bool, estimate: bool) -> None:
         self.cfg, self.log, self.estimate = cfg, log, estimate
         fmt = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
-        self.bar = tqdm(total=cfg.steps, desc="train", unit="step", bar_format=fmt, disable=not bar)
+        self.bar = tqdm(
+            total=cfg.schedule().steps, desc="train", unit="step", bar_format=fmt, disable=not bar
+        )
         self.started = time.perf_counter()
         self.timed_from: tuple[int, float] | None = None
         self.score: float | None = None
@@ -68,10 +73,12 @@ class Progress:
 
 def cpu_estimate(cfg: TrainConfig, seconds_per_step: float) -> str:
     """The one-time warning of a full-schedule CPU run: its cost and what to run instead."""
-    hours = seconds_per_step * cfg.steps / 3600
+    schedule = cfg.schedule()
+    hours = seconds_per_step * schedule.steps / 3600
     timed = f"steps 2-{1 + ESTIMATE_STEPS}"
     return (
-        f"on CPU: {seconds_per_step:.1f} s per step of {cfg.batch_size} tiles ({timed}), so {cfg.steps} "
+        f"on CPU: {seconds_per_step:.1f} s per step of {schedule.batch_size} tiles ({timed}), so "
+        f"{schedule.steps} "
         f"steps take about {hours:.1f} h (plus a validation every {cfg.val_every} steps). "
         "The run continues unchanged; for a first look run `phenocell demo`, or pass a smaller --steps / "
         "--batch-size (recorded as departures), or run on a GPU (--device cuda)."

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader
 
 from phenocell import __version__
-from phenocell.benchmark.augment import Augmenter
 from phenocell.benchmark.config import TrainConfig
 from phenocell.benchmark.data import (
     SplitIndex,
@@ -23,23 +21,19 @@ from phenocell.benchmark.data import (
     load_index,
     make_loader,
 )
-from phenocell.benchmark.device import Precision, resolve_device, resolve_precision
-from phenocell.benchmark.evaluate import Pipeline, evaluate
+from phenocell.benchmark.device import resolve_device, resolve_precision
+from phenocell.benchmark.evaluate import evaluate
 from phenocell.benchmark.features import TokenCache
-from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder, build_encoder, feature_spec
-from phenocell.benchmark.heads import build_head
 from phenocell.benchmark.metrics import K
-from phenocell.benchmark.objective import ClassWeightedLoss
+from phenocell.benchmark.models import SPLITS, Model, build_model
+from phenocell.benchmark.reference import ReferenceConfig, reference_for
 from phenocell.benchmark.report import write_run
-from phenocell.benchmark.supervised import HOVERNEXT, FocalLoss, ImagePipeline, build_hovernext, model_record
 from phenocell.benchmark.tile_store import StoreReader, open_store
 from phenocell.benchmark.train import sampler_for, train_head
 from phenocell.cards.verify import verify_dataset
 from phenocell.errors import InvalidInputError
 from phenocell.profiles import DatasetProfile
 from phenocell.splits import nested_subset
-
-SPLITS = ("train", "validation", "test")
 
 
 def majority_baseline(train_counts: np.ndarray, test_counts: np.ndarray, num_classes: int = K) -> float:
@@ -72,37 +66,6 @@ def _store(cfg: TrainConfig, indexes: dict[str, SplitIndex], log: Any, progress:
     return open_store(cfg.tile_store, indexes["train"].root, shards, log=log, progress=progress)
 
 
-def _cached_splits(cache_dir: Path | None, cfg: TrainConfig, log: Any) -> tuple[str, ...]:
-    if cache_dir is None:
-        return ()
-    if cfg.augment != "none":
-        log(
-            f"token cache: --augment {cfg.augment} changes every training image, so training encodes live; "
-            "the cache serves validation and test (pass --augment none to cache training tiles too)"
-        )
-        return ("validation", "test")
-    return SPLITS
-
-
-def _fill_cache(
-    cache_dir: Path | None,
-    cached: tuple[str, ...],
-    enc: FrozenEncoder,
-    spec: FeatureSpec,
-    indexes: dict[str, SplitIndex],
-    cfg: TrainConfig,
-    precision: Precision,
-    store: StoreReader | None,
-) -> TokenCache | None:
-    if cache_dir is None:
-        return None
-    train = indexes["train"]
-    cache = TokenCache(cache_dir, enc, train.tile_size, spec, train.root, precision)
-    for split in cached:
-        cache.fill(enc, indexes[split], enc.mean.device, cfg.workers, store=store)
-    return cache
-
-
 def _loaders(
     indexes: dict[str, SplitIndex],
     cache: TokenCache | None,
@@ -118,64 +81,14 @@ def _loaders(
     """
     reader = cache.reader() if cache is not None else None
     sets = {s: TileDataset(i, reader if s in cached else None, store) for s, i in indexes.items()}
-    kw = {"batch_size": cfg.batch_size, "workers": cfg.workers, "pin_memory": pin}
+    kw = {"batch_size": cfg.schedule().batch_size, "workers": cfg.workers, "pin_memory": pin}
     loaders = {s: make_loader(sets[s], **kw) for s in ("validation", "test")}  # type: ignore[arg-type]
     loaders["train"] = make_loader(sets["train"], sampler=sampler_for(train_counts, cfg), **kw)  # type: ignore[arg-type]
     return loaders
 
 
-@dataclass
-class Model:
-    """What a run trains (a head on a frozen encoder, or the end-to-end baseline) and how it is fed."""
-
-    module: nn.Module
-    pipe: Any
-    loss_fn: nn.Module
-    weights_id: str
-    record: dict[str, Any]
-    features: str
-    cache: TokenCache | None = None
-    cached: tuple[str, ...] = ()
-
-
-def _frozen_model(
-    indexes: dict[str, SplitIndex], num_classes: int, train_counts: np.ndarray, **kw: Any
-) -> Model:
-    cfg, device = kw["cfg"], kw["device"]
-    enc = build_encoder(
-        kw["encoder"], weights=kw["weights"], trust_remote_code=kw["trust_remote_code"], small=kw["small"]
-    ).to(device)
-    spec = feature_spec(enc.cfg, kw["head"], linear_input=cfg.linear_input, unetr_taps=cfg.unetr_taps)
-    cached = _cached_splits(kw["cache_dir"], cfg, kw["log"])
-    cache = _fill_cache(kw["cache_dir"], cached, enc, spec, indexes, cfg, kw["precision"], kw["store"])
-    torch.manual_seed(cfg.seed)
-    head = build_head(kw["head"], enc.cfg.embed_dim, num_classes, enc.cfg.patch_size, cfg.unetr_decoder)
-    pipe = Pipeline(enc, spec, device, kw["precision"], Augmenter(cfg.augment))
-    loss_fn = ClassWeightedLoss(cfg, num_classes, train_counts[:, :num_classes].sum(axis=0))
-    record = _encoder_record(enc)
-    return Model(head.to(device), pipe, loss_fn, enc.weights_id, record, spec.key(), cache, cached)
-
-
-def _supervised_model(num_classes: int, **kw: Any) -> Model:
-    cfg, device = kw["cfg"], kw["device"]
-    if kw["cache_dir"] is not None:
-        kw["log"](f"{HOVERNEXT} trains its encoder: the token cache is not used")
-    torch.manual_seed(cfg.seed)
-    model = build_hovernext(num_classes, weights=kw["weights"], small=kw["small"], seed=cfg.seed)
-    pipe = ImagePipeline(device, kw["precision"], Augmenter(cfg.augment))
-    return Model(model.to(device), pipe, FocalLoss(), model.weights_id, model_record(model), "end-to-end")
-
-
-def _model(
-    encoder: str, indexes: dict[str, SplitIndex], num_classes: int, train_counts: np.ndarray, **kw: Any
-) -> Model:
-    if encoder == HOVERNEXT:
-        return _supervised_model(num_classes, **kw)
-    return _frozen_model(indexes, num_classes, train_counts, encoder=encoder, **kw)
-
-
 def _header(
-    profile: DatasetProfile, family: str, encoder: str, head: str, data: str | Path, model: Model
+    profile: DatasetProfile, family: str, encoder: str, data: str | Path, model: Model
 ) -> dict[str, Any]:
     """What was run, on what: the first keys of ``results.json``."""
     return {
@@ -184,7 +97,7 @@ def _header(
         "class_names": list(profile.class_names),
         "family": family,
         "encoder": encoder,
-        "head": "end-to-end" if encoder == HOVERNEXT else head,
+        "head": model.head,
         "data": str(data),
         "weights_id": model.weights_id,
         "encoder_config": model.record,
@@ -208,27 +121,31 @@ def run_benchmark(
 ) -> dict[str, Any]:
     """Train and evaluate one head (or ``baseline/hovernext`` end to end); writes the run directory.
 
-    The classes are those of the dataset's profile (its ``manifest.json``); ``small`` builds the encoder at
-    test size with random weights (CI). ``log`` gets the run's lines (where results go, each validation,
-    each final evaluation, the CPU cost estimate); ``progress`` shows a bar over the training steps (and
-    over the tile store's first decoding).
+    The classes are those of the dataset's profile (its ``manifest.json``), and every option ``config``
+    leaves at ``None`` takes the value of the authors' config for that dataset (or for the supervised
+    baseline): :mod:`phenocell.benchmark.reference`. ``small`` builds the encoder at test size with random
+    weights (CI). ``log`` gets the run's lines (where results go, each validation, each final evaluation,
+    the CPU cost estimate); ``progress`` shows a bar over the training steps (and over the tile store's
+    first decoding).
     """
-    cfg = config or TrainConfig()
-    cfg.validate()
+    asked = config or TrainConfig()
+    asked.validate()
     if Path(data).is_dir():  # a local dataset is checked against its manifest before it is trusted
         verify_dataset(Path(data), action="trained")
     started = time.perf_counter()
-    device = resolve_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
-    indexes = _indexes(data, family, cfg)
+    device = resolve_device(asked.device)
+    precision = resolve_precision(asked.precision, device)
+    indexes = _indexes(data, family, asked)
     profile = dataset_profile(indexes["train"].root)
+    reference = reference_for(profile.name, encoder)
+    cfg = asked.resolved(reference)
     num_classes = len(profile.class_names)
     store = _store(cfg, indexes, log, progress)
     counts = {s: class_counts(indexes[s], store) for s in ("train", "test")}
     kw: dict[str, Any] = {"weights": weights, "cache_dir": cache_dir, "trust_remote_code": trust_remote_code}
     kw |= {"small": small, "cfg": cfg, "device": device, "precision": precision, "head": head, "log": log}
     kw |= {"store": store}
-    model = _model(encoder, indexes, num_classes, counts["train"], **kw)
+    model = build_model(encoder, indexes, num_classes, counts["train"], reference=reference, **kw)
     fill_seconds = time.perf_counter() - started
     loaders = _loaders(indexes, model.cache, model.cached, counts["train"], cfg, device.type == "cuda", store)
     val = (loaders["validation"], indexes["validation"])
@@ -236,9 +153,9 @@ def run_benchmark(
     history = train_head(model.module, loaders["train"], val, model.pipe, model.loss_fn, cfg, log, progress)
     metrics = {s: _final(model, loaders[s], indexes[s], s, log) for s in ("validation", "test")}
     results = {
-        **_header(profile, family, encoder, head, data, model),
+        **_header(profile, family, encoder, data, model),
         "config": asdict(cfg),
-        "protocol": _protocol(cfg, model.features, device, precision.name, model.cached),
+        "protocol": _protocol(cfg, reference, model, device, precision.name),
         "seed": cfg.seed,
         "tiles": {s: len(i) for s, i in indexes.items()},
         "metrics": metrics,
@@ -281,25 +198,18 @@ def _cache_record(cache: TokenCache | None) -> dict[str, Any] | None:
 
 
 def _protocol(
-    cfg: TrainConfig, features: str, device: torch.device, precision: str, cached: Any
+    cfg: TrainConfig, reference: ReferenceConfig, model: Model, device: torch.device, precision: str
 ) -> dict[str, Any]:
     """The full protocol of this run: every option, what departs from the authors', and what was derived."""
     return {
-        "reference": "Kainmueller-Lab/Pathology-Foundation-Model-Benchmark (config_unetr_schuerch.yaml)",
+        "reference": reference.cite,
+        "reference_config": asdict(reference),
         "options": asdict(cfg),
-        "departures": cfg.departures(),
-        "features": features,
+        "departures": cfg.departures(reference),
+        "features": model.features,
         "device": str(device),
         "precision": precision,
-        "token_cache_splits": list(cached),
+        "token_cache_splits": list(model.cached),
+        "resize": model.resize,
         "early_stop_steps": cfg.early_stop,
     }
-
-
-def _encoder_record(enc: FrozenEncoder) -> dict[str, Any]:
-    record = asdict(enc.cfg)
-    record["timm_kwargs"] = {
-        k: (v if isinstance(v, (int, float, str, bool)) else getattr(v, "__name__", str(v)))
-        for k, v in record["timm_kwargs"].items()
-    }
-    return record

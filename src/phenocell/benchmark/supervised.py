@@ -17,28 +17,27 @@ from torch import nn
 
 from phenocell.benchmark.augment import Augmenter
 from phenocell.benchmark.device import Precision
+from phenocell.benchmark.features import scale_image
 from phenocell.benchmark.hovernext import HoverNextConfig, HoverNextUNet, focal_loss
 
-HOVERNEXT = "baseline/hovernext"
-#: The authors' schedule for the baseline (their other settings are TrainConfig's defaults).
-AUTHORS_SCHEDULE = {"steps": 30_000, "batch_size": 128, "lr": 3e-5, "weight_decay": 0.03, "grad_clip": 2.0}
 #: Published test macro F1 of the supervised baseline (PhenoBench), by compare-table column.
 PUBLISHED = {"lizard": 0.725, "pannuke": 0.784, "arctique": 0.938, "lizard center_glas": 0.639}
 
 
 @dataclass
 class ImagePipeline:
-    """Batch → (image in [0, 1] on ``device``, semantic, instance), augmented when asked."""
+    """Batch → (image scaled by ``image_scale``, semantic, instance) on ``device``, augmented when asked."""
 
     device: torch.device
     precision: Precision
     augmenter: Augmenter | None = None
+    image_scale: str = "tile_max"
 
     def inputs(
         self, batch: dict[str, Any], *, augment: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The model input is the tile itself; masks are warped with it."""
-        image = batch["image"].to(self.device, non_blocking=True).float() / 255.0
+        image = scale_image(batch["image"].to(self.device, non_blocking=True), self.image_scale)
         semantic = batch["semantic"].to(self.device, non_blocking=True)
         instance = batch["instance"].to(self.device, non_blocking=True)
         if augment and self.augmenter is not None:
@@ -47,7 +46,10 @@ class ImagePipeline:
 
 
 class FocalLoss(nn.Module):
-    """The baseline's loss: focal (alpha 1, gamma 2) over every class, background included."""
+    """The baseline's loss (``hovernext_config_real.yaml``): focal, alpha 1, gamma 2, mean reduction.
+
+    Over every class, background included.
+    """
 
     def __init__(self, alpha: float = 1.0, gamma: float = 2.0) -> None:
         super().__init__()
@@ -59,11 +61,22 @@ class FocalLoss(nn.Module):
 
 
 def build_hovernext(
-    num_classes: int, *, weights: Path | None = None, small: bool = False, seed: int = 0
+    num_classes: int,
+    *,
+    weights: Path | None = None,
+    small: bool = False,
+    seed: int = 0,
+    trainable: bool = True,
 ) -> HoverNextUNet:
-    """The baseline over ``num_classes`` (incl. background): Hub, ``weights`` or tiny random (``small``)."""
+    """The baseline over ``num_classes`` (incl. background): Hub, ``weights`` or tiny random (``small``).
+
+    Its encoder trains (``unfreeze_backbone: true``) unless ``trainable`` is False (then only the decoder).
+    """
     cfg = HoverNextConfig(seed=seed)
-    return HoverNextUNet(cfg.small() if small else cfg, num_classes, weights=weights)
+    model = HoverNextUNet(cfg.small() if small else cfg, num_classes, weights=weights)
+    for param in model.encoder.parameters():
+        param.requires_grad_(trainable)
+    return model
 
 
 def model_record(model: HoverNextUNet) -> dict[str, Any]:
@@ -72,5 +85,4 @@ def model_record(model: HoverNextUNet) -> dict[str, Any]:
     record["timm_kwargs"] = {
         k: list(v) if isinstance(v, tuple) else v for k, v in model.cfg.timm_kwargs.items()
     }
-    record["authors_schedule"] = AUTHORS_SCHEDULE
     return record

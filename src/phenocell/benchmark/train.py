@@ -36,8 +36,9 @@ def sampler_for(counts: np.ndarray, cfg: TrainConfig) -> WeightedRandomSampler:
     per_class[:, 0] += counts[:, 15]
     weights = tile_sampling_weights(per_class, cfg.sampling)
     generator = torch.Generator().manual_seed(cfg.seed)
+    schedule = cfg.schedule()
     return WeightedRandomSampler(
-        weights.tolist(), cfg.steps * cfg.batch_size, replacement=True, generator=generator
+        weights.tolist(), schedule.steps * schedule.batch_size, replacement=True, generator=generator
     )
 
 
@@ -57,10 +58,15 @@ def _step(
     scaler.scale(loss).backward()
     if cfg.grad_clip > 0:
         scaler.unscale_(optim)
-        nn.utils.clip_grad_norm_(head.parameters(), cfg.grad_clip)
+        nn.utils.clip_grad_norm_(trained_parameters(head), cfg.grad_clip)
     scaler.step(optim)
     scaler.update()
     return float(loss.item())
+
+
+def trained_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The parameters the optimiser updates: those that require gradients (a frozen encoder's do not)."""
+    return [p for p in module.parameters() if p.requires_grad]
 
 
 def train_head(
@@ -75,10 +81,13 @@ def train_head(
 ) -> dict[str, Any]:
     """Train ``head`` on ``train`` batches; keep the state with the best validation ``cfg.selection``.
 
-    ``progress`` shows a bar over the steps; validation lines and the CPU cost estimate go to ``log``.
+    ``head`` is what the optimiser sees: a head alone (frozen encoder), or a module that holds a trainable
+    encoder too (every parameter that requires gradients trains, at ``cfg.lr``). ``progress`` shows a bar
+    over the steps; validation lines and the CPU cost estimate go to ``log``.
     """
-    optim = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optim = torch.optim.AdamW(trained_parameters(head), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = build_scheduler(optim, cfg)
+    steps, early_stop = cfg.schedule().steps, cfg.schedule().early_stop
     scaler = pipe.precision.scaler()
     best: dict[str, Any] = {"score": -1.0, "step": 0, "state": copy.deepcopy(head.state_dict())}
     history: list[dict[str, Any]] = []
@@ -90,7 +99,7 @@ def train_head(
         loss = _step(head, batch, pipe, loss_fn, optim, scaler, cfg)
         sched.step()
         shown.step(step, loss)
-        if step % cfg.val_every and step != cfg.steps:
+        if step % cfg.val_every and step != steps:
             continue
         metrics = evaluate(head, val[0], pipe, val[1])
         score = metrics[cfg.selection]
@@ -99,10 +108,10 @@ def train_head(
         shown.say(f"step {step:6d}  loss {loss:.4f}  val {cfg.selection} {score:.4f}")
         if score > best["score"]:
             best = {"score": score, "step": step, "state": copy.deepcopy(head.state_dict())}
-        elif cfg.early_stop and step - best["step"] >= cfg.early_stop:
+        elif early_stop and step - best["step"] >= early_stop:
             shown.say(f"early stop at step {step} (best {best['score']:.4f} at step {best['step']})")
             break
-        if step >= cfg.steps:
+        if step >= steps:
             break
     shown.close()
     head.load_state_dict(best["state"])
