@@ -32,7 +32,7 @@ def _one_step(data: Path, cache: Path, training: str, logs: list[str]) -> tuple[
     device = torch.device("cpu")
     kw = {"cfg": cfg, "reference": reference_for("phenocell"), "device": device, "head": "linear"}
     kw |= {"precision": resolve_precision("fp32", device), "weights": None, "cache_dir": cache}
-    kw |= {"trust_remote_code": False, "small": False, "log": logs.append}
+    kw |= {"trust_remote_code": False, "small": False, "log": logs.append, "store": None}
     model = build_model("test/vit-tiny", indexes, 15, counts, **kw)
     encoder = model.pipe.encoder
     before = {k: v.clone() for k, v in encoder.state_dict().items()}
