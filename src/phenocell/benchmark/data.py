@@ -113,12 +113,10 @@ class TileDataset(Dataset[dict[str, Any]]):
         refs = [self.index.tiles[i] for i in indices]
         side = self.store.tile_shape(refs[0].shard)
         n = len(refs)
-        batch: dict[str, Any] = {
-            "index": torch.tensor(indices),
-            "image": _batch_tensor((n, 3, *side), torch.uint8),
-            "semantic": _batch_tensor((n, *side), torch.uint8),
-            "instance": _batch_tensor((n, *side), torch.int32),
-        }
+        shapes = {"index": ((n,), torch.int64), "instance": ((n, *side), torch.int32)}
+        shapes |= {"image": ((n, 3, *side), torch.uint8), "semantic": ((n, *side), torch.uint8)}
+        batch: dict[str, Any] = _batch_tensors(shapes)
+        batch["index"][:] = torch.tensor(indices)
         cells = self.store.read(refs, {k: batch[k].numpy() for k in ("image", "semantic", "instance")})[
             "cells"
         ]
@@ -160,16 +158,23 @@ class TileDataset(Dataset[dict[str, Any]]):
         return item
 
 
-def _batch_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An empty batch tensor; in a DataLoader worker, in shared memory from the start.
+def _batch_tensors(shapes: dict[str, tuple[tuple[int, ...], torch.dtype]]) -> dict[str, torch.Tensor]:
+    """Empty batch tensors, views of one buffer; in a DataLoader worker that buffer is shared memory.
 
-    As torch's own collate does: handing it to the main process then sends a file descriptor, not a copy.
+    As torch's own collate does: handing the batch to the main process then passes one file descriptor
+    instead of copying each tensor into shared memory on the way out.
     """
+    sizes = {k: int(np.prod(s)) * torch.empty(0, dtype=t).element_size() for k, (s, t) in shapes.items()}
+    offsets = np.cumsum([0, *[-(-n // 8) * 8 for n in sizes.values()]])  # each view 8-byte aligned
     if get_worker_info() is None:
-        return torch.empty(shape, dtype=dtype)
-    nbytes = int(np.prod(shape)) * torch.empty(0, dtype=dtype).element_size()
-    storage = torch.UntypedStorage._new_shared(nbytes)
-    return torch.empty(0, dtype=dtype).set_(storage, 0, shape, torch.empty(shape, device="meta").stride())
+        storage = torch.empty(int(offsets[-1]), dtype=torch.uint8).untyped_storage()
+    else:
+        storage = torch.UntypedStorage._new_shared(int(offsets[-1]))
+    out = {}
+    for (key, (shape, dtype)), start in zip(shapes.items(), offsets[:-1], strict=True):
+        flat = torch.empty(0, dtype=torch.uint8).set_(storage, int(start), (sizes[key],), (1,))
+        out[key] = flat.view(dtype).view(shape)
+    return out
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
