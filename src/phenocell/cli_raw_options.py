@@ -167,7 +167,8 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
                     ConvertOptions,
                     "base_by",
                     "--base-by",
-                    help="Unit of the Base split (region reproduces the authors' split).",
+                    help="Unit of the Base split (region: the authors' procedure over sorted region numbers; "
+                    "their exact split only with --splits-from).",
                 ),
                 option_from(
                     ConvertOptions,

@@ -145,7 +145,16 @@ LIZARD = DatasetProfile(
     mpp=0.5,
     license="cc-by-nc-sa-4.0",
     class_order="Lizard's own `class` values 1..6 (class 5 = Eosinophil)",
-    families=("rotation1", "rotation2", "rotation3", "center_glas"),
+    families=(
+        "rotation1",
+        "rotation2",
+        "rotation3",
+        "holdout_consep",
+        "holdout_crag",
+        "holdout_dpath",
+        "holdout_glas",
+        "holdout_pannuke",
+    ),
     homepage="https://warwick.ac.uk/fac/cross_fac/tia/data/lizard",
 )
 
@@ -157,7 +166,7 @@ PANNUKE = DatasetProfile(
     mpp=0.25,
     license="cc-by-nc-sa-4.0",
     class_order="masks.npy channel + 1 (the PhenoBench authors' reader reverses it: 1 Epithelial ...)",
-    families=("rotation1", "rotation2", "rotation3"),
+    families=("standard", "rotation1", "rotation2", "rotation3"),
     homepage="https://warwick.ac.uk/fac/cross_fac/tia/data/pannuke",
 )
 

@@ -28,7 +28,7 @@ def runs(release_dataset, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     lizard, arctique = release_dataset("lizard"), release_dataset("arctique")
     _run(lizard, "rotation1", "test/vit-tiny", root / "lizard-vit")
     _run(lizard, "rotation1", "baseline/hovernext", root / "lizard-hovernext", "--small")
-    _run(lizard, "center_glas", "test/vit-tiny", root / "glas-vit")
+    _run(lizard, "holdout_glas", "test/vit-tiny", root / "glas-vit")
     _run(arctique, "base", "test/vit-tiny", root / "arctique-vit")
     return {p.name: p for p in root.iterdir()}
 
@@ -50,7 +50,7 @@ def test_compare_puts_datasets_side_by_side(runs: dict[str, Path]) -> None:
     result = CliRunner().invoke(benchmark, ["compare", *map(str, runs.values())])
     assert result.exit_code == 0, result.output
     header = next(line for line in result.output.splitlines() if line.startswith("| encoder"))
-    assert header == "| encoder | head | lizard | lizard center_glas | arctique |"
+    assert header == "| encoder | head | lizard | lizard holdout_glas | arctique |"
     rows = {
         line.split(" | ")[0].strip("| "): line for line in result.output.splitlines() if "| test/" in line
     }
@@ -69,11 +69,13 @@ def test_a_family_the_card_lacks_is_a_clear_error(release_dataset, tmp_path: Pat
 
 def test_column_names() -> None:
     assert column_of({"dataset": "lizard", "family": "rotation1"}) == "lizard"
-    assert column_of({"dataset": "lizard", "family": "center_glas"}) == "lizard center_glas"
+    assert column_of({"dataset": "lizard", "family": "holdout_glas"}) == "lizard holdout_glas"
+    assert column_of({"dataset": "pannuke", "family": "standard"}) == "pannuke"
+    assert column_of({"dataset": "pannuke", "family": "rotation1"}) == "pannuke rotation1"
     assert column_of({"family": "tumor_type"}) == "phenocell tumor_type"
 
 
 def test_compare_of_one_other_dataset_gives_its_columns(runs: dict[str, Path]) -> None:
     result = CliRunner().invoke(benchmark, ["compare", str(runs["lizard-vit"]), str(runs["glas-vit"])])
     assert result.exit_code == 0, result.output
-    assert "| encoder | head | lizard | lizard center_glas |" in result.output
+    assert "| encoder | head | lizard | lizard holdout_glas |" in result.output

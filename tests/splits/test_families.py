@@ -135,7 +135,9 @@ def test_extra_family_is_skipped_without_its_data() -> None:
     assert "msi" not in splits.to_json()["families"]
 
 
-def test_authors_region_split_reproduces_their_notebook() -> None:
+def test_region_split_permutes_sorted_region_numbers_with_legacy_seed_42_and_int_sizes() -> None:
+    # their procedure over *sorted* numbers; it does not reproduce their assignment (their numbers came in
+    # directory-listing order), so no placement of theirs is claimed here
     from phenocell.splits import authors_region_split
 
     numbers = [f"{n:03d}" for n in range(1, 71) if n not in (13, 27, 55)]  # 67 region numbers

@@ -92,7 +92,8 @@ def _run_options(func: Any) -> Any:
                 "--family",
                 required=True,
                 help="Split family: a config of the dataset card (PhenoCell: base, tumor_type, tumor_stage, "
-                "dii_clr, msi, base_Npct; Lizard / PanNuke: rotation1..3, center_glas; Arctique: base).",
+                "dii_clr, msi, base_Npct; Lizard: rotation1..3, holdout_<source>; PanNuke: standard, "
+                "rotation1..3; Arctique: base).",
             ),
             click.option(
                 "--encoder", required=True, help="Registry key, see `phenocell benchmark encoders`."

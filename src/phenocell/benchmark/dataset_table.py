@@ -1,8 +1,9 @@
 """``benchmark compare`` across datasets: one column per dataset (and per shift family of one).
 
 A column is named after the run's dataset (its profile) for the dataset's standard family (the first of
-its profile's families: PhenoCell ``base``, Lizard / PanNuke ``rotation1``, Arctique ``base``), and
-``<dataset> <family>`` for any other family (e.g. ``lizard center_glas``, the GlaS shift). Rows are
+its profile's families: PhenoCell ``base``, Lizard ``rotation1``, PanNuke ``standard`` (the authors' train
+F3 / validation F1 / test F2), Arctique ``base``), and ``<dataset> <family>`` for any other family (e.g.
+``lizard holdout_glas``, the GlaS shift). Rows are
 encoder / head pairs; cells are the test ``metric``. The published supervised baseline follows the table.
 """
 

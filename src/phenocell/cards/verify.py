@@ -6,7 +6,7 @@ Checks, each reported as one line of a list of problems:
 - every shard the manifest lists lies under ``data/``, exists, and matches its sha256 and row count; no
   parquet file under ``data/`` is missing from the manifest;
 - splits are leakage-free: no FoV in two splits of a family, no patient in two splits (except the Base
-  family drawn by region, which reproduces the authors' grouping), every FoV known;
+  family drawn by region, which follows the authors' grouping), every FoV known;
 - ``README.md``'s YAML header parses and its configs list exactly the shards ``splits.json`` assigns.
 
 ``publish``, ``benchmark run`` (on a local directory) and ``card`` run it first.

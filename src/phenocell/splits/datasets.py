@@ -1,9 +1,15 @@
 """Split families of the released nucleus datasets, over images (each image is its own unit).
 
-- Lizard: ``rotation1..3`` over Lizard's own folds (``info.csv`` ``Split``), and ``center_glas`` (the
-  PhenoBench authors' Center-Split: test = every ``glas_*`` image; the other sources 80/20 by image into
-  train / validation, seed 42).
-- PanNuke: ``rotation1..3`` over its three folds; ``rotation1`` is the standard train F1 / val F2 / test F3.
+- Lizard: ``rotation1..3`` over Lizard's own folds (``info.csv`` ``Split``), and the PhenoBench authors'
+  source holdouts ``holdout_<source>`` for each of the five sources (consep, crag, dpath, glas, pannuke;
+  ``domain_shift_lizard.ipynb``): test = every image of that source, the other images split as
+  ``sklearn.model_selection.train_test_split(images, test_size=0.2, random_state=42)`` splits them, its
+  "test" part being our validation. An image's source is its name's prefix before the first ``_``
+  (``glas_12`` → ``glas``), as the authors take it, not ``info.csv``'s ``Source`` column. The images enter
+  ``train_test_split`` in sorted name order; the authors' split CSV's row order is not public, so only
+  ``--splits-from`` with their files reproduces their validation sets.
+- PanNuke: ``standard`` is the authors' split (Bio-Image-Datasets ``scripts/pannuke_split.py``, commit
+  86c88b3): train fold 3, validation fold 1, test fold 2; ``rotation1..3`` over the three folds are extras.
 - Arctique: ``base``: test = the release's ``test`` images; its ``train`` images 80/20 into train /
   validation (seeded). A flat release without train/test is cut 70/15/15.
 
@@ -11,6 +17,8 @@ Rotation ``r`` (1-based) trains on fold ``r``, validates on fold ``r+1`` and tes
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -20,8 +28,11 @@ from phenocell.splits.families import _partition
 from phenocell.splits.rules import SPLITS, Splits
 from phenocell.splits.validate import validate_splits
 
-CENTER_SEED = 42
-CENTER_TEST_SOURCE = "glas"
+HOLDOUT_SEED = 42
+HOLDOUT_VALIDATION = 0.2
+LIZARD_SOURCES = ("consep", "crag", "dpath", "glas", "pannuke")
+#: PanNuke's standard split as the authors drew it: train, validation, test folds.
+PANNUKE_STANDARD = ("fold3", "fold1", "fold2")
 
 
 def _as_splits(
@@ -54,25 +65,64 @@ def _rotations(refs: dict[str, SampleRef], folds: list[str]) -> tuple[dict, dict
     return families, rules
 
 
+def train_test_split(
+    items: list[str], *, test_size: float = HOLDOUT_VALIDATION, random_state: int = HOLDOUT_SEED
+) -> tuple[list[str], list[str]]:
+    """``items`` cut as ``sklearn.model_selection.train_test_split`` cuts them (shuffled, no stratification).
+
+    sklearn's rule: ``ceil(test_size * n)`` items go to the second part, taken from the first positions of
+    ``np.random.RandomState(random_state).permutation(n)``; the next ``n - n_test`` positions are the first
+    part. Both parts come back in that permuted order.
+    """
+    n_test = math.ceil(test_size * len(items))
+    order = np.random.RandomState(random_state).permutation(len(items)).tolist()
+    return [items[i] for i in order[n_test:]], [items[i] for i in order[:n_test]]
+
+
+def lizard_source(name: str) -> str:
+    """The source of a Lizard image as the authors take it: its name's prefix before the first ``_``."""
+    return name.split("_", 1)[0].lower()
+
+
+def lizard_holdouts(names: list[str]) -> tuple[dict[str, dict[str, list[str]]], dict[str, str]]:
+    """``holdout_<source>`` for each source with images: test = that source, the rest 80/20 (module doc)."""
+    families, rules = {}, {}
+    for source in LIZARD_SOURCES:
+        test = sorted(n for n in names if lizard_source(n) == source)
+        rest = sorted(n for n in names if lizard_source(n) != source)
+        if not test or len(rest) < 2:
+            continue
+        train, val = train_test_split(rest)
+        families[f"holdout_{source}"] = {"train": sorted(train), "validation": sorted(val), "test": test}
+        rules[f"holdout_{source}"] = (
+            f"test = every {source}_* image (the name's prefix before the first _); the other images, in "
+            f"sorted name order, through sklearn train_test_split(test_size={HOLDOUT_VALIDATION}, "
+            f"random_state={HOLDOUT_SEED}): its test part is validation"
+        )
+    return families, rules
+
+
 def lizard_splits(refs: dict[str, SampleRef]) -> Splits:
-    """Lizard's fold rotations and the GlaS Center-Split (deterministic: seed 42 whatever ``--seed``)."""
+    """Lizard's fold rotations and the authors' source holdouts (deterministic whatever ``--seed``)."""
     folds = sorted({r.subset for r in refs.values()})
     families, rules = _rotations(refs, folds)
-    test = sorted(n for n, r in refs.items() if r.group == CENTER_TEST_SOURCE)
-    pool = sorted(n for n, r in refs.items() if r.group != CENTER_TEST_SOURCE)
-    train, val = _partition(pool, (0.8, 0.2), np.random.default_rng(CENTER_SEED))
-    families["center_glas"] = {"train": train, "validation": val, "test": test}
-    rules["center_glas"] = (
-        f"test = every {CENTER_TEST_SOURCE}_* image; the other sources 80/20 by image "
-        f"into train / validation (seed {CENTER_SEED})"
-    )
-    return _as_splits(families, rules, refs, CENTER_SEED)
+    holdouts, holdout_rules = lizard_holdouts(sorted(refs))
+    return _as_splits(families | holdouts, rules | holdout_rules, refs, HOLDOUT_SEED)
 
 
 def pannuke_splits(refs: dict[str, SampleRef]) -> Splits:
-    """PanNuke's three fold rotations."""
+    """PanNuke's standard split (the authors': train F3, validation F1, test F2) and three fold rotations."""
     folds = sorted({r.subset for r in refs.values()})
-    families, rules = _rotations(refs, folds)
+    rotations, rotation_rules = _rotations(refs, folds)
+    standard = {
+        split: sorted(n for n, r in refs.items() if r.subset == fold)
+        for split, fold in zip(SPLITS, PANNUKE_STANDARD, strict=True)
+    }
+    families = {"standard": standard} | rotations
+    rules = {
+        "standard": "the authors' split (Bio-Image-Datasets scripts/pannuke_split.py): train = fold 3, "
+        "validation = fold 1, test = fold 2"
+    } | rotation_rules
     return _as_splits(families, rules, refs, 0)
 
 

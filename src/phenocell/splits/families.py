@@ -1,7 +1,9 @@
 """Split families over FoVs, drawn over patients (or regions) with a seed, and their validation.
 
-- ``base``: random 70/15/15 over patients; ``by="region"`` reproduces the authors' Base split instead
-  (region numbers permuted with ``np.random.seed(42)``, ``int()`` sizes): a patient may straddle splits.
+- ``base``: random 70/15/15 over patients; ``by="region"`` follows the authors' Base procedure instead
+  (region numbers permuted with ``np.random.seed(42)``, ``int()`` sizes; a patient may straddle splits). It
+  does not reproduce their assignment: they permuted the numbers in directory-listing order, we permute them
+  sorted; only ``--splits-from`` with their split CSV gives their split.
 - ``tumor_type``: train+validation (80/20 over patients) from adenocarcinoma, test = mucinous.
 - ``tumor_stage``: train+validation (80/20 over patients) from UICC stage III, test = stage IV; patients of
   stage I / II are outside this family (they stay in the others).
@@ -53,7 +55,8 @@ def authors_region_split(fovs: list[str], *, seed: int = AUTHORS_SEED) -> list[l
     Their notebook groups FoV files by region number (``reg002_A`` → ``002``), permutes the list of numbers
     with ``np.random.permutation`` after ``np.random.seed(42)`` and takes ``int(0.7 n)`` train and
     ``int(0.15 n)`` validation numbers, the rest test (67 numbers → 46 / 10 / 11). The numbers are taken
-    in sorted order (their list came from a directory listing).
+    in sorted order; theirs came from a directory listing whose order is not known, so the assignment
+    differs from theirs (their notebook has reg001 and reg005 in test; sorted numbers put reg001 in train).
 
     Returns:
         The train, validation and test region numbers.
@@ -86,8 +89,8 @@ def make_splits(
 ) -> Splits:
     """Draw the split families (the three core ones, plus DII→CLR / MSI where supported) and validate them.
 
-    ``base_by="region"`` reproduces the authors' Base split (:func:`authors_region_split`, seed 42 whatever
-    ``seed`` is); its patient overlaps are reported in ``findings``.
+    ``base_by="region"`` follows the authors' Base procedure (:func:`authors_region_split`, seed 42 whatever
+    ``seed`` is; not their assignment, see there); its patient overlaps are reported in ``findings``.
 
     Raises:
         InvalidOptionError: ``base_by`` is not ``patient`` or ``region``.
