@@ -23,7 +23,7 @@ from phenocell.benchmark.evaluate import Pipeline, evaluate, tile_logits
 from phenocell.benchmark.objective import build_scheduler, tile_sampling_weights
 from phenocell.benchmark.progress import Progress, full_protocol_on_cpu
 
-__all__ = ["TrainConfig", "sampler_for", "train_head"]
+__all__ = ["TrainConfig", "sampler_for", "train_head", "train_step"]
 
 
 def sampler_for(counts: np.ndarray, cfg: TrainConfig) -> WeightedRandomSampler:
@@ -42,7 +42,7 @@ def sampler_for(counts: np.ndarray, cfg: TrainConfig) -> WeightedRandomSampler:
     )
 
 
-def _step(
+def train_step(
     head: nn.Module,
     batch: dict[str, Any],
     pipe: Pipeline,
@@ -51,6 +51,7 @@ def _step(
     scaler: torch.amp.GradScaler,
     cfg: TrainConfig,
 ) -> float:
+    """One optimisation step on ``batch`` (augmented, encoded, scaled, clipped); returns the loss."""
     inputs, semantic, _ = pipe.inputs(batch, augment=True)
     target = semantic.long()
     loss = loss_fn(tile_logits(head, inputs, tuple(target.shape[-2:]), pipe.precision), target)
@@ -96,7 +97,7 @@ def train_head(
     head.train()
     for batch in train:
         step += 1
-        loss = _step(head, batch, pipe, loss_fn, optim, scaler, cfg)
+        loss = train_step(head, batch, pipe, loss_fn, optim, scaler, cfg)
         sched.step()
         shown.step(step, loss)
         if step % cfg.val_every and step != steps:
