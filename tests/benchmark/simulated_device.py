@@ -103,7 +103,6 @@ def simulated_cuda() -> Iterator[None]:
     """Run torch operations through the device-checking dispatcher; factories may name ``cuda``."""
     lazy_init = torch.cuda._lazy_init
     torch.cuda._lazy_init = lambda: None  # a CPU build refuses CUDA factories before any dispatch
-    torch._C._ensureCUDADeviceGuardSet()  # a no-op device guard (what FakeTensorMode does on CPU builds)
     try:
         with _Mode():
             yield
