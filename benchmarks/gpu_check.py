@@ -30,7 +30,7 @@ CHECKS: dict[str, str] = {
     "augment": "reference augmentation (flips, affine, elastic, HED) on device tensors stays on the device",
     "vit-l": "full-size random ViT-L/16 at 224 (pathology/titan's CONCH v1.5 trunk): encoder tiles/s "
     "(forward only), training step tiles/s (augmentation + encoder + UNETR CellViT head, fp16 + GradScaler)",
-    "loader": "DataLoader tiles/s: parquet shards decoded in worker processes and moved to the device",
+    "loader": "DataLoader tiles/s to the device, from the parquet shards and from the tile store",
     "hovernext": "baseline/hovernext --small trained end to end",
     "metric": "cell_macro_f1 and confusions of fixed predictions computed on the device equal the CPU's",
 }
@@ -62,7 +62,8 @@ def _config(ctx: Context, **kw: Any) -> Any:
 
     steps = 2 if ctx.small else 20
     base = {"steps": steps, "batch_size": 4 if ctx.small else 32, "lr": 1e-4, "warmup": 1}
-    return TrainConfig(**{**base, "val_every": steps, "device": str(ctx.device), **kw})
+    where = {"device": str(ctx.device), "tile_store": str(ctx.work / "tiles")}
+    return TrainConfig(**{**base, "val_every": steps, **where, **kw})
 
 
 def _run(ctx: Context, name: str, **kw: Any) -> dict[str, Any]:
@@ -205,21 +206,32 @@ def check_vit_l(ctx: Context) -> str:
     return f"{len(trunk.blocks)} blocks, taps {spec.taps}, grids {sorted(shapes)}, {precision.name}"
 
 
-def check_loader(ctx: Context) -> str:
-    from phenocell.benchmark.config import default_workers
-    from phenocell.benchmark.data import TileDataset, load_index, make_loader
+def _loader_rate(ctx: Context, dataset: Any, workers: int) -> tuple[int, float]:
+    from phenocell.benchmark.data import make_loader
 
-    index = load_index(ctx.data, "base", "train")  # type: ignore[arg-type]
-    workers = default_workers()
-    loader = make_loader(TileDataset(index), batch_size=32, workers=workers, pin_memory=ctx.cuda)
+    loader = make_loader(dataset, batch_size=32, workers=workers, pin_memory=ctx.cuda)
     tiles, start = 0, time.perf_counter()
     for batch in loader:
         batch["image"].to(ctx.device, non_blocking=True)
         tiles += len(batch["index"])
     ctx.sync()
-    rate = tiles / (time.perf_counter() - start)
-    ctx.figures[f"loader tiles/s ({workers} workers, batch 32, incl. start-up)"] = f"{rate:.1f}"
-    return f"{tiles} tiles"
+    return tiles, tiles / (time.perf_counter() - start)
+
+
+def check_loader(ctx: Context) -> str:
+    from phenocell.benchmark.config import default_workers
+    from phenocell.benchmark.data import TileDataset, load_index
+    from phenocell.benchmark.tile_store import open_store
+
+    index = load_index(ctx.data, "base", "train")  # type: ignore[arg-type]
+    workers = default_workers()
+    store = open_store(str(ctx.work / "tiles"), index.root, {t.shard: t.size for t in index.tiles}, log=print)
+    label = f"{workers} workers, batch 32, incl. start-up"
+    tiles, rate = _loader_rate(ctx, TileDataset(index), workers)
+    ctx.figures[f"loader tiles/s, parquet shards ({label})"] = f"{rate:.1f}"
+    _, rate = _loader_rate(ctx, TileDataset(index, store=store), workers)
+    ctx.figures[f"loader tiles/s, tile store ({label})"] = f"{rate:.1f}"
+    return f"{tiles} tiles, each way"
 
 
 def check_hovernext(ctx: Context) -> str:
