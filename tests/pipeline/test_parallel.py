@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -48,12 +50,41 @@ def run_convert(raw: Path, out: Path, *flags: str) -> str:
     return result.output
 
 
+FIRST_FOV = "reg001_A"  # the first FoV submitted
+
+
+def _first_finishes_late(inputs: Inputs, fov: str, *, task: Any, done: Path) -> Any:
+    """Run ``task``; the first FoV waits until another FoV has finished, so FoVs end out of order."""
+    if fov == FIRST_FOV:
+        deadline = time.monotonic() + 120
+        while not any(done.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    result = task(inputs, fov)
+    (done / fov).touch()
+    return result
+
+
 def test_same_bytes_serial_two_workers_and_dask_cluster(
-    raw_export: Path, tmp_path: Path, cluster: str
+    raw_export: Path, tmp_path: Path, cluster: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import phenocell.pipeline.convert as convert_module
+
+    finished: list[list[str]] = []
+
+    def delayed(task: Any, inputs: Inputs, execution: ExecutionOptions, fovs: Any = None) -> Iterator[Any]:
+        done = tmp_path / f"done-{len(finished)}"
+        done.mkdir()
+        finished.append([])
+        slow = functools.partial(_first_finishes_late, task=task, done=done)
+        for fov, result in run_fovs(slow, inputs, execution, fovs):
+            finished[-1].append(fov)
+            yield fov, result
+
     run_convert(raw_export, tmp_path / "serial", "--workers", "1")
+    monkeypatch.setattr(convert_module, "run_fovs", delayed)  # the driver's loop, in this process
     run_convert(raw_export, tmp_path / "pool", "--workers", "2")
     run_convert(raw_export, tmp_path / "dask", "--scheduler", cluster)
+    assert len(finished) == 2 and all(order[0] != FIRST_FOV and FIRST_FOV in order for order in finished)
     serial = tree_digest(tmp_path / "serial")
     assert len([f for f in serial if f.startswith("data/")]) == 6
     assert tree_digest(tmp_path / "pool") == serial
