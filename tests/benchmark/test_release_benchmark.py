@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -33,6 +34,23 @@ def runs(release_dataset, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     return {p.name: p for p in root.iterdir()}
 
 
+def _per_class_f1(confusion: list[list[int]]) -> list[float]:
+    """F1 of every class of a confusion matrix, written out: 2 TP / (2 TP + FP + FN); NaN when absent."""
+    cm = np.asarray(confusion, dtype=np.float64)
+    out = []
+    for c in range(len(cm)):
+        tp, fp, fn = cm[c, c], cm[:, c].sum() - cm[c, c], cm[c, :].sum() - cm[c, c]
+        out.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan"))
+    return out
+
+
+def _present_macro_f1(confusion: list[list[int]]) -> float:
+    """The authors' cell macro F1 by hand: mean F1 over the foreground classes in truth or prediction."""
+    f1 = _per_class_f1(confusion)[1:]
+    present = [v for v in f1 if not np.isnan(v)]
+    return float(np.mean(present)) if present else 0.0
+
+
 def test_runs_score_the_datasets_classes(runs: dict[str, Path]) -> None:
     for name in ("lizard-vit", "lizard-hovernext"):
         doc = json.loads((runs[name] / "results.json").read_text())
@@ -40,7 +58,9 @@ def test_runs_score_the_datasets_classes(runs: dict[str, Path]) -> None:
         test = doc["metrics"]["test"]
         assert len(test["pixel_confusion"]) == 7  # background + 6 Lizard classes
         assert list(test["pixel_per_class_f1"]) == doc["class_names"][1:]
-        assert 0.0 <= test["cell_macro_f1"] <= 1.0
+        assert test["cell_macro_f1"] == pytest.approx(_present_macro_f1(test["cell_confusion"]))
+        pixel_f1 = _per_class_f1(test["pixel_confusion"])
+        assert list(test["pixel_per_class_f1"].values()) == pytest.approx(pixel_f1[1:], nan_ok=True)
     hovernext = json.loads((runs["lizard-hovernext"] / "results.json").read_text())
     assert hovernext["head"] == "end-to-end" and hovernext["weights_id"] == "random:seed=42"
     assert hovernext["encoder_config"]["decoder_channels"] == [256, 128, 64, 32]
@@ -55,6 +75,12 @@ def test_compare_puts_datasets_side_by_side(runs: dict[str, Path]) -> None:
         line.split(" | ")[0].strip("| "): line for line in result.output.splitlines() if "| test/" in line
     }
     assert rows["test/vit-tiny"].count("—") == 0
+    scores = {
+        name: json.loads((runs[name] / "results.json").read_text())["metrics"]["test"]["cell_macro_f1"]
+        for name in ("lizard-vit", "glas-vit", "arctique-vit")
+    }
+    shown = "| test/vit-tiny | linear | " + " | ".join(f"{scores[n]:.4f}" for n in scores) + " |"
+    assert shown in result.output  # each column holds that run's own test score
     assert "| baseline/hovernext | end-to-end |" in result.output
     assert "lizard 0.725" in result.output
 
