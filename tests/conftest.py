@@ -27,9 +27,13 @@ def _export_fixtures(generator: Any, raw: tuple[str, str], converted: tuple[str,
 
     @pytest.fixture(scope="session", name=converted[0])
     def converted_fixture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-        """That raw export converted (source auto-detected), in a directory named ``phenocell``."""
+        """That raw export converted (source auto-detected), in a directory named ``phenocell``.
+
+        With the grid layout on the H&E's own pixels (the departures ``--tiling grid --pixel-grid he``): the
+        tests of tile geometry, joins and metrics were written for it; the default layout has its own tests.
+        """
         out = tmp_path_factory.mktemp(converted[1]) / "phenocell"
-        options = ConvertOptions(tile_size=generator.TILE, progress=False)
+        options = ConvertOptions(tile_size=generator.TILE, tiling="grid", pixel_grid="he", progress=False)
         return convert(request.getfixturevalue(raw[0]), out, options=options)
 
     return raw_fixture, converted_fixture
@@ -110,14 +114,15 @@ def release_raw(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def release_dataset(release_raw, tmp_path_factory: pytest.TempPathFactory):
-    """``release_dataset(name)``: that mock converted with ``--source name`` (tile size of its generator)."""
+    """``release_dataset(name)``: that mock converted with ``--source name`` (``--tiling grid``, tile size of
+    its generator)."""
     made: dict[str, Path] = {}
 
     def make(name: str) -> Path:
         if name not in made:
             tile = load_generator(name).TILE
             out = tmp_path_factory.mktemp(f"{name}_converted") / name
-            options = ConvertOptions(source=name, tile_size=tile, progress=False)
+            options = ConvertOptions(source=name, tile_size=tile, tiling="grid", progress=False)
             made[name] = convert(release_raw(name), out, options=options)
         return made[name]
 

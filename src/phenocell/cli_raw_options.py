@@ -180,7 +180,15 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
                     ConvertOptions,
                     "tiling",
                     "--tiling",
-                    help="grid: --tile-size tiles; phenobench: the authors' linspace crops padded to 224.",
+                    help="phenobench: the authors' linspace crops padded to 224 (7 x 9 per 1440 x 1920 FoV); "
+                    "grid: --tile-size tiles every --stride px.",
+                ),
+                option_from(
+                    ConvertOptions,
+                    "pixel_grid",
+                    "--pixel-grid",
+                    help="mask: an H&E finer than the masks is area-averaged onto the mask grid "
+                    "(the authors'); he: tiles on the H&E's own pixels. --target-mpp overrides both.",
                 ),
                 option_from(
                     ConvertOptions,

@@ -33,7 +33,11 @@ def _shift(raw: Path, by: int) -> None:
 
 
 def test_unshifted_ids_pass_and_record_the_median(consecutive_raw: Path, tmp_path: Path) -> None:
-    out = convert(consecutive_raw, tmp_path / "ok", options=ConvertOptions(tile_size=128, progress=False))
+    out = convert(
+        consecutive_raw,
+        tmp_path / "ok",
+        options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
+    )
     stats = json.loads((out / "qc" / "fov_stats.json").read_text())
     medians = [s["median_centroid_distance_px"] for s in stats.values()]
     assert len(medians) == 4 and max(medians) < 0.1  # table centroids are the labels' own (rounded to 0.1)
@@ -44,7 +48,11 @@ def test_shifted_ids_fail_with_the_centroid_error(consecutive_raw: Path, tmp_pat
     raw = Path(shutil.copytree(consecutive_raw, tmp_path / "raw"))
     _shift(raw, by)
     with pytest.raises(InvalidInputError, match="do not match the mask's labels") as err:
-        convert(raw, tmp_path / "bad", options=ConvertOptions(tile_size=128, progress=False))
+        convert(
+            raw,
+            tmp_path / "bad",
+            options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
+        )
     message = str(err.value)
     assert "--label-column none" in message and "median distance" in message
     median = float(message.split("median distance ")[1].split(" px")[0])
@@ -64,7 +72,9 @@ def test_centroid_join_needs_no_id_check_and_gives_each_row_its_own_cell(
     name_of = dict(zip(keys, truth["ClusterName"], strict=True))
     raw = Path(shutil.copytree(consecutive_raw, tmp_path / "raw"))
     _shift(raw, 1)  # ids are wrong, but the centroid join does not use them
-    options = ConvertOptions(tile_size=128, progress=False, columns=CellTableColumns(label=None))
+    options = ConvertOptions(
+        tiling="grid", pixel_grid="he", tile_size=128, progress=False, columns=CellTableColumns(label=None)
+    )
     out = convert(raw, tmp_path / "by_centroid", options=options)
     cells = [
         (row["fov"], cell["cell_id"] & 0xFFFFFFFF, cell["granular_name"])
@@ -104,7 +114,13 @@ def test_a_centroid_off_its_fov_is_an_error_naming_line_fov_and_value(
     row = int(np.flatnonzero(table["File Name"] == table["File Name"].iloc[0])[2])
     table.loc[row, "X:X"] = x
     table.to_csv(raw / TABLE, index=False)
-    options = ConvertOptions(tile_size=128, progress=False, columns=CellTableColumns(label=label_column))
+    options = ConvertOptions(
+        tiling="grid",
+        pixel_grid="he",
+        tile_size=128,
+        progress=False,
+        columns=CellTableColumns(label=label_column),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # never a NumPy RuntimeWarning instead of the error
         with pytest.raises(InvalidInputError, match="centroid outside the FoV's mask") as err:

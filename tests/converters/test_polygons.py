@@ -28,7 +28,7 @@ def test_polygons_and_label_tiffs_convert_to_the_same_masks(raw_export: Path, tm
     options = dataclasses.replace(codex_data.TINY, segmentation="polygons")
     raw_poly = synthesize(tmp_path / "raw_poly", options=options, progress=False)
     assert list((raw_poly / "polygons").glob("*.geojson")) and not (raw_poly / "masks").exists()
-    opts = ConvertOptions(tile_size=codex_data.TILE, progress=False)
+    opts = ConvertOptions(tiling="grid", pixel_grid="he", tile_size=codex_data.TILE, progress=False)
     a = load_dataset(str(convert(raw_export, tmp_path / "tiff", options=opts)), "base")
     b = load_dataset(str(convert(raw_poly, tmp_path / "poly", options=opts)), "base")
     for split in ("train", "validation", "test"):

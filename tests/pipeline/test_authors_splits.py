@@ -30,7 +30,9 @@ def authors_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def converted(raw_export: Path, authors_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("from_authors") / "phenocell"
-    options = ConvertOptions(tile_size=128, progress=False, splits_from=authors_dir)
+    options = ConvertOptions(
+        tiling="grid", pixel_grid="he", tile_size=128, progress=False, splits_from=authors_dir
+    )
     return convert(raw_export, out, options=options)
 
 

@@ -82,7 +82,11 @@ def test_bad_input_raises_typed_error_and_leaves_nothing(
     damage(raw_copy)
     out = tmp_path / "out"
     with pytest.raises(error, match=match) as info:
-        convert(raw_copy, out, options=ConvertOptions(tile_size=128, progress=False))
+        convert(
+            raw_copy,
+            out,
+            options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
+        )
     text = str(info.value)
     assert "expected:" in text and "found:" in text and "fix:" in text
     assert not out.exists() and not list(tmp_path.glob(".out*"))
@@ -107,24 +111,46 @@ def test_existing_output_is_refused_unless_overwrite(raw_export: Path, tmp_path:
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     with pytest.raises(OutputExistsError, match="already exists"):
-        convert(raw_export, out, options=ConvertOptions(tile_size=128, progress=False))
+        convert(
+            raw_export,
+            out,
+            options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
+        )
     assert (out / "keep.txt").read_text() == "mine"
     result = CliRunner().invoke(convert_main, [str(raw_export), "--out", str(out), "--quiet"])
     assert result.exit_code == 2 and "--overwrite" in result.output
     with pytest.raises(OutputExistsError, match="only replaces what PhenoCell wrote"):  # not ours: kept
-        convert(raw_export, out, options=ConvertOptions(tile_size=128, progress=False, overwrite=True))
+        convert(
+            raw_export,
+            out,
+            options=ConvertOptions(
+                tiling="grid", pixel_grid="he", tile_size=128, progress=False, overwrite=True
+            ),
+        )
     (out / "keep.txt").unlink()
-    convert(raw_export, out, options=ConvertOptions(tile_size=128, progress=False, overwrite=True))
+    convert(
+        raw_export,
+        out,
+        options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False, overwrite=True),
+    )
     assert (out / "manifest.json").exists()
 
 
 def test_failure_mid_conversion_keeps_previous_output(raw_copy: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    convert(raw_copy, out, options=ConvertOptions(tile_size=128, progress=False))
+    convert(
+        raw_copy, out, options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False)
+    )
     before = sorted(p.name for p in (out / "data").iterdir())
     truncate_mask(raw_copy)
     with pytest.raises(CorruptInputError):
-        convert(raw_copy, out, options=ConvertOptions(tile_size=128, progress=False, overwrite=True))
+        convert(
+            raw_copy,
+            out,
+            options=ConvertOptions(
+                tiling="grid", pixel_grid="he", tile_size=128, progress=False, overwrite=True
+            ),
+        )
     assert sorted(p.name for p in (out / "data").iterdir()) == before
 
 
@@ -136,7 +162,11 @@ def test_invalid_option_lists_valid_choices(raw_export: Path, tmp_path: Path) ->
     with pytest.raises(ValueError, match="one of 'patient', 'region'"):
         convert(raw_export, tmp_path / "o", options=ConvertOptions(base_by="fov", progress=False))
     with pytest.raises(ValueError, match="smaller than one tile"):
-        convert(raw_export, tmp_path / "o", options=ConvertOptions(tile_size=4096, progress=False))
+        convert(
+            raw_export,
+            tmp_path / "o",
+            options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=4096, progress=False),
+        )
     assert not (tmp_path / "o").exists()
 
 
@@ -147,7 +177,11 @@ def test_user_class_map_maps_unknown_names(raw_copy: Path, tmp_path: Path) -> No
     mapping = tmp_path / "extra.csv"
     mapping.write_text("cluster_name,class_name\nmystery cells,Other cells\n")
     out = convert(
-        raw_copy, tmp_path / "out", options=ConvertOptions(tile_size=128, progress=False, class_map=mapping)
+        raw_copy,
+        tmp_path / "out",
+        options=ConvertOptions(
+            tiling="grid", pixel_grid="he", tile_size=128, progress=False, class_map=mapping
+        ),
     )
     import pyarrow.parquet as pq
 
@@ -166,7 +200,11 @@ def test_exclusion_list_removes_fovs(raw_export: Path, tmp_path: Path) -> None:
     exclude = tmp_path / "exclude.csv"
     exclude.write_text("fov,reason\nreg003_B,folded tissue\n")
     out = convert(
-        raw_export, tmp_path / "out", options=ConvertOptions(tile_size=128, progress=False, exclude=exclude)
+        raw_export,
+        tmp_path / "out",
+        options=ConvertOptions(
+            tiling="grid", pixel_grid="he", tile_size=128, progress=False, exclude=exclude
+        ),
     )
     assert not list((out / "data").glob("reg003_B*"))
     assert "folded tissue" in (out / "README.md").read_text()

@@ -101,7 +101,7 @@ def test_uint32_label_ids_above_65535_survive(raw_export: Path, dataset_dir: Pat
 
 
 def test_same_seed_gives_byte_identical_output(raw_export: Path, tmp_path: Path) -> None:
-    opts = ConvertOptions(tile_size=128, progress=False)
+    opts = ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False)
     a, b = (
         convert(raw_export, tmp_path / "a", options=opts),
         convert(raw_export, tmp_path / "b", options=opts),
@@ -128,8 +128,14 @@ def test_manifest_hashes_and_counts_match_files(dataset_dir: Path) -> None:
 def test_centroid_join_gives_same_labels_as_id_join(raw_export: Path, tmp_path: Path) -> None:
     from phenocell.constants import CellTableColumns
 
-    by_id = convert(raw_export, tmp_path / "id", options=ConvertOptions(tile_size=128, progress=False))
-    opts = ConvertOptions(tile_size=128, progress=False, columns=CellTableColumns(label=None))
+    by_id = convert(
+        raw_export,
+        tmp_path / "id",
+        options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
+    )
+    opts = ConvertOptions(
+        tiling="grid", pixel_grid="he", tile_size=128, progress=False, columns=CellTableColumns(label=None)
+    )
     by_xy = convert(raw_export, tmp_path / "xy", options=opts)
     a = load_dataset(str(by_id), "base", split="train")
     b = load_dataset(str(by_xy), "base", split="train")

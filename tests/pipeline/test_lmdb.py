@@ -129,7 +129,9 @@ def test_export_reads_like_the_authors_lmdb_dataset(hdf5_dataset: Path, exported
 
 
 def test_ignored_cells_are_background_in_their_maps_and_kept_in_ours(hdf5_raw: Path, tmp_path: Path) -> None:
-    options = ConvertOptions(tile_size=64, gt_ct_labels="majority", progress=False)  # dirt cells → 255
+    options = ConvertOptions(
+        tiling="grid", tile_size=64, gt_ct_labels="majority", progress=False
+    )  # dirt cells → 255
     dataset = convert(hdf5_raw, tmp_path / "pc", options=options)
     release, _ = export_lmdb(dataset, tmp_path / "release", progress=False)
     ignored = 0

@@ -106,7 +106,13 @@ def test_bad_fov_mid_run_gives_its_typed_error_and_leaves_nothing(
     assert not out.exists() and not list(tmp_path.glob(".out*"))
     execution = ExecutionOptions(workers=2, scheduler=None if where == "pool" else flags[1])
     with pytest.raises(CorruptInputError, match="cannot decode TIFF") as info:
-        convert(raw_copy, out, options=ConvertOptions(tile_size=128, progress=False, execution=execution))
+        convert(
+            raw_copy,
+            out,
+            options=ConvertOptions(
+                tiling="grid", pixel_grid="he", tile_size=128, progress=False, execution=execution
+            ),
+        )
     assert info.value.fix and MIDDLE_FOV in info.value.found + info.value.what
     assert not out.exists()
 

@@ -81,13 +81,29 @@ def test_region_patient_mapping_replaces_the_patient_column(
     mapping.to_csv(tmp_path / "region_patients.csv", index=False)
     table.drop(columns=["patients"]).to_csv(table_path, index=False)
     with pytest.raises(InvalidInputError, match="lacks required columns"):
-        convert(raw_copy, tmp_path / "no_map", options=ConvertOptions(tile_size=128, progress=False))
-    options = ConvertOptions(tile_size=128, progress=False, region_patients=tmp_path / "region_patients.csv")
+        convert(
+            raw_copy,
+            tmp_path / "no_map",
+            options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
+        )
+    options = ConvertOptions(
+        tiling="grid",
+        pixel_grid="he",
+        tile_size=128,
+        progress=False,
+        region_patients=tmp_path / "region_patients.csv",
+    )
     out = convert(raw_copy, tmp_path / "mapped", options=options)
     mapped = json.loads((out / "splits.json").read_text())["fov_patient"]
     assert mapped == json.loads((dataset_dir / "splits.json").read_text())["fov_patient"]
     mapping.iloc[1:].to_csv(tmp_path / "partial.csv", index=False)
-    options = ConvertOptions(tile_size=128, progress=False, region_patients=tmp_path / "partial.csv")
+    options = ConvertOptions(
+        tiling="grid",
+        pixel_grid="he",
+        tile_size=128,
+        progress=False,
+        region_patients=tmp_path / "partial.csv",
+    )
     with pytest.raises(InvalidInputError, match="missing from the region → patient mapping"):
         convert(raw_copy, tmp_path / "partial", options=options)
 

@@ -128,7 +128,7 @@ def test_majority_rule_and_min_area_ignore_dirt_unclassified_and_small_cells(
     hdf5_raw: Path, tmp_path: Path
 ) -> None:
     options = ConvertOptions(
-        tile_size=64, gt_ct_labels="majority", min_cell_area_um2=MIN_AREA_UM2, progress=False
+        tiling="grid", tile_size=64, gt_ct_labels="majority", min_cell_area_um2=MIN_AREA_UM2, progress=False
     )
     out = convert(hdf5_raw, tmp_path / "pc", options=options)
     tiles, ignored = _check_tiles(hdf5_raw, out, "majority")
@@ -202,7 +202,7 @@ def test_synth_cli_writes_an_hdf5_export_that_converts(tmp_path: Path) -> None:
 
 
 def test_hdf5_export_with_the_authors_split_files(hdf5_raw: Path, authors_lmdb: Path, tmp_path: Path) -> None:
-    options = ConvertOptions(tile_size=64, splits_from=authors_lmdb, progress=False)
+    options = ConvertOptions(tiling="grid", tile_size=64, splits_from=authors_lmdb, progress=False)
     out = convert(hdf5_raw, tmp_path / "pc", options=options)
     families = json.loads((out / "splits.json").read_text())["families"]
     with open(authors_lmdb / "splits" / "schuerch_dataset_split.csv") as handle:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from phenocell.benchmark.data_protocol import FOOTNOTE, mark
 from phenocell.benchmark.supervised import PUBLISHED
 from phenocell.profiles import get_profile
 
@@ -26,12 +27,14 @@ def dataset_table(docs: list[dict[str, Any]], metric: str) -> str:
     """Markdown: test ``metric`` per encoder / head (rows) and dataset (columns)."""
     columns: list[str] = []
     table: dict[tuple[str, str], dict[str, float | None]] = {}
+    marks: dict[tuple[str, str, str], str] = {}
     for doc in docs:
         column = column_of(doc)
         if column not in columns:
             columns.append(column)
         value = doc["metrics"]["test"].get(metric)  # None: a metric the run's mode has not (cells: pixels)
         table.setdefault((doc["encoder"], doc["head"]), {})[column] = None if value is None else float(value)
+        marks[(doc["encoder"], doc["head"], column)] = mark(doc)
     rank = {name: i for i, name in enumerate(("phenocell", "lizard", "pannuke", "arctique"))}
     columns.sort(key=lambda c: (rank.get(c.split()[0], len(rank)), c.split()[0], " " in c, c))
     lines = [
@@ -41,8 +44,12 @@ def dataset_table(docs: list[dict[str, Any]], metric: str) -> str:
         "|---|---|" + "---:|" * len(columns),
     ]
     for (enc, head), values in sorted(table.items()):
-        cells = [f"{values[c]:.4f}" if values.get(c) is not None else "—" for c in columns]
+        cells = [
+            f"{values[c]:.4f}{marks[(enc, head, c)]}" if values.get(c) is not None else "—" for c in columns
+        ]
         lines.append(f"| {enc} | {head} | " + " | ".join(cells) + " |")
     published = ", ".join(f"{c} {v:.3f}" for c, v in PUBLISHED.items())
     lines += ["", f"Published supervised baseline (PhenoBench, test macro F1): {published}."]
+    if any(marks.values()):
+        lines += ["", FOOTNOTE]
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from phenocell.benchmark.data_protocol import FOOTNOTE, mark
 from phenocell.benchmark.dataset_table import dataset_table
 from phenocell.benchmark.metrics import dice_scores, per_class_f1, present_macro_f1
 from phenocell.errors import InvalidInputError, check_choice, read_json_file
@@ -107,7 +108,11 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
         f"phenocell {doc['phenocell_version']}, seed {doc['seed']}, weights `{doc['weights_id']}`, "
         f"tiles {doc['tiles']}, best step {doc['training']['best_step']} of {doc['training']['steps_run']}.",
         "",
-        f"Departures from the authors' protocol: {_departures(doc)}.",
+        f"Reference: {doc.get('protocol', {}).get('reference', '—')}.",
+        "",
+        f"Data: {_data_line(doc)}.",
+        "",
+        f"Departures from the authors' protocol (training and data): {_departures(doc)}.",
         "",
         "| split | cell_macro_f1 (authors') | cell_macro_f1_unique | pixel_macro_f1 | dice_macro |",
         "|---|---:|---:|---:|---:|",
@@ -146,6 +151,20 @@ def _f(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _data_line(doc: dict[str, Any]) -> str:
+    """The run's data in one line (``protocol.data``)."""
+    data = doc.get("protocol", {}).get("data")
+    if not data:
+        return "not recorded (a run from before protocol.data)"
+    resize = data.get("resize")
+    resized = f"resized {resize['from']} → {resize['to']} px ({resize['mode']})" if resize else "not resized"
+    return (
+        f"tiling {data['tiling']}, tiles of {data['tile_size']} px ({resized}), {data['mpp']} µm/px "
+        f"(the authors': {data['reference_mpp']}), image scale {data['image_scale']}, family "
+        f"{data['family']}, splits {data['split_source']}"
+    )
+
+
 def _departures(doc: dict[str, Any]) -> str:
     deps = doc.get("protocol", {}).get("departures", {})
     return ", ".join(f"{k}={v['value']} (authors: {v['reference']})" for k, v in deps.items()) or "none"
@@ -180,8 +199,10 @@ def compare(runs: list[Path], metric: str = "cell_macro_f1") -> str:
         return dataset_table(docs, metric)
     names = class_names(docs[0])
     table: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    marks: dict[tuple[str, str, str], str] = {}
     for doc in docs:
         table.setdefault((doc["encoder"], doc["head"]), {})[doc["family"]] = doc["metrics"]["test"]
+        marks[(doc["encoder"], doc["head"], doc["family"])] = mark(doc)
     if not any("base" in fams for fams in table.values()):
         raise InvalidInputError(
             "no base-family run to measure drops from",
@@ -210,13 +231,16 @@ def compare(runs: list[Path], metric: str = "cell_macro_f1") -> str:
     ]
     for (enc, head), fams in sorted(table.items()):
         base = fams.get("base")
-        cells = [_num(base[metric]) if base else "—"]
+        cells = [_num(base[metric]) + marks[(enc, head, "base")] if base else "—"]
         for fam in shifts:
             if fam in fams and base:
-                cells += [_num(fams[fam][metric]), _drop(base[metric], fams[fam][metric], 4)]
+                value = _num(fams[fam][metric]) + marks[(enc, head, fam)]
+                cells += [value, _drop(base[metric], fams[fam][metric], 4)]
                 drops = [_drop(base[per_class].get(c), fams[fam][per_class].get(c)) for c in names[1:]]
                 cls_lines.append(f"| {enc} | {head} | {fam} | " + " | ".join(drops) + " |")
             else:
-                cells += [_num(fams[fam][metric]) if fam in fams else "—", "—"]
+                cells += [_num(fams[fam][metric]) + marks[(enc, head, fam)] if fam in fams else "—", "—"]
         lines.append(f"| {enc} | {head} | " + " | ".join(cells) + " |")
+    if any(marks.values()):
+        lines += ["", FOOTNOTE]
     return "\n".join(lines + cls_lines) + "\n"

@@ -21,6 +21,7 @@ from phenocell.benchmark.data import (
     load_index,
     make_loader,
 )
+from phenocell.benchmark.data_protocol import data_protocol
 from phenocell.benchmark.device import resolve_device, resolve_precision
 from phenocell.benchmark.evaluate import evaluate
 from phenocell.benchmark.features import TokenCache
@@ -155,7 +156,14 @@ def run_benchmark(
     results = {
         **_header(profile, family, encoder, data, model),
         "config": asdict(cfg),
-        "protocol": _protocol(cfg, reference, model, device, precision.name),
+        "protocol": _protocol(
+            cfg,
+            reference,
+            model,
+            data_protocol(indexes["train"], profile, cfg.image_scale, model.resize),
+            device,
+            precision.name,
+        ),
         "seed": cfg.seed,
         "tiles": {s: len(i) for s, i in indexes.items()},
         "metrics": metrics,
@@ -198,18 +206,26 @@ def _cache_record(cache: TokenCache | None) -> dict[str, Any] | None:
 
 
 def _protocol(
-    cfg: TrainConfig, reference: ReferenceConfig, model: Model, device: torch.device, precision: str
+    cfg: TrainConfig,
+    reference: ReferenceConfig,
+    model: Model,
+    data: dict[str, Any],
+    device: torch.device,
+    precision: str,
 ) -> dict[str, Any]:
-    """The full protocol of this run: every option, what departs from the authors', and what was derived."""
+    """The full protocol of this run: every option, the data, what was derived.
+
+    ``departures`` holds what departs from the authors', training and data alike.
+    """
     return {
         "reference": reference.cite,
         "reference_config": asdict(reference),
         "options": asdict(cfg),
-        "departures": cfg.departures(reference),
+        "data": data,
+        "departures": {**cfg.departures(reference), **data["departures"]},
         "features": model.features,
         "device": str(device),
         "precision": precision,
         "token_cache_splits": list(model.cached),
-        "resize": model.resize,
         "early_stop_steps": cfg.early_stop,
     }

@@ -182,7 +182,12 @@ def _class_rows(summary: DatasetSummary) -> list[dict[str, Any]]:
 def _layout(options: dict[str, Any]) -> str:
     """One sentence on how the FoVs were cut into tiles."""
     mpp = options.get("target_mpp")
-    at = f"resampled to {mpp} µm/px (H&E by area, masks nearest)" if mpp else "at native H&E pixels"
+    if mpp:
+        at = f"resampled to {mpp} µm/px (H&E by area, masks nearest)"
+    elif options.get("pixel_grid", "he") == "mask":
+        at = "on the mask grid (an H&E finer than the masks area-averaged onto it, as the authors' tiles)"
+    else:
+        at = "at native H&E pixels"
     if options.get("tiling") == "phenobench":
         return (
             f"`phenobench`, the authors' non-overlapping linspace crops (7 x 9 per 1440 x 1920 FoV) {at}, "

@@ -197,6 +197,8 @@ def _convert_fov(
     spec = TileSpec(options.tile_size, options.stride)
     if options.target_mpp:
         he = resample_he(he, options.target_mpp)
+    elif options.pixel_grid == "mask" and he.mpp < mask.mpp:  # the authors' grid: area-average the H&E
+        he = resample_he(he, mask.mpp)
     tiles = iter_tiles(
         he,
         mask,

@@ -19,6 +19,11 @@ from phenocell.splits import BASE_BY, BaseBy
 #: to the edge) or ``phenobench`` (the authors' non-overlapping linspace crops, centre-padded to 224 px).
 Tiling = Literal["grid", "phenobench"]
 TILINGS: tuple[str, ...] = get_args(Tiling)
+#: The pixel grid tiles are cut on (without ``--target-mpp``): ``mask`` (the authors': an H&E finer than the
+#: masks is area-averaged onto the mask's µm/px, as their tiles lie on the 0.377442 µm/px mask grid) or
+#: ``he`` (the H&E's own pixels, labels resampled to them by nearest neighbour).
+PixelGrid = Literal["mask", "he"]
+PIXEL_GRIDS: tuple[str, ...] = get_args(PixelGrid)
 #: Raw export formats: ``auto`` reads the authors' per-FoV HDF5 files when RAW holds ``*.hdf``, else CODEX;
 #: ``lizard`` / ``pannuke`` / ``arctique`` read those public releases with their dataset profile.
 Source = Literal["auto", "codex", "phenobench-hdf5", "lizard", "pannuke", "arctique"]
@@ -87,7 +92,8 @@ class ConvertOptions:
     patient_columns: PatientColumns = field(default_factory=PatientColumns)
     region_patients: Path | None = None
     splits_from: Path | None = None
-    tiling: Tiling = "grid"
+    tiling: Tiling = "phenobench"
+    pixel_grid: PixelGrid = "mask"
     target_mpp: float | None = None
     max_centroid_distance: float = 5.0
     mask_mpp: float | None = None
@@ -110,6 +116,7 @@ class ConvertOptions:
         _positive("pixel limit", "--max-pixels", self.max_pixels)
         check_choice("base_by", self.base_by, BASE_BY)
         check_choice("tiling", self.tiling, TILINGS)
+        check_choice("pixel_grid", self.pixel_grid, PIXEL_GRIDS)
         _positive("target pixel size", "--target-mpp", self.target_mpp)
         _positive("centroid distance limit", "--max-centroid-distance", self.max_centroid_distance)
         check_choice("source", self.source, SOURCES)
