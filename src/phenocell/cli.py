@@ -66,9 +66,13 @@ def _run_convert(raw_dir: Path, out: Path, **kw: Any) -> None:
 
 
 def _echo_normalised(path: Path) -> None:
-    """One line per kind of input value read other than as written (none for a release conversion)."""
+    """One line per kind of input value read other than as written (none for a release conversion).
+
+    ``path`` is a dataset's ``qc/normalisations.json`` or the ``manifest.json`` of a QC page / GeoJSON export.
+    """
     if path.is_file():
-        for entry in json.loads(path.read_text(encoding="utf-8")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        for entry in doc.get("normalised", []) if isinstance(doc, dict) else doc:
             click.echo(f"normalised: {entry['message']}")
 
 
@@ -170,6 +174,7 @@ def qc(raw_dir: Path, out: Path, overwrite: bool, **kw: Any) -> None:
     from phenocell.pipeline.qc import render_qc
 
     click.echo(f"wrote {render_qc(raw_dir, out, options=options)}")
+    _echo_normalised(Path(out) / "manifest.json")
 
 
 @main.command()
@@ -250,6 +255,7 @@ def export_geojson_cmd(raw_dir: Path, out: Path, overwrite: bool, **kw: Any) -> 
 
     files = export_geojson(raw_dir, out, options=options)
     click.echo(f"wrote {len(files)} GeoJSON files to {out}")
+    _echo_normalised(Path(out) / "manifest.json")
 
 
 export.add_command(export_lmdb_cmd)

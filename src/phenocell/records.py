@@ -117,7 +117,7 @@ class LabelledImage:
 NORMALISATION_TEXT = {
     "spaces": "stripped surrounding spaces from {count} {column!r} value{s}",
     "case": "matched {count} {column!r} value{s} to their vocabulary ignoring case and spacing",
-    "decimal": "read {count} {column!r} id{s} written as decimals as integers",
+    "decimal": "dropped a trailing '.0' from {count} {column!r} id{s}",
 }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from click.testing import CliRunner
 
-from phenocell.cli import convert_main
+from phenocell.cli import convert_main, main
 
 TABLE = "CRC_clusters_neighborhoods_markers.csv"
 
@@ -33,7 +33,7 @@ def _damage(raw: Path) -> None:
 
 EXPECTED = [
     "stripped surrounding spaces from 3 'ClusterName' values (e.g. 'tumor cells  ' → 'tumor cells')",
-    "read 1 'patients' id written as decimals as integers (e.g. '3.0' → '3')",
+    "dropped a trailing '.0' from 1 'patients' id (e.g. '3.0' → '3')",
     "matched 2 'tumor_type' values to their vocabulary ignoring case and spacing "
     "(e.g. 'ADENOCARCINOMA' → 'adenocarcinoma')",
     "matched 2 'ClusterName' values to their vocabulary ignoring case and spacing "
@@ -61,6 +61,12 @@ def test_each_normalisation_is_one_counted_line_in_the_run_qc_and_card(
     ]
     card = (out / "README.md").read_text()
     assert all(f"- {line}\n" in card for line in EXPECTED)
+    qc = CliRunner().invoke(main, ["qc", str(raw_copy), "--out", str(tmp_path / "qc"), "--workers", "1"])
+    assert qc.exit_code == 0, qc.output
+    shown = [
+        line.removeprefix("normalised: ") for line in qc.output.splitlines() if line.startswith("normalised")
+    ]
+    assert shown == EXPECTED  # the QC page's run shows them too (its progress bar aside)
 
 
 def test_a_clean_export_reports_none(dataset_dir: Path) -> None:

@@ -84,7 +84,7 @@ def export_geojson(raw_dir: Path, out: Path, *, options: ConvertOptions | None =
             written[fov] = out / path.name
             bar.update()
         bar.close()
-        write_output_manifest(tmp, "geojson", Path(raw_dir), sorted(written))
+        write_output_manifest(tmp, "geojson", Path(raw_dir), sorted(written), inputs.normalised)
     return [written[fov] for fov in sorted(written)]
 
 

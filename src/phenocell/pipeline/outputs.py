@@ -48,12 +48,17 @@ def write_metadata_files(tmp: Path, splits: Splits, manifest: dict[str, Any], qc
     (tmp / "qc" / "fov_stats.json").write_text(json.dumps(qc, indent=2, sort_keys=True) + "\n")
 
 
-def write_output_manifest(tmp: Path, kind: str, raw_dir: Path, fovs: list[str]) -> None:
+def write_output_manifest(
+    tmp: Path, kind: str, raw_dir: Path, fovs: list[str], log: NormalisationLog
+) -> None:
     """Write ``manifest.json`` of a QC page or GeoJSON export: it marks the folder as PhenoCell's own.
 
     ``--overwrite`` replaces only a folder holding one (:func:`phenocell.paths.check_replaceable`).
+    ``normalised`` lists the input values read other than as written (``log``), as a dataset's
+    ``qc/normalisations.json`` does.
     """
-    doc = {"phenocell_version": __version__, "kind": kind, "raw_dir": str(raw_dir), "fovs": fovs}
+    doc: dict[str, Any] = {"phenocell_version": __version__, "kind": kind, "raw_dir": str(raw_dir)}
+    doc |= {"fovs": fovs, "normalised": log.to_json()}
     (tmp / "manifest.json").write_text(json.dumps(doc, indent=2) + "\n")
 
 

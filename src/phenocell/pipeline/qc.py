@@ -118,5 +118,5 @@ def render_qc(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None
         write_exclusions(tmp / "exclude.csv", excluded)
         page = render_qc_page(Path(raw_dir), out / "exclude.csv", stats, excluded)
         (tmp / "index.html").write_text(page, encoding="utf-8")
-        write_output_manifest(tmp, "qc", Path(raw_dir), sorted(stats))
+        write_output_manifest(tmp, "qc", Path(raw_dir), sorted(stats), inputs.normalised)
     return out / "index.html"
