@@ -62,8 +62,28 @@ def _sniff(path: Path) -> None:
             )
 
 
+def _find_nul(path: Path, chunk: int = 1 << 24) -> int | None:
+    """The line number of the first NUL byte in ``path`` (pandas would silently cut a value there)."""
+    lines = 1
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            at = block.find(b"\x00")
+            if at >= 0:
+                return lines + block.count(b"\n", 0, at)
+            lines += block.count(b"\n")
+    return None
+
+
 def _parse(path: Path) -> pd.DataFrame:
     _sniff(path)
+    line = _find_nul(path)
+    if line is not None:
+        raise CorruptInputError(
+            f"cell table {path} holds a NUL byte",
+            expected="plain text: no NUL or other control characters in names and values",
+            found=f"a NUL byte on line {line} (a CSV reader would cut the value there, silently)",
+            fix=f"remove the NUL characters from line {line} (check the region names of that row)",
+        )
     try:
         return pd.read_csv(path, low_memory=False)
     except pd.errors.EmptyDataError:
