@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -54,17 +55,41 @@ def _dataset(root: Path, fovs: int, mask_size: tuple[int, int]) -> Path:
     )
 
 
-def _best(run: Callable[[], int], repeats: int) -> float:
-    """Tiles/s of the fastest of ``repeats`` calls of ``run`` (which returns the tiles it read)."""
-    best = 0.0
+class Rate(NamedTuple):
+    """Tiles per wall-clock second and per CPU second (this process and its live children, e.g. workers).
+
+    On a shared machine the wall rate depends on the load; the CPU rate is the work per tile.
+    """
+
+    wall: float
+    cpu: float
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process plus its live child processes (DataLoader workers), from /proc."""
+    total, tick = time.process_time(), os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _best(run: Callable[[], int], repeats: int) -> Rate:
+    """The best wall and CPU rates of ``repeats`` calls of ``run`` (which returns the tiles it read)."""
+    wall = cpu = 0.0
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, used = time.perf_counter(), _cpu_seconds()
         n = run()
-        best = max(best, n / (time.perf_counter() - start))
-    return best
+        wall = max(wall, n / (time.perf_counter() - start))
+        cpu = max(cpu, n / max(_cpu_seconds() - used, 1e-9))
+    return Rate(wall, cpu)
 
 
-def raw_decode_rate(index: SplitIndex, repeats: int) -> float:
+def raw_decode_rate(index: SplitIndex, repeats: int) -> Rate:
     """Tiles/s decoding the PNGs (image, semantic, instance) of every tile, bytes in memory (best run)."""
     blobs = []
     for shard in dict.fromkeys(t.shard for t in index.tiles):
@@ -82,7 +107,7 @@ def raw_decode_rate(index: SplitIndex, repeats: int) -> float:
     return _best(run, repeats)
 
 
-def item_rate(dataset: TileDataset, order: Sequence[int], repeats: int) -> float:
+def item_rate(dataset: TileDataset, order: Sequence[int], repeats: int) -> Rate:
     """Tiles/s of ``dataset[i]`` over ``order`` in this process (a fresh dataset: no row group cached)."""
 
     def run() -> int:
@@ -96,7 +121,7 @@ def item_rate(dataset: TileDataset, order: Sequence[int], repeats: int) -> float
 
 def store_read_rate(
     reader: StoreReader, index: SplitIndex, order: Sequence[int], batch: int, repeats: int
-) -> float:
+) -> Rate:
     """Tiles/s of raw store reads, ``batch`` tiles per call, in ``order`` (one process)."""
     refs = [index.tiles[i] for i in order]
 
@@ -126,7 +151,7 @@ def cold_store(index: SplitIndex, root: Path) -> tuple[float, int, int, StoreRea
     return seconds, tiles, size, reader
 
 
-def lmdb_reference(data: Path, scratch: Path, repeats: int) -> tuple[float, int, int, float]:
+def lmdb_reference(data: Path, scratch: Path, repeats: int) -> tuple[float, int, int, Rate]:
     """``export lmdb`` of ``data`` (seconds, records, bytes), then shuffled get + unpickle tiles/s."""
     import lmdb
 
@@ -152,17 +177,13 @@ def lmdb_reference(data: Path, scratch: Path, repeats: int) -> tuple[float, int,
     return seconds, count, size, _best(run, repeats)
 
 
-def loader_rate(dataset: TileDataset, workers: int, batch: int, repeats: int) -> tuple[float, float]:
-    """Tiles/s of a shuffled DataLoader: first pass (worker start included) and the best later pass."""
+def loader_rate(dataset: TileDataset, workers: int, batch: int, repeats: int) -> tuple[float, Rate]:
+    """A shuffled DataLoader: wall tiles/s of its first pass (workers start), best rates of later passes."""
     sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(0))
     loader = make_loader(dataset, batch_size=batch, workers=workers, pin_memory=False, sampler=sampler)
-    rates = []
-    for _ in range(repeats + 1):
-        start, n = time.perf_counter(), 0
-        for b in loader:
-            n += len(b["index"])
-        rates.append(n / (time.perf_counter() - start))
-    return rates[0], max(rates[1:])
+    start, n = time.perf_counter(), sum(len(b["index"]) for b in loader)
+    first = n / (time.perf_counter() - start)
+    return first, _best(lambda: sum(len(b["index"]) for b in loader), repeats)
 
 
 def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> tuple[float, float]:
@@ -219,17 +240,20 @@ def _parse() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _line(name: str, rate: float, ref: float, what: str) -> None:
-    print(f"{name:58s} {rate:9.1f} tiles/s  {rate / ref:6.2f}x {what}")
-
-
 def _load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def _line(name: str, rate: Rate, ref: Rate, what: str) -> None:
+    print(
+        f"{name:56s} {rate.wall:8.1f} tiles/s {rate.wall / ref.wall:5.2f}x | {rate.cpu:8.1f} per CPU-s "
+        f"{rate.cpu / ref.cpu:5.2f}x {what}"
+    )
+
+
 def _store_figures(
     index: SplitIndex, data: Path, work: Path, args: argparse.Namespace
-) -> tuple[TileDataset, float]:
+) -> tuple[TileDataset, Rate]:
     """Cold build, LMDB reference, warm store reads; returns the store dataset and its shuffled read rate."""
     order, shuffled = (
         list(range(len(index))),
@@ -268,13 +292,19 @@ def main() -> None:
     stored, store_rate = _store_figures(index, Path(data), work, args)
     for workers in (0, 1, 2):
         first, steady = loader_rate(stored, workers, args.batch_size, args.repeats)
-        per = steady / (store_rate * max(workers, 1))
-        print(f"DataLoader, store, shuffled, {workers} workers: {steady:9.1f} tiles/s best "
-              f"({first:9.1f} first pass) = {per:.2f}x store raw read per reading process")  # fmt: skip
+        per = Rate(steady.wall / max(workers, 1), steady.cpu)  # wall: per reading process
+        _line(
+            f"DataLoader, store, shuffled, {workers} workers (first {first:.0f}/s)",
+            per,
+            store_rate,
+            "store raw",
+        )
     encoder_only, full = encoder_rates(args, stored)
-    _line(f"encoder-only forward ({args.encoder})", encoder_only, encoder_only, "encoder-only")
-    name = f"full pipeline (store, shuffled, {args.pipeline_workers} workers, resize, encoder)"
-    _line(name, full, encoder_only, "encoder-only")
+    print(f"encoder-only forward ({args.encoder}): {encoder_only:.1f} tiles/s")
+    print(
+        f"full pipeline (store, shuffled, {args.pipeline_workers} workers, resize, encoder): "
+        f"{full:.1f} tiles/s = {full / encoder_only:.2f}x encoder-only"
+    )
     print(f"{_load()} at the end; scratch {work}")
 
 

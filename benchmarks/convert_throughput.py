@@ -30,12 +30,12 @@ options = ConvertOptions(progress=False, overwrite=True, png_level=int(sys.argv[
                          execution=ExecutionOptions(workers=int(sys.argv[3])))
 warm_up(options.execution, "phenocell.pipeline.convert")  # as the CLI does: workers import beside us
 from phenocell.pipeline.convert import convert
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 out = convert(sys.argv[1], sys.argv[2], options=options)
-elapsed = time.perf_counter() - t
+elapsed, cpu = time.perf_counter() - t, time.process_time() - c
 stats = json.load(open(f"{out}/qc/fov_stats.json"))
 manifest = json.load(open(f"{out}/manifest.json"))
-print(json.dumps({"seconds": elapsed, "cells": sum(s["labels"] for s in stats.values()),
+print(json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "cells": sum(s["labels"] for s in stats.values()),
                   "tiles": sum(m["rows"] for m in manifest["shards"].values()),
                   "peak_rss_mib": next(int(l.split()[1]) for l in open("/proc/self/status")
                                        if l.startswith("VmHWM")) / 1024}))
@@ -93,8 +93,8 @@ def measure(raw: Path, out: Path, workers: int, png_level: int = 6) -> dict:
     return result
 
 
-def floor_seconds(dataset: Path, scratch: Path, png_level: int = 6) -> tuple[float, bool]:
-    """Seconds to PNG-encode and write to parquet the tiles of ``dataset`` (decoding not timed).
+def floor_seconds(dataset: Path, scratch: Path, png_level: int = 6) -> tuple[float, float, bool]:
+    """Wall and CPU seconds to PNG-encode and write to parquet the tiles of ``dataset`` (decoding not timed).
 
     Also returns whether the re-encoded shards are byte-identical to the converter's (same work, same bytes).
     """
@@ -108,19 +108,19 @@ def floor_seconds(dataset: Path, scratch: Path, png_level: int = 6) -> tuple[flo
     ENCODERS = {"image": encode_rgb, "instance_mask": encode_instance, "semantic_mask": encode_semantic}
 
     datasets.disable_progress_bars()
-    total, same = 0.0, True
+    total, cpu, same = 0.0, 0.0, True
     for shard in sorted((dataset / "data").glob("*.parquet")):
         ds = Dataset.from_parquet(str(shard), features=FEATURES, cache_dir=str(scratch / "cache"))
         rows = [{k: np.asarray(v) if k in ENCODERS else v for k, v in row.items()} for row in ds]
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         # the converter's own encoders (PNG, same level), then the same parquet writer
         write_shard(
             scratch / "floor.parquet",
             ({**r, **{k: f(r[k], png_level) for k, f in ENCODERS.items()}} for r in rows),
         )
-        total += time.perf_counter() - t
+        total, cpu = total + time.perf_counter() - t, cpu + time.process_time() - c
         same &= sha256_file(scratch / "floor.parquet") == sha256_file(shard)
-    return total, same
+    return total, cpu, same
 
 
 def same_files(a: Path, b: Path) -> bool:
@@ -181,7 +181,11 @@ def main() -> None:
         parallel = measure(raw, root / f"out{n}-parallel", args.workers, args.png_level)
         print(f"          {load()} after the parallel run")
         identical = same_files(root / f"out{n}-serial", root / f"out{n}-parallel")
-        floor, floor_same = floor_seconds(root / f"out{n}-serial", root, args.png_level)
+        floor, floor_cpu, floor_same = floor_seconds(root / f"out{n}-serial", root, args.png_level)
+        print(
+            f"          CPU seconds (load-independent): serial convert {serial['cpu_seconds']:.1f} s, floor "
+            f"{floor_cpu:.1f} s: serial at {floor_cpu / serial['cpu_seconds']:.2f}x of the floor"
+        )
         print(f"          floor shards byte-identical to the converter's: {floor_same}")
         shards = sum(p.stat().st_size for p in (root / f"out{n}-serial" / "data").glob("*.parquet"))
         print(f"          shards {shards / 1e6:.1f} MB at --png-level {args.png_level}")
