@@ -94,9 +94,10 @@ def test_center_pooling_takes_the_token_under_the_centroid(
 ) -> None:
     out = tmp_path / "center.h5ad"
     cfg = EmbedConfig(pooling="center", splits="train")
-    embed_cells(
+    uns = embed_cells(
         dataset_dir, encoder="test/vit-tiny", out=out, config=cfg, cache_dir=tiny_cells[1], log=lambda _: None
     )
+    assert uns["cache"]["misses"] == 0 and uns["cache"]["hits"] > 0  # the first run's cache is read back
     adata = anndata.read_h5ad(out)
     grids = _tokens(tiny_cells[1])
     found = cells_with_pixels(rows_of(dataset_dir, split_units(dataset_dir, "base", ("train",))))

@@ -176,7 +176,7 @@ def embed_cells(
     """Embed every cell of ``family``'s chosen splits with ``encoder`` and write ``out`` (.h5ad).
 
     ``kw``: ``weights`` (local safetensors), ``cache_dir`` (token cache), ``small`` (test-size encoder),
-    ``trust_remote_code``. Returns the ``uns`` record written (with ``cells``: rows per split).
+    ``trust_remote_code``. Returns ``uns["phenocell"]`` as written, plus ``cells`` (rows per split).
     """
     cfg = config or EmbedConfig()
     started = time.perf_counter()
@@ -193,11 +193,11 @@ def embed_cells(
     rows = CellRows()
     for split, index in indexes.items():
         embed_split(source, index, cfg, rows)
-        log(f"{split}: {sum(rows.split_counts().values())} cells so far")
+        log(f"{split}: {rows.split_counts().get(split, 0)} cells")
     uns = _uns(root, profile, family, encoder, record, cfg, first, source)
     uns["seconds"] = time.perf_counter() - started
-    write_h5ad(rows, uns, Path(out), marker_names=_marker_names(root))
-    return {**uns, "cells": rows.split_counts()}
+    written = write_h5ad(rows, uns, Path(out), marker_names=_marker_names(root))
+    return {**written, "cells": rows.split_counts()}
 
 
 def _marker_names(root: Path) -> list[str]:

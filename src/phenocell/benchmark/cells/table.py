@@ -94,8 +94,8 @@ def obs_frame(rows: CellRows, class_names: list[str]) -> Any:
     return obs
 
 
-def write_h5ad(rows: CellRows, uns: dict[str, Any], out: Path, *, marker_names: list[str]) -> Path:
-    """Write the AnnData of ``rows`` to ``out`` (layout in the module docstring)."""
+def write_h5ad(rows: CellRows, uns: dict[str, Any], out: Path, *, marker_names: list[str]) -> dict[str, Any]:
+    """Write the AnnData of ``rows`` to ``out`` (layout in the module docstring); returns its ``uns``."""
     anndata = import_anndata()
     import pandas as pd
 
@@ -115,7 +115,7 @@ def write_h5ad(rows: CellRows, uns: dict[str, Any], out: Path, *, marker_names: 
     adata.uns["phenocell"] = json.loads(json.dumps(meta, default=str))
     out.parent.mkdir(parents=True, exist_ok=True)
     adata.write_h5ad(out)
-    return out
+    return dict(adata.uns["phenocell"])
 
 
 def _plain(value: Any) -> Any:
