@@ -33,6 +33,7 @@ from phenocell.benchmark.data import (
     local_dataset,
     make_loader,
 )
+from phenocell.benchmark.data_protocol import data_protocol
 from phenocell.errors import InvalidInputError, read_json_file
 
 PIXEL_STATS = "baseline/pixel-stats"
@@ -102,10 +103,12 @@ def build_source(
             "weights_id": "none",
             "features": "pixel_stats",
             "names": list(FEATURE_NAMES),
+            "image_scale": "unit",  # colours of the tile as stored (/ 255), no resize
+            "resize": None,
         }
     from phenocell.benchmark.device import resolve_device, resolve_precision
     from phenocell.benchmark.evaluate import Pipeline
-    from phenocell.benchmark.features import TokenCache
+    from phenocell.benchmark.features import TokenCache, resize_record
     from phenocell.benchmark.frozen import build_encoder, feature_spec
 
     device = resolve_device(cfg.device)
@@ -121,6 +124,7 @@ def build_source(
     cache_dir = kw.get("cache_dir")
     cache = TokenCache(cache_dir, enc, index.tile_size, spec, index.root, precision) if cache_dir else None
     record = {"weights_id": enc.weights_id, "features": spec.key(), "embed_dim": enc.cfg.embed_dim}
+    record |= {"image_scale": pipe.image_scale, "resize": resize_record(index.tile_size, enc.cfg.input_size)}
     return Source(encoder, pipe, cache), record
 
 
@@ -234,6 +238,7 @@ def _uns(
             "stride": options.get("stride") or index.tile_size,
         },
         "mpp": float(profile.mpp),
+        "data_protocol": data_protocol(index, profile, record["image_scale"], record["resize"]),
         "config": asdict(cfg),
         "cache": None
         if cache is None

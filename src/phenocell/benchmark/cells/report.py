@@ -88,7 +88,12 @@ def run_classify(
         "metrics": result["metrics"],
         "selection": result["selection"],
         "chance_cell_macro_f1": result["chance_cell_macro_f1"],
-        "protocol": {"options": asdict(cfg), "grid": GRIDS[cfg.classifier], "departures": {}},
+        "protocol": {
+            "options": asdict(cfg),
+            "grid": GRIDS[cfg.classifier],
+            "departures": {},
+            "data": meta.get("data_protocol"),  # tiling, µm/px, scaling: benchmark run's block
+        },
         "timings": {"classify_seconds": result["seconds"]},
     }
     enc = str(doc["encoder"]).replace("/", "-")
