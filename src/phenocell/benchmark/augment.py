@@ -52,21 +52,30 @@ class HEDJitter(nn.Module):
 
 
 class Augmenter(nn.Module):
-    """``reference``: flips + affine + elastic + HED jitter; ``flips``: flips only; ``none``: identity."""
+    """``reference``: flips + affine + elastic + HED jitter; ``flips``: flips only; ``none``: identity.
+
+    ``affine_jitter`` (Vitoria et al.'s "random affine and brightness/colour jitter", magnitudes ours): the
+    reference's affine, then brightness / contrast / saturation jitter 0.1 and hue 0.05 on the image.
+    """
 
     def __init__(self, mode: str) -> None:
         super().__init__()
         import kornia.augmentation as KA
 
         self.mode = mode
+        affine = KA.RandomAffine(degrees=(0.0, 360.0), translate=(0.1, 0.1), scale=(0.8, 1.2))
         ops: list[Any] = [KA.RandomHorizontalFlip(p=0.5), KA.RandomVerticalFlip(p=0.5)]
         if mode == "reference":
             ops += [
-                KA.RandomAffine(degrees=(0.0, 360.0), translate=(0.1, 0.1), scale=(0.8, 1.2)),
+                affine,
                 KA.RandomElasticTransform(kernel_size=(63, 63), sigma=(32.0, 32.0), alpha=(1.0, 1.0)),
             ]
+        if mode == "affine_jitter":
+            ops = [affine]
         self.geometric = KA.AugmentationSequential(*ops, data_keys=["input", "mask", "mask"])
-        self.colour = HEDJitter() if mode == "reference" else None
+        self.colour: nn.Module | None = HEDJitter() if mode == "reference" else None
+        if mode == "affine_jitter":
+            self.colour = KA.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.05, p=1.0)
 
     def forward(
         self, image: torch.Tensor, semantic: torch.Tensor, instance: torch.Tensor

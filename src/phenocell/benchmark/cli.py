@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from phenocell.benchmark.config import HEADS
 from phenocell.cli_errors import friendly_errors
@@ -43,7 +44,8 @@ _HELP = {
     "steps": "Optimisation steps." + _PER_DATASET,
     "batch_size": "Tiles per step." + _PER_DATASET,
     "warmup": "LinearLR warm-up steps." + _PER_DATASET,
-    "t_max": "CosineAnnealingLR period T_max in steps (PanNuke's config: 10000 of 20000)." + _PER_DATASET,
+    "t_max": "Cosine period T_max (PanNuke's config: 10000 of 20000 steps); with --lr-schedule "
+    "cosine_restarts the restart period (vitoria: 10 epochs)." + _PER_DATASET,
     "eta_min": "CosineAnnealingLR floor." + _PER_DATASET,
     "encoder_training": "frozen: the paper; trainable: the released UNETR code (encoder at the head's lr, "
     "no token cache)." + _PER_DATASET,
@@ -63,19 +65,60 @@ _HELP = {
     "device": "auto (CUDA when present), cpu, cuda or cuda:N.",
     "workers": "DataLoader processes decoding tiles (0: decode in this process); default min(4, usable "
     "cores): the authors' 4 where the machine has them.",
+    "protocol": "Preset of head, loss, optimiser, schedule, augmentation, validation, selection and seed "
+    "count: phenobench (the authors' code, per-dataset config) or vitoria (Vitoria et al.: constant "
+    "decoder, CE + Dice, NAdam, cosine restarts every 10 epochs, 50 epochs, Dice, 10 seeds). Options given "
+    "with it are recorded as departures from it.",
+    "seeds": "Number of seeds to run from --seed on (mean ± std in report.md); default: the protocol's.",
+    "loss": "ce: the authors' class-weighted CE; ce_dice: CE + soft Dice (Vitoria et al.).",
+    "optimizer": "adamw (the authors') or nadam (Vitoria et al.).",
+    "lr_schedule": "warmup_cosine: LinearLR then one cosine over --t-max; cosine_restarts: restart every "
+    "--t-max.",
+    "unit": "steps, or epochs (ceil(train tiles / batch) steps each): counts --steps, --val-every, "
+    "--warmup, --early-stop and --t-max.",
     "tile_store": "auto|none|DIR: decode each shard once into raw memory-mapped arrays for fast random "
     "reads (auto: $PHENOCELL_CACHE/tiles or ~/.cache/phenocell/tiles, when the disk has room).",
 }
 
 
+class SeedList(click.ParamType):
+    """``42`` or a comma-separated list ``1,2,3`` → a tuple of ints."""
+
+    name = "SEED[,SEED...]"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, ...]:
+        """Parse one seed or a comma-separated list."""
+        if isinstance(value, tuple):
+            return value
+        try:
+            return tuple(int(v) for v in str(value).split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not a seed or a comma-separated list of seeds (e.g. 1,2,3)", param, ctx)
+
+
 def _train_options() -> list[Any]:
     from phenocell.benchmark.config import TrainConfig
 
+    seed = click.option(
+        "--seed",
+        type=SeedList(),
+        default=TrainConfig.__dataclass_fields__["seed"].default,
+        show_default=True,
+        help="Seed, or a list 1,2,3 of seeds to run (one run each, then mean ± std); see --seeds.",
+    )
     return [
         option_from(TrainConfig, f.name, "--" + f.name.replace("_", "-"), help=_HELP.get(f.name))
+        if f.name != "seed"
+        else seed
         for f in fields(TrainConfig)
         if f.name not in NOT_ON_CLI
     ]
+
+
+def _given(ctx: click.Context, names: Any) -> list[str]:
+    """The options the user set (command line or environment), as opposed to defaults."""
+    defaults = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
+    return [n for n in names if ctx.get_parameter_source(n) not in defaults]
 
 
 def _optional_path(flag: str, help_text: str) -> Any:
@@ -101,10 +144,10 @@ def _run_options(func: Any) -> Any:
             click.option(
                 "--head",
                 type=click.Choice(list(HEADS)),
-                default="linear",
-                show_default=True,
+                default=None,
                 help="linear probe, UNETR (--unetr-decoder) or constant: the constant-capacity decoder "
-                "(1x1 conv to 256, x2 bilinear/3x3 conv/ReLU blocks, ~2.6 M parameters for any encoder).",
+                "(1x1 conv to 256, x2 bilinear/3x3 conv/ReLU blocks, ~2.6 M parameters for any encoder). "
+                "Default: the protocol's (phenobench: linear, vitoria: constant).",
             ),
             _optional_path("--out", "Run directory (default runs/<...>)."),
             _optional_path("--weights", "Local safetensors checkpoint."),
@@ -132,7 +175,7 @@ def benchmark_run(
     data: str,
     family: str,
     encoder: str,
-    head: str,
+    head: str | None,
     out: Path | None,
     weights: Path | None,
     cache_dir: Path | None,
@@ -147,12 +190,20 @@ def benchmark_run(
     per final evaluation, and where the results go.
     """
     from phenocell.benchmark.config import TrainConfig
-    from phenocell.benchmark.run import run_benchmark
+    from phenocell.benchmark.presets import preset
+    from phenocell.benchmark.seed_runs import run_seeds
+    from phenocell.benchmark.seeds import seed_list
 
-    config = TrainConfig(**kw)
+    protocol, seeds = kw.pop("protocol"), kw.pop("seed")
+    given = {k: kw[k] for k in _given(click.get_current_context(), kw)}
+    if len(seeds) > 1:  # a seed list sets the seed count (the preset's, or --seeds, must agree)
+        given.setdefault("seeds", len(seeds))
+    config = TrainConfig.preset(protocol, seed=seeds[0], **given)
+    head = head or preset(protocol).head
     out = out or Path("runs") / f"{encoder.replace('/', '-')}-{head}-{family}"
-    run_benchmark(
+    run_seeds(
         data,
+        seeds=seed_list(list(seeds), config.seeds),
         family=family,
         encoder=encoder,
         head=head,

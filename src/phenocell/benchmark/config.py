@@ -6,7 +6,9 @@ field's first choice is the reference; the others are our departures, kept under
 that differ between the authors' dataset configs (steps, batch size, warm-up, ``T_max``, ``eta_min``, early
 stop, encoder training) default to ``None``: :meth:`TrainConfig.resolved` fills them from the run's row of
 :data:`~phenocell.benchmark.reference.REFERENCE_CONFIGS`. The CLI (:mod:`phenocell.benchmark.cli`) derives
-its defaults and choices from these fields.
+its defaults and choices from these fields. The protocol-level defaults are the ``phenobench`` preset's
+(:mod:`phenocell.benchmark.presets`, read from there); :meth:`TrainConfig.preset` gives another preset's
+options, and departures are counted from the run's preset.
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from phenocell.benchmark.presets import PHENOBENCH, preset
 from phenocell.benchmark.reference import ReferenceConfig, reference_for
 from phenocell.errors import InvalidOptionError, check_choice
 
 ClassWeighting = Literal["ema_softmax", "inverse", "none"]
-Sampling = Literal["class_pixels", "class", "uniform"]
-Augment = Literal["reference", "flips", "none"]
+Sampling = Literal["class_pixels", "class", "uniform", "shuffle"]
+Augment = Literal["reference", "flips", "none", "affine_jitter"]
+Protocol = Literal["phenobench", "vitoria"]
+Loss = Literal["ce", "ce_dice"]
+Optimizer = Literal["adamw", "nadam"]
+Schedule = Literal["warmup_cosine", "cosine_restarts"]
+Unit = Literal["steps", "epochs"]
 Selection = Literal["cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1", "dice_macro"]
 Precision = Literal["auto", "fp16", "bf16", "fp32"]
 LinearInput = Literal["final_norm", "last_block"]
@@ -35,8 +43,11 @@ ImageScale = Literal["tile_max", "unit"]
 #: Fields whose reference value is the dataset's config row (None until resolved).
 PER_DATASET = ("steps", "batch_size", "warmup", "t_max", "eta_min", "early_stop", "encoder_training")
 TRAIN_FRACTIONS = (1.0, 0.5, 0.2, 0.1, 0.05)
+#: Options counted in epochs when ``unit="epochs"`` (converted by :meth:`TrainConfig.in_steps`).
+EPOCH_COUNTED = ("steps", "val_every", "warmup", "early_stop", "t_max")
 #: Options that change where and how fast a run goes, never its result (not departures from the protocol).
 RUN_ONLY = ("device", "workers", "tile_store")
+_P = PHENOBENCH.options  # the defaults are the phenobench preset (the authors' protocol)
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 AUTHORS_WORKERS = 4
 
@@ -72,30 +83,36 @@ class TrainConfig:
 
     steps: int | None = None
     batch_size: int | None = None
-    lr: float = 3e-5
-    weight_decay: float = 0.03
+    lr: float = _P["lr"]
+    weight_decay: float = _P["weight_decay"]
     warmup: int | None = None
     warmup_start_factor: float = 0.1
     t_max: int | None = None
     eta_min: float | None = None
-    grad_clip: float = 2.0
+    grad_clip: float = _P["grad_clip"]
     precision: Precision = "auto"
-    label_smoothing: float = 0.05
-    class_weighting: ClassWeighting = "ema_softmax"
+    label_smoothing: float = _P["label_smoothing"]
+    class_weighting: ClassWeighting = _P["class_weighting"]
     ema_alpha: float = 0.99
-    background: Background = "exclude"
-    sampling: Sampling = "class_pixels"
-    augment: Augment = "reference"
-    val_every: int = 200
+    background: Background = _P["background"]
+    sampling: Sampling = _P["sampling"]
+    augment: Augment = _P["augment"]
+    val_every: int = _P["val_every"]
     early_stop: int | None = None
     encoder_training: EncoderTraining | None = None
     image_scale: ImageScale = "tile_max"
-    selection: Selection = "cell_macro_f1"
+    selection: Selection = _P["selection"]
     linear_input: LinearInput = "final_norm"
     unetr_taps: UnetrTaps = "last4"
     unetr_decoder: UnetrDecoder = "cellvit"
     train_fraction: float = 1.0
     seed: int = 42
+    seeds: int = _P["seeds"]
+    protocol: Protocol = "phenobench"
+    loss: Loss = _P["loss"]
+    optimizer: Optimizer = _P["optimizer"]
+    lr_schedule: Schedule = _P["lr_schedule"]
+    unit: Unit = _P["unit"]
     device: str = "auto"
     workers: int = field(default_factory=default_workers)
     tile_store: str = "auto"
@@ -110,7 +127,7 @@ class TrainConfig:
             if choices and getattr(self, f.name) is not None:
                 check_choice(f.name, getattr(self, f.name), choices)
         check_choice("train_fraction", float(self.train_fraction), TRAIN_FRACTIONS)
-        for name in ("steps", "batch_size", "val_every", "t_max"):
+        for name in ("steps", "batch_size", "val_every", "t_max", "seeds"):
             if getattr(self, name) is not None:
                 _positive(name, getattr(self, name))
         for name in ("warmup", "early_stop", "workers"):
@@ -148,19 +165,44 @@ class TrainConfig:
         schedule = self.schedule(reference)
         return replace(self, **{k: getattr(schedule, k) for k in PER_DATASET})
 
-    def departures(self, reference: ReferenceConfig | None = None) -> dict[str, dict[str, Any]]:
-        """Options whose value differs from the authors' ``reference`` config: ``{name: {value, reference}}``.
+    @classmethod
+    def preset(cls, name: str = "phenobench", **overrides: Any) -> TrainConfig:
+        """The options of protocol ``name`` (:mod:`~phenocell.benchmark.presets`), ``overrides`` on top.
 
-        ``encoder_training`` is compared with the paper (frozen), except where the reference config itself
-        trains the encoder (the supervised baseline).
+        Each override that differs from the preset is a named departure (:meth:`departures`). A preset's
+        unset per-dataset fields (phenobench's) still come from the dataset's row (:meth:`resolved`).
         """
-        expected = asdict(TrainConfig().resolved(reference))
+        return cls(**{**preset(name).options, **overrides, "protocol": name})
+
+    def in_steps(self, epoch_steps: int) -> TrainConfig:
+        """A copy counted in optimisation steps: ``unit="epochs"`` options times ``epoch_steps``.
+
+        ``epoch_steps`` is ``ceil(train tiles / batch size)``; a ``steps`` config comes back unchanged.
+        """
+        if self.unit == "steps":
+            return self
+        scaled = {k: getattr(self, k) * epoch_steps for k in EPOCH_COUNTED if getattr(self, k) is not None}
+        return replace(self, unit="steps", **scaled)
+
+    def departures(self, reference: ReferenceConfig | None = None) -> dict[str, dict[str, Any]]:
+        """Options whose value differs from the run's preset on ``reference``: ``{name: {value, reference}}``.
+
+        The expected values are :meth:`preset` of ``self.protocol`` resolved on the dataset's config row
+        (``phenobench``: the authors' protocol). ``encoder_training`` is compared with the paper (frozen),
+        except where the reference config itself trains the encoder (the supervised baseline).
+        """
+        expected = asdict(TrainConfig.preset(self.protocol).resolved(reference))
         ours = asdict(self.resolved(reference))
         return {
             k: {"value": ours[k], "reference": expected[k]}
             for k in expected
             if ours[k] != expected[k] and k not in RUN_ONLY
         }
+
+
+def epoch_steps(train_tiles: int, batch_size: int) -> int:
+    """Steps in one epoch of our sampler: as many tile draws as the train split holds, ``ceil(n / batch)``."""
+    return max(1, -(-train_tiles // batch_size))
 
 
 def literal_choices(name: str) -> tuple[Any, ...]:

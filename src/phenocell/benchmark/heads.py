@@ -212,3 +212,10 @@ def build_head(
     if decoder == "cellvit":
         return CellViTHead(embed_dim, num_classes)
     return UNETRHead(embed_dim, num_classes, patch_size=patch_size)
+
+
+def head_size(
+    name: str, embed_dim: int, num_classes: int, patch_size: int = 16, decoder: str = "cellvit"
+) -> int:
+    """Parameters of :func:`build_head`'s head for an encoder of width ``embed_dim``."""
+    return sum(p.numel() for p in build_head(name, embed_dim, num_classes, patch_size, decoder).parameters())

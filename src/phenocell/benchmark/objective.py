@@ -12,6 +12,8 @@ included.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -29,7 +31,7 @@ class ClassWeightedLoss(nn.Module):
     ``ema_softmax`` (reference): EMA inverse-frequency weights through a softmax; ``inverse``: fixed
     inverse train frequencies normalised to mean 1 over the classes present (ours, ratios can reach ~100x);
     ``none``: unweighted. Background is excluded from the loss unless ``background == "include"``; ignore
-    pixels (255) never count.
+    pixels (255) never count. ``loss="ce_dice"`` adds :func:`soft_dice_loss` (weight 1: CE + Dice).
     """
 
     def __init__(self, cfg: TrainConfig, num_classes: int, train_counts: np.ndarray | None = None) -> None:
@@ -37,6 +39,7 @@ class ClassWeightedLoss(nn.Module):
         self.mode, self.num_classes = cfg.class_weighting, num_classes
         self.alpha, self.smoothing = cfg.ema_alpha, cfg.label_smoothing
         self.exclude = [0] if cfg.background == "exclude" else []
+        self.dice = cfg.loss == "ce_dice"
         self.ema = torch.full((num_classes,), EMA_START, dtype=torch.float64)
         self.fixed = torch.ones(num_classes, dtype=torch.float64)
         if cfg.class_weighting == "inverse" and train_counts is not None:
@@ -70,7 +73,29 @@ class ClassWeightedLoss(nn.Module):
         counted = target != IGNORE_INDEX
         for c in self.exclude:
             counted &= target != c
-        return (per_pixel * counted).sum() / counted.sum().clamp(min=1)
+        loss = (per_pixel * counted).sum() / counted.sum().clamp(min=1)
+        if self.dice:
+            loss = loss + soft_dice_loss(logits, target, self.exclude)
+        return loss
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, exclude: list[int]) -> torch.Tensor:
+    """1 - mean soft Dice over the classes present in the batch's ground truth (Vitoria et al.'s Dice term).
+
+    Per class c: 2 sum(p_c g_c) / (sum p_c + sum g_c) over the batch's valid pixels (ignore pixels dropped),
+    p the softmax, g the one-hot target; classes in ``exclude`` and classes absent from the target are left
+    out, so a batch without a class does not push its probability to zero on its own.
+    """
+    valid = target != IGNORE_INDEX
+    probs = logits.float().softmax(dim=1).permute(0, 2, 3, 1)[valid]  # (N, K) over valid pixels
+    labels = target[valid]
+    onehot = F.one_hot(labels, probs.shape[1]).to(probs.dtype)
+    present = [c for c in labels.unique().tolist() if c not in exclude]
+    if not present:
+        return logits.sum() * 0.0
+    inter, total = (probs * onehot).sum(dim=0), probs.sum(dim=0) + onehot.sum(dim=0)
+    dice = 2 * inter[present] / total[present].clamp(min=1e-6)
+    return 1 - dice.mean()
 
 
 def ema_softmax_weights(ema: torch.Tensor, exclude: list[int]) -> torch.Tensor:
@@ -92,13 +117,30 @@ def inverse_weights(counts: np.ndarray) -> torch.Tensor:
     return weights
 
 
-def build_scheduler(optim: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
-    """``LinearLR(start_factor)`` for ``warmup`` steps, then ``CosineAnnealingLR(T_max, eta_min)``.
+def build_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW (the authors') or NAdam (Vitoria et al.) at ``cfg.lr`` with ``cfg.weight_decay``."""
+    if cfg.optimizer == "nadam":
+        return torch.optim.NAdam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    Unset (``None``) values come from PhenoCell's config; resolve ``cfg`` first for another dataset.
+
+def build_scheduler(optim: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """``LinearLR(start_factor)`` for ``warmup`` steps, then cosine annealing to ``eta_min``.
+
+    ``warmup_cosine`` (the authors'): one ``CosineAnnealingLR`` over ``T_max`` steps; ``cosine_restarts``
+    (Vitoria et al.): ``CosineAnnealingWarmRestarts`` with period ``T_max``. Unset (``None``) values come
+    from PhenoCell's config; resolve ``cfg`` first for another dataset.
     """
     schedule = cfg.schedule()
-    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=schedule.t_max, eta_min=schedule.eta_min)
+    cosine: torch.optim.lr_scheduler.LRScheduler
+    if cfg.lr_schedule == "cosine_restarts":  # Vitoria et al.: annealed to eta_min, restarted every period
+        cosine = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            optim, T_0=schedule.t_max, eta_min=schedule.eta_min
+        )
+    else:
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optim, T_max=schedule.t_max, eta_min=schedule.eta_min
+        )
     if schedule.warmup == 0:
         return cosine
     warm = torch.optim.lr_scheduler.LinearLR(

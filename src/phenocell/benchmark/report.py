@@ -15,6 +15,7 @@ import numpy as np
 from phenocell.benchmark.data_protocol import FOOTNOTE, mark
 from phenocell.benchmark.dataset_table import dataset_table
 from phenocell.benchmark.metrics import dice_scores, per_class_f1, present_macro_f1
+from phenocell.benchmark.seeds import head_line, spread_table
 from phenocell.errors import InvalidInputError, check_choice, read_json_file
 from phenocell.schema import CLASS_NAMES
 from phenocell.splits import ALL_FAMILIES
@@ -112,7 +113,9 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
         "",
         f"Data: {_data_line(doc)}.",
         "",
-        f"Departures from the authors' protocol (training and data): {_departures(doc)}.",
+        f"Protocol `{_preset(doc)}`; departures from it (training and data): {_departures(doc)}.",
+        "",
+        head_line(doc),
         "",
         "| split | cell_macro_f1 (authors') | cell_macro_f1_unique | pixel_macro_f1 | dice_macro |",
         "|---|---:|---:|---:|---:|",
@@ -165,9 +168,14 @@ def _data_line(doc: dict[str, Any]) -> str:
     )
 
 
+def _preset(doc: dict[str, Any]) -> str:
+    return str(doc.get("protocol", {}).get("preset", {}).get("name", "phenobench"))
+
+
 def _departures(doc: dict[str, Any]) -> str:
     deps = doc.get("protocol", {}).get("departures", {})
-    return ", ".join(f"{k}={v['value']} (authors: {v['reference']})" for k, v in deps.items()) or "none"
+    label = "authors" if _preset(doc) == "phenobench" else _preset(doc)
+    return ", ".join(f"{k}={v['value']} ({label}: {v['reference']})" for k, v in deps.items()) or "none"
 
 
 def load_run(path: Path) -> dict[str, Any]:
@@ -192,11 +200,15 @@ PER_CLASS = {
 
 
 def compare(runs: list[Path], metric: str = "cell_macro_f1") -> str:
-    """The domain-shift table (paper figs. 2-3): test F1 per family, drop from base, overall and per class."""
+    """The domain-shift table (paper figs. 2-3): test F1 per family, drop from base, overall and per class.
+
+    A run of several seeds counts with its means; a table of mean ± std and ranks that account for the spread
+    follows (:func:`~phenocell.benchmark.seeds.spread_table`).
+    """
     docs = [load_run(r) for r in runs]
     check_choice("metric", metric, tuple(PER_CLASS))
     if {d.get("dataset", "phenocell") for d in docs} != {"phenocell"}:  # the shift table is PhenoCell's
-        return dataset_table(docs, metric)
+        return dataset_table(docs, metric) + spread_table(docs, metric)
     names = class_names(docs[0])
     table: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     marks: dict[tuple[str, str, str], str] = {}
@@ -243,4 +255,4 @@ def compare(runs: list[Path], metric: str = "cell_macro_f1") -> str:
         lines.append(f"| {enc} | {head} | " + " | ".join(cells) + " |")
     if any(marks.values()):
         lines += ["", FOOTNOTE]
-    return "\n".join(lines + cls_lines) + "\n"
+    return "\n".join(lines + cls_lines) + "\n" + spread_table(docs, metric)

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 
 from phenocell import __version__
-from phenocell.benchmark.config import TrainConfig
+from phenocell.benchmark.config import TrainConfig, epoch_steps
 from phenocell.benchmark.data import (
     SplitIndex,
     TileDataset,
@@ -27,7 +26,9 @@ from phenocell.benchmark.evaluate import evaluate
 from phenocell.benchmark.features import TokenCache
 from phenocell.benchmark.metrics import K
 from phenocell.benchmark.models import SPLITS, Model, build_model
-from phenocell.benchmark.reference import ReferenceConfig, reference_for
+from phenocell.benchmark.presets import preset
+from phenocell.benchmark.record import head_parameters, protocol_record
+from phenocell.benchmark.reference import reference_for
 from phenocell.benchmark.report import write_run
 from phenocell.benchmark.tile_store import StoreReader, open_store
 from phenocell.benchmark.train import sampler_for, train_head
@@ -110,7 +111,7 @@ def run_benchmark(
     *,
     family: str,
     encoder: str,
-    head: str,
+    head: str | None = None,
     out: Path,
     config: TrainConfig | None = None,
     weights: Path | None = None,
@@ -127,10 +128,12 @@ def run_benchmark(
     baseline): :mod:`phenocell.benchmark.reference`. ``small`` builds the encoder at test size with random
     weights (CI). ``log`` gets the run's lines (where results go, each validation, each final evaluation,
     the CPU cost estimate); ``progress`` shows a bar over the training steps (and over the tile store's
-    first decoding).
+    first decoding). ``head`` defaults to the protocol's (``config.protocol``); options counted in epochs
+    are converted to steps once the train split is known (:meth:`TrainConfig.in_steps`).
     """
     asked = config or TrainConfig()
     asked.validate()
+    head = head or preset(asked.protocol).head
     if Path(data).is_dir():  # a local dataset is checked against its manifest before it is trusted
         verify_dataset(Path(data), action="trained")
     started = time.perf_counter()
@@ -139,7 +142,8 @@ def run_benchmark(
     indexes = _indexes(data, family, asked)
     profile = dataset_profile(indexes["train"].root)
     reference = reference_for(profile.name, encoder)
-    cfg = asked.resolved(reference)
+    resolved = asked.resolved(reference)
+    cfg = resolved.in_steps(epoch_steps(len(indexes["train"]), int(resolved.batch_size or 1)))
     num_classes = len(profile.class_names)
     store = _store(cfg, indexes, log, progress)
     counts = {s: class_counts(indexes[s], store) for s in ("train", "test")}
@@ -156,14 +160,15 @@ def run_benchmark(
     results = {
         **_header(profile, family, encoder, data, model),
         "config": asdict(cfg),
-        "protocol": _protocol(
+        "protocol": protocol_record(
+            asked,
             cfg,
             reference,
             model,
             data_protocol(indexes["train"], profile, cfg.image_scale, model.resize),
-            device,
-            precision.name,
+            (device, precision.name),
         ),
+        "head_parameters": head_parameters(model.head, model.module, model.record, num_classes, cfg),
         "seed": cfg.seed,
         "tiles": {s: len(i) for s, i in indexes.items()},
         "metrics": metrics,
@@ -203,29 +208,3 @@ def _cache_record(cache: TokenCache | None) -> dict[str, Any] | None:
     if cache is None:
         return None
     return {"dir": str(cache.dir), "hits": cache.hits, "misses": cache.misses, "stale": cache.stale}
-
-
-def _protocol(
-    cfg: TrainConfig,
-    reference: ReferenceConfig,
-    model: Model,
-    data: dict[str, Any],
-    device: torch.device,
-    precision: str,
-) -> dict[str, Any]:
-    """The full protocol of this run: every option, the data, what was derived.
-
-    ``departures`` holds what departs from the authors', training and data alike.
-    """
-    return {
-        "reference": reference.cite,
-        "reference_config": asdict(reference),
-        "options": asdict(cfg),
-        "data": data,
-        "departures": {**cfg.departures(reference), **data["departures"]},
-        "features": model.features,
-        "device": str(device),
-        "precision": precision,
-        "token_cache_splits": list(model.cached),
-        "early_stop_steps": cfg.early_stop,
-    }

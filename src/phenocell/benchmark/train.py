@@ -1,45 +1,66 @@
 """Head training on a frozen encoder with the authors' protocol (see :mod:`phenocell.benchmark.config`).
 
-AdamW, ``LinearLR`` warm-up then cosine (:func:`~phenocell.benchmark.objective.build_scheduler`), gradient
-clipping, mixed precision on CUDA (fp16 autocast + GradScaler, or bf16), validation every ``val_every`` steps
-on ``cfg.selection`` (the authors' ``cell_macro_f1`` by default), early stop after ``early_stop`` steps
-without improvement, and the best validation state restored at the end.
+AdamW or NAdam, ``LinearLR`` warm-up then cosine (:func:`~phenocell.benchmark.objective.build_scheduler`),
+gradient clipping, mixed precision on CUDA (fp16 autocast + GradScaler, or bf16), validation every
+``val_every`` steps on ``cfg.selection`` (the authors' ``cell_macro_f1`` by default), early stop after
+``early_stop`` steps without improvement, and the best validation state restored at the end.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, WeightedRandomSampler
+from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
 
 from phenocell.benchmark.config import TrainConfig
 from phenocell.benchmark.data import SplitIndex
 from phenocell.benchmark.evaluate import Pipeline, evaluate, tile_logits
-from phenocell.benchmark.objective import build_scheduler, tile_sampling_weights
+from phenocell.benchmark.objective import build_optimizer, build_scheduler, tile_sampling_weights
 from phenocell.benchmark.progress import Progress, full_protocol_on_cpu
 
 __all__ = ["TrainConfig", "sampler_for", "train_head", "train_step"]
 
 
-def sampler_for(counts: np.ndarray, cfg: TrainConfig) -> WeightedRandomSampler:
+def sampler_for(counts: np.ndarray, cfg: TrainConfig) -> Sampler[int]:
     """Draw ``steps x batch_size`` tiles with replacement, weighted as ``cfg.sampling`` says.
+
+    ``shuffle`` (Vitoria et al.'s epochs) draws without replacement within each epoch instead.
 
     ``counts`` is (tiles, 16): classes 0..14 then ignore; ignore pixels count as background here, as in the
     authors' data (which has no ignore value).
     """
+    generator = torch.Generator().manual_seed(cfg.seed)
+    schedule = cfg.schedule()
+    draws = schedule.steps * schedule.batch_size
+    if cfg.sampling == "shuffle":
+        return EpochShuffle(len(counts), draws, generator)
     per_class = counts[:, :15].copy()
     per_class[:, 0] += counts[:, 15]
     weights = tile_sampling_weights(per_class, cfg.sampling)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    schedule = cfg.schedule()
-    return WeightedRandomSampler(
-        weights.tolist(), schedule.steps * schedule.batch_size, replacement=True, generator=generator
-    )
+    return WeightedRandomSampler(weights.tolist(), draws, replacement=True, generator=generator)
+
+
+class EpochShuffle(Sampler[int]):
+    """``draws`` tile indices, epoch after epoch: each epoch every tile once, in a new seeded order."""
+
+    def __init__(self, tiles: int, draws: int, generator: torch.Generator) -> None:
+        self.tiles, self.draws, self.generator = tiles, draws, generator
+
+    def __len__(self) -> int:
+        return self.draws
+
+    def __iter__(self) -> Iterator[int]:
+        done = 0
+        while done < self.draws:
+            order = torch.randperm(self.tiles, generator=self.generator)[: self.draws - done]
+            yield from order.tolist()
+            done += len(order)
 
 
 def train_step(
@@ -86,7 +107,7 @@ def train_head(
     encoder too (every parameter that requires gradients trains, at ``cfg.lr``). ``progress`` shows a bar
     over the steps; validation lines and the CPU cost estimate go to ``log``.
     """
-    optim = torch.optim.AdamW(trained_parameters(head), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optim = build_optimizer(trained_parameters(head), cfg)
     sched = build_scheduler(optim, cfg)
     steps, early_stop = cfg.schedule().steps, cfg.schedule().early_stop
     scaler = pipe.precision.scaler()
