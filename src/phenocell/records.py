@@ -36,6 +36,7 @@ class FovSummary:
     tiles: int
     cells_per_class: dict[int, int]
     num_bytes: int = 0  # shard file size
+    parts: dict[str, str] = field(default_factory=dict)  # tile-level family -> this shard's split ("none")
 
 
 @dataclass

@@ -29,6 +29,8 @@ class DatasetSummary:
     options: dict[str, Any]
     profile: DatasetProfile = PHENOCELL
     normalised: list[str] = field(default_factory=list)  # qc/normalisations.json messages
+    #: Every shard (a FoV named by tile-level families has several: :mod:`phenocell.pipeline.tile_parts`).
+    shards: list[FovSummary] = field(default_factory=list)
 
     @property
     def license(self) -> str:
@@ -47,23 +49,36 @@ class DatasetSummary:
         """FoVs of one split that produced a shard."""
         return [f for f in self.splits.families[family][split] if f in self.fovs]
 
+    def split_shards(self, family: str, split: str) -> list[FovSummary]:
+        """Shards of one split: all of its FoVs' shards, or for a tile-level family those of that split."""
+        of_fov: dict[str, list[FovSummary]] = {}
+        for shard in self.shards:
+            of_fov.setdefault(shard.fov, []).append(shard)
+        tile_level = family in self.splits.tiles
+        return [
+            s
+            for fov in self.split_fovs(family, split)
+            for s in of_fov[fov]
+            if not tile_level or s.parts.get(family) == split
+        ]
+
     def split_files(self, family: str, split: str) -> list[str]:
         """Shard paths of one split."""
-        return [self.fovs[f].shard for f in self.split_fovs(family, split)]
+        return [s.shard for s in self.split_shards(family, split)]
 
     def split_tiles(self, family: str, split: str) -> int:
         """Tiles in one split."""
-        return sum(self.fovs[f].tiles for f in self.split_fovs(family, split))
+        return sum(s.tiles for s in self.split_shards(family, split))
 
     def split_bytes(self, family: str, split: str) -> int:
         """Shard bytes of one split."""
-        return sum(self.fovs[f].num_bytes for f in self.split_fovs(family, split))
+        return sum(s.num_bytes for s in self.split_shards(family, split))
 
     def class_counts(self, family: str, split: str) -> dict[int, int]:
         """Cells per class id in one split."""
         out: dict[int, int] = {}
-        for fov in self.split_fovs(family, split):
-            for cid, n in self.fovs[fov].cells_per_class.items():
+        for shard in self.split_shards(family, split):
+            for cid, n in shard.cells_per_class.items():
                 out[cid] = out.get(cid, 0) + n
         return out
 
@@ -85,17 +100,19 @@ class DatasetSummary:
                 found=f"missing {missing} (manifest of phenocell {manifest.get('phenocell_version')})",
                 fix="re-run phenocell-convert with this version",
             )
-        fovs = {
-            meta["fov"]: FovSummary(
+        shards = [
+            FovSummary(
                 meta["fov"],
                 shard,
                 meta["sha256"],
                 meta["rows"],
                 {int(k): v for k, v in meta["cells_per_class"].items()},
                 (path / shard).stat().st_size,
+                meta.get("parts", {}),
             )
-            for shard, meta in manifest["shards"].items()
-        }
+            for shard, meta in sorted(manifest["shards"].items())
+        ]
+        fovs = {s.fov: s for s in reversed(shards)}  # a FoV's first shard
         excluded_file = path / "qc" / "excluded.csv"
         return cls(
             splits=Splits.read(path / "splits.json"),
@@ -106,6 +123,7 @@ class DatasetSummary:
             options=manifest["options"],
             profile=get_profile(manifest.get("profile")),
             normalised=_normalised(path / "qc" / "normalisations.json"),
+            shards=shards,
         )
 
 

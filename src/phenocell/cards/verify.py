@@ -93,7 +93,7 @@ def _split_problems(splits: Splits, shard_fovs: set[str]) -> list[str]:
                 if fov not in splits.fov_patient:
                     problems.append(f"splits.json family {family!r} names unknown FoV {fov!r}")
                     continue
-                if fov_split.setdefault(fov, split) != split:
+                if fov_split.setdefault(fov, split) != split and family not in splits.tiles:
                     problems.append(
                         f"split leak in {family!r}: FoV {fov!r} in {fov_split[fov]!r} and {split!r}"
                     )
@@ -104,6 +104,11 @@ def _split_problems(splits: Splits, shard_fovs: set[str]) -> list[str]:
                     problems.append(
                         f"split leak in {family!r}: patient {who!r} in {owner[who]!r} and {split!r}"
                     )
+    for family, tiles in splits.tiles.items():
+        named = [t for split in SPLITS for t in tiles.get(split, [])]
+        twice = sorted({t for t in named if named.count(t) > 1})
+        if twice:
+            problems.append(f"split leak in {family!r}: tiles in two splits, e.g. {twice[:5]}")
     unknown = sorted(shard_fovs - set(splits.fov_patient))
     if unknown:
         problems.append(f"shards of FoVs that splits.json does not know: {unknown[:5]}")
@@ -161,12 +166,23 @@ def _leak_note(summary: Any, key: tuple[str, str], listed: list[str]) -> str:
     config, split = key
     family, _, split = split.rpartition("_") if config == "default" else (config, "", split)
     parts = summary.splits.families.get(family, {})
-    fov_of = {fov.shard: name for name, fov in summary.fovs.items()}
+    shard_of = {s.shard: s for s in summary.shards}
+
+    def belongs(shard: str, other: str) -> bool:
+        held = shard_of.get(shard)
+        if held is None:
+            return False
+        return (
+            held.parts.get(family) == other
+            if family in summary.splits.tiles
+            else held.fov in parts.get(other, [])
+        )
+
     leaks = [
         f"{shard} belongs to {family}_{other}"
         for shard in listed
         for other in SPLITS
-        if other != split and fov_of.get(shard) in parts.get(other, [])
+        if other != split and belongs(shard, other)
     ]
     return f" — a split leak: {'; '.join(leaks)}" if leaks else ""
 

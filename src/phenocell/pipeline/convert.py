@@ -48,6 +48,7 @@ from phenocell.pipeline.outputs import (
     write_normalisations,
 )
 from phenocell.pipeline.parallel import run_fovs, warm_up
+from phenocell.pipeline.tile_parts import check_tiling, split_tile_families
 from phenocell.readers.cell_table import CellTable, read_cell_table
 from phenocell.readers.images import open_he
 from phenocell.readers.pairs import read_exclusions, write_exclusions
@@ -118,6 +119,7 @@ def read_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs:
     excluded = read_exclusions(options.exclude) if options.exclude else {}
     authors = read_authors_splits(options.splits_from) if options.splits_from else None
     if authors:
+        check_tiling(authors, options.tiling)
         excluded.update(authors.exclusions([r for r in all_regions if r not in excluded]))
     excluded |= unlabelled_fovs(raw_dir, all_regions, excluded, allow=options.allow_unlabelled_fovs)
     regions = kept_regions(all_regions, excluded, unit="regions")
@@ -278,7 +280,7 @@ def _write_metadata(
         "options": conversion_record(options, hdf5=inputs.hdf5),
         "inputs": input_hashes(raw_dir),
         "external_inputs": {str(p): sha256_file(p) for p in external_inputs(raw_dir, options)},
-        "shards": shard_entries(fovs),
+        "shards": shard_entries(split_tile_families(tmp, fovs, splits.tiles)),
         "markers": inputs.table.markers,
         "class_map": inputs.class_map.merged_names(),
     }

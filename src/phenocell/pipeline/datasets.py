@@ -191,7 +191,7 @@ def _write_metadata(
             "seed": splits.seed,
         },
         "inputs": input_hashes(raw),
-        "shards": shard_entries(fovs),
+        "shards": shard_entries(fovs.values()),
         "markers": [],
         "class_map": {name: [name] for name in profile.class_names[1:]},
     }

@@ -132,7 +132,8 @@ def export_lmdb(
 
     Raises:
         MissingInputError: ``dataset_dir`` is not a dataset directory.
-        InvalidInputError: the dataset was converted with another profile than PhenoCell's.
+        InvalidInputError: the dataset was converted with another profile than PhenoCell's,
+            or has tile-level split families.
         UnsafePathError: ``out`` is, lies inside or contains ``dataset_dir``.
         OutputExistsError: ``out`` exists and ``overwrite`` is false.
         MissingDependencyError: the ``lmdb`` package is not installed.
@@ -142,6 +143,13 @@ def export_lmdb(
     check_out_vs_raw(dataset_dir, Path(out))
     shards = _shards(dataset_dir)
     splits = Splits.read(dataset_dir / "splits.json")
+    if splits.tiles:
+        raise InvalidInputError(
+            f"{dataset_dir} has tile-level split families",
+            expected="a dataset whose split families list FoVs",
+            found=f"tile-level families {sorted(splits.tiles)}",
+            fix="export a conversion without tile-level split files (their FoVs span several shards)",
+        )
     with atomic_directory(Path(out), overwrite=overwrite) as tmp:
         count = write_records(tmp / LMDB_SUBDIR, _records(shards, progress))
         (tmp / LABEL_DICT_FILE).write_text(json.dumps(label_dict(), indent=2) + "\n")

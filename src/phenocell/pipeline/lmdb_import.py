@@ -3,7 +3,8 @@
 Reads the release layout of :mod:`phenocell.dataset.lmdb_layout`: every record is unpickled with the
 allow-list and checked before anything is written; tiles are kept as they are (one shard per FoV, in key
 order); the split families come from the split CSVs, read as ``--splits-from`` reads them
-(:mod:`phenocell.splits.authors`: base, tumor_type, tumor_stage, dii_clr, msi, base_{5,10,20,50}pct).
+(:mod:`phenocell.splits.authors`: base, tumor_type, tumor_stage, dii_clr, msi, base_{5,10,20,50}pct). A
+FoV that a tile-level split file names is written in parts (:mod:`phenocell.pipeline.tile_parts`).
 
 A release written by ``phenocell export lmdb`` carries our maps, row fields, ``splits.json`` and manifest
 fields, and imports exactly. A release of the authors has no patient table: tumor type, stage and group of
@@ -35,10 +36,11 @@ from phenocell.dataset.writer import atomic_directory, write_named_shard
 from phenocell.errors import InvalidInputError, read_json_file
 from phenocell.paths import check_out_vs_raw, check_region_name
 from phenocell.pipeline.outputs import input_hashes, shard_entries, write_metadata_files
+from phenocell.pipeline.tile_parts import count_cells, split_tile_families
 from phenocell.readers.pairs import write_exclusions
 from phenocell.records import FovSummary, Patient
 from phenocell.splits import DATA_EFFICIENCY, SPLITS, Splits
-from phenocell.splits.authors import AuthorsSplits, fov_of_sample, read_authors_splits
+from phenocell.splits.authors import AuthorsSplits, file_rule, fov_of_sample, read_authors_splits
 from phenocell.splits.rules import AUTHORS_SEED, region_of
 from phenocell.splits.validate import validate_splits
 
@@ -78,8 +80,9 @@ def _splits(lmdb_dir: Path, authors: AuthorsSplits, fovs: list[str]) -> Splits:
         base_by="region",
         families=authors.families,
         fov_patient={fov: region_of(fov) for fov in sorted(fovs)},
-        rules={f: f"the authors' split file {authors.files[f]}" for f in authors.families},
+        rules={f: file_rule(authors, f) for f in authors.families},
         source="the authors' LMDB release",
+        tiles=authors.tiles,
     )
     validate_splits(splits, _region_patients(authors.families, fovs))
     return splits
@@ -147,14 +150,6 @@ def _rows(env_dir: Path, keys: list[str], fov: str, context: dict[str, Any]) -> 
         }
 
 
-def _count_cells(rows: list[dict[str, Any]]) -> dict[int, int]:
-    labels = {cell["cell_id"]: cell["label"] for row in rows for cell in row["cells"]}
-    counts: dict[int, int] = {}
-    for label in labels.values():
-        counts[int(label)] = counts.get(int(label), 0) + 1
-    return dict(sorted(counts.items()))
-
-
 def _write_fov(out: Path, fov: str, rows_iter: Any) -> FovSummary:
     rows: list[dict[str, Any]] = []
 
@@ -164,10 +159,10 @@ def _write_fov(out: Path, fov: str, rows_iter: Any) -> FovSummary:
             yield row
 
     shard, digest, count = write_named_shard(out, fov, keep())
-    return FovSummary(fov, shard, digest, count, _count_cells(rows))
+    return FovSummary(fov, shard, digest, count, count_cells(rows))
 
 
-def _manifest(lmdb_dir: Path, fovs: dict[str, FovSummary], tile_sizes: set[int]) -> dict[str, Any]:
+def _manifest(lmdb_dir: Path, shards: list[FovSummary], tile_sizes: set[int]) -> dict[str, Any]:
     extra = lmdb_dir / EXTRA_MANIFEST_FILE
     fix = f"delete {extra.name} to import without it"
     kept = read_json_file(extra, "exported manifest", fix) if extra.is_file() else {}
@@ -177,7 +172,7 @@ def _manifest(lmdb_dir: Path, fovs: dict[str, FovSummary], tile_sizes: set[int])
             "options", {"source": "authors-lmdb", "tile_size": min(tile_sizes, default=None), "note": NOTE}
         ),
         "inputs": input_hashes(lmdb_dir, exclude=("lock.mdb",)),
-        "shards": shard_entries(fovs),
+        "shards": shard_entries(shards),
         "markers": kept.get("markers", []),
         "class_map": kept.get("class_map", load_class_map().merged_names()),
     }
@@ -217,7 +212,8 @@ def import_lmdb(lmdb_dir: Path, out: Path, *, overwrite: bool = False, progress:
             fovs[fov] = _write_fov(tmp, fov, _rows(env_dir, keys[fov], fov, context))
             qc[fov] = {"tiles": fovs[fov].tiles, "instances_on_background_dropped": context["dropped"]}
         splits = _splits(lmdb_dir, authors, list(keys))
-        write_metadata_files(tmp, splits, _manifest(lmdb_dir, fovs, tile_sizes), qc)
+        shards = split_tile_families(tmp, fovs, splits.tiles)
+        write_metadata_files(tmp, splits, _manifest(lmdb_dir, shards, tile_sizes), qc)
         write_exclusions(tmp / "qc" / "excluded.csv", {})
         write_card(tmp)
     return Path(out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,15 @@ def input_hashes(raw_dir: Path, *, exclude: Collection[str] = ()) -> dict[str, s
     return {str(p.relative_to(raw_dir)): sha256_file(p) for p in files}
 
 
-def shard_entries(fovs: Mapping[str, FovSummary]) -> dict[str, dict[str, Any]]:
-    """The manifest's ``shards`` member: sha256, row count and cells per class of every shard."""
+def shard_entries(shards: Iterable[FovSummary]) -> dict[str, dict[str, Any]]:
+    """The manifest's ``shards`` member: sha256, row count and cells per class of every shard.
+
+    A shard holding part of a FoV (tile-level split families) also records its ``parts``.
+    """
     return {
         f.shard: {"fov": f.fov, "sha256": f.sha256, "rows": f.tiles, "cells_per_class": f.cells_per_class}
-        for f in fovs.values()
+        | ({"parts": f.parts} if f.parts else {})
+        for f in shards
     }
 
 

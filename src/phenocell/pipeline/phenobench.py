@@ -41,6 +41,7 @@ from phenocell.pipeline.convert import Inputs, OpenFov
 from phenocell.pipeline.metadata import mapped_fov_patients, patient_table_path, read_patients
 from phenocell.pipeline.options import ConvertOptions
 from phenocell.pipeline.outputs import kept_regions
+from phenocell.pipeline.tile_parts import check_tiling
 from phenocell.readers.cell_table import CellTable
 from phenocell.readers.pairs import read_exclusions
 from phenocell.readers.phenobench_hdf5 import channel_names, ifl_channels, marker_means, read_phenobench_hdf5
@@ -101,6 +102,7 @@ def read_hdf5_inputs(raw_dir: Path, options: ConvertOptions) -> Inputs | None:
     excluded = read_exclusions(options.exclude) if options.exclude else {}
     authors = read_authors_splits(options.splits_from) if options.splits_from else None
     if authors:
+        check_tiling(authors, options.tiling)
         excluded.update(authors.exclusions([r for r in files if r not in excluded]))
     regions = _regions(raw_dir, files, excluded)
     log = NormalisationLog()

@@ -11,6 +11,10 @@ Expected files, anywhere under ``DIR`` (their release keeps them in ``splits/`` 
 
 Each CSV has the columns ``sample_name`` (a FoV file such as ``reg002_A.hdf``) and
 ``train_test_val_split`` (``train`` / ``valid`` / ``test``). Only the Base file is required.
+
+A file is *tile-level* when its names are tile names (``<sample_name>_TILE_<k>``: tile ``k`` of the FoV in
+the authors' row-by-row tiling), as their loader decides by the word "tile" in a split's sample names. Its
+family then holds exactly the listed tiles (``Splits.tiles``), and tiles it does not name are left out.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ DOMAIN_FILES = {
 }
 EFFICIENCY_FILE = re.compile(r"^split_(5|10|20|50)_percent_train\.csv$")
 SAMPLE_COLUMN = "sample_name"
+TILE_NAME = re.compile(r"^(?P<sample>.+)_tile_(?P<k>\d+)$", re.IGNORECASE)
 SPLIT_COLUMN = "train_test_val_split"
 _SPLIT_NAMES = {"train": "train", "valid": "validation", "val": "validation", "validation": "validation"}
 _SPLIT_NAMES["test"] = "test"
@@ -50,6 +55,7 @@ class AuthorsSplits:
     directory: Path
     families: dict[str, dict[str, list[str]]]
     files: dict[str, str] = field(default_factory=dict)  # family -> path relative to ``directory``
+    tiles: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # tile-level families' tile names
 
     def fovs(self) -> set[str]:
         """Every FoV named by any file."""
@@ -64,6 +70,30 @@ class AuthorsSplits:
 def fov_of_sample(name: str) -> str:
     """The FoV key of a sample name: ``reg002_A.hdf`` → ``reg002_A``."""
     return re.sub(r"\.(hdf5?|h5)$", "", str(name).strip())
+
+
+def tile_name(fov: str, k: int) -> str:
+    """The authors' name of tile ``k`` of a FoV: ``reg002_A.hdf_TILE_3``."""
+    return f"{fov}.hdf_TILE_{k}"
+
+
+def parse_tile_name(name: str) -> tuple[str, int] | None:
+    """``(fov, k)`` of a tile name, ``None`` for a FoV sample name."""
+    match = TILE_NAME.match(str(name).strip())
+    return (fov_of_sample(match.group("sample")), int(match.group("k"))) if match else None
+
+
+def _tile_level(path: Path, samples: list[str]) -> bool:
+    """Whether a split file lists tiles; a file mixing tile and FoV names is an error."""
+    kinds = {parse_tile_name(s) is not None for s in samples}
+    if len(kinds) > 1:
+        raise InvalidInputError(
+            f"split file {path} mixes tile and FoV sample names",
+            expected="all names FoVs (reg002_A.hdf) or all tiles (reg002_A.hdf_TILE_3)",
+            found=f"both kinds among {len(samples)} rows",
+            fix="split the file into a FoV-level and a tile-level file",
+        )
+    return kinds == {True}
 
 
 def _read_split_csv(path: Path) -> dict[str, list[str]]:
@@ -92,10 +122,17 @@ def _read_split_csv(path: Path) -> dict[str, list[str]]:
             found=f"{bad}",
             fix="correct the train_test_val_split column",
         )
+    tiles = _tile_level(path, list(frame[SAMPLE_COLUMN]))
     parts: dict[str, list[str]] = {s: [] for s in SPLITS}
     for sample, split in zip(frame[SAMPLE_COLUMN], values, strict=True):
-        parts[_SPLIT_NAMES[split]].append(fov_of_sample(sample))
+        parsed = parse_tile_name(sample) if tiles else None
+        parts[_SPLIT_NAMES[split]].append(tile_name(*parsed) if parsed else fov_of_sample(sample))
     return {s: sorted(f) for s, f in parts.items()}
+
+
+def _fovs_of_tiles(parts: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Per split, the FoVs of its tiles."""
+    return {s: sorted({p[0] for t in names if (p := parse_tile_name(t))}) for s, names in parts.items()}
 
 
 def _family_of(path: Path, directory: Path) -> str | None:
@@ -130,6 +167,7 @@ def read_authors_splits(directory: Path) -> AuthorsSplits:
     found = sorted(directory.rglob("*.csv")) if directory.is_dir() else []
     families: dict[str, dict[str, list[str]]] = {}
     files: dict[str, str] = {}
+    tiles: dict[str, dict[str, list[str]]] = {}
     for path in found:
         family = _family_of(path, directory)
         if family is None:
@@ -141,7 +179,10 @@ def read_authors_splits(directory: Path) -> AuthorsSplits:
                 found=f"{files[family]} and {path.relative_to(directory)}",
                 fix="keep one of them",
             )
-        families[family], files[family] = _read_split_csv(path), str(path.relative_to(directory))
+        parts, files[family] = _read_split_csv(path), str(path.relative_to(directory))
+        if any(parse_tile_name(n) for names in parts.values() for n in names):
+            tiles[family], parts = parts, _fovs_of_tiles(parts)
+        families[family] = parts
     if "base" not in families:
         raise MissingInputError(
             f"no {BASE_FILE} under {directory}",
@@ -152,8 +193,11 @@ def read_authors_splits(directory: Path) -> AuthorsSplits:
     for family, parts in families.items():
         if family.endswith("pct"):
             for split in ("validation", "test"):
-                parts[split] = parts[split] or families["base"][split]
-    return AuthorsSplits(directory, families, files)
+                if not parts[split] and (family in tiles) == ("base" in tiles):
+                    parts[split] = families["base"][split]
+                    if family in tiles:
+                        tiles[family][split] = tiles["base"][split]
+    return AuthorsSplits(directory, families, files, tiles)
 
 
 def _kept(
@@ -173,6 +217,24 @@ def _kept(
     for split in SPLITS:
         parts[split] = [f for f in parts[split] if f in fov_patient]
     return dropped
+
+
+def file_rule(authors: AuthorsSplits, family: str) -> str:
+    """The rule text of a family read from a file: ``the authors' [tile-level ]split file <path>``."""
+    level = "tile-level " if family in authors.tiles else ""
+    return f"the authors' {level}split file {authors.files[family]}"
+
+
+def converted_tiles(
+    tiles: dict[str, dict[str, list[str]]], fovs: set[str]
+) -> dict[str, dict[str, list[str]]]:
+    """The tile-level families' tiles of the FoVs converted here."""
+    return {
+        family: {
+            s: [t for t in names if (p := parse_tile_name(t)) and p[0] in fovs] for s, names in parts.items()
+        }
+        for family, parts in tiles.items()
+    }
 
 
 def splits_from_files(
@@ -205,7 +267,7 @@ def splits_from_files(
         dropped = _kept(family, parts, fov_patient, known)
         families[family] = parts
         note = f" ({len(dropped)} of its FoVs not converted: {', '.join(dropped[:5])})" if dropped else ""
-        rules[family] = f"the authors' split file {authors.files[family]}{note}"
+        rules[family] = file_rule(authors, family) + note
     if any(f not in families for f in FAMILIES):
         drawn = make_splits(fov_patient, patients, seed=seed)
         families = {**{f: drawn.families[f] for f in FAMILIES if f not in families}, **families}
@@ -216,6 +278,7 @@ def splits_from_files(
         fov_patient=dict(sorted(fov_patient.items())),
         rules=rules,
         source=f"the authors' split files ({len(authors.files)} file{'s' * (len(authors.files) != 1)})",
+        tiles=converted_tiles(authors.tiles, set(fov_patient)),
     )
     in_family = {f: {fov_patient[v] for s in SPLITS for v in parts[s]} for f, parts in families.items()}
     splits.outside = {

@@ -65,6 +65,8 @@ class Splits:
     outside: dict[str, list[str]] = field(default_factory=dict)
     findings: dict[str, list[str]] = field(default_factory=dict)
     source: str = "drawn"
+    #: Tile-level families (the authors' tile split files): tile names per split (``families``: their FoVs).
+    tiles: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def rule(self, family: str) -> str:
         """The rule text of one family."""
@@ -88,6 +90,8 @@ class Splits:
                     "outside_patients": self.outside.get(fam, []),
                     "findings": self.findings.get(fam, []),
                 }
+                if fam in self.tiles:
+                    families[fam]["tiles"] = self.tiles[fam]
         return {
             "version": SPLITS_VERSION,
             "seed": self.seed,
@@ -111,6 +115,7 @@ class Splits:
             outside={f: v["outside_patients"] for f, v in fams.items() if v.get("outside_patients")},
             findings={f: v["findings"] for f, v in fams.items() if v.get("findings")},
             source=doc.get("source", "drawn"),
+            tiles={f: v["tiles"] for f, v in fams.items() if "tiles" in v},
         )
         splits.rules = {
             f: v["rule"] for f, v in fams.items() if f not in RULES or v["rule"] != splits.rule(f)

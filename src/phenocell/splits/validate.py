@@ -48,9 +48,9 @@ def _check_nonempty(family: str, parts: dict[str, list[str]]) -> None:
     twice = sorted({f for f in seen if seen.count(f) > 1})
     if twice:
         raise SplitLeakageError(
-            f"split family {family!r} lists FoVs in two splits",
-            expected="each FoV in exactly one split",
-            found=f"FoVs {twice[:5]}",
+            f"split family {family!r} lists FoVs (tiles) in two splits",
+            expected="each FoV (each tile, in a tile-level family) in exactly one split",
+            found=f"{twice[:5]}",
             fix="correct the split file or regenerate splits.json with phenocell-convert",
         )
 
@@ -62,7 +62,7 @@ def validate_splits(splits: Splits, patients: dict[str, Patient]) -> None:
     splits (read from files, or Base by region) they are recorded in ``splits.findings`` instead.
     """
     for family, parts in splits.families.items():
-        _check_nonempty(family, parts)
+        _check_nonempty(family, splits.tiles.get(family, parts))  # tile-level: tiles, not FoVs, are split
         leaks = _overlaps(parts, splits.fov_patient)
         breaks = _rule_breaks(family, parts, splits, patients)
         reported = splits.reports_leakage or (family == "base" and splits.base_by == "region")
