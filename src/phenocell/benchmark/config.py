@@ -147,13 +147,7 @@ class TrainConfig:
                 found=repr(self.tile_store),
                 fix="pass --tile-store auto|none|DIR",
             )
-        if not _DEVICE.match(str(self.device)):
-            raise InvalidOptionError(
-                "invalid device",
-                expected="auto, cpu, cuda or cuda:N",
-                found=repr(self.device),
-                fix="pass --device auto|cpu|cuda|cuda:N",
-            )
+        check_device_spec(self.device)
 
     def schedule(self, reference: ReferenceConfig | None = None) -> ReferenceConfig:
         """The per-dataset values in force: ``reference`` (default PhenoCell's), set fields overriding it."""
@@ -212,6 +206,17 @@ def literal_choices(name: str) -> tuple[Any, ...]:
         if get_origin(arg) is Literal:
             return tuple(get_args(arg))
     return ()
+
+
+def check_device_spec(device: str) -> None:
+    """Refuse a ``--device`` other than ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (no torch import needed)."""
+    if not _DEVICE.match(str(device)):
+        raise InvalidOptionError(
+            "invalid device",
+            expected="auto, cpu, cuda or cuda:N",
+            found=repr(device),
+            fix="pass --device auto|cpu|cuda|cuda:N",
+        )
 
 
 def _positive(name: str, value: int, allow_zero: bool = False) -> None:

@@ -5,16 +5,15 @@ The CLI (:mod:`phenocell.cli_cells`) derives its defaults and choices from these
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from typing import Literal, get_args, get_type_hints
 
+from phenocell.benchmark.config import check_device_spec
 from phenocell.errors import InvalidOptionError, check_choice
 
 Pooling = Literal["mean", "center"]
 Classifier = Literal["logreg", "knn", "rf"]
 SPLIT_NAMES = ("train", "validation", "test")
-_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
 
 def _check_literals(obj: object) -> None:
@@ -59,13 +58,7 @@ class EmbedConfig:
             check_choice("splits", split, SPLIT_NAMES)
         _at_least("batch_size", self.batch_size, 1)
         _at_least("workers", self.workers, 0)
-        if not _DEVICE.match(str(self.device)):
-            raise InvalidOptionError(
-                "invalid device",
-                expected="auto, cpu, cuda or cuda:N",
-                found=repr(self.device),
-                fix="pass --device auto|cpu|cuda|cuda:N",
-            )
+        check_device_spec(self.device)
 
     def split_list(self) -> tuple[str, ...]:
         """The chosen splits, in the order given (empty names dropped)."""
