@@ -103,10 +103,10 @@ def fragment_samples(instance: torch.Tensor, semantic: torch.Tensor, probs: torc
     return to_host(torch.stack([true, pred], dim=1))
 
 
-def sample_confusion(samples: np.ndarray) -> np.ndarray:
-    """(K, K) counts of [true, predicted] samples, every row including background."""
-    flat = samples[:, 0] * K + samples[:, 1]
-    return np.bincount(flat, minlength=K * K).reshape(K, K)
+def sample_confusion(samples: np.ndarray, n_classes: int = K) -> np.ndarray:
+    """(n, n) counts of (m, 2) [true, predicted] samples, every row including background (n: ids 0..n-1)."""
+    flat = samples[:, 0].astype(np.int64) * n_classes + samples[:, 1].astype(np.int64)
+    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
 def present_macro_f1(cm: np.ndarray) -> tuple[float, dict[int, float]]:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from phenocell.benchmark.cells.config import SPLIT_NAMES, ClassifyConfig
-from phenocell.benchmark.metrics import macro_f1, per_class_f1, present_macro_f1
+from phenocell.benchmark.metrics import macro_f1, per_class_f1, present_macro_f1, sample_confusion
 from phenocell.errors import InvalidInputError, require_package
 
 GRIDS: dict[str, list[dict[str, Any]]] = {
@@ -58,15 +58,9 @@ def make_classifier(name: str, params: dict[str, Any], seed: int) -> Any:
     )
 
 
-def cell_confusion(truth: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """(n, n) counts of true (rows) against predicted (columns) class ids."""
-    flat = truth.astype(np.int64) * n_classes + pred.astype(np.int64)
-    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-
-
 def scores(truth: np.ndarray, pred: np.ndarray, names: list[str]) -> dict[str, Any]:
     """The benchmark's cell metrics of one split (module docstring), per-class F1 and the confusion."""
-    cm = cell_confusion(truth, pred, len(names))
+    cm = sample_confusion(np.stack([truth, pred], axis=1), len(names))
     present, per_class = present_macro_f1(cm)
     return {
         "cell_macro_f1": present,
