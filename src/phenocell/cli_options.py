@@ -12,13 +12,15 @@ The click parameter name is the field name, so the command's keyword arguments b
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any
 
 import click
+
+from phenocell.errors import literal_values as literal_choices
+from phenocell.errors import strip_optional
 
 _MISSING = dataclasses.MISSING
 
@@ -36,20 +38,6 @@ def field_info(cls: type, name: str) -> tuple[Any, Any]:
     raise KeyError(f"{cls.__name__} has no field {name!r}")
 
 
-def _strip_optional(tp: Any) -> Any:
-    if get_origin(tp) in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return tp
-
-
-def literal_choices(tp: Any) -> tuple[Any, ...] | None:
-    """The values of a ``Literal[...]`` (optionally ``| None``) annotation, else ``None``."""
-    tp = _strip_optional(tp)
-    return get_args(tp) if get_origin(tp) is Literal else None
-
-
 def click_type(tp: Any) -> Any:
     """The click parameter type for a field annotation."""
     choices = literal_choices(tp)
@@ -57,7 +45,7 @@ def click_type(tp: Any) -> Any:
         if all(isinstance(c, str) for c in choices):
             return click.Choice(list(choices))
         return click.Choice([str(c) for c in choices])
-    base = _strip_optional(tp)
+    base = strip_optional(tp)
     if base is Path:
         return click.Path(path_type=Path)
     if base in (int, float, str):
@@ -82,7 +70,7 @@ def option_from(
     """
     tp, default = field_info(cls, name)
     param = dest or name
-    if _strip_optional(tp) is bool:
+    if strip_optional(tp) is bool:
         return click.option(*decls, param, is_flag=True, default=bool(default), **kwargs)
     ctype = click_type(tp)
     if isinstance(ctype, click.Choice) and default is not None and not isinstance(default, str):

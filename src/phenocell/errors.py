@@ -6,8 +6,11 @@ The classes subclass the builtin a caller would catch (``FileNotFoundError``, ``
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
+import types
+import typing
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -114,6 +117,30 @@ def check_choice(name: str, value: object, choices: Iterable[object]) -> None:
             found=repr(value),
             fix=f"pass one of the valid values for {name}",
         )
+
+
+def strip_optional(annotation: Any) -> Any:
+    """``X`` for an ``X | None`` (or ``Optional[X]``) annotation; any other annotation unchanged."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def literal_values(annotation: Any) -> tuple[Any, ...] | None:
+    """The values of a ``Literal[...]`` (optionally ``| None``) annotation, else ``None``."""
+    annotation = strip_optional(annotation)
+    return typing.get_args(annotation) if typing.get_origin(annotation) is typing.Literal else None
+
+
+def check_literal_fields(obj: Any) -> None:
+    """:func:`check_choice` for every ``Literal`` field of a dataclass instance (``None`` values skipped)."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        choices, value = literal_values(hints[f.name]), getattr(obj, f.name)
+        if choices is not None and value is not None:
+            check_choice(f.name, value, choices)
 
 
 def require_file(path: Path, what: str, fix: str) -> Path:

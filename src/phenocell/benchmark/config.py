@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal, get_args
 
 from phenocell.benchmark.presets import PHENOBENCH, preset
 from phenocell.benchmark.reference import ReferenceConfig, reference_for
-from phenocell.errors import InvalidOptionError, check_choice
+from phenocell.errors import InvalidOptionError, check_choice, check_literal_fields
 
 ClassWeighting = Literal["ema_softmax", "inverse", "none"]
 Sampling = Literal["class_pixels", "class", "uniform", "shuffle"]
@@ -122,10 +122,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Check every choice and range; raises :class:`InvalidOptionError` naming the valid values."""
-        for f in fields(self):
-            choices = literal_choices(f.name)
-            if choices and getattr(self, f.name) is not None:
-                check_choice(f.name, getattr(self, f.name), choices)
+        check_literal_fields(self)
         check_choice("train_fraction", float(self.train_fraction), TRAIN_FRACTIONS)
         for name in ("steps", "batch_size", "val_every", "t_max", "seeds"):
             if getattr(self, name) is not None:
@@ -197,15 +194,6 @@ class TrainConfig:
 def epoch_steps(train_tiles: int, batch_size: int) -> int:
     """Steps in one epoch of our sampler: as many tile draws as the train split holds, ``ceil(n / batch)``."""
     return max(1, -(-train_tiles // batch_size))
-
-
-def literal_choices(name: str) -> tuple[Any, ...]:
-    """The choices of a ``Literal`` (or ``Literal | None``) field of :class:`TrainConfig` (else empty)."""
-    annotation = get_type_hints(TrainConfig)[name]
-    for arg in (annotation, *get_args(annotation)):
-        if get_origin(arg) is Literal:
-            return tuple(get_args(arg))
-    return ()
 
 
 def check_device_spec(device: str) -> None:

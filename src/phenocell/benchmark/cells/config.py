@@ -5,24 +5,15 @@ The CLI (:mod:`phenocell.cli_cells`) derives its defaults and choices from these
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Literal, get_args, get_type_hints
+from dataclasses import dataclass
+from typing import Literal
 
 from phenocell.benchmark.config import check_device_spec
-from phenocell.errors import InvalidOptionError, check_choice
+from phenocell.errors import InvalidOptionError, check_choice, check_literal_fields
 
 Pooling = Literal["mean", "center"]
 Classifier = Literal["logreg", "knn", "rf"]
 SPLIT_NAMES = ("train", "validation", "test")
-
-
-def _check_literals(obj: object) -> None:
-    """Validate every ``Literal`` field of a dataclass instance against its choices."""
-    hints = get_type_hints(type(obj))
-    for f in fields(obj):  # type: ignore[arg-type]
-        choices = get_args(hints[f.name]) if getattr(hints[f.name], "__origin__", None) is Literal else ()
-        if choices:
-            check_choice(f.name, getattr(obj, f.name), choices)
 
 
 def _at_least(name: str, value: int, low: int) -> None:
@@ -53,7 +44,7 @@ class EmbedConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_literals(self)
+        check_literal_fields(self)
         for split in self.split_list():
             check_choice("splits", split, SPLIT_NAMES)
         _at_least("batch_size", self.batch_size, 1)
@@ -73,4 +64,4 @@ class ClassifyConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        _check_literals(self)
+        check_literal_fields(self)
