@@ -35,11 +35,11 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import RandomSampler
 
-from phenocell.benchmark.data import SplitIndex, TileDataset, decode_png, load_index, make_loader
 from phenocell.benchmark.device import resolve_device
 from phenocell.benchmark.features import to_input
 from phenocell.benchmark.frozen import build_encoder, feature_spec
-from phenocell.benchmark.tile_store import StoreReader, open_store
+from phenocell.loaders.tile_store import StoreReader, open_store
+from phenocell.loaders.tiles import SplitIndex, TileDataset, decode_png, load_index, make_loader
 
 
 def _dataset(root: Path, fovs: int, mask_size: tuple[int, int]) -> Path:
@@ -155,8 +155,8 @@ def lmdb_reference(data: Path, scratch: Path, repeats: int) -> tuple[float, int,
     """``export lmdb`` of ``data`` (seconds, records, bytes), then shuffled get + unpickle tiles/s."""
     import lmdb
 
-    from phenocell.dataset.lmdb import env_path
     from phenocell.pipeline.lmdb_export import export_lmdb
+    from phenocell.storage.lmdb import env_path
 
     shutil.rmtree(scratch, ignore_errors=True)
     start = time.perf_counter()

@@ -102,8 +102,8 @@ def floor_seconds(dataset: Path, scratch: Path, png_level: int = 6) -> tuple[flo
     import numpy as np
     from datasets import Dataset
 
-    from phenocell.dataset.writer import sha256_file, write_shard
     from phenocell.schema import FEATURES, encode_instance, encode_rgb, encode_semantic
+    from phenocell.storage.writer import sha256_file, write_shard
 
     ENCODERS = {"image": encode_rgb, "instance_mask": encode_instance, "semantic_mask": encode_semantic}
 

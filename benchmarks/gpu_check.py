@@ -82,7 +82,7 @@ def _expect_precision(ctx: Context, results: dict[str, Any]) -> str:
 
 
 def check_convert(ctx: Context) -> str:
-    from phenocell.benchmark.data import load_index
+    from phenocell.loaders.tiles import load_index
     from phenocell.pipeline.convert import convert
     from phenocell.pipeline.options import ConvertOptions
     from phenocell.synthetic import SynthOptions, synthesize
@@ -131,7 +131,7 @@ def check_cache(ctx: Context) -> str:
 
 
 def _batch(ctx: Context, size: int) -> dict[str, Any]:
-    from phenocell.benchmark.data import TileDataset, load_index, make_loader
+    from phenocell.loaders.tiles import TileDataset, load_index, make_loader
 
     index = load_index(ctx.data, "base", "train")  # type: ignore[arg-type]
     return next(iter(make_loader(TileDataset(index), batch_size=size, workers=0, pin_memory=False)))
@@ -205,7 +205,7 @@ def check_vit_l(ctx: Context) -> str:
 
 
 def _loader_rate(ctx: Context, dataset: Any, workers: int) -> tuple[int, float]:
-    from phenocell.benchmark.data import make_loader
+    from phenocell.loaders.tiles import make_loader
 
     loader = make_loader(dataset, batch_size=32, workers=workers, pin_memory=ctx.cuda)
     tiles, start = 0, time.perf_counter()
@@ -218,8 +218,8 @@ def _loader_rate(ctx: Context, dataset: Any, workers: int) -> tuple[int, float]:
 
 def check_loader(ctx: Context) -> str:
     from phenocell.benchmark.config import default_workers
-    from phenocell.benchmark.data import TileDataset, load_index
-    from phenocell.benchmark.tile_store import open_store
+    from phenocell.loaders.tile_store import open_store
+    from phenocell.loaders.tiles import TileDataset, load_index
 
     index = load_index(ctx.data, "base", "train")  # type: ignore[arg-type]
     workers = default_workers()
@@ -243,8 +243,8 @@ def check_hovernext(ctx: Context) -> str:
 def check_metric(ctx: Context) -> str:
     import numpy as np
 
-    from phenocell.benchmark.data import load_index
     from phenocell.benchmark.evaluate import SplitScores
+    from phenocell.loaders.tiles import load_index
 
     batch = _batch(ctx, 8)
     semantic, instance = batch["semantic"], batch["instance"]

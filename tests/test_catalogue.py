@@ -368,7 +368,7 @@ def c5_disk_full(ws: Ws) -> Run:
     def full(path: Path, *args: object, **kwargs: object) -> int:
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    ws.monkeypatch.setattr("phenocell.dataset.writer.write_shard", full)
+    ws.monkeypatch.setattr("phenocell.storage.writer.write_shard", full)
     return convert(ws, "--workers", "1", match="the disk is full")  # the patch lives in this process only
 
 

@@ -4,7 +4,7 @@ Layer order (lowest first), also stated in ``phenocell/__init__.py``:
 
 0. core: ``errors``, ``constants``, ``profiles``, ``schema``, ``records``, ``paths``
 1. ``readers``: one leaf module per input format (a reader imports no other reader)
-2. blocks: ``converters``, ``splits``, ``dataset``
+2. blocks: ``panoptic``, ``splits``, ``storage``, ``loaders``
 3. ``cards``: dataset card, QC page, publishing, verification
 4. ``pipeline``, ``synthetic``, ``benchmark``: orchestration over the layers below
 5. CLI: ``cli``, ``cli_options``, ``cli_raw_options``, ``cli_errors``, ``cli_interop``, ``cli_cells``,
@@ -29,9 +29,10 @@ LAYERS: dict[str, int] = {
     "phenocell.paths": 0,
     "phenocell.profiles": 0,
     "phenocell.readers": 1,
-    "phenocell.converters": 2,
+    "phenocell.panoptic": 2,
+    "phenocell.loaders": 2,
     "phenocell.splits": 2,
-    "phenocell.dataset": 2,
+    "phenocell.storage": 2,
     "phenocell.cards": 3,
     "phenocell.pipeline": 4,
     "phenocell.synthetic": 4,
@@ -153,6 +154,6 @@ def test_no_cycles_between_packages() -> None:
 
 def test_the_checker_sees_real_edges() -> None:
     """The graph walker is not vacuous: it finds a known downward edge of the real package."""
-    assert ("phenocell.pipeline.convert", "phenocell.dataset.writer") in edges()
+    assert ("phenocell.pipeline.convert", "phenocell.storage.writer") in edges()
     with pytest.raises(KeyError):
         layer_of("elsewhere.module")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from datasets import load_dataset
 
-from phenocell.dataset.writer import write_shard
 from phenocell.errors import InvalidInputError
 from phenocell.schema import FEATURES, INSTANCE_DTYPE, encode_instance, encode_rgb, encode_semantic
+from phenocell.storage.writer import write_shard
 
 
 def _row(instance: np.ndarray, semantic: np.ndarray, cell_id: int) -> dict:

@@ -5,7 +5,9 @@ Layers (lowest first); a module imports only from its own layer or below (``test
 0. core: ``errors``, ``constants``, ``profiles``, ``schema``, ``records`` (``Patient``, ``FovSummary``, ...),
    ``paths`` (region names as identifiers, outputs kept inside their folder)
 1. ``readers``: one leaf module per input format (CODEX cell table, label/H&E TIFF, polygons, patient tables)
-2. blocks: ``converters`` (class merges, panoptic labelling, tiling), ``splits``, ``dataset`` (shard writer)
+2. blocks: ``panoptic`` (class merges, panoptic labelling, tile layouts, tiling), ``splits``,
+   ``storage`` (parquet shard writer, atomic output directories, the authors' LMDB format),
+   ``loaders`` (the torch tile dataset the benchmark streams from a published dataset, its decoded tile store)
 3. ``cards``: dataset card, QC page, publishing and verification of a finished dataset directory
 4. ``pipeline`` (convert / qc / export orchestration), ``synthetic`` (seeded raw exports), ``benchmark``
 5. CLI: ``cli``, ``cli_options``, ``cli_raw_options``, ``cli_errors``, ``cli_interop``, ``cli_cells``,

@@ -12,8 +12,8 @@ import pytest
 from phenocell.benchmark.cells.config import EmbedConfig
 from phenocell.benchmark.cells.embed import by_fov, embed_cells
 from phenocell.benchmark.cells.table import embedding_key, import_anndata
-from phenocell.benchmark.data import SplitIndex, TileRef
 from phenocell.errors import InvalidOptionError, MissingDependencyError
+from phenocell.loaders.tiles import SplitIndex, TileRef
 from tests.benchmark.cells_helpers import cells_with_pixels, rows_of, split_units
 
 anndata = pytest.importorskip("anndata")

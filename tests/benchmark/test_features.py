@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from phenocell.benchmark.data import TileDataset, load_index, make_loader
 from phenocell.benchmark.device import resolve_precision
 from phenocell.benchmark.features import (
     ENCODE_BATCH,
@@ -19,6 +18,7 @@ from phenocell.benchmark.features import (
     to_input,
 )
 from phenocell.benchmark.frozen import FeatureSpec, build_encoder
+from phenocell.loaders.tiles import TileDataset, load_index, make_loader
 
 CPU = torch.device("cpu")
 

@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from phenocell.benchmark.config import TrainConfig
-from phenocell.benchmark.data import TileDataset, load_index, make_loader
 from phenocell.benchmark.evaluate import SplitScores
 from phenocell.benchmark.metrics import fragment_samples
 from phenocell.benchmark.objective import ClassWeightedLoss
+from phenocell.loaders.tiles import TileDataset, load_index, make_loader
 from tests.benchmark.simulated_device import on_cuda, simulated_cuda
 
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from phenocell.benchmark.config import TrainConfig
-from phenocell.benchmark.data import TileDataset, class_counts, load_index, make_loader
 from phenocell.benchmark.device import resolve_precision
 from phenocell.benchmark.models import SPLITS, build_model
 from phenocell.benchmark.reference import reference_for
 from phenocell.benchmark.train import sampler_for, train_head
+from phenocell.loaders.tiles import TileDataset, class_counts, load_index, make_loader
 
 
 def _one_step(data: Path, cache: Path, training: str, logs: list[str]) -> tuple[dict, dict, object]:

@@ -10,8 +10,8 @@ import pytest
 
 from phenocell.benchmark import progress
 from phenocell.benchmark.config import TrainConfig
-from phenocell.benchmark.data import TileDataset, load_index, make_loader
 from phenocell.benchmark.progress import Progress, full_protocol_on_cpu
+from phenocell.loaders.tiles import TileDataset, load_index, make_loader
 
 
 @pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 2), (16, 4)])

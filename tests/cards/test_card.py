@@ -10,8 +10,8 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
 from phenocell.cards import write_card
-from phenocell.dataset.writer import sha256_file
 from phenocell.splits import ALL_FAMILIES, DATA_EFFICIENCY, FAMILIES, SPLITS
+from phenocell.storage.writer import sha256_file
 
 
 def test_card_yaml_round_trips_and_matches_load_dataset(dataset_dir: Path) -> None:

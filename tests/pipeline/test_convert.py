@@ -13,9 +13,9 @@ import pytest
 import tifffile
 from datasets import load_dataset
 
-from phenocell.dataset.writer import sha256_file
 from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.schema import CLASS_NAMES
+from phenocell.storage.writer import sha256_file
 
 MIN_AREA_UM2 = 10.0  # the default --min-cell-area of a CODEX export
 
@@ -34,7 +34,7 @@ def test_default_and_family_config_return_same_rows(
 
 def _independent_class_lut(raw: Path, fov: str, mask: np.ndarray, mpp: float) -> dict[int, int]:
     """label -> semantic value, recomputed from the raw files without the converter's code."""
-    text = resources.files("phenocell.converters").joinpath("class_map.csv").read_text()
+    text = resources.files("phenocell.panoptic").joinpath("class_map.csv").read_text()
     names = {row["cluster_name"]: row["class_name"] for row in csv.DictReader(text.splitlines())}
     class_id = {n: (255 if c == "ignore" else CLASS_NAMES.index(c)) for n, c in names.items()}
     table = pd.read_csv(raw / "CRC_clusters_neighborhoods_markers.csv")

@@ -61,7 +61,7 @@ DIRT = FINE_NAMES.index("dirt") + 1
 
 def _fine_lut(ignore: int) -> np.ndarray:
     """gt_ct id → expected semantic value: 0 background; ``ignore`` for dirt and unclassified instances."""
-    text = resources.files("phenocell.converters").joinpath("class_map.csv").read_text()
+    text = resources.files("phenocell.panoptic").joinpath("class_map.csv").read_text()
     merge = {r["cluster_name"]: r["class_name"] for r in csv.DictReader(text.splitlines())}
     lut = np.full(30, ignore, dtype=np.uint8)  # id 0 inside an instance: no class
     for k, name in enumerate(FINE_NAMES, start=1):

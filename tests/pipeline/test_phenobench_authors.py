@@ -30,7 +30,7 @@ from phenocell.errors import InvalidOptionError
 from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.pipeline.lmdb_export import export_lmdb
 from phenocell.synthetic import SynthOptions
-from phenocell.synthetic.phenobench import synthesize_hdf5
+from phenocell.synthetic.hdf5_export import synthesize_hdf5
 
 from ..conftest import phenobench_lmdb  # the test data's own merge: gt_ct id → class id, dirt → 0
 

@@ -22,7 +22,7 @@ from phenocell.errors import InvalidInputError
 from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.pipeline.lmdb_import import import_lmdb
 from phenocell.synthetic import SynthOptions
-from phenocell.synthetic.phenobench import synthesize_hdf5
+from phenocell.synthetic.hdf5_export import synthesize_hdf5
 
 MASK = (300, 460)  # 2 x 3 tiles of the authors' 224 px tiling per FoV
 SPLIT_NAMES = {"train": "train", "valid": "validation", "test": "test"}

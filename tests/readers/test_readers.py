@@ -11,8 +11,8 @@ import pytest
 import tifffile
 
 from phenocell.constants import CellTableColumns
-from phenocell.converters.classes import load_class_map
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
+from phenocell.panoptic.class_merges import load_class_map
 from phenocell.readers.cell_table import read_cell_table
 from phenocell.readers.images import nearest_indices, open_he, open_label_mask
 from phenocell.readers.pairs import read_exclusions, write_exclusions

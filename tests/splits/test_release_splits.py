@@ -9,7 +9,7 @@ import pytest
 from phenocell.errors import InvalidInputError
 from phenocell.records import SampleRef
 from phenocell.splits import Splits
-from phenocell.splits.datasets import arctique_splits, lizard_splits, pannuke_splits
+from phenocell.splits.released import arctique_splits, lizard_splits, pannuke_splits
 
 SOURCES = ("consep", "crag", "dpath", "glas", "pannuke")
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from phenocell.benchmark.split_index import SplitIndex
-from phenocell.converters.layouts import PHENOBENCH_TILE
 from phenocell.errors import read_json_file
+from phenocell.loaders.split_index import SplitIndex
+from phenocell.panoptic.tile_layouts import PHENOBENCH_TILE
 from phenocell.profiles import DatasetProfile
 
 AUTHORS_TILING = "phenobench"

@@ -12,7 +12,6 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from phenocell.benchmark.augment import Augmenter
-from phenocell.benchmark.data import SplitIndex
 from phenocell.benchmark.device import Precision
 from phenocell.benchmark.features import encode, scale_image, to_input
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
@@ -29,6 +28,7 @@ from phenocell.benchmark.metrics import (
     sample_confusion,
     to_host,
 )
+from phenocell.loaders.tiles import SplitIndex
 
 
 @dataclass

@@ -25,10 +25,10 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from phenocell.benchmark.data import SplitIndex, TileDataset, TileRef, make_loader
 from phenocell.benchmark.device import Precision
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
 from phenocell.errors import InvalidInputError
+from phenocell.loaders.tiles import SplitIndex, TileDataset, TileRef, make_loader
 
 ENCODE_BATCH = 16
 CACHE_FORMAT = 5  # 4: the precision joins the key; 5: image scaling and resize join it

@@ -17,7 +17,6 @@ from torch import nn
 from phenocell.benchmark import backends
 from phenocell.benchmark.compat import import_timm
 from phenocell.benchmark.encoders import ENCODERS, EncoderConfig, PixelStats
-from phenocell.dataset.writer import sha256_file
 from phenocell.errors import (
     CorruptInputError,
     InvalidInputError,
@@ -25,6 +24,7 @@ from phenocell.errors import (
     PhenoCellError,
     require_file,
 )
+from phenocell.storage.writer import sha256_file
 
 
 @dataclass(frozen=True)

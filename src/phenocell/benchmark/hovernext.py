@@ -26,9 +26,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from phenocell.benchmark.compat import import_timm
-from phenocell.dataset.writer import sha256_file
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError, require_file
 from phenocell.schema import IGNORE_INDEX
+from phenocell.storage.writer import sha256_file
 
 HUB_ID = "convnextv2_large.fcmae_ft_in22k_in1k"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -19,7 +19,6 @@ from torch import nn
 
 from phenocell.benchmark.augment import Augmenter
 from phenocell.benchmark.config import TrainConfig
-from phenocell.benchmark.data import SplitIndex
 from phenocell.benchmark.device import Precision
 from phenocell.benchmark.evaluate import Pipeline
 from phenocell.benchmark.features import TokenCache, resize_record
@@ -28,7 +27,8 @@ from phenocell.benchmark.heads import HeadInput, build_head
 from phenocell.benchmark.objective import ClassWeightedLoss
 from phenocell.benchmark.reference import SUPERVISED
 from phenocell.benchmark.supervised import FocalLoss, ImagePipeline, build_hovernext, model_record
-from phenocell.benchmark.tile_store import StoreReader
+from phenocell.loaders.tile_store import StoreReader
+from phenocell.loaders.tiles import SplitIndex
 
 SPLITS = ("train", "validation", "test")
 

@@ -12,14 +12,6 @@ from torch.utils.data import DataLoader
 
 from phenocell import __version__
 from phenocell.benchmark.config import TrainConfig, epoch_steps
-from phenocell.benchmark.data import (
-    SplitIndex,
-    TileDataset,
-    class_counts,
-    dataset_profile,
-    load_index,
-    make_loader,
-)
 from phenocell.benchmark.data_protocol import data_protocol
 from phenocell.benchmark.device import resolve_device, resolve_precision
 from phenocell.benchmark.evaluate import evaluate
@@ -30,10 +22,18 @@ from phenocell.benchmark.presets import preset
 from phenocell.benchmark.record import head_parameters, protocol_record
 from phenocell.benchmark.reference import reference_for
 from phenocell.benchmark.report import write_run
-from phenocell.benchmark.tile_store import StoreReader, open_store
 from phenocell.benchmark.train import sampler_for, train_head
 from phenocell.cards.verify import verify_dataset
 from phenocell.errors import InvalidInputError
+from phenocell.loaders.tile_store import StoreReader, open_store
+from phenocell.loaders.tiles import (
+    SplitIndex,
+    TileDataset,
+    class_counts,
+    dataset_profile,
+    load_index,
+    make_loader,
+)
 from phenocell.profiles import DatasetProfile
 from phenocell.splits import nested_subset
 

@@ -19,10 +19,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
 
 from phenocell.benchmark.config import TrainConfig
-from phenocell.benchmark.data import SplitIndex
 from phenocell.benchmark.evaluate import Pipeline, evaluate, tile_logits
 from phenocell.benchmark.objective import build_optimizer, build_scheduler, tile_sampling_weights
 from phenocell.benchmark.progress import Progress, full_protocol_on_cpu
+from phenocell.loaders.tiles import SplitIndex
 
 __all__ = ["TrainConfig", "sampler_for", "train_head", "train_step"]
 

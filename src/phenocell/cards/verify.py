@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from phenocell.dataset.writer import sha256_file
 from phenocell.errors import IntegrityError, MissingInputError, PhenoCellError
 from phenocell.paths import check_inside
 from phenocell.splits import SPLITS, Splits
+from phenocell.storage.writer import sha256_file
 
 
 def _json(path: Path, problems: list[str]) -> dict[str, Any] | None:

@@ -21,13 +21,12 @@ from tqdm.auto import tqdm
 
 from phenocell import __version__
 from phenocell.constants import CELL_TABLE_FILE, HDF5_SUFFIXES
-from phenocell.converters.classes import ClassMap, load_class_map
-from phenocell.converters.layouts import resample_he
-from phenocell.converters.panoptic import FovCells, label_cells
-from phenocell.converters.regions import RegionFiles, check_geometry, find_region_files, open_segmentation
-from phenocell.converters.tiling import TileSpec, iter_tiles
-from phenocell.dataset.writer import atomic_directory, sha256_file, write_named_shard
 from phenocell.errors import InvalidInputError, InvalidOptionError
+from phenocell.panoptic.class_merges import ClassMap, load_class_map
+from phenocell.panoptic.labelling import FovCells, label_cells
+from phenocell.panoptic.regions import RegionFiles, check_geometry, find_region_files, open_segmentation
+from phenocell.panoptic.tile_layouts import resample_he
+from phenocell.panoptic.tiling import TileSpec, iter_tiles
 from phenocell.paths import check_out_vs_raw
 from phenocell.pipeline.datasets import RELEASES, convert_release
 from phenocell.pipeline.guards import canonical_cluster_names, check_region_names, unlabelled_fovs
@@ -55,6 +54,7 @@ from phenocell.readers.pairs import read_exclusions, write_exclusions
 from phenocell.records import FovSummary, LazyImage, NormalisationLog, Patient
 from phenocell.schema import mask_to_record
 from phenocell.splits.authors import AuthorsSplits, read_authors_splits
+from phenocell.storage.writer import atomic_directory, sha256_file, write_named_shard
 
 
 @dataclass

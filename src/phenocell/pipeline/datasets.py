@@ -18,10 +18,9 @@ from tqdm.auto import tqdm
 
 from phenocell import __version__
 from phenocell.cards import write_card
-from phenocell.converters.samples import iter_sample_tiles
-from phenocell.converters.tiling import TileSpec
-from phenocell.dataset.writer import atomic_directory, write_named_shard
 from phenocell.errors import InvalidOptionError
+from phenocell.panoptic.released import iter_sample_tiles
+from phenocell.panoptic.tiling import TileSpec
 from phenocell.pipeline.options import ConvertOptions
 from phenocell.pipeline.outputs import input_hashes, shard_entries, write_metadata_files
 from phenocell.profiles import DatasetProfile, get_profile
@@ -32,7 +31,8 @@ from phenocell.readers.pannuke import read_pannuke, read_pannuke_sample
 from phenocell.records import FovSummary, LabelledImage, SampleRef
 from phenocell.schema import features_for
 from phenocell.splits import Splits
-from phenocell.splits.datasets import arctique_splits, lizard_splits, pannuke_splits
+from phenocell.splits.released import arctique_splits, lizard_splits, pannuke_splits
+from phenocell.storage.writer import atomic_directory, write_named_shard
 
 #: Images per shard for PanNuke (7,901 images of 256 px): a card and split file listing every image would be
 #: huge, and its families are whole folds, so consecutive images of one fold share a shard.

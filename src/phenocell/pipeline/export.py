@@ -17,8 +17,7 @@ import shapely
 from shapely.geometry import mapping
 from tqdm.auto import tqdm
 
-from phenocell.converters.panoptic import FovCells
-from phenocell.dataset.atomic import atomic_directory
+from phenocell.panoptic.labelling import FovCells
 from phenocell.paths import check_inside, check_out_vs_raw
 from phenocell.pipeline.convert import Inputs, open_fov, read_inputs
 from phenocell.pipeline.options import ConvertOptions
@@ -26,6 +25,7 @@ from phenocell.pipeline.outputs import write_output_manifest
 from phenocell.pipeline.parallel import run_fovs, warm_up
 from phenocell.readers.polygons import label_polygons
 from phenocell.schema import CLASS_COLORS, IGNORE_COLOR, IGNORE_INDEX, class_name
+from phenocell.storage.atomic import atomic_directory
 
 
 def _feature(geom: Any, label: int, cell_id: int, class_id: int, granular: str) -> dict[str, Any]:

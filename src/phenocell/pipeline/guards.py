@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from phenocell.constants import IMAGE_SUFFIXES, MASK_DIR, POLYGON_DIR, POLYGON_SUFFIXES
-from phenocell.converters.classes import ClassMap
 from phenocell.errors import InvalidInputError
+from phenocell.panoptic.class_merges import ClassMap
 from phenocell.paths import check_region_name
 from phenocell.readers.cell_table import CellTable
 from phenocell.records import NormalisationLog

@@ -1,6 +1,6 @@
 """``phenocell export lmdb``: a PhenoCell dataset directory → the authors' LMDB release layout.
 
-The layout is described in :mod:`phenocell.dataset.lmdb`. Each tile becomes one record in FoV order
+The layout is described in :mod:`phenocell.storage.lmdb`. Each tile becomes one record in FoV order
 (``tile_name`` ``<fov>.hdf_TILE_<k>``, ``sample_name`` ``<fov>.hdf``), with the image as (3, H, W) uint8,
 ``semantic_mask`` uint8 and ``instance_mask`` int32 where our ignored cells (255) are background (0) in both
 maps, as their evaluation expects. Extra keys carry our own maps and the row's other fields (JSON), and
@@ -24,8 +24,13 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm.auto import tqdm
 
-from phenocell.dataset.lmdb import write_records
-from phenocell.dataset.lmdb_layout import (
+from phenocell.errors import InvalidInputError, MissingInputError, read_json_file
+from phenocell.paths import check_out_vs_raw
+from phenocell.profiles import DEFAULT_PROFILE
+from phenocell.schema import FEATURES, INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_mask
+from phenocell.splits import DATA_EFFICIENCY, SPLITS, Splits, nested_subset
+from phenocell.storage.lmdb import write_records
+from phenocell.storage.lmdb_layout import (
     EFFICIENCY_PERCENTS,
     EXTRA_INSTANCE,
     EXTRA_MANIFEST_FILE,
@@ -40,12 +45,7 @@ from phenocell.dataset.lmdb_layout import (
     to_authors_maps,
     write_split_csv,
 )
-from phenocell.dataset.writer import atomic_directory
-from phenocell.errors import InvalidInputError, MissingInputError, read_json_file
-from phenocell.paths import check_out_vs_raw
-from phenocell.profiles import DEFAULT_PROFILE
-from phenocell.schema import FEATURES, INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_mask
-from phenocell.splits import DATA_EFFICIENCY, SPLITS, Splits, nested_subset
+from phenocell.storage.writer import atomic_directory
 
 IMAGE_KEYS = ("image", "semantic_mask", "instance_mask")
 

@@ -1,6 +1,6 @@
 """``phenocell import-lmdb``: the authors' LMDB release → a PhenoCell dataset directory.
 
-Reads the release layout of :mod:`phenocell.dataset.lmdb_layout`: every record is unpickled with the
+Reads the release layout of :mod:`phenocell.storage.lmdb_layout`: every record is unpickled with the
 allow-list and checked before anything is written; tiles are kept as they are (one shard per FoV, in key
 order); the split families come from the split CSVs, read as ``--splits-from`` reads them
 (:mod:`phenocell.splits.authors`: base, tumor_type, tumor_stage, dii_clr, msi, base_{5,10,20,50}pct). A
@@ -23,17 +23,8 @@ from tqdm.auto import tqdm
 from phenocell import __version__
 from phenocell.cards import write_card
 from phenocell.constants import DEFAULT_MASK_MPP
-from phenocell.converters.classes import load_class_map
-from phenocell.dataset.lmdb import env_path, get_records, iter_records
-from phenocell.dataset.lmdb_layout import (
-    EXTRA_MANIFEST_FILE,
-    EXTRA_SPLITS_FILE,
-    LABEL_DICT_FILE,
-    read_label_dict,
-)
-from phenocell.dataset.lmdb_tiles import authors_row, has_phenocell_fields, restore_row
-from phenocell.dataset.writer import atomic_directory, write_named_shard
 from phenocell.errors import InvalidInputError, read_json_file
+from phenocell.panoptic.class_merges import load_class_map
 from phenocell.paths import check_out_vs_raw, check_region_name
 from phenocell.pipeline.outputs import input_hashes, shard_entries, write_metadata_files
 from phenocell.pipeline.tile_parts import count_cells, split_tile_families
@@ -43,6 +34,15 @@ from phenocell.splits import DATA_EFFICIENCY, SPLITS, Splits
 from phenocell.splits.authors import AuthorsSplits, file_rule, fov_of_sample, read_authors_splits
 from phenocell.splits.rules import AUTHORS_SEED, region_of
 from phenocell.splits.validate import validate_splits
+from phenocell.storage.lmdb import env_path, get_records, iter_records
+from phenocell.storage.lmdb_layout import (
+    EXTRA_MANIFEST_FILE,
+    EXTRA_SPLITS_FILE,
+    LABEL_DICT_FILE,
+    read_label_dict,
+)
+from phenocell.storage.lmdb_tiles import authors_row, has_phenocell_fields, restore_row
+from phenocell.storage.writer import atomic_directory, write_named_shard
 
 #: Patient fields a domain-split file tells: family → (field, value on the test side, value elsewhere).
 SIDES: dict[str, tuple[str, Any, Any]] = {

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from phenocell import __version__
-from phenocell.dataset.writer import sha256_file
 from phenocell.errors import InvalidInputError
 from phenocell.records import FovSummary, NormalisationLog
 from phenocell.splits import Splits
+from phenocell.storage.writer import sha256_file
 
 
 def kept_regions(regions: list[str], excluded: Mapping[str, str], *, unit: str) -> list[str]:

@@ -33,10 +33,10 @@ from phenocell.constants import (
     FOV_PATIENT_FILE,
     HDF5_SUFFIXES,
 )
-from phenocell.converters.classes import load_class_map
-from phenocell.converters.phenobench import cells_from_maps, fine_lookup, pixel_maps
-from phenocell.converters.regions import RegionFiles
 from phenocell.errors import InvalidInputError, MissingInputError
+from phenocell.panoptic.authors_labels import cells_from_maps, fine_lookup, pixel_maps
+from phenocell.panoptic.class_merges import load_class_map
+from phenocell.panoptic.regions import RegionFiles
 from phenocell.pipeline.convert import Inputs, OpenFov
 from phenocell.pipeline.metadata import mapped_fov_patients, patient_table_path, read_patients
 from phenocell.pipeline.options import ConvertOptions
@@ -138,7 +138,7 @@ def open_hdf5_fov(inputs: Inputs, fov: str, options: ConvertOptions) -> OpenFov:
     """Open one FoV's HDF5 file: H&E and instance map on one grid, cells labelled from ``gt_ct``.
 
     With ``--gt-ct-labels pixel`` (default) the tiles' semantic mask is ``gt_ct`` merged pixel by pixel and
-    the dirt pixels leave the instance map (:func:`phenocell.converters.phenobench.pixel_maps`); cells under
+    the dirt pixels leave the instance map (:func:`phenocell.panoptic.authors_labels.pixel_maps`); cells under
     ``--min-cell-area`` are then ignored (255) in it, as their records are.
     """
     path = inputs.regions[fov].mask

@@ -20,7 +20,6 @@ from tqdm.auto import tqdm
 
 from phenocell.cards.figures import outline_overlay
 from phenocell.cards.qc_page import render_qc_page
-from phenocell.dataset.atomic import atomic_directory
 from phenocell.errors import PhenoCellError
 from phenocell.paths import check_inside, check_out_vs_raw
 from phenocell.pipeline.convert import Inputs, open_fov, read_inputs
@@ -31,6 +30,7 @@ from phenocell.readers.images import read_resampled
 from phenocell.readers.pairs import read_exclusions, write_exclusions
 from phenocell.records import LazyImage
 from phenocell.schema import CLASS_NAMES
+from phenocell.storage.atomic import atomic_directory
 
 OVERLAY_SIDE = 1024
 THUMB_SIDE = 256

@@ -16,10 +16,10 @@ from typing import Any
 import datasets
 import pyarrow.parquet as pq
 
-from phenocell.dataset.writer import write_named_shard
 from phenocell.errors import InvalidInputError
 from phenocell.records import FovSummary
 from phenocell.splits.authors import AuthorsSplits, parse_tile_name, tile_name
+from phenocell.storage.writer import write_named_shard
 
 #: The part of a tile that a tile-level family does not name.
 NOT_NAMED = "none"

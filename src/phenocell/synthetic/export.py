@@ -23,7 +23,7 @@ from phenocell.constants import (
     PATIENT_TABLE_FILE,
     POLYGON_DIR,
 )
-from phenocell.converters.classes import load_class_map
+from phenocell.panoptic.class_merges import load_class_map
 from phenocell.paths import ensure_empty_output_dir
 from phenocell.readers.polygons import label_polygons, write_geojson
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX
@@ -183,7 +183,7 @@ def synthesize(
     """Write a synthetic raw export to ``raw_dir``; same options and seed give the same files."""
     options = options or SynthOptions()
     if options.layout == "phenobench-hdf5":
-        from phenocell.synthetic.phenobench import synthesize_hdf5  # the authors' per-FoV HDF5 files
+        from phenocell.synthetic.hdf5_export import synthesize_hdf5  # the authors' per-FoV HDF5 files
 
         return synthesize_hdf5(raw_dir, options=options, overwrite=overwrite, progress=progress)
     raw = ensure_empty_output_dir(raw_dir, overwrite=overwrite)

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.draw import ellipse
 
-from phenocell.converters.classes import load_class_map
+from phenocell.panoptic.class_merges import load_class_map
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX
 from phenocell.synthetic.appearance import CLUSTER_WEIGHTS, LOOKS, Look
 

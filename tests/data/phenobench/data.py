@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from phenocell.synthetic import SynthOptions
-from phenocell.synthetic.phenobench import synthesize_hdf5
+from phenocell.synthetic.hdf5_export import synthesize_hdf5
 
 #: 6 FoVs of 160x192 px, 5 patients, 3 ifl channels: every split family is non-empty.
 TINY = SynthOptions(fovs=6, patients=5, seed=0, mask_shape=(160, 192), layout="phenobench-hdf5")

@@ -45,7 +45,7 @@ TILE = 64
 
 def fine_to_coarse() -> np.ndarray:
     """gt_ct id → class id (dirt → 0), from the names in class_map.csv sorted alphabetically."""
-    text = resources.files("phenocell.converters").joinpath("class_map.csv").read_text()
+    text = resources.files("phenocell.panoptic").joinpath("class_map.csv").read_text()
     merge = {r["cluster_name"]: r["class_name"] for r in csv.DictReader(text.splitlines())}
     lut = np.zeros(30, dtype=np.uint8)
     for k, name in enumerate(sorted(merge), start=1):

@@ -25,7 +25,9 @@ from phenocell.benchmark.cells.config import EmbedConfig
 from phenocell.benchmark.cells.fov import TILE_FIELDS, FovCells, Tile
 from phenocell.benchmark.cells.pixelstats import FEATURE_NAMES, Coverage
 from phenocell.benchmark.cells.table import CellRows, write_h5ad
-from phenocell.benchmark.data import (
+from phenocell.benchmark.data_protocol import data_protocol
+from phenocell.errors import InvalidInputError, read_json_file
+from phenocell.loaders.tiles import (
     SplitIndex,
     TileDataset,
     dataset_profile,
@@ -33,8 +35,6 @@ from phenocell.benchmark.data import (
     local_dataset,
     make_loader,
 )
-from phenocell.benchmark.data_protocol import data_protocol
-from phenocell.errors import InvalidInputError, read_json_file
 
 PIXEL_STATS = "baseline/pixel-stats"
 

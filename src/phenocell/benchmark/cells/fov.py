@@ -13,7 +13,7 @@ import numpy as np
 
 from phenocell.benchmark.cells.pixelstats import Coverage, features_from_moments, pixel_moments
 from phenocell.benchmark.cells.pooling import CellMerger, TileCells, tile_fragments
-from phenocell.benchmark.data import TileRef
+from phenocell.loaders.tiles import TileRef
 
 #: Per-tile fields of a row that every cell of the tile shares (read from the shard).
 TILE_FIELDS = ("patient", "group", "tumor_type", "stage", "mpp")

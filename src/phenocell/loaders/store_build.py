@@ -1,4 +1,4 @@
-"""One parquet shard decoded into the tile store's raw arrays (layout: :mod:`phenocell.benchmark.tile_store`).
+"""One parquet shard decoded into the tile store's raw arrays (layout: :mod:`phenocell.loaders.tile_store`).
 
 Tiles are written with plain file writes, one row group at a time (never through a writable memory map, so
 the building process's resident memory stays one row group however large the shard).

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phenocell.dataset.lmdb import safe_loads
-from phenocell.dataset.lmdb_layout import SPLIT_FILES, read_label_dict, to_authors_maps, write_split_csv
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError, UnsafeInputError
 from phenocell.splits import DATA_EFFICIENCY
 from phenocell.splits.authors import DOMAIN_FILES, read_authors_splits
+from phenocell.storage.lmdb import safe_loads
+from phenocell.storage.lmdb_layout import SPLIT_FILES, read_label_dict, to_authors_maps, write_split_csv
 
 
 class _Payload:

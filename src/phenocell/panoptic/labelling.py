@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from phenocell.constants import MAX_LABEL
-from phenocell.converters.classes import ClassMap
-from phenocell.converters.join_check import check_centroids_on_mask, check_id_join, median_centroid_distance
 from phenocell.errors import InvalidInputError
+from phenocell.panoptic.class_merges import ClassMap
+from phenocell.panoptic.join_check import check_centroids_on_mask, check_id_join, median_centroid_distance
 from phenocell.readers.cell_table import CellTable
 from phenocell.records import LazyImage
 from phenocell.schema import BACKGROUND, IGNORE_INDEX, IGNORE_RECORD
@@ -77,7 +77,7 @@ def scan_labels(mask: LazyImage, points: np.ndarray | None = None) -> LabelStats
     Args:
         mask: the label image.
         points: optional (N, 2) array of (y, x) pixel positions to look up, all on the mask
-            (:func:`~phenocell.converters.join_check.check_centroids_on_mask`).
+            (:func:`~phenocell.panoptic.join_check.check_centroids_on_mask`).
 
     """
     height, width = mask.shape
@@ -209,7 +209,7 @@ def label_cells(
     """Join a FoV's table rows to its mask labels and assign classes (QC failures get 255).
 
     Global cell ids are ``fov_index << 32 | label``: unique across the dataset and stable across runs.
-    An id join is checked by centroids (:mod:`phenocell.converters.join_check`) when
+    An id join is checked by centroids (:mod:`phenocell.panoptic.join_check`) when
     ``max_centroid_distance`` is given.
     """
     cols = table.columns

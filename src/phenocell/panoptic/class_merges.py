@@ -81,8 +81,8 @@ def _class_ids(rows: list[tuple[int, str, str]], source: str) -> dict[str, int]:
 
 def load_class_map(path: Path | None = None) -> ClassMap:
     """Load the default class map, updated with the rows of ``path`` when given."""
-    default = resources.files("phenocell.converters").joinpath(DEFAULT_CLASS_MAP)
-    source = f"phenocell/converters/{DEFAULT_CLASS_MAP}"
+    default = resources.files("phenocell.panoptic").joinpath(DEFAULT_CLASS_MAP)
+    source = f"phenocell/panoptic/{DEFAULT_CLASS_MAP}"
     text = default.read_text(encoding="utf-8")
     ids = _class_ids(parse_pairs(text, source=source, header=CLASS_MAP_HEADER, what="class map"), source)
     sources = [source]

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from phenocell.converters.layouts import TileBox, grid_boxes, phenobench_boxes
-from phenocell.converters.panoptic import FovCells
 from phenocell.errors import InvalidOptionError
+from phenocell.panoptic.labelling import FovCells
+from phenocell.panoptic.tile_layouts import TileBox, grid_boxes, phenobench_boxes
 from phenocell.readers.images import banded, nearest_indices, read_resampled
 from phenocell.records import LazyImage
 from phenocell.schema import MAX_TILE_INSTANCES, PNG_LEVEL, encode_instance, encode_rgb, encode_semantic

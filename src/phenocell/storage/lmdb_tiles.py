@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from phenocell.dataset.lmdb_layout import EXTRA_INSTANCE, EXTRA_META, EXTRA_SEMANTIC
 from phenocell.errors import InvalidInputError
 from phenocell.schema import (
     BACKGROUND,
@@ -25,6 +24,7 @@ from phenocell.schema import (
     encode_rgb,
     encode_semantic,
 )
+from phenocell.storage.lmdb_layout import EXTRA_INSTANCE, EXTRA_META, EXTRA_SEMANTIC
 
 UINT16_TO_UINT8 = 257
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from phenocell.benchmark.data import TileDataset, class_counts, load_index, make_loader
 from phenocell.benchmark.features import TokenCache, encode, to_input
 from phenocell.benchmark.frozen import FeatureSpec, build_encoder
 from phenocell.errors import InvalidInputError
+from phenocell.loaders.tiles import TileDataset, class_counts, load_index, make_loader
 from phenocell.schema import INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_mask
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from phenocell.benchmark import store_build, tile_store
-from phenocell.benchmark.data import TileDataset, class_counts, load_index, make_loader
-from phenocell.benchmark.tile_store import TileStore, open_store
 from phenocell.errors import SystemResourceError
+from phenocell.loaders import store_build, tile_store
+from phenocell.loaders.tile_store import TileStore, open_store
+from phenocell.loaders.tiles import TileDataset, class_counts, load_index, make_loader
 from phenocell.schema import INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_mask
 
 

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from phenocell.cli import convert_main
-from phenocell.dataset.atomic import atomic_directory, clean_stale_partials
 from phenocell.errors import OutputLockedError
+from phenocell.storage.atomic import atomic_directory, clean_stale_partials
 
 ARGS = ["--tile-size", "128", "--quiet"]
 

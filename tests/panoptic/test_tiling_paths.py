@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from phenocell.converters import panoptic
-from phenocell.converters.panoptic import FovCells, _strip_sums
-from phenocell.converters.tiling import _tile_instances
 from phenocell.errors import InvalidOptionError
+from phenocell.panoptic import labelling
+from phenocell.panoptic.labelling import FovCells, _strip_sums
+from phenocell.panoptic.tiling import _tile_instances
 from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.readers.images import banded
 from phenocell.records import LazyImage
@@ -50,7 +50,7 @@ def test_tile_ids_equal_sorting_the_tiles_labels(top: int) -> None:
 def test_strip_sums_dense_and_sorted_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     strip = np.random.default_rng(1).integers(0, 30, (12, 17)).astype(np.int64)
     dense = _strip_sums(strip, 100)
-    monkeypatch.setattr(panoptic, "LUT_LABELS", 1)  # force the unique() path
+    monkeypatch.setattr(labelling, "LUT_LABELS", 1)  # force the unique() path
     sorted_ = _strip_sums(strip, 100)
     assert dense is not None and sorted_ is not None
     for a, b in zip(dense, sorted_, strict=True):

@@ -11,9 +11,9 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from phenocell.dataset.atomic import atomic_directory
 from phenocell.paths import check_inside
 from phenocell.schema import FEATURES
+from phenocell.storage.atomic import atomic_directory
 
 __all__ = ["ROWS_PER_GROUP", "atomic_directory", "sha256_file", "write_shard"]
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phenocell.converters.join_check import check_id_join, median_centroid_distance
 from phenocell.errors import InvalidInputError
+from phenocell.panoptic.join_check import check_id_join, median_centroid_distance
 from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.synthetic import SynthOptions, synthesize
 
@@ -134,7 +134,7 @@ def test_a_centroid_off_its_fov_is_an_error_naming_line_fov_and_value(
 
 
 def test_a_centroid_within_a_pixel_of_the_edge_passes_an_id_join() -> None:
-    from phenocell.converters.join_check import check_centroids_on_mask
+    from phenocell.panoptic.join_check import check_centroids_on_mask
 
     lines = np.array([2, 3])
     check_centroids_on_mask(

@@ -1,6 +1,6 @@
 """The authors' LMDB tile database: a restricted unpickler, and reading / writing records.
 
-The release's layout around the database is in :mod:`phenocell.dataset.lmdb_layout`. Keys are
+The release's layout around the database is in :mod:`phenocell.storage.lmdb_layout`. Keys are
 ``f"{i:08}"`` (ASCII, a global counter from 0); each value is ``pickle.dumps(dict)`` with ``tile_name``,
 ``sample_name``, ``image`` (C, H, W), ``semantic_mask`` and ``instance_mask`` (H, W). Values are pickles,
 so a downloaded release is unpickled here with an allow-list of globals (numpy array reconstruction only):
@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from phenocell.dataset.lmdb_layout import LMDB_SUBDIR
 from phenocell.errors import (
     CorruptInputError,
     InvalidInputError,
@@ -26,6 +25,7 @@ from phenocell.errors import (
     UnsafeInputError,
     require_package,
 )
+from phenocell.storage.lmdb_layout import LMDB_SUBDIR
 
 REQUIRED_KEYS = ("tile_name", "sample_name", "image", "semantic_mask", "instance_mask")
 MAP_SIZE = 1 << 40  # address space only: LMDB files grow with their content

@@ -10,7 +10,7 @@ Layout (what their benchmark code reads; ``LMDB_DIR`` is the release folder)::
       splits/data_efficiency_splits/split_{5,10,20,50}_percent_train.csv        same columns
       domain_splits/schuerch_<train>_train_val_<test>_test.csv                   same, one per domain shift
 
-Records (:mod:`phenocell.dataset.lmdb`) carry ``tile_name`` (``<sample_name>_TILE_<k>``), ``sample_name``
+Records (:mod:`phenocell.storage.lmdb`) carry ``tile_name`` (``<sample_name>_TILE_<k>``), ``sample_name``
 (the FoV's HDF5 file name, ``reg002_A.hdf``), ``image`` (C, H, W), ``semantic_mask`` (H, W) and
 ``instance_mask`` (H, W, ids renumbered per tile). Their data has no ignore value: dirt is background.
 """

@@ -4,7 +4,7 @@ Only the index (shard, row group, row, FoV, tile origin: a few hundred bytes per
 split. A :class:`TileDataset` item reads its row group from the shard (a small per-worker LRU keeps the last
 row groups: sequential passes read each group once) and decodes that tile's PNGs, so memory does not grow
 with the split; :func:`make_loader` runs the decoding in DataLoader worker processes with pinned memory.
-With a tile store (:mod:`phenocell.benchmark.tile_store`, what ``benchmark run`` uses by default) an item
+With a tile store (:mod:`phenocell.loaders.tile_store`, what ``benchmark run`` uses by default) an item
 is a copy out of the store's memory maps instead, and a worker reads a whole batch per call.
 The split's shards are those the dataset card lists for ``family`` / ``split`` (the same files
 ``datasets.load_dataset(data, family, split=split)`` reads).
@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from phenocell.benchmark.split_index import (
+from phenocell.loaders.split_index import (
     INDEX_COLUMNS,
     VALID,
     SplitIndex,
@@ -71,7 +71,7 @@ def decode_png(data: bytes, dtype: np.dtype) -> np.ndarray:
 class TileDataset(Dataset[dict[str, Any]]):
     """Decoded tiles of a :class:`SplitIndex`, plus cached token grids when a cache reader is given.
 
-    With a tile store reader (:mod:`phenocell.benchmark.tile_store`) tiles are copied out of its memory
+    With a tile store reader (:mod:`phenocell.loaders.tile_store`) tiles are copied out of its memory
     maps instead of decoded from the shards, and :meth:`__getitems__` reads a whole batch per call (the
     DataLoader then hands one already-stacked batch per worker message to :func:`collate`).
     """

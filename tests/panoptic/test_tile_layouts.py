@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from phenocell.constants import DEFAULT_MASK_MPP
-from phenocell.converters.layouts import linspace_edges, phenobench_boxes, resample_he
-from phenocell.converters.panoptic import FovCells
-from phenocell.converters.tiling import TileSpec, iter_tiles, tile_boxes
 from phenocell.errors import InvalidOptionError
+from phenocell.panoptic.labelling import FovCells
+from phenocell.panoptic.tile_layouts import linspace_edges, phenobench_boxes, resample_he
+from phenocell.panoptic.tiling import TileSpec, iter_tiles, tile_boxes
 from phenocell.records import LazyImage
 from phenocell.schema import IGNORE_INDEX
 from phenocell.synthetic.export import PHENOBENCH_FOV

@@ -13,7 +13,7 @@ shard, named by the shard's sha256 (the dataset manifest's; a shard whose bytes 
     STORE/v1/<sha256>/row_groups.npy   (G + 1,) int64: row group g's first tile, so (group, row) → tile
 
 A folder is built in a private temporary sibling and renamed into place when complete
-(:func:`phenocell.dataset.writer.atomic_directory`): a failed build leaves nothing, and a concurrent run
+(:func:`phenocell.storage.writer.atomic_directory`): a failed build leaves nothing, and a concurrent run
 waits for the other run's build instead of repeating it. Reads map the files (``mmap``) and give the mapped
 pages back after each batch (``MADV_DONTNEED``: they stay in the page cache), so a worker's resident memory
 does not grow with the dataset.
@@ -34,9 +34,9 @@ import numpy as np
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from phenocell.benchmark.store_build import TILE_ARRAYS, build_shard
-from phenocell.dataset.writer import atomic_directory, sha256_file
 from phenocell.errors import InvalidInputError, OutputExistsError, OutputLockedError, SystemResourceError
+from phenocell.loaders.store_build import TILE_ARRAYS, build_shard
+from phenocell.storage.writer import atomic_directory, sha256_file
 
 FORMAT = 1
 AUTO, OFF = "auto", "none"

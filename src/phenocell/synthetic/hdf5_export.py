@@ -15,8 +15,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from phenocell.constants import CHANNEL_NAMES_FILE, FOV_PATIENT_FILE, PATIENT_TABLE_FILE
-from phenocell.converters.phenobench import fine_cluster_names
 from phenocell.errors import InvalidOptionError, require_package
+from phenocell.panoptic.authors_labels import fine_cluster_names
 from phenocell.paths import ensure_empty_output_dir
 from phenocell.synthetic.export import patient_table, region_name
 from phenocell.synthetic.options import SynthOptions

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from phenocell.converters.classes import ClassMap, load_class_map
-from phenocell.converters.panoptic import UNMATCHED, FovCells, scan_labels
 from phenocell.errors import InvalidInputError
+from phenocell.panoptic.class_merges import ClassMap, load_class_map
+from phenocell.panoptic.labelling import UNMATCHED, FovCells, scan_labels
 from phenocell.records import LazyImage
 from phenocell.schema import IGNORE_INDEX
 
@@ -38,7 +38,7 @@ def fine_cluster_names() -> tuple[str, ...]:
     if len(names) != FINE_CLASSES:
         raise InvalidInputError(
             "the default class map does not list the 29 granular cluster names",
-            expected=f"{FINE_CLASSES} names in phenocell/converters/class_map.csv",
+            expected=f"{FINE_CLASSES} names in phenocell/panoptic/class_map.csv",
             found=f"{len(names)} names",
             fix="restore the package's class_map.csv (user merges go in --class-map)",
         )

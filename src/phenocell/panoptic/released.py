@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from phenocell.converters.panoptic import FovCells, scan_labels
-from phenocell.converters.tiling import TileSpec, iter_tiles
 from phenocell.errors import InvalidInputError
+from phenocell.panoptic.labelling import FovCells, scan_labels
+from phenocell.panoptic.tiling import TileSpec, iter_tiles
 from phenocell.profiles import DatasetProfile
 from phenocell.records import LabelledImage, LazyImage
 from phenocell.schema import PNG_LEVEL

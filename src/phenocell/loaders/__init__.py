@@ -1,0 +1,1 @@
+"""Readers of a published dataset: the torch tile dataset the benchmark streams, its decoded tile store."""
