@@ -112,3 +112,19 @@ def test_unknown_profile_lists_the_valid_ones() -> None:
     assert get_profile(None) is PHENOCELL
     with pytest.raises(InvalidOptionError, match="'arctique'"):
         get_profile("consep")
+
+
+def test_a_published_score_names_one_of_the_profiles_families() -> None:
+    misnamed = replace(LIZARD, published=(("holdout_nope", 0.5),))
+    with pytest.raises(InvalidInputError, match=r"published scores for families \['holdout_nope'\]"):
+        misnamed.validate()
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_every_profile_carries_its_card_and_benchmark_facts(name: str) -> None:
+    profile = PROFILES[name]
+    assert profile.citation.startswith("@article{phenobench") and profile.citation.count("@") == 2
+    assert {"histopathology", "H&E", "cell-phenotyping"} <= set(profile.tags)
+    config = profile.authors_config
+    assert config.file == f"configs/config_unetr_{'schuerch' if name == 'phenocell' else name}.yaml"
+    assert (config.warmup, config.early_stop, config.loss) == (1000, 1200, "cross_entropy")

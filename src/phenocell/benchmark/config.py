@@ -5,10 +5,10 @@ The reference is Kainmueller-Lab/Pathology-Foundation-Model-Benchmark (its per-d
 field's first choice is the reference; the others are our departures, kept under their own names. Fields
 that differ between the authors' dataset configs (steps, batch size, warm-up, ``T_max``, ``eta_min``, early
 stop, encoder training) default to ``None``: :meth:`TrainConfig.resolved` fills them from the run's row of
-:data:`~phenocell.benchmark.reference.REFERENCE_CONFIGS`. The CLI (:mod:`phenocell.benchmark.cli`) derives
-its defaults and choices from these fields. The protocol-level defaults are the ``phenobench`` preset's
-(:mod:`phenocell.benchmark.presets`, read from there); :meth:`TrainConfig.preset` gives another preset's
-options, and departures are counted from the run's preset.
+:data:`~phenocell.benchmark.reference.REFERENCE_CONFIGS` (the profile's ``authors_config``). The CLI
+(:mod:`phenocell.benchmark.cli`) derives its defaults and choices from these fields. The protocol-level
+defaults are the ``phenobench`` preset's (:mod:`phenocell.benchmark.presets`, read from there);
+:meth:`TrainConfig.preset` gives another preset's options, and departures are counted from the run's preset.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, get_args
 
 from phenocell.benchmark.presets import PHENOBENCH, preset
-from phenocell.benchmark.reference import ReferenceConfig, reference_for
+from phenocell.benchmark.reference import reference_for
 from phenocell.errors import InvalidOptionError, check_choice, check_literal_fields
+from phenocell.profiles import ReferenceConfig
 
 ClassWeighting = Literal["ema_softmax", "inverse", "none"]
 Sampling = Literal["class_pixels", "class", "uniform", "shuffle"]

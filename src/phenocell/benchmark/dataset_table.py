@@ -3,8 +3,8 @@
 A column is named after the run's dataset (its profile) for the dataset's standard family (the first of
 its profile's families: PhenoCell ``base``, Lizard ``rotation1``, PanNuke ``standard`` (the authors' train
 F3 / validation F1 / test F2), Arctique ``base``), and ``<dataset> <family>`` for any other family (e.g.
-``lizard holdout_glas``, the GlaS shift). Rows are
-encoder / head pairs; cells are the test ``metric``. The published supervised baseline follows the table.
+``lizard holdout_glas``, the GlaS shift). Rows are encoder / head pairs; cells are the test ``metric``. The
+published supervised baseline (each profile's ``published``) follows the table.
 """
 
 from __future__ import annotations
@@ -12,15 +12,26 @@ from __future__ import annotations
 from typing import Any
 
 from phenocell.benchmark.data_protocol import FOOTNOTE, mark
-from phenocell.benchmark.supervised import PUBLISHED
-from phenocell.profiles import get_profile
+from phenocell.profiles import DEFAULT_PROFILE, PROFILES, get_profile
+
+
+def column(dataset: str, family: str) -> str:
+    """The compare-table column of ``dataset``'s ``family``: the dataset alone for its standard family."""
+    standard = get_profile(dataset).families[0]
+    return dataset if family == standard else f"{dataset} {family}"
 
 
 def column_of(doc: dict[str, Any]) -> str:
     """The compare-table column of a run."""
-    dataset = doc.get("dataset", "phenocell")
-    standard = get_profile(dataset).families[0]
-    return dataset if doc["family"] == standard else f"{dataset} {doc['family']}"
+    return column(doc.get("dataset", DEFAULT_PROFILE), doc["family"])
+
+
+def published_line() -> str:
+    """The supervised baseline's published test macro F1 of every profile that has one, by column."""
+    published = [(column(p.name, fam), v) for p in PROFILES.values() for fam, v in p.published]
+    return "Published supervised baseline (PhenoBench, test macro F1): " + ", ".join(
+        f"{c} {v:.3f}" for c, v in published
+    )
 
 
 def dataset_table(docs: list[dict[str, Any]], metric: str) -> str:
@@ -35,7 +46,7 @@ def dataset_table(docs: list[dict[str, Any]], metric: str) -> str:
         value = doc["metrics"]["test"].get(metric)  # None: a metric the run's mode has not (cells: pixels)
         table.setdefault((doc["encoder"], doc["head"]), {})[column] = None if value is None else float(value)
         marks[(doc["encoder"], doc["head"], column)] = mark(doc)
-    rank = {name: i for i, name in enumerate(("phenocell", "lizard", "pannuke", "arctique"))}
+    rank = {name: i for i, name in enumerate(PROFILES)}
     columns.sort(key=lambda c: (rank.get(c.split()[0], len(rank)), c.split()[0], " " in c, c))
     lines = [
         f"## test {metric} per dataset",
@@ -48,8 +59,7 @@ def dataset_table(docs: list[dict[str, Any]], metric: str) -> str:
             f"{values[c]:.4f}{marks[(enc, head, c)]}" if values.get(c) is not None else "—" for c in columns
         ]
         lines.append(f"| {enc} | {head} | " + " | ".join(cells) + " |")
-    published = ", ".join(f"{c} {v:.3f}" for c, v in PUBLISHED.items())
-    lines += ["", f"Published supervised baseline (PhenoBench, test macro F1): {published}."]
+    lines += ["", published_line() + "."]
     if any(marks.values()):
         lines += ["", FOOTNOTE]
     return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from phenocell.benchmark.config import EPOCH_COUNTED, HEADS, TrainConfig
 from phenocell.benchmark.heads import head_size
 from phenocell.benchmark.models import Model
 from phenocell.benchmark.presets import preset, preset_notes
-from phenocell.benchmark.reference import ReferenceConfig
+from phenocell.profiles import ReferenceConfig
 
 
 def protocol_record(

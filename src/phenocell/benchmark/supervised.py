@@ -20,9 +20,6 @@ from phenocell.benchmark.device import Precision
 from phenocell.benchmark.features import scale_image
 from phenocell.benchmark.hovernext import HoverNextConfig, HoverNextUNet, focal_loss
 
-#: Published test macro F1 of the supervised baseline (PhenoBench), by compare-table column.
-PUBLISHED = {"lizard": 0.725, "pannuke": 0.784, "arctique": 0.938, "lizard holdout_glas": 0.639}
-
 
 @dataclass
 class ImagePipeline:

@@ -21,68 +21,9 @@ from phenocell.cards.summary import DatasetSummary
 from phenocell.schema import IGNORE_NAME, IGNORE_RECORD, features_for, record_to_mask
 from phenocell.splits import SPLITS
 
-CITATION = """@article{phenobench,
-  title   = {PhenoBench: A Comprehensive Benchmark for Cell Phenotyping},
-  author  = {Kainmueller lab and collaborators},
-  journal = {arXiv preprint},
-  year    = {2025}
-}
-@article{schurch2020,
-  title   = {Coordinated Cellular Neighborhoods Orchestrate Antitumoral Immunity at the Colorectal Cancer
-             Invasive Front},
-  author  = {Sch{\\"u}rch, Christian M. and others},
-  journal = {Cell},
-  volume  = {182},
-  year    = {2020}
-}"""
-
-
-_PHENOBENCH = CITATION.split("\n@article{schurch2020")[0]
-CITATIONS = {
-    "lizard": _PHENOBENCH
-    + """
-@inproceedings{lizard,
-  title     = {Lizard: A Large-Scale Dataset for Colonic Nuclear Instance Segmentation and Classification},
-  author    = {Graham, Simon and others},
-  booktitle = {Proceedings of the IEEE/CVF International Conference on Computer Vision Workshops},
-  year      = {2021}
-}""",
-    "pannuke": _PHENOBENCH
-    + """
-@inproceedings{pannuke,
-  title     = {PanNuke: An Open Pan-Cancer Histology Dataset for Nuclei Instance Segmentation and
-               Classification},
-  author    = {Gamper, Jevgenij and others},
-  booktitle = {European Congress on Digital Pathology},
-  year      = {2019}
-}""",
-    "arctique": _PHENOBENCH
-    + """
-@inproceedings{arctique,
-  title     = {Arctique: An artificial histopathological dataset unifying realism and controllability for
-               uncertainty quantification},
-  author    = {Franzen, Jannik and others},
-  booktitle = {Advances in Neural Information Processing Systems, Datasets and Benchmarks Track},
-  year      = {2024}
-}""",
-}
-
-
 FIGURE_DIR = "figures"
 HISTOGRAM_PNG = "class_histogram.png"
 EXAMPLES_PNG = "example_tiles.png"
-TAGS = {
-    "phenocell": (
-        "histopathology",
-        "H&E",
-        "CODEX",
-        "cell-phenotyping",
-        "panoptic-segmentation",
-        "colorectal-cancer",
-    ),
-    "arctique": ("histopathology", "H&E", "synthetic", "cell-phenotyping", "panoptic-segmentation"),
-}
-NUCLEUS_TAGS = ("histopathology", "H&E", "nuclei", "cell-phenotyping", "panoptic-segmentation")
 
 
 def metadata_configs(summary: DatasetSummary) -> MetadataConfigs:
@@ -130,7 +71,7 @@ def card_data(summary: DatasetSummary) -> DatasetCardData:
         license=summary.license,
         pretty_name=summary.profile.pretty_name,
         task_categories=["image-segmentation"],
-        tags=list(TAGS.get(summary.profile.name, NUCLEUS_TAGS)),
+        tags=list(summary.profile.tags),
         size_categories=[_size_category(tiles)],
     )
     metadata_configs(summary).to_dataset_card_data(data)
@@ -235,7 +176,7 @@ def render_card(summary: DatasetSummary) -> str:
         options=sorted((k, v) for k, v in summary.options.items() if k != "departures"),
         departures=summary.options.get("departures"),
         version=__version__,
-        citation=CITATIONS.get(summary.profile.name, CITATION),
+        citation=summary.profile.citation,
         profile=summary.profile,
         card_families=summary.card_families(),
     )

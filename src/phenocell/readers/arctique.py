@@ -25,9 +25,9 @@ import tifffile
 from PIL import Image
 
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
+from phenocell.profiles import ARCTIQUE
 from phenocell.records import LabelledImage, SampleRef
 
-NUM_CLASSES = 5
 SUBSETS = ("train", "test")
 MASK_LAYOUTS = (("semantic", "instance", ".png"), ("semantic_indexing", "instance_indexing", ".tif"))
 _IMAGE = re.compile(r"^img_(\d+)\.png$")
@@ -110,10 +110,10 @@ def _classes(semantic: np.ndarray, instances: np.ndarray, name: str) -> tuple[np
     fg = instances > 0
     pairs = np.unique(np.stack([instances[fg], semantic[fg]]), axis=1)
     labels, counts = np.unique(pairs[0], return_counts=True)
-    if (counts > 1).any() or not np.isin(pairs[1], range(1, NUM_CLASSES + 1)).all():
+    if (counts > 1).any() or not np.isin(pairs[1], range(1, ARCTIQUE.num_classes + 1)).all():
         raise InvalidInputError(
             f"Arctique {name}: instance and semantic masks disagree",
-            expected=f"one semantic class in 1..{NUM_CLASSES} under every instance",
+            expected=f"one semantic class in 1..{ARCTIQUE.num_classes} under every instance",
             found=f"instances {labels[counts > 1][:5].tolist()} mixed; values {np.unique(pairs[1]).tolist()}",
             fix="pair each instance mask with its own semantic mask",
         )

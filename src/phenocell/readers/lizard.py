@@ -24,12 +24,12 @@ from PIL import Image
 
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
 from phenocell.paths import check_region_name
+from phenocell.profiles import LIZARD
 from phenocell.records import LabelledImage, SampleRef
 
 IMAGE_DIRS = ("Lizard_Images1", "Lizard_Images2")
 LABEL_DIR = "Lizard_Labels"
 INFO_COLUMNS = ("Filename", "Source", "Split")
-NUM_CLASSES = 6
 
 
 def _find_dir(raw: Path, name: str) -> Path | None:
@@ -168,11 +168,11 @@ def read_lizard_sample(path: Path, ref: SampleRef) -> LabelledImage:
     present = np.unique(inst[inst > 0]).astype(np.int64)
     lookup = dict(zip(ids.tolist(), classes.tolist(), strict=False))
     unknown = [int(v) for v in present if int(v) not in lookup]
-    bad = sorted({c for c in classes.tolist() if not 1 <= c <= NUM_CLASSES})
+    bad = sorted({c for c in classes.tolist() if not 1 <= c <= LIZARD.num_classes})
     if len(ids) != len(classes) or unknown or bad:
         raise InvalidInputError(
             f"Lizard {ref.name!r}: labels and classes disagree",
-            expected=f"one class in 1..{NUM_CLASSES} per inst_map label; id and class of equal length",
+            expected=f"one class in 1..{LIZARD.num_classes} per inst_map label; id and class of equal length",
             found=f"{len(ids)} ids, {len(classes)} classes; unlisted labels {unknown[:5]}; classes {bad[:5]}",
             fix="use the .mat files of the Lizard release",
         )

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
+from phenocell.profiles import PANNUKE
 from phenocell.records import LabelledImage, SampleRef
 
-NUM_CLASSES = 5
-MASK_CHANNELS = NUM_CLASSES + 1
+MASK_CHANNELS = PANNUKE.num_classes + 1  # a channel per class, then background
 _FOLD = re.compile(r"^fold\s*(\d+)$", re.IGNORECASE)
 
 
@@ -110,9 +110,9 @@ def instance_map(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     Labels are numbered 1..n in (channel, id) order; the class of a label is its channel + 1.
     """
-    ids = np.rint(np.asarray(mask[..., :NUM_CLASSES], dtype=np.float64)).astype(np.int64)
+    ids = np.rint(np.asarray(mask[..., : PANNUKE.num_classes], dtype=np.float64)).astype(np.int64)
     owner = np.full(ids.shape[:2], -1, dtype=np.int64)
-    for channel in range(NUM_CLASSES - 1, -1, -1):  # lower channels written last: they win overlaps
+    for channel in range(PANNUKE.num_classes - 1, -1, -1):  # lower channels written last: they win overlaps
         owner[ids[..., channel] > 0] = channel
     fg = owner >= 0
     picked = np.take_along_axis(ids, np.maximum(owner, 0)[..., None], axis=2)[..., 0]
