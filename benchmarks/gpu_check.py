@@ -253,7 +253,7 @@ def check_metric(ctx: Context) -> str:
     index = load_index(ctx.data, "base", "train")  # type: ignore[arg-type]
     scores = {}
     for device in (torch.device("cpu"), ctx.device):
-        acc = SplitScores(index)
+        acc = SplitScores(index, 15)
         acc.add_batch(batch, probs.to(device), semantic.to(device), instance.to(device))
         scores[device.type] = acc.result()
     cpu, dev = scores["cpu"], scores[ctx.device.type]

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from phenocell.benchmark.cells.config import ClassifyConfig, EmbedConfig
+from phenocell.benchmark.metric_names import CELL_F1, CELL_F1_UNIQUE
 from phenocell.cli_errors import friendly_errors
 from phenocell.cli_options import apply, option_from
 
@@ -93,9 +94,7 @@ def cells_classify(h5ad: Path, out: Path | None, embedding: str | None, **kw: An
     doc = run_classify(h5ad, out=out, config=ClassifyConfig(**kw), embedding=embedding)
     for split in ("validation", "test"):
         m = doc["metrics"][split]
-        click.echo(
-            f"{split:10s} cell_macro_f1 {m['cell_macro_f1']:.4f}  all-classes {m['cell_macro_f1_unique']:.4f}"
-        )
+        click.echo(f"{split:10s} {CELL_F1} {m[CELL_F1]:.4f}  all-classes {m[CELL_F1_UNIQUE]:.4f}")
     chance = doc["chance_cell_macro_f1"]
     click.echo(
         f"chance (test cell_macro_f1): most frequent {chance['most_frequent']:.4f}, "

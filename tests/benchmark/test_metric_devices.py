@@ -67,9 +67,9 @@ def test_split_scores_of_a_cuda_batch_equal_those_of_the_cpu_batch(dataset_dir: 
     semantic, instance = batch["semantic"], batch["instance"]
     probs = torch.rand(len(semantic), 15, *semantic.shape[-2:], generator=torch.Generator().manual_seed(0))
     probs = probs.softmax(dim=1)
-    cpu = SplitScores(index)
+    cpu = SplitScores(index, 15)
     cpu.add_batch(batch, probs, semantic, instance)
-    cuda = SplitScores(index)
+    cuda = SplitScores(index, 15)
     with simulated_cuda():
         cuda.add_batch(batch, on_cuda(probs), on_cuda(semantic), on_cuda(instance))
     expected, got = cpu.result(), cuda.result()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
+from phenocell.benchmark.evaluate import SplitScores
 from phenocell.benchmark.metrics import (
     CellVotes,
     PixelCounts,
@@ -20,8 +24,10 @@ from phenocell.benchmark.metrics import (
     present_macro_f1,
     sample_confusion,
 )
+from phenocell.loaders.split_index import SplitIndex, TileRef
 
 LABELS = list(range(1, 15))
+N = 15  # PhenoCell's class ids, background included
 
 
 @st.composite
@@ -42,28 +48,28 @@ def test_pixel_macro_f1_matches_sklearn(maps: tuple[np.ndarray, np.ndarray]) -> 
     expected = (
         f1_score(gt[keep], pred[keep], labels=LABELS, average="macro", zero_division=0) if keep.any() else 0.0
     )
-    assert np.isclose(macro_f1(confusion(gt, pred)), expected)
+    assert np.isclose(macro_f1(confusion(gt, pred, N)), expected)
     expected_per_class = (
         f1_score(gt[keep], pred[keep], labels=LABELS, average=None, zero_division=0)
         if keep.any()
         else np.zeros(14)
     )
-    assert np.allclose(per_class_f1(confusion(gt, pred)), expected_per_class)
+    assert np.allclose(per_class_f1(confusion(gt, pred, N)), expected_per_class)
 
 
 def test_absent_class_counts_zero_not_dropped() -> None:
     gt = np.array([1, 1, 2, 2])
-    assert macro_f1(confusion(gt, gt)) == 2 / 14
+    assert macro_f1(confusion(gt, gt, N)) == 2 / 14
 
 
 def test_ignore_and_background_ground_truth_do_not_count() -> None:
     gt = np.array([0, 255, 3])
     pred = np.array([3, 3, 3])
-    assert per_class_f1(confusion(gt, pred))[2] == 1.0
+    assert per_class_f1(confusion(gt, pred, N))[2] == 1.0
 
 
 def test_cell_votes_count_each_cell_once_across_tiles() -> None:
-    votes = CellVotes()
+    votes = CellVotes(N)
     # one cell (id 99, class 5) cut by two tiles: 3 pixels say 5 in tile A, 4 pixels say 6 in tile B
     votes.add_tile(np.array([[1, 1, 1, 0]]), np.array([[5, 5, 5, 0]]), np.array([99]), np.array([5]))
     votes.add_tile(np.array([[1, 1, 1, 1]]), np.array([[6, 6, 6, 6]]), np.array([99]), np.array([5]))
@@ -131,7 +137,7 @@ def test_authors_cell_f1_matches_reimplementation(tiles: list[tuple[np.ndarray, 
         samples = fragment_samples(
             torch.from_numpy(instance), torch.from_numpy(semantic), torch.from_numpy(probs).float()
         )
-        cm += sample_confusion(samples)
+        cm += sample_confusion(samples, N)
     ours, _ = present_macro_f1(cm)
     assert np.isclose(ours, reference_cell_f1(tiles))
 
@@ -146,12 +152,12 @@ def test_authors_cell_f1_counts_fragments_and_background_predictions() -> None:
         torch.from_numpy(instance), torch.from_numpy(semantic), torch.from_numpy(probs)
     )
     assert samples.tolist() == [[5, 5], [7, 0]]
-    score, per_class = present_macro_f1(sample_confusion(samples))
+    score, per_class = present_macro_f1(sample_confusion(samples, N))
     assert per_class == {5: 1.0, 7: 0.0} and score == 0.5  # 12 absent classes do not count
 
 
 def test_pixel_counts_do_not_count_overlapping_strips_twice() -> None:
-    counts = PixelCounts()
+    counts = PixelCounts(N)
     gt = np.full((4, 4), 3)
     counts.add_tile("a", 0, 0, gt, gt)
     counts.add_tile("a", 2, 0, gt, np.full((4, 4), 4))  # columns 2-3 were counted by the first tile
@@ -161,7 +167,7 @@ def test_pixel_counts_do_not_count_overlapping_strips_twice() -> None:
 
 
 def test_pixel_counts_count_tiles_without_origin_whole() -> None:
-    counts = PixelCounts()
+    counts = PixelCounts(N)
     gt = np.full((4, 4), 3)
     counts.add_tile("fold1_00000", -1, -1, gt, gt)  # imported tiles carry no origin (-1, -1)
     counts.add_tile("fold1_00000", -1, -1, gt, np.full((4, 4), 4))  # not de-duplicated
@@ -171,7 +177,7 @@ def test_pixel_counts_count_tiles_without_origin_whole() -> None:
 def test_dice_by_hand_background_scored_but_not_averaged_ignore_not_counted() -> None:
     gt = np.array([0, 0, 1, 1, 2, 255])
     pred = np.array([0, 1, 1, 2, 2, 0])  # the ignore pixel's background prediction counts nowhere
-    mean, dice = dice_scores(full_confusion(gt, pred))
+    mean, dice = dice_scores(full_confusion(gt, pred, N))
     # background: TP 1, FN 1 -> 2/3; class 1: TP 1, FP 1, FN 1 -> 1/2; class 2: TP 1, FP 1 -> 2/3
     assert dice == {0: 2 / 3, 1: 0.5, 2: 2 / 3}
     assert mean == (0.5 + 2 / 3) / 2  # foreground classes present in gt or prediction; 3..14 absent
@@ -182,7 +188,7 @@ def test_dice_by_hand_background_scored_but_not_averaged_ignore_not_counted() ->
 def test_dice_equals_sklearn_f1_per_class_over_valid_pixels(maps: tuple[np.ndarray, np.ndarray]) -> None:
     gt, pred = maps
     keep = gt != 255
-    mean, dice = dice_scores(full_confusion(gt, pred))
+    mean, dice = dice_scores(full_confusion(gt, pred, N))
     present = sorted(set(gt[keep].tolist()) | set(pred[keep].tolist()))
     assert sorted(dice) == present
     if not keep.any():
@@ -191,3 +197,39 @@ def test_dice_equals_sklearn_f1_per_class_over_valid_pixels(maps: tuple[np.ndarr
     assert np.allclose([dice[c] for c in present], ref)
     fg = [c for c in present if c > 0]
     assert np.isclose(mean, np.mean([dice[c] for c in fg]) if fg else 0.0)
+
+
+# --- the accumulators are sized by the dataset's classes ------------------------------------------------
+
+
+def _two_cell_tile(n: int) -> tuple[SplitIndex, dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One 8 px tile with a cell of class n-1 and one of class 1, predicted perfectly over ``n`` classes."""
+    index = SplitIndex(Path("."), "base", "test", (TileRef("a.parquet", 0, 0, "a_0", "a", 0, 0, 8),))
+    semantic, instance = torch.zeros(1, 8, 8, dtype=torch.long), torch.zeros(1, 8, 8, dtype=torch.long)
+    semantic[0, :4, :4], instance[0, :4, :4] = n - 1, 1
+    semantic[0, 4:, 4:], instance[0, 4:, 4:] = 1, 2
+    probs = torch.nn.functional.one_hot(semantic, n).permute(0, 3, 1, 2).double()
+    cells = {"cell_ids": [np.array([10, 11])], "cell_labels": [np.array([n - 1, 1])]}
+    batch = {"index": torch.tensor([0]), **cells, "cell_instance": [np.array([1, 2])]}
+    return index, batch, probs, semantic, instance
+
+
+@pytest.mark.parametrize("n", [6, 7, 20])  # PanNuke / Arctique, Lizard, and more ids than PhenoCell's 15
+def test_split_scores_are_sized_by_the_datasets_classes(n: int) -> None:
+    index, batch, probs, semantic, instance = _two_cell_tile(n)
+    scores = SplitScores(index, n)
+    scores.add_batch(batch, probs, semantic, instance)
+    result = scores.result()
+    for name in ("cell_confusion", "cell_unique_confusion", "pixel_confusion", "dice_confusion"):
+        assert result[name].shape == (n, n), name
+    assert result["cell_classes_scored"] == [1, n - 1]
+    assert (
+        result["cell_unique_confusion"][n - 1, n - 1] == 1 and result["pixel_confusion"][n - 1, n - 1] == 16
+    )
+    assert result["cell_macro_f1"] == result["cell_macro_f1_unique"] * (n - 1) / 2 == 1.0
+
+
+def test_split_scores_refuse_probabilities_of_another_class_count() -> None:
+    index, batch, probs, semantic, instance = _two_cell_tile(7)
+    with pytest.raises(ValueError, match=r"expected probabilities \(B, 15, H, W\), got \(1, 7, 8, 8\)"):
+        SplitScores(index, 15).add_batch(batch, probs, semantic, instance)

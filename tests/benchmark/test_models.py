@@ -44,7 +44,8 @@ def _one_step(data: Path, cache: Path, training: str, logs: list[str]) -> tuple[
         sampler=sampler_for(counts, cfg),
     )
     val = make_loader(TileDataset(indexes["validation"]), batch_size=4, workers=0, pin_memory=False)
-    train_head(model.module, train, (val, indexes["validation"]), model.pipe, model.loss_fn, cfg, logs.append)
+    val_split = (val, indexes["validation"])
+    train_head(model.module, train, val_split, model.pipe, model.loss_fn, cfg, logs.append, classes=15)
     return before, encoder.state_dict(), model
 
 

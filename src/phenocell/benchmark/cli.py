@@ -10,6 +10,7 @@ import click
 from click.core import ParameterSource
 
 from phenocell.benchmark.config import HEADS
+from phenocell.benchmark.metric_names import CELL_F1, METRICS
 from phenocell.cli_errors import friendly_errors
 from phenocell.cli_options import apply, option_from
 
@@ -222,8 +223,8 @@ def benchmark_run(
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--metric",
-    type=click.Choice(["cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1", "dice_macro"]),
-    default="cell_macro_f1",
+    type=click.Choice(list(METRICS)),
+    default=CELL_F1,
     show_default=True,
 )
 @click.option(

@@ -18,6 +18,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, get_args
 
+from phenocell.benchmark.metric_names import Metric
 from phenocell.benchmark.presets import PHENOBENCH, preset
 from phenocell.benchmark.reference import reference_for
 from phenocell.errors import InvalidOptionError, check_choice, check_literal_fields
@@ -31,7 +32,7 @@ Loss = Literal["ce", "ce_dice"]
 Optimizer = Literal["adamw", "nadam"]
 Schedule = Literal["warmup_cosine", "cosine_restarts"]
 Unit = Literal["steps", "epochs"]
-Selection = Literal["cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1", "dice_macro"]
+Selection = Metric
 Precision = Literal["auto", "fp16", "bf16", "fp32"]
 LinearInput = Literal["final_norm", "last_block"]
 UnetrTaps = Literal["last4", "spread"]

@@ -16,9 +16,9 @@ from phenocell.benchmark.device import Precision
 from phenocell.benchmark.features import encode, scale_image, to_input
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
 from phenocell.benchmark.heads import HeadInput
+from phenocell.benchmark.metric_names import CELL_F1, CELL_F1_UNIQUE, DICE, PIXEL_F1
 from phenocell.benchmark.metrics import (
     CellVotes,
-    K,
     PixelCounts,
     dice_scores,
     fragment_samples,
@@ -78,28 +78,37 @@ def tile_logits(
 class SplitScores:
     """The metrics of one split, accumulated batch by batch from the model's device tensors.
 
-    Fragment samples are computed on the device of the probabilities (:func:`fragment_samples`); pixel
-    counts and cell votes read host copies made in one place (:func:`to_host`).
+    ``classes`` is the dataset's class-id count (its profile's ``class_names``, background included): every
+    confusion is (classes, classes). Fragment samples are computed on the device of the probabilities
+    (:func:`fragment_samples`); pixel counts and cell votes read host copies made in one place
+    (:func:`to_host`).
     """
 
     index: SplitIndex
-    fragments: np.ndarray = field(default_factory=lambda: np.zeros((K, K), dtype=np.int64))
-    dice: np.ndarray = field(default_factory=lambda: np.zeros((K, K), dtype=np.int64))
-    pixels: PixelCounts = field(default_factory=PixelCounts)
-    votes: CellVotes = field(default_factory=CellVotes)
-    classes: int = K
+    classes: int
+    fragments: np.ndarray = field(init=False)
+    dice: np.ndarray = field(init=False)
+    pixels: PixelCounts = field(init=False)
+    votes: CellVotes = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = self.classes
+        self.fragments, self.dice = np.zeros((n, n), dtype=np.int64), np.zeros((n, n), dtype=np.int64)
+        self.pixels, self.votes = PixelCounts(n), CellVotes(n)
 
     def add_batch(
         self, batch: dict[str, Any], probs: torch.Tensor, semantic: torch.Tensor, instance: torch.Tensor
     ) -> None:
-        """Count one batch: ``probs`` (B, C, H, W) softmax, ``semantic`` / ``instance`` (B, H, W) maps."""
-        self.classes = min(int(probs.shape[1]), K)
+        """Count one batch: ``probs`` (B, classes, H, W) softmax; semantic and instance (B, H, W) maps."""
+        if probs.ndim != 4 or probs.shape[1] != self.classes:
+            raise ValueError(f"expected probabilities (B, {self.classes}, H, W), got {tuple(probs.shape)}")
+        n = self.classes
         pred, sem_np, inst_np = (to_host(t) for t in (probs.argmax(dim=1), semantic, instance))
         for j, i in enumerate(batch["index"].tolist()):
             ref = self.index.tiles[i]
-            self.fragments += sample_confusion(fragment_samples(instance[j], semantic[j], probs[j]))
+            self.fragments += sample_confusion(fragment_samples(instance[j], semantic[j], probs[j]), n)
             rows, cols = ref.crop()  # padding of a padded tile is not part of the FoV
-            self.dice += full_confusion(sem_np[j][rows, cols], pred[j][rows, cols])
+            self.dice += full_confusion(sem_np[j][rows, cols], pred[j][rows, cols], n)
             self.pixels.add_tile(
                 ref.fov, ref.x + cols.start, ref.y + rows.start, sem_np[j][rows, cols], pred[j][rows, cols]
             )
@@ -107,21 +116,15 @@ class SplitScores:
             self.votes.add_tile(inst_np[j], pred[j], *cells)
 
     def result(self) -> dict[str, Any]:
-        """The scores and confusions, restricted to the dataset's classes (the head's outputs)."""
-        n = self.classes  # ids 0..n-1 < K: drop the rows / columns beyond them
-        fragments, pixel_cm, unique = (
-            self.fragments[:n, :n],
-            self.pixels.cm[:n, :n],
-            self.votes.confusion()[:n, :n],
-        )
+        """The scores and confusions over the dataset's classes."""
+        fragments, pixel_cm, unique, dice = self.fragments, self.pixels.cm, self.votes.confusion(), self.dice
         cell, per_class = present_macro_f1(fragments)
-        dice = self.dice[:n, :n]
         return {
-            "dice_macro": dice_scores(dice)[0],
+            DICE: dice_scores(dice)[0],
             "dice_confusion": dice,
-            "cell_macro_f1": cell,
-            "cell_macro_f1_unique": macro_f1(unique),
-            "pixel_macro_f1": macro_f1(pixel_cm),
+            CELL_F1: cell,
+            CELL_F1_UNIQUE: macro_f1(unique),
+            PIXEL_F1: macro_f1(pixel_cm),
             "cell_classes_scored": sorted(per_class),
             "cell_confusion": fragments,
             "cell_unique_confusion": unique,
@@ -131,15 +134,15 @@ class SplitScores:
 
 @torch.no_grad()
 def evaluate(
-    head: nn.Module, loader: DataLoader[dict[str, Any]], pipe: Pipeline, index: SplitIndex
+    head: nn.Module, loader: DataLoader[dict[str, Any]], pipe: Pipeline, index: SplitIndex, classes: int
 ) -> dict[str, Any]:
-    """Scores of a head over a split: cell, unique-cell and pixel macro F1, Dice, and their confusions.
+    """Scores of a head over a split of a dataset with ``classes`` class ids: macro F1s, Dice, confusions.
 
     :mod:`phenocell.benchmark.metrics` defines each score.
     """
     was_training = head.training
     head.eval()
-    scores = SplitScores(index)
+    scores = SplitScores(index, classes)
     for batch in loader:
         inputs, semantic, instance = pipe.inputs(batch)
         probs = tile_logits(head, inputs, tuple(semantic.shape[-2:]), pipe.precision).softmax(dim=1)

@@ -9,8 +9,11 @@ over all samples, averaged over the classes in ground truth ∪ prediction, back
 
 Ours, reported beside it: ``cell_macro_f1_unique`` counts each cell once (majority of its predicted pixels
 over every tile it touches) and ``pixel_macro_f1`` counts each FoV pixel once (overlapping tile strips are
-not counted twice); both average over all 14 classes. Their confusion rows are ground truth 1..14
-(background and ignore are not ground truth); a class with no true positive counts 0, absent or not.
+not counted twice); both average over all the dataset's classes. Their confusion rows are ground truth
+1..n-1 (background and ignore are not ground truth); a class with no true positive counts 0, absent or not.
+
+Every confusion is (n, n) over the class ids 0..n-1 of the dataset's profile (PhenoCell 15, Lizard 7,
+PanNuke and Arctique 6): the accumulators are sized by the dataset, never by PhenoCell's class list.
 
 ``dice_macro`` (Vitoria et al.'s metric, reported in every run): per-class Dice 2TP / (2TP + FP + FN) over
 the pooled pixels of every tile of a split (padding excluded, ignore pixels (255) not counted; overlapping
@@ -27,23 +30,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from phenocell.schema import CLASS_NAMES, IGNORE_INDEX
-
-K = len(CLASS_NAMES)  # 15 ids: 0 background + 14 classes
+from phenocell.schema import IGNORE_INDEX
 
 
-def confusion(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """(15, 15) counts of ground truth (rows, 1..14 only) against prediction (columns, 0..14)."""
+def confusion(gt: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
+    """(n, n) counts of ground truth (rows, 1..n-1 only) against prediction (columns, 0..n-1)."""
     gt, pred = np.asarray(gt).ravel().astype(np.int64), np.asarray(pred).ravel().astype(np.int64)
-    keep = (gt >= 1) & (gt < K) & (gt != IGNORE_INDEX)
-    return np.bincount(gt[keep] * K + pred[keep], minlength=K * K).reshape(K, K)
+    keep = (gt >= 1) & (gt < n) & (gt != IGNORE_INDEX)
+    return np.bincount(gt[keep] * n + pred[keep], minlength=n * n).reshape(n, n)
 
 
-def full_confusion(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """(K, K) pixel counts of ground truth 0..14 (rows, background included) against prediction; no ignore."""
+def full_confusion(gt: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
+    """(n, n) pixel counts of ground truth 0..n-1 (rows, background included) against prediction."""
     gt, pred = np.asarray(gt).ravel().astype(np.int64), np.asarray(pred).ravel().astype(np.int64)
-    keep = (gt >= 0) & (gt < K)
-    return np.bincount(gt[keep] * K + pred[keep], minlength=K * K).reshape(K, K)
+    keep = (gt >= 0) & (gt < n)
+    return np.bincount(gt[keep] * n + pred[keep], minlength=n * n).reshape(n, n)
 
 
 def dice_scores(cm: np.ndarray) -> tuple[float, dict[int, float]]:
@@ -61,7 +62,7 @@ def dice_scores(cm: np.ndarray) -> tuple[float, dict[int, float]]:
 
 
 def per_class_f1(cm: np.ndarray) -> np.ndarray:
-    """F1 of classes 1..14 (length 14); 0 where a class has no true positive."""
+    """F1 of classes 1..n-1 of an (n, n) confusion (length n-1); 0 where a class has no true positive."""
     tp = np.diag(cm)[1:].astype(np.float64)
     fp = cm[1:, 1:].sum(axis=0) - tp
     fn = cm[1:, :].sum(axis=1) - tp
@@ -70,7 +71,7 @@ def per_class_f1(cm: np.ndarray) -> np.ndarray:
 
 
 def macro_f1(cm: np.ndarray) -> float:
-    """Mean of :func:`per_class_f1` over all 14 classes."""
+    """Mean of :func:`per_class_f1` over every class of the confusion."""
     return float(per_class_f1(cm).mean())
 
 
@@ -103,7 +104,7 @@ def fragment_samples(instance: torch.Tensor, semantic: torch.Tensor, probs: torc
     return to_host(torch.stack([true, pred], dim=1))
 
 
-def sample_confusion(samples: np.ndarray, n_classes: int = K) -> np.ndarray:
+def sample_confusion(samples: np.ndarray, n_classes: int) -> np.ndarray:
     """(n, n) counts of (m, 2) [true, predicted] samples, every row including background (n: ids 0..n-1)."""
     flat = samples[:, 0].astype(np.int64) * n_classes + samples[:, 1].astype(np.int64)
     return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
@@ -124,8 +125,9 @@ def present_macro_f1(cm: np.ndarray) -> tuple[float, dict[int, float]]:
 
 @dataclass
 class CellVotes:
-    """Per ground-truth cell, predicted-pixel counts per class, summed over every tile the cell touches."""
+    """Per ground-truth cell, predicted-pixel counts per class id 0..n-1, summed over the tiles it touches."""
 
+    n: int
     votes: dict[int, np.ndarray] = field(default_factory=dict)
     truth: dict[int, int] = field(default_factory=dict)
 
@@ -146,7 +148,8 @@ class CellVotes:
         inst = instance.ravel().astype(np.int64)
         size = int(max(inst.max(initial=0), local.max(initial=0))) + 1
         fg = inst > 0
-        counts = np.bincount(inst[fg] * K + pred.ravel()[fg], minlength=size * K).reshape(size, K)
+        n = self.n
+        counts = np.bincount(inst[fg] * n + pred.ravel()[fg], minlength=size * n).reshape(size, n)
         for k, cid, lab in zip(local.tolist(), cell_ids.tolist(), labels.tolist(), strict=True):
             if lab < 1:  # ignored cell (-1) or background
                 continue
@@ -159,20 +162,24 @@ class CellVotes:
     def confusion(self) -> np.ndarray:
         """Cell-level confusion: each cell counted once with its majority predicted class."""
         if not self.votes:
-            return np.zeros((K, K), dtype=np.int64)
+            return np.zeros((self.n, self.n), dtype=np.int64)
         ids = list(self.votes)
         gt = np.array([self.truth[c] for c in ids])
         pred = np.array([int(np.argmax(self.votes[c])) for c in ids])
-        return confusion(gt, pred)
+        return confusion(gt, pred, self.n)
 
 
 @dataclass
 class PixelCounts:
-    """Pixel confusion counting each FoV pixel once; tiles must arrive FoV by FoV (shard order)."""
+    """(n, n) pixel confusion counting each FoV pixel once; tiles must arrive FoV by FoV (shard order)."""
 
-    cm: np.ndarray = field(default_factory=lambda: np.zeros((K, K), dtype=np.int64))
+    n: int
     fov: str | None = None
     seen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    cm: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cm = np.zeros((self.n, self.n), dtype=np.int64)
 
     def add_tile(self, fov: str, x: int, y: int, gt: np.ndarray, pred: np.ndarray) -> None:
         """Count the pixels of this tile that no earlier tile of its FoV covered.
@@ -181,7 +188,7 @@ class PixelCounts:
         whole, without de-duplication.
         """
         if x < 0 or y < 0:
-            self.cm += confusion(gt.ravel(), pred.ravel())
+            self.cm += confusion(gt.ravel(), pred.ravel(), self.n)
             return
         h, w = gt.shape
         if fov != self.fov:
@@ -191,5 +198,5 @@ class PixelCounts:
             grown[: self.seen.shape[0], : self.seen.shape[1]] = self.seen
             self.seen = grown
         new = ~self.seen[y : y + h, x : x + w]
-        self.cm += confusion(gt[new], pred[new])
+        self.cm += confusion(gt[new], pred[new], self.n)
         self.seen[y : y + h, x : x + w] = True

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from phenocell.benchmark.metric_names import CELL_F1, DICE
 from phenocell.errors import check_choice
 
 PHENOBENCH_PAPER = (
@@ -75,7 +76,7 @@ PHENOBENCH = Preset(
             "sampling": "class_pixels",
             "unit": "steps",
             "val_every": 200,
-            "selection": "cell_macro_f1",
+            "selection": CELL_F1,
             "seeds": 1,
         }
     ),
@@ -106,7 +107,7 @@ VITORIA = Preset(
             "batch_size": 8,
             "val_every": 10,
             "early_stop": 0,
-            "selection": "dice_macro",
+            "selection": DICE,
             "seeds": 10,
         }
     ),

@@ -14,6 +14,7 @@ import numpy as np
 
 from phenocell.benchmark.data_protocol import FOOTNOTE, mark
 from phenocell.benchmark.dataset_table import dataset_table
+from phenocell.benchmark.metric_names import CELL_F1, METRICS, PER_CLASS
 from phenocell.benchmark.metrics import dice_scores, per_class_f1, present_macro_f1
 from phenocell.benchmark.seeds import head_line, spread_table
 from phenocell.errors import InvalidInputError, check_choice, read_json_file
@@ -21,7 +22,6 @@ from phenocell.schema import CLASS_NAMES
 from phenocell.splits import ALL_FAMILIES
 
 FAMILY_ORDER = ALL_FAMILIES
-SCORES = ("cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1", "dice_macro")
 SPLITS_SCORED = ("validation", "test")
 
 
@@ -120,7 +120,7 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
         "| split | cell_macro_f1 (authors') | cell_macro_f1_unique | pixel_macro_f1 | dice_macro |",
         "|---|---:|---:|---:|---:|",
     ]
-    lines += [f"| {s} | " + " | ".join(_f(m[s].get(k), 4) for k in SCORES) + " |" for s in SPLITS_SCORED]
+    lines += [f"| {s} | " + " | ".join(_f(m[s].get(k), 4) for k in METRICS) + " |" for s in SPLITS_SCORED]
     lines += [
         "",
         f"Majority-class predictor (test pixel_macro_f1): {doc['majority_class_pixel_macro_f1']:.4f}",
@@ -191,22 +191,14 @@ def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
-PER_CLASS = {
-    "cell_macro_f1": "cell_per_class_f1",
-    "cell_macro_f1_unique": "cell_unique_per_class_f1",
-    "pixel_macro_f1": "pixel_per_class_f1",
-    "dice_macro": "dice_per_class",
-}
-
-
-def compare(runs: list[Path], metric: str = "cell_macro_f1") -> str:
+def compare(runs: list[Path], metric: str = CELL_F1) -> str:
     """The domain-shift table (paper figs. 2-3): test F1 per family, drop from base, overall and per class.
 
     A run of several seeds counts with its means; a table of mean ± std and ranks that account for the spread
     follows (:func:`~phenocell.benchmark.seeds.spread_table`).
     """
     docs = [load_run(r) for r in runs]
-    check_choice("metric", metric, tuple(PER_CLASS))
+    check_choice("metric", metric, METRICS)
     if {d.get("dataset", "phenocell") for d in docs} != {"phenocell"}:  # the shift table is PhenoCell's
         return dataset_table(docs, metric) + spread_table(docs, metric)
     names = class_names(docs[0])
@@ -222,7 +214,6 @@ def compare(runs: list[Path], metric: str = "cell_macro_f1") -> str:
             found=str(sorted({d["family"] for d in docs})),
             fix="add the base run of each encoder/head",
         )
-    check_choice("metric", metric, tuple(PER_CLASS))
     per_class = PER_CLASS[metric]
     # the core shifts always get columns; the extra ones (group, msi) only when some run has them
     shifts = [

@@ -16,7 +16,7 @@ from phenocell.benchmark.data_protocol import data_protocol
 from phenocell.benchmark.device import resolve_device, resolve_precision
 from phenocell.benchmark.evaluate import evaluate
 from phenocell.benchmark.features import TokenCache
-from phenocell.benchmark.metrics import K
+from phenocell.benchmark.metric_names import METRICS
 from phenocell.benchmark.models import SPLITS, Model, build_model
 from phenocell.benchmark.presets import preset
 from phenocell.benchmark.record import head_parameters, protocol_record
@@ -38,7 +38,7 @@ from phenocell.profiles import DatasetProfile
 from phenocell.splits import nested_subset
 
 
-def majority_baseline(train_counts: np.ndarray, test_counts: np.ndarray, num_classes: int = K) -> float:
+def majority_baseline(train_counts: np.ndarray, test_counts: np.ndarray, num_classes: int) -> float:
     """Pixel macro F1 (the dataset's classes) of predicting the most frequent train class everywhere."""
     majority = int(train_counts[:, 1:num_classes].sum(axis=0).argmax()) + 1
     fg = test_counts[:, 1:num_classes].sum(axis=0)
@@ -155,8 +155,9 @@ def run_benchmark(
     loaders = _loaders(indexes, model.cache, model.cached, counts["train"], cfg, device.type == "cuda", store)
     val = (loaders["validation"], indexes["validation"])
     log(f"training on {device} ({precision.name}); results go to {_result_paths(out)}")
-    history = train_head(model.module, loaders["train"], val, model.pipe, model.loss_fn, cfg, log, progress)
-    metrics = {s: _final(model, loaders[s], indexes[s], s, log) for s in ("validation", "test")}
+    fit = (model.module, loaders["train"], val, model.pipe, model.loss_fn, cfg)
+    history = train_head(*fit, log, progress, classes=num_classes)
+    metrics = {s: _final(model, loaders[s], indexes[s], s, log, num_classes) for s in ("validation", "test")}
     results = {
         **_header(profile, family, encoder, data, model),
         "config": asdict(cfg),
@@ -192,15 +193,11 @@ def _result_paths(out: Path) -> str:
 
 
 def _final(
-    model: Model, loader: DataLoader[dict[str, Any]], index: SplitIndex, split: str, log: Any
+    model: Model, loader: DataLoader[dict[str, Any]], index: SplitIndex, split: str, log: Any, classes: int
 ) -> dict[str, Any]:
     """Evaluate the selected checkpoint on one split and print its line."""
-    m = evaluate(model.module, loader, model.pipe, index)
-    log(
-        f"{split:10s} cell_macro_f1 {m['cell_macro_f1']:.4f}  cell_macro_f1_unique "
-        f"{m['cell_macro_f1_unique']:.4f}  pixel_macro_f1 {m['pixel_macro_f1']:.4f}  "
-        f"dice_macro {m['dice_macro']:.4f}"
-    )
+    m = evaluate(model.module, loader, model.pipe, index, classes)
+    log(f"{split:10s} " + "  ".join(f"{k} {m[k]:.4f}" for k in METRICS))
     return m
 
 

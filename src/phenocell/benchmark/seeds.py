@@ -17,10 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from phenocell.benchmark.metric_names import METRICS, PER_CLASS
 from phenocell.errors import InvalidOptionError
 
-SCORES = ("cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1", "dice_macro")
-PER_CLASS = ("cell_per_class_f1", "cell_unique_per_class_f1", "pixel_per_class_f1", "dice_per_class")
 SPLITS = ("validation", "test")
 HEADER = ("phenocell_version", "dataset", "class_names", "family", "encoder", "head", "data", "weights_id")
 
@@ -68,10 +67,12 @@ def summarise(docs: list[dict[str, Any]], dirs: list[str]) -> dict[str, Any]:
     per_seed: dict[str, dict[str, list[float]]] = {}
     for split in SPLITS:
         runs = [d["metrics"][split] for d in docs]
-        per_seed[split] = {k: [float(r[k]) for r in runs] for k in SCORES if k in runs[0]}
+        per_seed[split] = {k: [float(r[k]) for r in runs] for k in METRICS if k in runs[0]}
         stats = {k: mean_std(v) for k, v in per_seed[split].items()}
         metrics[split] = {k: m for k, (m, _) in stats.items()}
-        metrics[split] |= {k: _mean_per_class([r[k] for r in runs]) for k in PER_CLASS if k in runs[0]}
+        metrics[split] |= {
+            k: _mean_per_class([r[k] for r in runs]) for k in PER_CLASS.values() if k in runs[0]
+        }
         spread[split] = {k: s for k, (_, s) in stats.items()}
     return {
         **{k: first[k] for k in HEADER if k in first},
@@ -105,24 +106,24 @@ def summary_markdown(doc: dict[str, Any]) -> str:
         f"Protocol `{preset}`; seeds {', '.join(map(str, seeds))} (one run directory each: "
         f"{', '.join(doc['runs'])}). Mean ± sample standard deviation over the seeds.",
         "",
-        "| split | " + " | ".join(SCORES) + " |",
-        "|---|" + "---:|" * len(SCORES),
+        "| split | " + " | ".join(METRICS) + " |",
+        "|---|" + "---:|" * len(METRICS),
     ]
     for split in SPLITS:
         cells = [
             f"{doc['metrics'][split][k]:.4f} ± {doc['metrics_std'][split][k]:.4f}"
-            for k in SCORES
+            for k in METRICS
             if k in doc["metrics"][split]
         ]
         lines.append(f"| {split} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "| seed | " + " | ".join(f"test {k}" for k in SCORES) + " |",
-        "|---|" + "---:|" * len(SCORES),
+        "| seed | " + " | ".join(f"test {k}" for k in METRICS) + " |",
+        "|---|" + "---:|" * len(METRICS),
     ]
     test = doc["metrics_per_seed"]["test"]
     for i, seed in enumerate(seeds):
-        lines.append(f"| {seed} | " + " | ".join(f"{test[k][i]:.4f}" for k in SCORES if k in test) + " |")
+        lines.append(f"| {seed} | " + " | ".join(f"{test[k][i]:.4f}" for k in METRICS if k in test) + " |")
     return "\n".join([*lines, "", head_line(doc)]) + "\n"
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from phenocell.benchmark.config import TrainConfig
+from phenocell.benchmark.metric_names import CELL_F1, PIXEL_F1
 from phenocell.benchmark.run import run_benchmark
 
 #: A few CPU steps, no augmentation (training reads the token cache), decoding in this process.
@@ -36,7 +37,7 @@ def smoke(data: Path, runs: Path, cache_dir: Path | None = None) -> dict[str, An
     )
     test = results["metrics"]["test"]
     click.echo(
-        f"  test cell_macro_f1 {test['cell_macro_f1']:.4f}  pixel_macro_f1 {test['pixel_macro_f1']:.4f}  "
+        f"  test {CELL_F1} {test[CELL_F1]:.4f}  {PIXEL_F1} {test[PIXEL_F1]:.4f}  "
         f"(majority class {results['majority_class_pixel_macro_f1']:.4f}); report in {runs}"
     )
     return results
@@ -56,7 +57,7 @@ def cells_smoke(data: Path, runs: Path, cache_dir: Path | None, dense: dict[str,
     test, chance = doc["metrics"]["test"], doc["chance_cell_macro_f1"]
     click.echo(
         f"  cells as objects (logreg on per-cell tokens, {sum(doc['cells'].values())} cells): test "
-        f"cell_macro_f1 {test['cell_macro_f1']:.4f}  vs dense linear head "
-        f"{dense['metrics']['test']['cell_macro_f1']:.4f}  (chance {chance['stratified']:.4f}); {h5ad}"
+        f"{CELL_F1} {test[CELL_F1]:.4f}  vs dense linear head "
+        f"{dense['metrics']['test'][CELL_F1]:.4f}  (chance {chance['stratified']:.4f}); {h5ad}"
     )
     return doc

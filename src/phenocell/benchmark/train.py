@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
 
 from phenocell.benchmark.config import TrainConfig
 from phenocell.benchmark.evaluate import Pipeline, evaluate, tile_logits
+from phenocell.benchmark.metric_names import METRICS
 from phenocell.benchmark.objective import build_optimizer, build_scheduler, tile_sampling_weights
 from phenocell.benchmark.progress import Progress, full_protocol_on_cpu
 from phenocell.loaders.tiles import SplitIndex
@@ -100,8 +101,12 @@ def train_head(
     cfg: TrainConfig,
     log: Any = print,
     progress: bool = False,
+    *,
+    classes: int,
 ) -> dict[str, Any]:
     """Train ``head`` on ``train`` batches; keep the state with the best validation ``cfg.selection``.
+
+    ``classes`` is the dataset's class-id count (background included), the size of the validation metrics.
 
     ``head`` is what the optimiser sees: a head alone (frozen encoder), or a module that holds a trainable
     encoder too (every parameter that requires gradients trains, at ``cfg.lr``). ``progress`` shows a bar
@@ -123,9 +128,9 @@ def train_head(
         shown.step(step, loss)
         if step % cfg.val_every and step != steps:
             continue
-        metrics = evaluate(head, val[0], pipe, val[1])
+        metrics = evaluate(head, val[0], pipe, val[1], classes)
         score = metrics[cfg.selection]
-        history.append({"step": step, "loss": loss, **{k: metrics[k] for k in _SCORES}})
+        history.append({"step": step, "loss": loss, **{k: metrics[k] for k in METRICS}})
         shown.validated(score)
         shown.say(f"step {step:6d}  loss {loss:.4f}  val {cfg.selection} {score:.4f}")
         if score > best["score"]:
@@ -144,6 +149,3 @@ def train_head(
         "train_seconds": time.perf_counter() - started,
         "steps_run": step,
     }
-
-
-_SCORES = ("cell_macro_f1", "cell_macro_f1_unique", "pixel_macro_f1", "dice_macro")

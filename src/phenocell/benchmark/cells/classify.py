@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from phenocell.benchmark.cells.config import SPLIT_NAMES, ClassifyConfig
+from phenocell.benchmark.metric_names import CELL_F1, CELL_F1_UNIQUE, PIXEL_F1
 from phenocell.benchmark.metrics import macro_f1, per_class_f1, present_macro_f1, sample_confusion
 from phenocell.errors import InvalidInputError, require_package
 
@@ -63,9 +64,9 @@ def scores(truth: np.ndarray, pred: np.ndarray, names: list[str]) -> dict[str, A
     cm = sample_confusion(np.stack([truth, pred], axis=1), len(names))
     present, per_class = present_macro_f1(cm)
     return {
-        "cell_macro_f1": present,
-        "cell_macro_f1_unique": macro_f1(cm),
-        "pixel_macro_f1": None,
+        CELL_F1: present,
+        CELL_F1_UNIQUE: macro_f1(cm),
+        PIXEL_F1: None,
         "cells": len(truth),
         "cell_classes_scored": sorted(per_class),
         "cell_per_class_f1": {name: per_class.get(c) for c, name in enumerate(names) if c > 0},
@@ -99,7 +100,7 @@ def select(name: str, data: dict[str, tuple[np.ndarray, np.ndarray]], names: lis
     tried, best, chosen = [], (-1.0, None), {}
     for params in GRIDS[name]:
         model = make_classifier(name, params, seed).fit(x_train, y_train)
-        score = scores(y_val, model.predict(x_val), names)["cell_macro_f1"]
+        score = scores(y_val, model.predict(x_val), names)[CELL_F1]
         tried.append({"params": params, "validation_cell_macro_f1": score})
         if score > best[0]:  # strictly better: the first of equal scores stays
             best, chosen = (score, model), params
@@ -114,7 +115,7 @@ def chance(data: dict[str, tuple[np.ndarray, np.ndarray]], names: list[str], see
     out = {}
     for strategy in ("most_frequent", "stratified"):
         dummy = DummyClassifier(strategy=strategy, random_state=seed).fit(x_train, y_train)
-        out[strategy] = scores(y_test, dummy.predict(x_test), names)["cell_macro_f1"]
+        out[strategy] = scores(y_test, dummy.predict(x_test), names)[CELL_F1]
     return out
 
 

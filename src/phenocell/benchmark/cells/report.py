@@ -23,6 +23,7 @@ from phenocell import __version__
 from phenocell.benchmark.cells.classify import GRIDS, classify_cells
 from phenocell.benchmark.cells.config import ClassifyConfig
 from phenocell.benchmark.cells.table import read_cells
+from phenocell.benchmark.metric_names import CELL_F1, CELL_F1_UNIQUE
 from phenocell.benchmark.report import _plot_confusion
 from phenocell.profiles import get_profile
 
@@ -147,8 +148,7 @@ def report_markdown(doc: dict[str, Any]) -> str:
         "|---|---:|---:|---:|",
     ]
     lines += [
-        f"| {s} | {_f(m[s]['cell_macro_f1'])} | {_f(m[s]['cell_macro_f1_unique'])} | — |"
-        for s in ("validation", "test")
+        f"| {s} | {_f(m[s][CELL_F1])} | {_f(m[s][CELL_F1_UNIQUE])} | — |" for s in ("validation", "test")
     ]
     lines += [
         "",
