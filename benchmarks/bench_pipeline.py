@@ -9,8 +9,12 @@ Measures, on one split (tiles/s; ratios in brackets):
    warm raw reads of the split's tiles in batches, in index and shuffled order, one process;
 4. the LMDB reference: ``export lmdb`` of the dataset, then every record read in shuffled order the way the
    authors' ``LMDBDataset`` reads (``txn.get`` + ``pickle.loads``), one process;
-5. the DataLoader over the store with 0, 1 and 2 worker processes, shuffled, as a ratio to the store's raw
-   read rate times the number of reading processes (target >= 0.9);
+5. the DataLoader over the store with 0, 1 and 2 worker processes, shuffled: its tiles/s divided by the
+   processes that read tiles (the workers, or the main process with 0 workers), against raw memmap slicing
+   of the same tiles in the same order in one process (``np.load(mmap_mode="r")`` of the store's files, each
+   tile copied into one preallocated batch in the loader's dtypes: the memory-copy floor), passes of the two
+   interleaved so both see the same machine load (target >= 0.9); and the same per CPU second, the CPU of
+   the main process and its workers together;
 6. the full pipeline (store DataLoader, shuffled, 2 workers → device → resize → frozen encoder) against
    encoder-only forward passes on tensors already on the device (target >= 0.9).
 
@@ -171,19 +175,61 @@ def lmdb_reference(data: Path, scratch: Path, repeats: int) -> tuple[float, int,
     def run() -> int:
         for key in keys:
             with env.begin(write=False) as txn:
-                pickle.loads(txn.get(key))
+                pickle.loads(txn.get(key) or b"")
         return len(keys)
 
     return seconds, count, size, _best(run, repeats)
 
 
-def loader_rate(dataset: TileDataset, workers: int, batch: int, repeats: int) -> tuple[float, Rate]:
-    """A shuffled DataLoader: wall tiles/s of its first pass (workers start), best rates of later passes."""
-    sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(0))
-    loader = make_loader(dataset, batch_size=batch, workers=workers, pin_memory=False, sampler=sampler)
+def raw_slicing(
+    reader: StoreReader, index: SplitIndex, order: Sequence[int], batch: int
+) -> Callable[[], int]:
+    """One pass of raw memmap slicing over ``order``: each tile copied out of ``np.load(mmap_mode="r")`` maps
+    into a preallocated batch (uint8 image and semantic, int32 instance), ``batch`` tiles at a time.
+
+    Batches alternate between two buffers: a consumer still holds the previous batch while the next is made.
+    """
+    maps, first = {}, {}
+    for shard in dict.fromkeys(t.shard for t in index.tiles):
+        folder = reader.dir / reader.shas[shard]
+        maps[shard] = [np.load(folder / f"{n}.npy", mmap_mode="r") for n in ("image", "semantic", "instance")]
+        first[shard] = np.load(folder / "row_groups.npy").tolist()
+    tiles = [(maps[t.shard], first[t.shard][t.group] + t.row) for t in (index.tiles[i] for i in order)]
+    side = (index.tile_size, index.tile_size)
+    buffers = [
+        (
+            np.empty((batch, 3, *side), np.uint8),
+            np.empty((batch, *side), np.uint8),
+            np.empty((batch, *side), np.int32),
+        )
+        for _ in range(2)
+    ]
+
+    def run() -> int:
+        for b, start in enumerate(range(0, len(tiles), batch)):
+            out_image, out_semantic, out_instance = buffers[b % 2]
+            for k, ((image, semantic, instance), row) in enumerate(tiles[start : start + batch]):
+                out_image[k] = image[row]
+                out_semantic[k] = semantic[row]
+                out_instance[k] = instance[row]
+        return len(tiles)
+
+    return run
+
+
+def loader_rate(
+    dataset: TileDataset, workers: int, batch: int, order: list[int], raw: Callable[[], int], repeats: int
+) -> tuple[float, Rate, Rate]:
+    """A DataLoader drawing ``order``: wall tiles/s of its first pass (workers start), then the best rates
+    of later passes and of raw slicing (``raw``), one pass of each in turn."""
+    loader = make_loader(dataset, batch_size=batch, workers=workers, pin_memory=False, sampler=order)
     start, n = time.perf_counter(), sum(len(b["index"]) for b in loader)
     first = n / (time.perf_counter() - start)
-    return first, _best(lambda: sum(len(b["index"]) for b in loader), repeats)
+    loaded, sliced = Rate(0.0, 0.0), Rate(0.0, 0.0)
+    for _ in range(repeats):
+        sliced = Rate(*map(max, sliced, _best(raw, 1)))
+        loaded = Rate(*map(max, loaded, _best(lambda: sum(len(b["index"]) for b in loader), 1)))
+    return first, loaded, sliced
 
 
 def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> tuple[float, float]:
@@ -207,7 +253,7 @@ def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> tuple[float
             "workers": args.pipeline_workers,
             "pin_memory": device.type == "cuda",
         }
-        loader = make_loader(dataset, sampler=sampler, **kw)  # type: ignore[arg-type]
+        loader = make_loader(dataset, sampler=sampler, **kw)
         for _ in loader:  # start the workers (once per run, as benchmark run does)
             break
         start, n = time.perf_counter(), 0
@@ -251,10 +297,8 @@ def _line(name: str, rate: Rate, ref: Rate, what: str) -> None:
     )
 
 
-def _store_figures(
-    index: SplitIndex, data: Path, work: Path, args: argparse.Namespace
-) -> tuple[TileDataset, Rate]:
-    """Cold build, LMDB reference, warm store reads; returns the store dataset and its shuffled read rate."""
+def _store_figures(index: SplitIndex, data: Path, work: Path, args: argparse.Namespace) -> TileDataset:
+    """Cold build, LMDB reference, warm store reads; returns the dataset reading from the store."""
     order, shuffled = (
         list(range(len(index))),
         [int(i) for i in np.random.default_rng(0).permutation(len(index))],
@@ -272,7 +316,7 @@ def _store_figures(
     stored = TileDataset(index, store=reader)
     items = item_rate(stored, shuffled, args.repeats)
     _line("TileDataset from the store, shuffled items, 1 process", items, lmdb_rate, "LMDB")
-    return stored, store["shuffled"]
+    return stored
 
 
 def main() -> None:
@@ -289,15 +333,16 @@ def main() -> None:
     for name, ids in (("index order", list(range(len(index)))), ("shuffled", shuffled)):
         rate = item_rate(TileDataset(index), ids, args.repeats)
         _line(f"TileDataset from parquet, {name}, 1 process", rate, raw, "raw decode")
-    stored, store_rate = _store_figures(index, Path(data), work, args)
+    stored = _store_figures(index, Path(data), work, args)
+    slicing = raw_slicing(stored.store, index, shuffled, args.batch_size)
     for workers in (0, 1, 2):
-        first, steady = loader_rate(stored, workers, args.batch_size, args.repeats)
-        per = Rate(steady.wall / max(workers, 1), steady.cpu)  # wall: per reading process
+        first, loaded, sliced = loader_rate(stored, workers, args.batch_size, shuffled, slicing, args.repeats)
+        readers = max(workers, 1)  # processes that read tiles: the workers, else the main process
         _line(
-            f"DataLoader, store, shuffled, {workers} workers (first {first:.0f}/s)",
-            per,
-            store_rate,
-            "store raw",
+            f"DataLoader, store, shuffled, {workers} workers (first pass {first:.0f}/s), per reading process",
+            Rate(loaded.wall / readers, loaded.cpu),
+            sliced,
+            f"raw memmap slicing ({sliced.wall:.0f} tiles/s, {sliced.cpu:.0f} per CPU-s)",
         )
     encoder_only, full = encoder_rates(args, stored)
     print(f"encoder-only forward ({args.encoder}): {encoder_only:.1f} tiles/s")

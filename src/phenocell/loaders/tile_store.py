@@ -14,9 +14,12 @@ shard, named by the shard's sha256 (the dataset manifest's; a shard whose bytes 
 
 A folder is built in a private temporary sibling and renamed into place when complete
 (:func:`phenocell.storage.writer.atomic_directory`): a failed build leaves nothing, and a concurrent run
-waits for the other run's build instead of repeating it. Reads map the files (``mmap``) and give the mapped
-pages back after each batch (``MADV_DONTNEED``: they stay in the page cache), so a worker's resident memory
-does not grow with the dataset.
+waits for the other run's build instead of repeating it. Reads map the files (``mmap``): a tile is one copy
+out of the page cache, and re-reading a tile whose pages are still mapped costs no page fault. A process
+gives its mapped pages back (``MADV_DONTNEED``: they stay in the page cache) once the distinct tiles it read
+since the last time exceed ``RELEASE_BYTES``, so its resident memory stays within that whatever the
+dataset's size, and a split smaller than that stays mapped. Giving them back after every batch instead
+made every read page-fault again, which cost about as much as the copies.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ FORMAT = 1
 AUTO, OFF = "auto", "none"
 MARGIN = 1 << 30  # free disk space left over after a build, for ``auto``
 WAIT_SECONDS = 900  # how long a run waits for another run building the same shard
+RELEASE_BYTES = 256 << 20  # bytes of distinct tiles a process maps before it gives the mapped pages back
 
 
 def default_root() -> Path:
@@ -137,12 +141,16 @@ class _Shard:
 
     def __init__(self, folder: Path) -> None:
         self.maps = {name: _Mapped(folder / f"{name}.npy") for name in TILE_ARRAYS}
-        self.cells = np.load(folder / "cells.npy")
-        self.offsets = np.load(folder / "cell_offsets.npy")
-        self.groups = np.load(folder / "row_groups.npy")
+        self.image = self.maps["image"].array
+        self.semantic = self.maps["semantic"].array
+        self.instance = self.maps["instance"].array
+        self.cells = np.ascontiguousarray(np.load(folder / "cells.npy").T)  # (3, M): one row per field
+        self.offsets: list[int] = np.load(folder / "cell_offsets.npy").tolist()
+        self.first: list[int] = np.load(folder / "row_groups.npy").tolist()
+        self.touched = bytearray(len(self.image))  # tiles read since the mapped pages were last given back
 
     def row(self, group: int, row: int) -> int:
-        return int(self.groups[group]) + row
+        return self.first[group] + row
 
 
 class StoreReader:
@@ -151,9 +159,10 @@ class StoreReader:
     def __init__(self, directory: Path, shas: dict[str, str]) -> None:
         self.dir, self.shas = Path(directory), shas
         self._open: dict[str, _Shard] = {}
+        self._mapped = 0  # bytes of the tiles read since the mapped pages were last given back
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"dir": self.dir, "shas": self.shas, "_open": {}}
+        return {"dir": self.dir, "shas": self.shas, "_open": {}, "_mapped": 0}
 
     def shard(self, shard: str) -> _Shard:
         """The mapped arrays of ``shard`` (mapped once per process)."""
@@ -164,42 +173,59 @@ class StoreReader:
     def semantic(self, shard: str, group: int, row: int) -> np.ndarray:
         """One tile's semantic map (a view into the map)."""
         mapped = self.shard(shard)
-        return mapped.maps["semantic"].array[mapped.row(group, row)]
+        return mapped.semantic[mapped.row(group, row)]
 
     def tile_shape(self, shard: str) -> tuple[int, ...]:
         """(T, T) of the tiles of ``shard``."""
-        return tuple(self.shard(shard).maps["semantic"].array.shape[1:])
+        return tuple(self.shard(shard).semantic.shape[1:])
 
     def read(self, refs: Sequence[Any], out: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
-        """Tiles of ``refs`` (``TileRef``s: shard, group, row) stacked: image, semantic, instance, cells.
+        """Tiles of ``refs`` (``TileRef``s: shard, group, row) stacked, in order, and their cells.
 
         ``out``: arrays to fill (``image`` (n, 3, T, T) uint8, ``semantic`` (n, T, T) uint8, ``instance``
-        (n, T, T) int32), e.g. views of shared memory; allocated here when not given.
+        (n, T, T) int32), e.g. a batch slot; allocated here when not given. Returns them with ``cells``, the
+        (3, M) int64 table of the batch's cells (rows: instance id, cell id, label), tile after tile, and
+        ``cell_bounds``: n + 1 ints, tile k's cells are columns ``cell_bounds[k]:cell_bounds[k + 1]``.
         """
-        first, n = self.tile_shape(refs[0].shard), len(refs)
+        n = len(refs)
         if out is None:
+            side = self.tile_shape(refs[0].shard)
             out = {
-                "image": np.empty((n, 3, *first), np.uint8),
-                "semantic": np.empty((n, *first), np.uint8),
-                "instance": np.empty((n, *first), np.int32),
+                "image": np.empty((n, 3, *side), np.uint8),
+                "semantic": np.empty((n, *side), np.uint8),
+                "instance": np.empty((n, *side), np.int32),
             }
+        image, semantic, instance = out["image"], out["semantic"], out["instance"]
         cells: list[np.ndarray] = []
-        touched: dict[str, _Shard] = {}
+        bounds = [0]
+        checked: set[str] = set()
+        fresh = 0  # tiles not read since the last release
         for k, ref in enumerate(refs):
-            mapped = touched.setdefault(ref.shard, self.shard(ref.shard))
-            row = mapped.row(ref.group, ref.row)
-            for name, array in out.items():
-                source = mapped.maps[name].array
-                if source.shape[1:] != array.shape[1:]:
-                    raise _mixed_sizes(ref.shard, source.shape[1:], array.shape[1:])
-                array[k] = source[row]
-            cells.append(mapped.cells[mapped.offsets[row] : mapped.offsets[row + 1]])
-        self.release(touched.values())
-        return {**out, "cells": cells}
+            mapped = self._open.get(ref.shard) or self.shard(ref.shard)
+            if ref.shard not in checked:
+                if mapped.semantic.shape[1:] != semantic.shape[1:]:
+                    raise _mixed_sizes(ref.shard, mapped.semantic.shape[1:], semantic.shape[1:])
+                checked.add(ref.shard)
+            row = mapped.first[ref.group] + ref.row
+            image[k] = mapped.image[row]
+            semantic[k] = mapped.semantic[row]
+            instance[k] = mapped.instance[row]  # uint16 → int32 in the same pass
+            start, stop = mapped.offsets[row], mapped.offsets[row + 1]
+            cells.append(mapped.cells[:, start:stop])
+            bounds.append(bounds[-1] + stop - start)
+            if not mapped.touched[row]:
+                mapped.touched[row] = 1
+                fresh += 1
+        self._mapped += fresh * tile_bytes(semantic.shape[-1])
+        if self._mapped > RELEASE_BYTES:
+            self.release()
+        return {**out, "cells": np.concatenate(cells, axis=1), "cell_bounds": bounds}
 
-    def release(self, shards: Iterable[_Shard] | None = None) -> None:
-        """Give back the mapped pages of ``shards`` (default: every shard this process mapped)."""
-        for mapped in self._open.values() if shards is None else shards:
+    def release(self) -> None:
+        """Give back the mapped pages of every shard this process mapped (they stay in the page cache)."""
+        self._mapped = 0
+        for mapped in self._open.values():
+            mapped.touched[:] = bytes(len(mapped.touched))
             for m in mapped.maps.values():
                 m.release()
 

@@ -12,9 +12,11 @@ The split's shards are those the dataset card lists for ``family`` / ``split`` (
 
 from __future__ import annotations
 
+import copy
 import io
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, overload
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +25,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
+from phenocell.loaders.batch_slots import BatchSlots, Fields, SlotBatch, layout, tensor_views
 from phenocell.loaders.split_index import (
     INDEX_COLUMNS,
     VALID,
@@ -60,6 +63,7 @@ COLUMNS = [
 ]
 LRU_GROUPS = 2
 OPEN_FILES = 64  # parquet files a TileDataset keeps open per process (one per shard up to this many)
+PREFETCH = 2  # batches each DataLoader worker works ahead (torch's default prefetch_factor)
 
 
 def decode_png(data: bytes, dtype: np.dtype) -> np.ndarray:
@@ -78,6 +82,7 @@ class TileDataset(Dataset[dict[str, Any]]):
 
     def __init__(self, index: SplitIndex, cache: Any = None, store: Any = None) -> None:
         self.index, self.cache, self.store = index, cache, store
+        self.slots: BatchSlots | None = None
         self._groups: OrderedDict[tuple[str, int], pa.Table] = OrderedDict()
         self._files: OrderedDict[str, pq.ParquetFile] = OrderedDict()
 
@@ -87,6 +92,12 @@ class TileDataset(Dataset[dict[str, Any]]):
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def with_slots(self, slots: BatchSlots) -> TileDataset:
+        """This dataset, its DataLoader workers filling ``slots`` (a shallow copy: same index and readers)."""
+        twin = copy.copy(self)
+        twin.slots = slots
+        return twin
 
     def _file(self, shard: str) -> pq.ParquetFile:
         """The shard's parquet file, opened once per process (at most ``OPEN_FILES`` kept open)."""
@@ -107,21 +118,41 @@ class TileDataset(Dataset[dict[str, Any]]):
         return self._groups[key]
 
     def __getitems__(self, indices: list[int]) -> Any:
-        """The tiles ``indices``: one stacked batch from the tile store, else a list of items to collate."""
+        """The tiles ``indices``: one stacked batch from the tile store, else a list of items to collate.
+
+        With batch slots (:func:`make_loader`) the batch is filled into a free slot; a DataLoader worker
+        returns it as a :class:`~phenocell.loaders.batch_slots.SlotBatch` (the main process unpickles it as
+        the batch dict).
+        """
         if self.store is None:
             return [self[i] for i in indices]
+        n, slots = len(indices), self.slots
+        slot = slots.take() if slots is not None and n <= slots.batch_size else None
+        if slots is None or slot is None:
+            return _cell_columns(self._read(indices, None))
+        try:
+            batch = self._read(indices, slots.arrays(slot, n))
+        except BaseException:
+            slots.give_back(slot)
+            raise
+        if not slots.shared:
+            return _cell_columns(batch | slots.batch(slot, n))
+        return SlotBatch(slots.key, slot, n, batch, _cell_columns)  # pickled: the cells, taps, slot number
+
+    def _read(self, indices: list[int], out: dict[str, np.ndarray] | None) -> dict[str, Any]:
+        """Store tiles into ``out`` (the fields of :func:`tile_fields`), else into new tensors (returned).
+
+        Returns the new tensors (none when ``out`` is given), ``cells`` and ``cell_bounds`` (see
+        :meth:`~phenocell.loaders.tile_store.StoreReader.read`) and the cached ``taps``.
+        """
         refs = [self.index.tiles[i] for i in indices]
-        side = self.store.tile_shape(refs[0].shard)
-        n = len(refs)
-        shapes = {"index": ((n,), torch.int64), "instance": ((n, *side), torch.int32)}
-        shapes |= {"image": ((n, 3, *side), torch.uint8), "semantic": ((n, *side), torch.uint8)}
-        batch: dict[str, Any] = _batch_tensors(shapes)
-        batch["index"][:] = torch.tensor(indices)
-        cells = self.store.read(refs, {k: batch[k].numpy() for k in ("image", "semantic", "instance")})[
-            "cells"
-        ]
-        for k, key in enumerate(("cell_instance", "cell_ids", "cell_labels")):
-            batch[key] = [np.ascontiguousarray(c[:, k]) for c in cells]
+        batch: dict[str, Any] = {}
+        if out is None:
+            batch = _batch_tensors(tile_fields(self.store.tile_shape(refs[0].shard)), len(refs))
+            out = {k: v.numpy() for k, v in batch.items()}
+        out["index"][:] = indices
+        read = self.store.read(refs, out)
+        batch["cells"], batch["cell_bounds"] = read["cells"], read["cell_bounds"]
         if self.cache is not None:
             taps = [self.cache.read(ref) for ref in refs]
             batch["taps"] = [_stack([t[k] for t in taps]) for k in range(len(taps[0]))]
@@ -130,7 +161,7 @@ class TileDataset(Dataset[dict[str, Any]]):
     def __getitem__(self, i: int) -> dict[str, Any]:
         """One tile: uint8 image (3, T, T), semantic (T, T) uint8, instance (T, T) int32 and cell tables."""
         if self.store is not None:
-            batch = self.__getitems__([i])
+            batch = _cell_columns(self._read([i], None))
             item = {k: v[0] for k, v in batch.items() if k != "taps"}
             item["index"] = i
             if "taps" in batch:
@@ -158,23 +189,74 @@ class TileDataset(Dataset[dict[str, Any]]):
         return item
 
 
-def _batch_tensors(shapes: dict[str, tuple[tuple[int, ...], torch.dtype]]) -> dict[str, torch.Tensor]:
+def tile_fields(side: tuple[int, ...]) -> Fields:
+    """The tensor fields of a store batch of tiles of shape ``side`` (T, T): shape per tile and dtype."""
+    return {
+        "index": ((), np.dtype(np.int64)),
+        "image": ((3, *side), np.dtype(np.uint8)),
+        "semantic": (side, np.dtype(np.uint8)),
+        "instance": (side, np.dtype(np.int32)),
+    }
+
+
+def _batch_tensors(fields: Fields, n: int) -> dict[str, torch.Tensor]:
     """Empty batch tensors, views of one buffer; in a DataLoader worker that buffer is shared memory.
 
     As torch's own collate does: handing the batch to the main process then passes one file descriptor
-    instead of copying each tensor into shared memory on the way out.
+    instead of copying each tensor into shared memory on the way out (the path of a worker without a
+    free batch slot).
     """
-    sizes = {k: int(np.prod(s)) * torch.empty(0, dtype=t).element_size() for k, (s, t) in shapes.items()}
-    offsets = np.cumsum([0, *[-(-n // 8) * 8 for n in sizes.values()]])  # each view 8-byte aligned
+    size = layout(fields, n)[1]
     if get_worker_info() is None:
-        storage = torch.empty(int(offsets[-1]), dtype=torch.uint8).untyped_storage()
+        flat = torch.empty(size, dtype=torch.uint8)
     else:
-        storage = torch.UntypedStorage._new_shared(int(offsets[-1]))
-    out = {}
-    for (key, (shape, dtype)), start in zip(shapes.items(), offsets[:-1], strict=True):
-        flat = torch.empty(0, dtype=torch.uint8).set_(storage, int(start), (sizes[key],), (1,))
-        out[key] = flat.view(dtype).view(shape)
-    return out
+        flat = torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage._new_shared(size))
+    return tensor_views(flat, fields, n)
+
+
+class CellColumn:
+    """One field of the cell tables of a store batch, tile by tile: item k is tile k's cells (a view).
+
+    In a batch as ``cell_instance``, ``cell_ids`` and ``cell_labels``, where the decoding path has lists:
+    the same items, made when asked for (training never asks), not for every tile of every batch. Not a
+    ``Sequence`` subclass, so that the DataLoader's pinning passes it through as it is.
+    """
+
+    __slots__ = ("_bounds", "_values")
+
+    def __init__(self, values: np.ndarray, bounds: list[int]) -> None:
+        self._values, self._bounds = values, bounds
+
+    def __len__(self) -> int:
+        return len(self._bounds) - 1
+
+    @overload
+    def __getitem__(self, k: int) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[np.ndarray]: ...
+
+    def __getitem__(self, k: int | slice) -> np.ndarray | list[np.ndarray]:
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        if not -len(self) <= k < len(self):
+            raise IndexError(f"tile {k} of a batch of {len(self)}")
+        k %= len(self)
+        return self._values[self._bounds[k] : self._bounds[k + 1]]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[k] for k in range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"CellColumn({list(self)!r})"
+
+
+def _cell_columns(batch: dict[str, Any]) -> dict[str, Any]:
+    """A store batch's ``cells`` table and ``cell_bounds`` → its three :class:`CellColumn` entries."""
+    table, bounds = batch.pop("cells"), batch.pop("cell_bounds")
+    for k, key in enumerate(("cell_instance", "cell_ids", "cell_labels")):
+        batch[key] = CellColumn(table[k], bounds)
+    return batch
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -183,9 +265,9 @@ def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.from_numpy(np.stack([t.numpy() for t in tensors]))
 
 
-def collate(items: list[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
+def collate(items: list[dict[str, Any]] | dict[str, Any] | SlotBatch) -> Any:
     """Stack the tensors; keep the per-tile cell tables as lists (a batch already stacked passes through)."""
-    if isinstance(items, dict):
+    if isinstance(items, dict | SlotBatch):
         return items
     out: dict[str, Any] = {
         "index": torch.tensor([it["index"] for it in items]),
@@ -206,9 +288,19 @@ def make_loader(
     batch_size: int,
     workers: int,
     pin_memory: bool,
-    sampler: Sampler[int] | None = None,
+    sampler: Sampler[int] | Iterable[int] | None = None,
 ) -> DataLoader[dict[str, Any]]:
-    """A DataLoader decoding in ``workers`` processes (0: in this process), in order unless ``sampler``."""
+    """A DataLoader decoding in ``workers`` processes (0: in this process), in order unless ``sampler``.
+
+    Workers are persistent (started at the first batch, kept for every later pass). Over a tile store,
+    batches are filled into batch slots made here, before any worker starts
+    (:mod:`phenocell.loaders.batch_slots`): enough for the batches in flight (``PREFETCH`` per worker), the
+    two the consumer holds while it steps to the next, and one more.
+    """
+    if dataset.store is not None and len(dataset):
+        side = dataset.store.tile_shape(dataset.index.tiles[0].shard)
+        slots = BatchSlots(tile_fields(side), batch_size, workers * PREFETCH + 3, shared=workers > 0)
+        dataset = dataset.with_slots(slots)
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -218,6 +310,7 @@ def make_loader(
         collate_fn=collate,
         pin_memory=pin_memory,
         persistent_workers=workers > 0,
+        prefetch_factor=PREFETCH if workers > 0 else None,
         drop_last=False,
     )
 
