@@ -47,15 +47,15 @@ from phenocell.loaders.tiles import SplitIndex, TileDataset, decode_png, load_in
 
 
 def _dataset(root: Path, fovs: int, mask_size: tuple[int, int]) -> Path:
-    from phenocell.pipeline.convert import convert
-    from phenocell.pipeline.options import ConvertOptions, ExecutionOptions
+    from phenocell.converters.driver import convert
+    from phenocell.converters.options import CodexOptions, ExecutionOptions
     from phenocell.synthetic import SynthOptions, synthesize
 
     options = SynthOptions(fovs=fovs, patients=min(fovs, 8), mask_shape=mask_size)
     synthesize(root / "raw", options=options, progress=False)
     execution = ExecutionOptions(workers=min(2, os.cpu_count() or 1))
     return convert(
-        root / "raw", root / "phenocell", options=ConvertOptions(progress=False, execution=execution)
+        root / "raw", root / "phenocell", options=CodexOptions(progress=False, execution=execution)
     )
 
 
@@ -159,7 +159,7 @@ def lmdb_reference(data: Path, scratch: Path, repeats: int) -> tuple[float, int,
     """``export lmdb`` of ``data`` (seconds, records, bytes), then shuffled get + unpickle tiles/s."""
     import lmdb
 
-    from phenocell.pipeline.lmdb_export import export_lmdb
+    from phenocell.loaders.lmdb_export import export_lmdb
     from phenocell.storage.lmdb import env_path
 
     shutil.rmtree(scratch, ignore_errors=True)

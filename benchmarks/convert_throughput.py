@@ -24,12 +24,12 @@ from pathlib import Path
 
 CHILD = """
 import json, sys, time
-from phenocell.pipeline.options import ConvertOptions, ExecutionOptions
-from phenocell.pipeline.parallel import warm_up
-options = ConvertOptions(progress=False, overwrite=True, png_level=int(sys.argv[4]),
+from phenocell.converters.options import CodexOptions, ExecutionOptions
+from phenocell.converters.workers import warm_up
+options = CodexOptions(progress=False, overwrite=True, png_level=int(sys.argv[4]),
                          execution=ExecutionOptions(workers=int(sys.argv[3])))
-warm_up(options.execution, "phenocell.pipeline.convert")  # as the CLI does: workers import beside us
-from phenocell.pipeline.convert import convert
+warm_up(options.execution, "phenocell.converters.driver")  # as the CLI does: workers import beside us
+from phenocell.converters.driver import convert
 t, c = time.perf_counter(), time.process_time()
 out = convert(sys.argv[1], sys.argv[2], options=options)
 elapsed, cpu = time.perf_counter() - t, time.process_time() - c

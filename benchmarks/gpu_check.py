@@ -82,9 +82,9 @@ def _expect_precision(ctx: Context, results: dict[str, Any]) -> str:
 
 
 def check_convert(ctx: Context) -> str:
+    from phenocell.converters.driver import convert
+    from phenocell.converters.options import CodexOptions
     from phenocell.loaders.tiles import load_index
-    from phenocell.pipeline.convert import convert
-    from phenocell.pipeline.options import ConvertOptions
     from phenocell.synthetic import SynthOptions, synthesize
 
     # full size: the authors' 1440 x 1920 px FoVs (masks at half resolution), 7 x 9 = 63 crops each
@@ -92,7 +92,7 @@ def check_convert(ctx: Context) -> str:
     synthesize(
         ctx.work / "raw", options=SynthOptions(fovs=fovs, patients=6, mask_shape=shape), progress=False
     )
-    options = ConvertOptions(tiling="phenobench", progress=False)
+    options = CodexOptions(tiling="phenobench", progress=False)
     data = convert(ctx.work / "raw", ctx.work / "phenocell", options=options)
     tiles = [t for s in ("train", "validation", "test") for t in load_index(data, "base", s).tiles]
     per_fov = {t.fov: sum(1 for u in tiles if u.fov == t.fov) for t in tiles}

@@ -22,13 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, sys, time
 import numpy as np
-from phenocell.pipeline.convert import ConvertOptions, convert
+from phenocell.converters.driver import convert
+from phenocell.converters.options import TileOptions
 raw, out, tile, no_mmap = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 if no_mmap:  # the comparison: every np.load reads its whole array (one fold at a time), as without mmap
     load = np.load
     np.load = lambda *a, mmap_mode=None, **kw: load(*a, **kw)
 t = time.perf_counter()
-convert(raw, out, options=ConvertOptions(source="pannuke", tile_size=tile, progress=False))
+convert(raw, out, source="pannuke", options=TileOptions(tile_size=tile, progress=False))
 rows = sum(m["rows"] for m in json.load(open(f"{out}/manifest.json"))["shards"].values())
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(json.dumps({"seconds": round(time.perf_counter() - t, 2), "tiles": rows, "peak_rss_mib": hwm / 1024}))

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from phenocell.pipeline.convert import ConvertOptions, convert
+from phenocell.converters import source_type
+from phenocell.converters.driver import convert
+from phenocell.converters.options import CodexOptions, Hdf5Options
 
 _spec = importlib.util.spec_from_file_location(
     "codex_data", Path(__file__).parent / "data" / "codex" / "data.py"
@@ -17,7 +19,9 @@ codex_data = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(codex_data)
 
 
-def _export_fixtures(generator: Any, raw: tuple[str, str], converted: tuple[str, str]) -> tuple[Any, Any]:
+def _export_fixtures(
+    generator: Any, raw: tuple[str, str], converted: tuple[str, str], options: Any
+) -> tuple[Any, Any]:
     """Session fixtures for a raw export and it converted, each named by (fixture name, temporary folder)."""
 
     @pytest.fixture(scope="session", name=raw[0])
@@ -29,11 +33,10 @@ def _export_fixtures(generator: Any, raw: tuple[str, str], converted: tuple[str,
     def converted_fixture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
         """That raw export converted (source auto-detected), in a directory named ``phenocell``.
 
-        With the grid layout on the H&E's own pixels (the departures ``--tiling grid --pixel-grid he``): the
-        tests of tile geometry, joins and metrics were written for it; the default layout has its own tests.
+        With the grid layout (``--tiling grid``; a CODEX export on the H&E's own pixels, ``--pixel-grid he``):
+        the tests of tile geometry, joins and metrics were written for it; the default layout has its own.
         """
         out = tmp_path_factory.mktemp(converted[1]) / "phenocell"
-        options = ConvertOptions(tile_size=generator.TILE, tiling="grid", pixel_grid="he", progress=False)
         return convert(request.getfixturevalue(raw[0]), out, options=options)
 
     return raw_fixture, converted_fixture
@@ -49,7 +52,12 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 #: The CODEX-layout export and it converted.
-raw_export, dataset_dir = _export_fixtures(codex_data, ("raw_export", "raw"), ("dataset_dir", "converted"))
+raw_export, dataset_dir = _export_fixtures(
+    codex_data,
+    ("raw_export", "raw"),
+    ("dataset_dir", "converted"),
+    CodexOptions(tile_size=codex_data.TILE, tiling="grid", pixel_grid="he", progress=False),
+)
 
 
 @pytest.fixture()
@@ -72,14 +80,17 @@ phenobench_lmdb = _load("phenobench_lmdb", Path(__file__).parent / "data" / "phe
 
 #: The per-FoV HDF5 export and it converted.
 hdf5_raw, hdf5_dataset = _export_fixtures(
-    phenobench_data, ("hdf5_raw", "hdf5"), ("hdf5_dataset", "hdf5_converted")
+    phenobench_data,
+    ("hdf5_raw", "hdf5"),
+    ("hdf5_dataset", "hdf5_converted"),
+    Hdf5Options(tile_size=phenobench_data.TILE, tiling="grid", progress=False),
 )
 
 
 @pytest.fixture(scope="session")
 def exported_lmdb(hdf5_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``hdf5_dataset`` exported in the authors' LMDB layout (read-only)."""
-    from phenocell.pipeline.lmdb_export import export_lmdb
+    from phenocell.loaders.lmdb_export import export_lmdb
 
     return export_lmdb(hdf5_dataset, tmp_path_factory.mktemp("lmdb") / "release", progress=False)[0]
 
@@ -122,8 +133,8 @@ def release_dataset(release_raw, tmp_path_factory: pytest.TempPathFactory):
         if name not in made:
             tile = load_generator(name).TILE
             out = tmp_path_factory.mktemp(f"{name}_converted") / name
-            options = ConvertOptions(source=name, tile_size=tile, tiling="grid", progress=False)
-            made[name] = convert(release_raw(name), out, options=options)
+            options = source_type(name).options_type(tile_size=tile, tiling="grid", progress=False)
+            made[name] = convert(release_raw(name), out, source=name, options=options)
         return made[name]
 
     return make

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from phenocell.cli import convert_cmd, convert_main, main
 from phenocell.cli_options import field_info, literal_choices
 from phenocell.constants import CellTableColumns, PatientColumns
-from phenocell.pipeline.options import ConvertOptions, ExecutionOptions
+from phenocell.converters.options import CodexOptions, ExecutionOptions, Hdf5Options
 from phenocell.synthetic import SynthOptions
 
 
@@ -25,8 +25,9 @@ def _convert_field(param: str) -> tuple[type, str] | None:
         return CellTableColumns, param.removesuffix("_column")
     if param.startswith("ptcol_"):
         return PatientColumns, param.removeprefix("ptcol_")
-    if param in {f.name for f in fields(ConvertOptions)}:
-        return ConvertOptions, param
+    for options in (CodexOptions, Hdf5Options):
+        if param in {f.name for f in fields(options)}:
+            return options, param
     if param in {f.name for f in fields(ExecutionOptions)}:
         return ExecutionOptions, param
     return None
@@ -51,7 +52,8 @@ def misalignments(command: click.Command, field_of) -> list[str]:
 
 
 def test_convert_options_match_convert_options_dataclass() -> None:
-    api = {f.name for f in fields(ConvertOptions)} - {"columns", "patient_columns", "progress", "execution"}
+    api = {f.name for f in fields(CodexOptions)} | {f.name for f in fields(Hdf5Options)} | {"source"}
+    api -= {"columns", "patient_columns", "progress", "execution"}
     api |= {f"ptcol_{f.name}" for f in fields(PatientColumns)} | {f.name for f in fields(ExecutionOptions)}
     columns = {f"{f.name}_column" for f in fields(CellTableColumns)} - {
         "group_column",

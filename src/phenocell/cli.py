@@ -14,16 +14,9 @@ from phenocell.cli_cells import cells
 from phenocell.cli_errors import DEBUG, friendly_errors
 from phenocell.cli_interop import export_lmdb_cmd, import_lmdb_cmd
 from phenocell.cli_options import apply, field_info, option_from
-from phenocell.cli_raw_options import (
-    convert_options,
-    convert_options_from,
-    execution_from,
-    execution_options,
-    read_options,
-    read_options_from,
-)
+from phenocell.cli_raw_options import convert_options, execution_options, read_options, source_options_from
+from phenocell.converters.options import RunOptions
 from phenocell.errors import InvalidOptionError
-from phenocell.pipeline.options import ConvertOptions
 from phenocell.synthetic.options import SynthOptions
 
 
@@ -47,20 +40,20 @@ def main(debug: bool) -> None:
     """PhenoCell: CODEX exports → panoptic H&E cell-phenotyping dataset, and its benchmark."""
 
 
-def _start_workers(options: ConvertOptions, module: str) -> None:
+def _start_workers(options: RunOptions, module: str) -> None:
     """Start the local worker server first: it imports ``module`` while this process imports it too."""
-    from phenocell.pipeline.parallel import warm_up
+    from phenocell.converters.workers import warm_up
 
     warm_up(options.execution, module)
 
 
 @friendly_errors
 def _run_convert(raw_dir: Path, out: Path, **kw: Any) -> None:
-    options = convert_options_from(kw)
-    _start_workers(options, "phenocell.pipeline.convert")
-    from phenocell.pipeline.convert import convert
+    source, options = source_options_from(raw_dir, kw)
+    _start_workers(options, "phenocell.converters.driver")
+    from phenocell.converters.driver import convert
 
-    convert(raw_dir, out, options=options)
+    convert(raw_dir, out, source=source, options=options)
     click.echo(f"wrote {out}")
     _echo_normalised(Path(out) / "qc" / "normalisations.json")
 
@@ -79,14 +72,14 @@ def _echo_normalised(path: Path) -> None:
 @main.command("convert")
 @convert_options
 def convert_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
-    """Convert a raw CODEX export RAW_DIR into a PhenoCell dataset directory."""
+    """Convert RAW_DIR (a CODEX export, the authors' HDF5 or LMDB, Lizard, PanNuke, Arctique) to a dataset."""
     _run_convert(raw_dir, out, **kw)
 
 
 @click.command("phenocell-convert")
 @convert_options
 def convert_main(raw_dir: Path, out: Path, **kw: Any) -> None:
-    """Convert a raw CODEX export RAW_DIR into a PhenoCell dataset directory."""
+    """Convert RAW_DIR (a CODEX export, the authors' HDF5 or LMDB, Lizard, PanNuke, Arctique) to a dataset."""
     _run_convert(raw_dir, out, **kw)
 
 
@@ -154,7 +147,7 @@ def demo(workdir: Path, no_benchmark: bool, mask_shape: str, **kw: Any) -> None:
 
 
 def _overwrite_option(help_text: str) -> Callable[[Any], Any]:
-    return option_from(ConvertOptions, "overwrite", "--overwrite", help=help_text)
+    return option_from(RunOptions, "overwrite", "--overwrite", help=help_text)
 
 
 @main.command()
@@ -167,13 +160,13 @@ def _overwrite_option(help_text: str) -> Callable[[Any], Any]:
 @execution_options
 @_overwrite_option("Replace an existing QC folder (only one PhenoCell wrote).")
 @friendly_errors
-def qc(raw_dir: Path, out: Path, overwrite: bool, **kw: Any) -> None:
+def qc(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Render a QC page (H&E with class-coloured outlines, per-FoV statistics) for RAW_DIR."""
-    options = ConvertOptions(execution=execution_from(kw), overwrite=overwrite, **read_options_from(kw))
-    _start_workers(options, "phenocell.pipeline.qc")
-    from phenocell.pipeline.qc import render_qc
+    source, options = source_options_from(raw_dir, kw)
+    _start_workers(options, "phenocell.converters.review")
+    from phenocell.converters.review import render_qc
 
-    click.echo(f"wrote {render_qc(raw_dir, out, options=options)}")
+    click.echo(f"wrote {render_qc(raw_dir, out, source=source, options=options)}")
     _echo_normalised(Path(out) / "manifest.json")
 
 
@@ -247,13 +240,13 @@ def export() -> None:
 @execution_options
 @_overwrite_option("Replace an existing GeoJSON folder (only one PhenoCell wrote).")
 @friendly_errors
-def export_geojson_cmd(raw_dir: Path, out: Path, overwrite: bool, **kw: Any) -> None:
+def export_geojson_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Write per-FoV cell outlines with their classes (H&E pixels) as GeoJSON that QuPath opens."""
-    options = ConvertOptions(execution=execution_from(kw), overwrite=overwrite, **read_options_from(kw))
-    _start_workers(options, "phenocell.pipeline.export")
-    from phenocell.pipeline.export import export_geojson
+    source, options = source_options_from(raw_dir, kw)
+    _start_workers(options, "phenocell.converters.geojson")
+    from phenocell.converters.geojson import export_geojson
 
-    files = export_geojson(raw_dir, out, options=options)
+    files = export_geojson(raw_dir, out, source=source, options=options)
     click.echo(f"wrote {len(files)} GeoJSON files to {out}")
     _echo_normalised(Path(out) / "manifest.json")
 

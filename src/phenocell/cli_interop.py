@@ -10,6 +10,7 @@ import click
 
 from phenocell.cli_errors import friendly_errors
 from phenocell.cli_options import apply
+from phenocell.cli_raw_options import execution_from, execution_options
 
 
 def _output_options(out_help: str, overwrite_help: str) -> Callable[[Any], Any]:
@@ -34,7 +35,7 @@ def _output_options(out_help: str, overwrite_help: str) -> Callable[[Any], Any]:
 @friendly_errors
 def export_lmdb_cmd(dataset_dir: Path, out: Path, overwrite: bool, quiet: bool) -> None:
     """Write DATASET_DIR in the authors' LMDB layout (lmdb/, label_dict.json, split CSVs) for their code."""
-    from phenocell.pipeline.lmdb_export import export_lmdb
+    from phenocell.loaders.lmdb_export import export_lmdb
 
     _, count = export_lmdb(dataset_dir, out, overwrite=overwrite, progress=not quiet)
     click.echo(f"wrote {count} tiles to {out}")
@@ -43,9 +44,15 @@ def export_lmdb_cmd(dataset_dir: Path, out: Path, overwrite: bool, quiet: bool) 
 @click.command("import-lmdb")
 @click.argument("lmdb_dir", type=click.Path(path_type=Path))
 @_output_options("Dataset directory to create.", "Replace an existing output directory.")
+@execution_options
 @friendly_errors
-def import_lmdb_cmd(lmdb_dir: Path, out: Path, overwrite: bool, quiet: bool) -> None:
-    """Convert the authors' LMDB release LMDB_DIR into a PhenoCell dataset (pickles: allow-list only)."""
-    from phenocell.pipeline.lmdb_import import import_lmdb
+def import_lmdb_cmd(lmdb_dir: Path, out: Path, overwrite: bool, quiet: bool, **kw: Any) -> None:
+    """Convert the authors' LMDB release LMDB_DIR into a PhenoCell dataset (pickles: allow-list only).
 
-    click.echo(f"wrote {import_lmdb(lmdb_dir, out, overwrite=overwrite, progress=not quiet)}")
+    The same as ``convert LMDB_DIR --source authors-lmdb``.
+    """
+    from phenocell.converters.driver import convert
+    from phenocell.converters.options import RunOptions
+
+    options = RunOptions(overwrite=overwrite, progress=not quiet, execution=execution_from(kw))
+    click.echo(f"wrote {convert(lmdb_dir, out, source='authors-lmdb', options=options)}")

@@ -1,6 +1,6 @@
 """Click options derived from config dataclass fields, so each default and choice is declared once.
 
-``option_from(ConvertOptions, "tile_size", "--tile-size", help=...)`` reads the field's type and default:
+``option_from(TileOptions, "tile_size", "--tile-size", help=...)`` reads the field's type and default:
 
 - ``Literal["a", "b"]`` → ``click.Choice(["a", "b"])``; ``bool`` → a flag; ``Path`` → ``click.Path``;
 - ``X | None`` → type ``X`` with default ``None``;

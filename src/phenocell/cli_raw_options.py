@@ -1,22 +1,35 @@
-"""Click option groups of the commands that read a raw export (convert, qc, export geojson).
+"""Click option groups of the commands that read an input (convert, qc, export geojson).
 
-Every option is derived from a config dataclass field with :func:`phenocell.cli_options.option_from`, and
-the ``*_from`` helpers turn a command's keyword arguments back into those dataclasses.
+Every option is derived from a field of a source's options dataclass (:mod:`phenocell.converters.options`)
+with :func:`phenocell.cli_options.option_from`. :func:`source_options_from` turns a command's keyword
+arguments into the options of the source the input is read as, and refuses a flag given on the command line
+that this source does not read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from phenocell.cli_errors import DEBUG
 from phenocell.cli_options import apply, option_from
 from phenocell.constants import CellTableColumns, PatientColumns
-from phenocell.pipeline.options import ConvertOptions, ExecutionOptions
+from phenocell.converters import SOURCES, detect, source_type
+from phenocell.converters.options import (
+    CodexOptions,
+    ExecutionOptions,
+    FovOptions,
+    Hdf5Options,
+    RunOptions,
+    TileOptions,
+)
+from phenocell.errors import InvalidOptionError
 
 
 def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -25,73 +38,75 @@ def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
         func,
         [
             option_from(
-                ConvertOptions,
+                FovOptions,
                 "min_cell_area_um2",
                 "--min-cell-area",
                 help="Cells smaller than this (µm²) are set to ignore (255) [default: 10 for a CODEX export, "
                 "0 for the authors' HDF5, as their chain; a value > 0 there is recorded as a departure].",
             ),
             option_from(
-                ConvertOptions,
+                FovOptions,
                 "class_map",
                 "--class-map",
                 help="CSV cluster_name,class_name that adds to / overrides the default merges.",
             ),
             option_from(
-                ConvertOptions,
+                FovOptions,
                 "mask_mpp",
                 "--mask-mpp",
                 help="Mask pixel size (µm/px) if not in the TIFF tags.",
             ),
             option_from(
-                ConvertOptions, "he_mpp", "--he-mpp", help="H&E pixel size (µm/px) if not in the TIFF tags."
+                FovOptions, "he_mpp", "--he-mpp", help="H&E pixel size (µm/px) if not in the TIFF tags."
             ),
             option_from(
-                ConvertOptions,
+                CodexOptions,
                 "max_centroid_distance",
                 "--max-centroid-distance",
                 help="Largest median distance (mask px) between table and label centroids of an id join.",
             ),
             option_from(
-                ConvertOptions,
+                FovOptions,
                 "patient_table",
                 "--patients",
                 help="Patient table, CSV or .xlsx (default: RAW_DIR/patients.csv).",
             ),
-            option_from(ConvertOptions, "patients_sheet", "--patients-sheet", help="Worksheet of an .xlsx."),
+            option_from(FovOptions, "patients_sheet", "--patients-sheet", help="Worksheet of an .xlsx."),
             _patients_column("patient", "--patient-id-column", help="Patient id column of the patients."),
             _patients_column("tumor_type", "--tumor-type-column", help="Tumor type / histology column."),
             _patients_column("stage", "--stage-column", help="UICC stage group column (p_TNM, never pT)."),
             _patients_column("group", "--group-column", help="Group column (CLR / DII or 1 / 2)."),
             _patients_column("msi", "--msi-column", help="MSI status column (MSI_PCR / MSI_IHC style)."),
             option_from(
-                ConvertOptions,
+                FovOptions,
                 "region_patients",
                 "--region-patients",
                 help="CSV/.xlsx mapping regions (--region-column) to patients (--patient-column).",
             ),
-            option_from(
-                ConvertOptions,
-                "source",
+            click.option(
                 "--source",
-                help="Raw format: CODEX export or the authors' per-FoV HDF5 files (auto: *.hdf in RAW_DIR); "
-                "lizard / pannuke / arctique: those public releases (convert only).",
+                "source",
+                type=click.Choice(list(SOURCES)),
+                default="auto",
+                show_default=True,
+                help="Input format (auto: the first that recognises RAW_DIR, else a CODEX export); "
+                "lizard / pannuke / arctique / authors-lmdb are read by convert only.",
             ),
             option_from(
-                ConvertOptions,
+                Hdf5Options,
                 "gt_ct_labels",
                 "--gt-ct-labels",
                 help="Authors' HDF5 only. pixel: each pixel keeps its gt_ct class, dirt is 0 in both maps "
                 "(their chain); majority: each cell takes its majority class; dirt, unclassified cells 255.",
             ),
             option_from(
-                ConvertOptions,
+                FovOptions,
                 "max_pixels",
                 "--max-pixels",
                 help="Largest image (H x W pixels) accepted, checked from the headers before reading.",
             ),
             option_from(
-                ConvertOptions,
+                CodexOptions,
                 "allow_unlabelled_fovs",
                 "--allow-unlabelled-fovs",
                 help="Skip (and report) regions whose segmentation has no cell-table rows.",
@@ -144,7 +159,7 @@ def _column(field: str, flag: str, **kwargs: Any) -> Callable[[Any], Any]:
 
 
 def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The options of ``phenocell convert`` / ``phenocell-convert``, derived from :class:`ConvertOptions`."""
+    """The options of ``phenocell convert`` / ``phenocell-convert``, derived from every source's options."""
     return read_options(
         apply(
             execution_options(func),
@@ -157,47 +172,47 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
                     show_default=True,
                     help="Dataset directory to create.",
                 ),
-                option_from(ConvertOptions, "tile_size", "--tile-size", help="Tile size in H&E pixels."),
-                option_from(ConvertOptions, "stride", "--stride", help="Tile stride (default: tile size)."),
+                option_from(TileOptions, "tile_size", "--tile-size", help="Tile size in H&E pixels."),
+                option_from(TileOptions, "stride", "--stride", help="Tile stride (default: tile size)."),
                 option_from(
-                    ConvertOptions, "exclude", "--exclude", help="CSV fov,reason of FoVs to leave out."
+                    FovOptions, "exclude", "--exclude", help="CSV fov,reason of FoVs to leave out."
                 ),
-                option_from(ConvertOptions, "seed", "--seed", help="Seed of the random splits."),
+                option_from(FovOptions, "seed", "--seed", help="Seed of the random splits."),
                 option_from(
-                    ConvertOptions,
+                    FovOptions,
                     "base_by",
                     "--base-by",
                     help="Unit of the Base split (region: the authors' procedure over sorted region numbers; "
                     "their exact split only with --splits-from).",
                 ),
                 option_from(
-                    ConvertOptions,
+                    FovOptions,
                     "splits_from",
                     "--splits-from",
                     help="Folder of the authors' split CSVs to use instead of drawing splits.",
                 ),
                 option_from(
-                    ConvertOptions,
+                    TileOptions,
                     "tiling",
                     "--tiling",
                     help="phenobench: the authors' linspace crops padded to 224 (7 x 9 per 1440 x 1920 FoV); "
                     "grid: --tile-size tiles every --stride px.",
                 ),
                 option_from(
-                    ConvertOptions,
+                    CodexOptions,
                     "pixel_grid",
                     "--pixel-grid",
                     help="mask: an H&E finer than the masks is area-averaged onto the mask grid "
                     "(the authors'); he: tiles on the H&E's own pixels. --target-mpp overrides both.",
                 ),
                 option_from(
-                    ConvertOptions,
+                    FovOptions,
                     "target_mpp",
                     "--target-mpp",
                     help="Resample H&E (area) and masks (nearest) to this pixel size (µm/px) before tiling.",
                 ),
                 option_from(
-                    ConvertOptions,
+                    TileOptions,
                     "png_level",
                     "--png-level",
                     help="zlib level of the PNG tiles, 0-9 (1: about 2x faster to encode, ~7 % more bytes).",
@@ -213,7 +228,7 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 _column("x", "--x-column"),
                 _column("y", "--y-column"),
                 option_from(
-                    ConvertOptions, "overwrite", "--overwrite", help="Replace an existing output directory."
+                    RunOptions, "overwrite", "--overwrite", help="Replace an existing output directory."
                 ),
                 click.option("--quiet", is_flag=True, help="No progress bar."),
                 DEBUG,
@@ -222,19 +237,62 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )
 
 
-def convert_options_from(kw: dict[str, Any]) -> ConvertOptions:
-    """Build :class:`ConvertOptions` from the keyword arguments of a command using :func:`convert_options`."""
+def _field_of(param: str) -> str:
+    """The options field a CLI parameter sets (several parameters build one nested field)."""
+    if param.endswith("_column"):
+        return "columns"
+    if param.startswith("ptcol_"):
+        return "patient_columns"
+    return {"workers": "execution", "scheduler": "execution", "quiet": "progress"}.get(param, param)
+
+
+def _values(kw: dict[str, Any]) -> dict[str, Any]:
+    """Every options field the keyword arguments set, nested fields built."""
+    kw = dict(kw)
+    if "label_column" in kw:
+        label = kw.pop("label_column")
+        kw["columns"] = CellTableColumns(
+            region=kw.pop("region_column"),
+            cluster=kw.pop("cluster_column"),
+            patient=kw.pop("patient_column"),
+            x=kw.pop("x_column"),
+            y=kw.pop("y_column"),
+            label=None if label is None or label.lower() == "none" else label,
+        )
+    if "quiet" in kw:
+        kw["progress"] = not kw.pop("quiet")
+    kw["execution"] = execution_from(kw)
+    return read_options_from(kw)
+
+
+def _given_flags() -> dict[str, str]:
+    """``{parameter: flag}`` of the options given on the command line (or the environment)."""
+    ctx = click.get_current_context()
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return {
+        p.name: p.opts[0] for p in ctx.command.params if p.name and ctx.get_parameter_source(p.name) in given
+    }
+
+
+def source_options_from(raw_dir: Path, kw: dict[str, Any]) -> tuple[str, Any]:
+    """The format ``raw_dir`` is read as (``--source``, or detected) and its options from ``kw``.
+
+    Raises:
+        InvalidOptionError: a flag given on the command line sets an option this source does not read.
+
+    """
     kw.pop("debug", None)  # read by the error handler from the click context
-    label = kw.pop("label_column")
-    columns = CellTableColumns(
-        region=kw.pop("region_column"),
-        cluster=kw.pop("cluster_column"),
-        patient=kw.pop("patient_column"),
-        x=kw.pop("x_column"),
-        y=kw.pop("y_column"),
-        label=None if label is None or label.lower() == "none" else label,
-    )
-    execution = execution_from(kw)
-    return ConvertOptions(
-        columns=columns, progress=not kw.pop("quiet"), execution=execution, **read_options_from(kw)
-    )
+    name = detect(Path(raw_dir), kw.pop("source"))
+    options_type = source_type(name).options_type
+    reads = {f.name for f in dataclasses.fields(options_type)}
+    not_options = {"raw_dir", "out", "debug", "source"}
+    given = _given_flags()
+    refused = sorted(f for p, f in given.items() if p not in not_options and _field_of(p) not in reads)
+    if refused:
+        raise InvalidOptionError(
+            f"options that --source {name} does not read",
+            expected=f"only the options of {options_type.__name__} (its fields: {', '.join(sorted(reads))})",
+            found=", ".join(refused),
+            fix=f"drop them, or pass the --source they belong to (RAW_DIR is read as {name})",
+        )
+    return name, options_type(**{k: v for k, v in _values(kw).items() if k in reads})

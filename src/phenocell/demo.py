@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from phenocell.pipeline.convert import ConvertOptions, convert
+from phenocell.converters.driver import convert
+from phenocell.converters.options import CodexOptions
 from phenocell.schema import class_name
 from phenocell.splits import FAMILIES, SPLITS
 from phenocell.synthetic import SynthOptions, synthesize
@@ -56,7 +57,7 @@ def run_demo(
     options = SynthOptions(fovs=fovs, patients=patients, seed=seed, mask_shape=mask_shape)
     synthesize(raw, options=options)
     click.echo(f"2/4 converting to {data}")
-    convert(raw, data, options=ConvertOptions(seed=seed, overwrite=True))
+    convert(raw, data, options=CodexOptions(seed=seed, overwrite=True))
     click.echo("3/4 loading with datasets.load_dataset")
     summarize(data)
     if benchmark:

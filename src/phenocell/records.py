@@ -1,4 +1,4 @@
-"""Shared records: what readers, building blocks, the pipeline and the card pass to each other.
+"""Shared records: what readers, building blocks, the converters and the card pass to each other.
 
 A neutral module with no dependency on any layer above the core, so that every layer can import it.
 """

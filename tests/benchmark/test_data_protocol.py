@@ -12,7 +12,8 @@ from phenocell.benchmark.config import TrainConfig
 from phenocell.benchmark.report import compare
 from phenocell.benchmark.run import run_benchmark
 from phenocell.constants import DEFAULT_MASK_MPP
-from phenocell.pipeline.convert import ConvertOptions, convert
+from phenocell.converters.driver import convert
+from phenocell.converters.options import CodexOptions
 
 FAST = TrainConfig(steps=2, batch_size=2, lr=1e-3, warmup=1, val_every=2, workers=0, augment="none")
 
@@ -33,7 +34,7 @@ def _run(data: Path, out: Path, config: TrainConfig = FAST) -> dict:
 @pytest.fixture(scope="module")
 def default_dataset(raw_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return convert(
-        raw_export, tmp_path_factory.mktemp("default") / "phenocell", options=ConvertOptions(progress=False)
+        raw_export, tmp_path_factory.mktemp("default") / "phenocell", options=CodexOptions(progress=False)
     )
 
 

@@ -150,10 +150,10 @@ def test_token_cache_keys_shard_hashes_by_the_tiles_shard(dataset_dir: Path, tmp
 
 
 def test_padded_tiles_map_their_valid_box_onto_the_fov(raw_export: Path, tmp_path: Path) -> None:
-    from phenocell.pipeline.convert import convert
-    from phenocell.pipeline.options import ConvertOptions
+    from phenocell.converters.driver import convert
+    from phenocell.converters.options import CodexOptions
 
-    data = convert(raw_export, tmp_path / "pb", options=ConvertOptions(tiling="phenobench", progress=False))
+    data = convert(raw_export, tmp_path / "pb", options=CodexOptions(tiling="phenobench", progress=False))
     index = load_index(data, "base", "test")
     assert any(t.x < 0 or t.y < 0 for t in index.tiles)  # zero-padded crops start outside the FoV
     covered: dict[str, np.ndarray] = {}

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from phenocell.converters.driver import convert
+from phenocell.converters.options import CodexOptions
 from phenocell.errors import InvalidInputError
 from phenocell.panoptic.join_check import check_id_join, median_centroid_distance
-from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.synthetic import SynthOptions, synthesize
 
 CONSECUTIVE = SynthOptions(
@@ -36,7 +37,7 @@ def test_unshifted_ids_pass_and_record_the_median(consecutive_raw: Path, tmp_pat
     out = convert(
         consecutive_raw,
         tmp_path / "ok",
-        options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
+        options=CodexOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
     )
     stats = json.loads((out / "qc" / "fov_stats.json").read_text())
     medians = [s["median_centroid_distance_px"] for s in stats.values()]
@@ -51,7 +52,7 @@ def test_shifted_ids_fail_with_the_centroid_error(consecutive_raw: Path, tmp_pat
         convert(
             raw,
             tmp_path / "bad",
-            options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
+            options=CodexOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
         )
     message = str(err.value)
     assert "--label-column none" in message and "median distance" in message
@@ -72,7 +73,7 @@ def test_centroid_join_needs_no_id_check_and_gives_each_row_its_own_cell(
     name_of = dict(zip(keys, truth["ClusterName"], strict=True))
     raw = Path(shutil.copytree(consecutive_raw, tmp_path / "raw"))
     _shift(raw, 1)  # ids are wrong, but the centroid join does not use them
-    options = ConvertOptions(
+    options = CodexOptions(
         tiling="grid", pixel_grid="he", tile_size=128, progress=False, columns=CellTableColumns(label=None)
     )
     out = convert(raw, tmp_path / "by_centroid", options=options)
@@ -114,7 +115,7 @@ def test_a_centroid_off_its_fov_is_an_error_naming_line_fov_and_value(
     row = int(np.flatnonzero(table["File Name"] == table["File Name"].iloc[0])[2])
     table.loc[row, "X:X"] = x
     table.to_csv(raw / TABLE, index=False)
-    options = ConvertOptions(
+    options = CodexOptions(
         tiling="grid",
         pixel_grid="he",
         tile_size=128,

@@ -11,8 +11,9 @@ import pytest
 from datasets import load_dataset
 from shapely.geometry import box
 
+from phenocell.converters.driver import convert
+from phenocell.converters.options import CodexOptions
 from phenocell.errors import CorruptInputError
-from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.readers.polygons import label_polygons, read_polygons, write_geojson
 from phenocell.synthetic import synthesize
 
@@ -28,7 +29,7 @@ def test_polygons_and_label_tiffs_convert_to_the_same_masks(raw_export: Path, tm
     options = dataclasses.replace(codex_data.TINY, segmentation="polygons")
     raw_poly = synthesize(tmp_path / "raw_poly", options=options, progress=False)
     assert list((raw_poly / "polygons").glob("*.geojson")) and not (raw_poly / "masks").exists()
-    opts = ConvertOptions(tiling="grid", pixel_grid="he", tile_size=codex_data.TILE, progress=False)
+    opts = CodexOptions(tiling="grid", pixel_grid="he", tile_size=codex_data.TILE, progress=False)
     a = load_dataset(str(convert(raw_export, tmp_path / "tiff", options=opts)), "base")
     b = load_dataset(str(convert(raw_poly, tmp_path / "poly", options=opts)), "base")
     for split in ("train", "validation", "test"):

@@ -9,11 +9,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from phenocell.converters.driver import convert
+from phenocell.converters.options import CodexOptions
 from phenocell.errors import InvalidOptionError
 from phenocell.panoptic import labelling
 from phenocell.panoptic.labelling import FovCells, _strip_sums
 from phenocell.panoptic.tiling import _tile_instances
-from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.readers.images import banded
 from phenocell.records import LazyImage
 from phenocell.schema import decode_mask
@@ -71,8 +72,8 @@ def test_banded_reads_equal_window_reads() -> None:
 
 
 def test_png_level_changes_bytes_not_pixels_and_is_recorded(raw_export: Path, tmp_path: Path) -> None:
-    fast = convert(raw_export, tmp_path / "l1", options=ConvertOptions(png_level=1, progress=False))
-    default = convert(raw_export, tmp_path / "l6", options=ConvertOptions(progress=False))
+    fast = convert(raw_export, tmp_path / "l1", options=CodexOptions(png_level=1, progress=False))
+    default = convert(raw_export, tmp_path / "l6", options=CodexOptions(progress=False))
     assert json.loads((fast / "manifest.json").read_text())["options"]["png_level"] == 1
     assert "png_level" not in json.loads((default / "manifest.json").read_text())["options"]
     assert "png_level" in (fast / "README.md").read_text()
@@ -83,5 +84,5 @@ def test_png_level_changes_bytes_not_pixels_and_is_recorded(raw_export: Path, tm
         assert x["bytes"] != y["bytes"]
         assert np.array_equal(decode_mask(x, np.dtype(np.int64)), decode_mask(y, np.dtype(np.int64)))
     with pytest.raises(InvalidOptionError, match="png_level") as err:
-        ConvertOptions(png_level=10)
+        CodexOptions(png_level=10)
     assert "9" in str(err.value)

@@ -10,8 +10,7 @@ import pytest
 import scipy.io
 import tifffile
 
-from phenocell.errors import CorruptInputError, InvalidInputError, InvalidOptionError, MissingInputError
-from phenocell.pipeline.options import ConvertOptions
+from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
 from phenocell.readers.arctique import read_arctique, read_arctique_sample
 from phenocell.readers.lizard import read_lizard, read_lizard_sample
 from phenocell.readers.pannuke import instance_map, read_pannuke, read_pannuke_sample
@@ -115,11 +114,6 @@ def test_arctique_transposed_mask_and_metadata_mismatch(release_raw, tmp_path: P
     (raw / "train" / "masks" / "instance_indexing" / "2.tif").unlink()
     with pytest.raises(MissingInputError, match="lacks its masks"):
         read_arctique(raw)
-
-
-def test_unknown_source_lists_the_valid_ones() -> None:
-    with pytest.raises(InvalidOptionError, match="'pannuke'"):
-        ConvertOptions(source="consep")  # type: ignore[arg-type]
 
 
 def test_lizard_names_are_identifiers_not_paths(release_raw, tmp_path: Path) -> None:

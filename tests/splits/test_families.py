@@ -10,7 +10,7 @@ import pytest
 from phenocell.errors import InvalidInputError, SplitLeakageError
 from phenocell.records import Patient
 from phenocell.splits import FAMILIES, SPLITS, Splits, make_splits, nested_subset, validate_splits
-from phenocell.synthetic.export import patient_table, region_name
+from phenocell.synthetic.cohort import patient_table, region_name
 
 
 def _cohort(n_patients: int = 10, n_fovs: int = 24) -> tuple[dict[str, str], dict[str, Patient]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from phenocell.errors import InvalidInputError, read_json_file, require_file
+from phenocell.manifest import Manifest
 from phenocell.profiles import PHENOCELL, DatasetProfile, get_profile
 from phenocell.readers.pairs import read_exclusions
 from phenocell.records import FovSummary
@@ -29,7 +30,7 @@ class DatasetSummary:
     options: dict[str, Any]
     profile: DatasetProfile = PHENOCELL
     normalised: list[str] = field(default_factory=list)  # qc/normalisations.json messages
-    #: Every shard (a FoV named by tile-level families has several: :mod:`phenocell.pipeline.tile_parts`).
+    #: Every shard (a FoV named by tile-level families has several: :mod:`phenocell.converters.tile_parts`).
     shards: list[FovSummary] = field(default_factory=list)
 
     @property
@@ -88,40 +89,18 @@ class DatasetSummary:
         path = Path(path)
         fix = "pass a directory written by phenocell-convert"
         require_file(path / "splits.json", "splits.json of a PhenoCell dataset directory", fix)
-        manifest = read_json_file(path / "manifest.json", "manifest.json of a PhenoCell dataset", fix)
-        missing = [k for k in ("class_map", "markers", "options") if k not in manifest]
-        missing += ["shards.*.cells_per_class"] * any(
-            "cells_per_class" not in m for m in manifest["shards"].values()
-        )
-        if missing:
-            raise InvalidInputError(
-                f"{path}/manifest.json lacks what the card needs",
-                expected="a manifest written by this phenocell version",
-                found=f"missing {missing} (manifest of phenocell {manifest.get('phenocell_version')})",
-                fix="re-run phenocell-convert with this version",
-            )
-        shards = [
-            FovSummary(
-                meta["fov"],
-                shard,
-                meta["sha256"],
-                meta["rows"],
-                {int(k): v for k, v in meta["cells_per_class"].items()},
-                (path / shard).stat().st_size,
-                meta.get("parts", {}),
-            )
-            for shard, meta in sorted(manifest["shards"].items())
-        ]
+        manifest = Manifest.read(path)
+        shards = manifest.shards
         fovs = {s.fov: s for s in reversed(shards)}  # a FoV's first shard
         excluded_file = path / "qc" / "excluded.csv"
         return cls(
             splits=Splits.read(path / "splits.json"),
             fovs=dict(sorted(fovs.items())),
-            merged_names=manifest["class_map"],
-            markers=manifest["markers"],
+            merged_names=manifest.class_map,
+            markers=manifest.markers,
             excluded=read_exclusions(excluded_file) if excluded_file.is_file() else {},
-            options=manifest["options"],
-            profile=get_profile(manifest.get("profile")),
+            options=manifest.options,
+            profile=get_profile(manifest.profile),
             normalised=_normalised(path / "qc" / "normalisations.json"),
             shards=shards,
         )

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from phenocell.errors import InvalidInputError, MissingInputError, check_choice, read_json_file
+from phenocell.errors import InvalidInputError, MissingInputError, check_choice
+from phenocell.manifest import manifest_profile
 from phenocell.profiles import DatasetProfile, get_profile
 
 INDEX_COLUMNS = ["tile_id", "fov", "tile_x", "tile_y", "tile_size"]
@@ -105,13 +106,7 @@ def split_shards(root: Path, family: str, split: str) -> list[str]:
 
 def dataset_profile(root: Path) -> DatasetProfile:
     """The profile (classes) a dataset directory was converted with: its manifest's, PhenoCell when absent."""
-    path = Path(root) / "manifest.json"
-    if not path.is_file():
-        return get_profile(None)
-    manifest = read_json_file(
-        path, "manifest.json of a dataset", "pass a directory written by phenocell-convert"
-    )
-    return get_profile(manifest.get("profile"))
+    return get_profile(manifest_profile(Path(root)))
 
 
 def load_index(data: str | Path, family: str, split: str) -> SplitIndex:

@@ -28,7 +28,7 @@ import pandas as pd
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
 from phenocell.records import Patient
 from phenocell.splits.families import make_splits
-from phenocell.splits.rules import FAMILIES, SPLITS, Splits
+from phenocell.splits.rules import EFFICIENCY_PERCENTS, FAMILIES, SPLITS, Splits
 from phenocell.splits.validate import validate_splits
 
 BASE_FILE = "schuerch_dataset_split.csv"
@@ -38,7 +38,7 @@ DOMAIN_FILES = {
     "schuerch_dii_train_val_clr_test.csv": "dii_clr",
     "schuerch_mss_train_val_msi_test.csv": "msi",
 }
-EFFICIENCY_FILE = re.compile(r"^split_(5|10|20|50)_percent_train\.csv$")
+EFFICIENCY_FILE = re.compile(rf"^split_({'|'.join(map(str, EFFICIENCY_PERCENTS))})_percent_train\.csv$")
 SAMPLE_COLUMN = "sample_name"
 TILE_NAME = re.compile(r"^(?P<sample>.+)_tile_(?P<k>\d+)$", re.IGNORECASE)
 SPLIT_COLUMN = "train_test_val_split"

@@ -74,7 +74,7 @@ def _shift_family(
 ) -> tuple[list[list[str]], list[str]] | None:
     """Train / validation / test patients of one domain shift and the patients it leaves out (or None)."""
     rule = SHIFT_RULES[family]
-    sides = [rule(patients[p]) for p in present]
+    sides = [rule.side(patients[p]) for p in present]
     test = [p for p, side in zip(present, sides, strict=True) if side]
     pool = [p for p, side in zip(present, sides, strict=True) if side is False]
     outside = [p for p, side in zip(present, sides, strict=True) if side is None]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -18,8 +17,10 @@ BaseBy = Literal["patient", "region"]
 BASE_BY: tuple[str, ...] = get_args(BaseBy)
 #: Extra domain shifts of the authors' configs, drawn when the patient table supports them.
 EXTRA_FAMILIES = ("dii_clr", "msi")
-#: The authors' data-efficiency subsets of Base train (read from their files, never drawn).
-DATA_EFFICIENCY = tuple(f"base_{p}pct" for p in (50, 20, 10, 5))
+#: Percent of Base train kept by each of the authors' nested data-efficiency subsets (stated here only).
+EFFICIENCY_PERCENTS = (50, 20, 10, 5)
+#: The authors' data-efficiency subsets of Base train (read from their files; drawn only for an LMDB export).
+DATA_EFFICIENCY = tuple(f"base_{p}pct" for p in EFFICIENCY_PERCENTS)
 ALL_FAMILIES = FAMILIES + EXTRA_FAMILIES + DATA_EFFICIENCY
 SPLITS = ("train", "validation", "test")
 SPLITS_VERSION = 2
@@ -37,12 +38,38 @@ RULES = {
     **{f: f"the authors' {f[5:-3]} % subset of Base train" for f in DATA_EFFICIENCY},
 }
 
-#: Domain-shift families: the test side is the patients for which the rule is true; None = not in the family.
-SHIFT_RULES: dict[str, Callable[[Patient], bool | None]] = {
-    "tumor_type": lambda p: p.tumor_type == "mucinous",
-    "tumor_stage": lambda p: p.stage == 4 if p.stage in (3, 4) else None,
-    "dii_clr": lambda p: p.group == "1" if p.group in ("1", "2") else None,
-    "msi": lambda p: None if p.msi is None else p.msi == "MSI",
+
+@dataclass(frozen=True)
+class ShiftRule:
+    """A domain-shift family, stated once: the patient field it reads and the value on each side.
+
+    Drawing asks :meth:`side` of each patient; importing the authors' split files reads it backwards (a FoV
+    on the test side of ``tumor_type`` is mucinous, elsewhere adenocarcinoma). A patient whose field is
+    missing (``None``) is outside the family; one with neither value is on the train side when ``others``
+    is ``"train"``, else outside.
+    """
+
+    field: str
+    test: Any
+    train: Any
+    others: Literal["train", "outside"] = "outside"
+
+    def side(self, patient: Patient) -> bool | None:
+        """True: test side; False: train / validation side; None: not in the family."""
+        value = getattr(patient, self.field)
+        if value is None:
+            return None
+        if value == self.test:
+            return True
+        return False if value == self.train or self.others == "train" else None
+
+
+#: Domain-shift families (test side: the patients ``side`` calls True; None = not in the family).
+SHIFT_RULES: dict[str, ShiftRule] = {
+    "tumor_type": ShiftRule("tumor_type", "mucinous", "adenocarcinoma", others="train"),
+    "tumor_stage": ShiftRule("stage", 4, 3),
+    "dii_clr": ShiftRule("group", "1", "2"),  # test = CLR (group 1), train / validation = DII (group 2)
+    "msi": ShiftRule("msi", "MSI", "MSS", others="train"),
 }
 #: Families whose rule leaves some patients out by design (the others are drawn only if all patients fit).
 PARTIAL_FAMILIES = ("tumor_type", "tumor_stage")

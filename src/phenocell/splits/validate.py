@@ -30,8 +30,8 @@ def _rule_breaks(
         return []
     test = {splits.fov_patient[f] for f in parts["test"]}
     other = {splits.fov_patient[f] for s in ("train", "validation") for f in parts[s]}
-    bad = [p for p in test if rule(patients[p]) is not True]
-    bad += [p for p in other if rule(patients[p]) is not False]
+    bad = [p for p in test if rule.side(patients[p]) is not True]
+    bad += [p for p in other if rule.side(patients[p]) is not False]
     return [f"patient {p!r} on the wrong side of the rule" for p in sorted(set(bad))]
 
 

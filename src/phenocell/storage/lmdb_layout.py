@@ -25,12 +25,12 @@ import numpy as np
 from phenocell.errors import CorruptInputError, InvalidInputError, read_json_file
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX
 from phenocell.splits.authors import BASE_FILE, DOMAIN_FILES
+from phenocell.splits.rules import EFFICIENCY_PERCENTS
 
 LMDB_SUBDIR = "lmdb"
 LABEL_DICT_FILE = "label_dict.json"
 BASE_SPLIT_FILE = f"splits/{BASE_FILE}"
 EFFICIENCY_DIR = "splits/data_efficiency_splits"
-EFFICIENCY_PERCENTS = (5, 10, 20, 50)
 DOMAIN_DIR = "domain_splits"
 SPLIT_COLUMNS = ("sample_name", "train_test_val_split")
 #: Our split names → theirs.
@@ -50,7 +50,7 @@ EXTRA_MANIFEST_FILE = "phenocell_manifest.json"
 SPLIT_FILES = {
     "base": BASE_SPLIT_FILE,
     **{family: f"{DOMAIN_DIR}/{name}" for name, family in DOMAIN_FILES.items()},
-    **{f"base_{p}pct": f"{EFFICIENCY_DIR}/split_{p}_percent_train.csv" for p in EFFICIENCY_PERCENTS},
+    **{f"base_{p}pct": f"{EFFICIENCY_DIR}/split_{p}_percent_train.csv" for p in sorted(EFFICIENCY_PERCENTS)},
 }
 
 

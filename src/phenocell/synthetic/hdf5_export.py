@@ -1,4 +1,4 @@
-"""A seeded synthetic export in the authors' per-FoV HDF5 layout (see :mod:`phenocell.pipeline.phenobench`).
+"""A seeded synthetic export in the authors' per-FoV HDF5 layout (read by ``converters.phenobench_hdf5``).
 
 What it contains, on purpose: the real granular names (dirt included) as sorted ids in ``gt_ct``; sparse,
 non-consecutive instance ids in ``gt_inst``; ~3% of instances without a granular id (0); every second FoV's
@@ -18,7 +18,7 @@ from phenocell.constants import CHANNEL_NAMES_FILE, FOV_PATIENT_FILE, PATIENT_TA
 from phenocell.errors import InvalidOptionError, require_package
 from phenocell.panoptic.authors_labels import fine_cluster_names
 from phenocell.paths import ensure_empty_output_dir
-from phenocell.synthetic.export import patient_table, region_name
+from phenocell.synthetic.cohort import patient_table, region_name
 from phenocell.synthetic.options import SynthOptions
 from phenocell.synthetic.tissue import draw_index_mask, render_he, sample_cells
 

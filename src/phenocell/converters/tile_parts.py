@@ -11,11 +11,11 @@ all shards of their FoVs, and a tile-level split lists the shards whose part is 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import datasets
 import pyarrow.parquet as pq
 
+from phenocell.converters.base import count_cells
 from phenocell.errors import InvalidInputError
 from phenocell.records import FovSummary
 from phenocell.splits.authors import AuthorsSplits, parse_tile_name, tile_name
@@ -53,15 +53,6 @@ def _assignments(tiles: dict[str, dict[str, list[str]]]) -> dict[str, dict[int, 
                         fix="keep one row per tile in the split file",
                     )
     return out
-
-
-def count_cells(rows: list[dict[str, Any]]) -> dict[int, int]:
-    """Cells per class id of the rows, each cell once (a cell cut between two shards counts in each)."""
-    labels = {cell["cell_id"]: int(cell["label"]) for row in rows for cell in row["cells"]}
-    counts: dict[int, int] = {}
-    for label in labels.values():
-        counts[label] = counts.get(label, 0) + 1
-    return dict(sorted(counts.items()))
 
 
 def _split_fov(

@@ -1,14 +1,16 @@
-"""Run one task per FoV: in this process, on a local process pool, or on a Dask distributed cluster.
+"""Run one task per unit of a source: in this process, on a local process pool, or on a Dask cluster.
 
-A task is a picklable callable ``task(inputs, fov) -> result`` (a module-level function, or a
-``functools.partial`` of one). Each task gets the inputs cut down to its own FoV (its cell-table rows, its
-files), reads its images, writes its own files and returns a small summary; the caller collects the
-summaries, in whatever order they finish, and writes everything that spans FoVs afterwards.
+A task is a picklable callable ``task(source, unit) -> result`` (a module-level function, or a
+``functools.partial`` of one). Each task gets the source cut down to its own unit
+(:meth:`~phenocell.converters.base.Source.for_unit`: its cell-table rows, its files), reads its images,
+writes its own files and returns a small summary; the caller collects the summaries, in whatever order they
+finish, and writes everything that spans units afterwards. ``convert``, ``qc`` and ``export geojson`` all
+run their units here.
 
-- ``workers == 1`` (or a single FoV): a plain loop in this process.
+- ``workers == 1`` (or a single unit): a plain loop in this process.
 - ``workers > 1``: a ``ProcessPoolExecutor`` (forkserver where available, else spawn; never fork, which
-  copies the parent's threads and locks). At most ``2 * workers`` FoVs are queued at a time, and a worker
-  holds one FoV at a time, so memory stays bounded.
+  copies the parent's threads and locks). At most ``2 * workers`` units are queued at a time, and a worker
+  holds one unit at a time, so memory stays bounded.
 - ``scheduler``: tasks are submitted to an existing Dask cluster (``pip install phenocell[dask]``); the
   paths the tasks write to must be shared storage that every worker sees under the same path. Dask
   reschedules the task of a worker that dies (up to its ``distributed.scheduler.allowed-failures``, 3 by
@@ -18,7 +20,6 @@ summaries, in whatever order they finish, and writes everything that spans FoVs 
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import sys
 import uuid
@@ -26,16 +27,14 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from phenocell.converters.base import Source
+from phenocell.converters.options import ExecutionOptions
 from phenocell.errors import InvalidOptionError, PhenoCellError, WorkerError
-from phenocell.pipeline.options import ExecutionOptions
-
-if TYPE_CHECKING:
-    from phenocell.pipeline.convert import Inputs
 
 T = TypeVar("T")
-FovTask = Callable[["Inputs", str], T]
+UnitTask = Callable[[Source, str], T]
 
 DASK_RETRIES = 2
 CONNECT_TIMEOUT_S = 30
@@ -48,17 +47,11 @@ class _Failed:
     error: PhenoCellError
 
 
-def _call(task: FovTask[T], inputs: Inputs, fov: str) -> T | _Failed:
+def _call(task: UnitTask[T], source: Source, unit: str) -> T | _Failed:
     try:
-        return task(inputs, fov)
+        return task(source, unit)
     except PhenoCellError as err:
         return _Failed(err)
-
-
-def fov_inputs(inputs: Inputs, fov: str) -> Inputs:
-    """``inputs`` cut down to one FoV (its cell-table rows and files), small enough to ship to a worker."""
-    table = dataclasses.replace(inputs.table, frame=inputs.table.for_region(fov))
-    return dataclasses.replace(inputs, table=table, regions={fov: inputs.regions[fov]})
 
 
 def _unwrap(fov: str, result: T | _Failed) -> tuple[str, T]:
@@ -67,19 +60,19 @@ def _unwrap(fov: str, result: T | _Failed) -> tuple[str, T]:
     return fov, result
 
 
-def run_fovs(
-    task: FovTask[T], inputs: Inputs, execution: ExecutionOptions, fovs: Sequence[str] | None = None
+def run_units(
+    task: UnitTask[T], source: Source, execution: ExecutionOptions, units: Sequence[str] | None = None
 ) -> Iterator[tuple[str, T]]:
-    """Run ``task`` on every FoV (default: all of ``inputs.regions``); yield ``(fov, result)`` as each ends.
+    """Run ``task`` on every unit (default: ``source.units()``); yield ``(unit, result)`` as each ends.
 
     Args:
-        task: picklable ``task(inputs, fov)``; it is given the inputs cut down to that FoV.
-        inputs: the validated raw inputs.
+        task: picklable ``task(source, unit)``; it is given the source cut down to that unit.
+        source: the opened source (inputs read and checked).
         execution: local worker count or Dask scheduler address.
-        fovs: the FoVs to run, in submission order.
+        units: the units to run, in submission order.
 
     Yields:
-        ``(fov, result)`` in completion order.
+        ``(unit, result)`` in completion order.
 
     Raises:
         PhenoCellError: the first failing FoV's error; the other tasks are cancelled. Local tasks
@@ -89,14 +82,14 @@ def run_fovs(
         WorkerError: a worker process died (local pool), or kept dying (Dask).
 
     """
-    order = sorted(inputs.regions) if fovs is None else list(fovs)
+    order = source.units() if units is None else list(units)
     if execution.scheduler is not None:
-        yield from _on_dask(task, inputs, order, execution.scheduler)
+        yield from _on_dask(task, source, order, execution.scheduler)
     elif min(execution.local_workers, len(order)) <= 1:
-        for fov in order:  # in this process, on the full inputs
-            yield fov, task(inputs, fov)
+        for unit in order:  # in this process, on the full source
+            yield unit, task(source, unit)
     else:
-        yield from _on_pool(task, inputs, order, min(execution.local_workers, len(order)))
+        yield from _on_pool(task, source, order, min(execution.local_workers, len(order)))
 
 
 def _preload(module: str) -> list[str]:
@@ -131,10 +124,10 @@ def warm_up(execution: ExecutionOptions, module: str) -> None:
 
 def _died(fov: str, where: str) -> WorkerError:
     return WorkerError(
-        f"a worker died while processing FoV {fov}",
-        expected="every worker to finish its FoV",
+        f"a worker died while processing unit {fov}",
+        expected="every worker to finish its unit",
         found=f"the {where} ended abruptly (killed, or out of memory)",
-        fix="rerun; if it happens again, lower --workers so each worker has memory for one FoV",
+        fix="rerun; if it happens again, lower --workers so each worker has memory for one unit",
     )
 
 
@@ -147,14 +140,14 @@ def _collect(fov: str, future: Any, died: type[BaseException], where: str) -> tu
     return _unwrap(fov, result)
 
 
-def _on_pool(task: FovTask[T], inputs: Inputs, fovs: list[str], workers: int) -> Iterator[tuple[str, T]]:
+def _on_pool(task: UnitTask[T], source: Source, fovs: list[str], workers: int) -> Iterator[tuple[str, T]]:
     queue = iter(fovs)
     running: dict[Future[Any], str] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=_context(task)) as pool:
         try:
             while True:
                 while len(running) < 2 * workers and (fov := next(queue, None)) is not None:
-                    running[pool.submit(_call, task, fov_inputs(inputs, fov), fov)] = fov
+                    running[pool.submit(_call, task, source.for_unit(fov), fov)] = fov
                 if not running:
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -186,14 +179,14 @@ def _client(address: str) -> Any:
         ) from err
 
 
-def _on_dask(task: FovTask[T], inputs: Inputs, fovs: list[str], address: str) -> Iterator[tuple[str, T]]:
+def _on_dask(task: UnitTask[T], source: Source, fovs: list[str], address: str) -> Iterator[tuple[str, T]]:
     from distributed import KilledWorker, as_completed
 
     run = uuid.uuid4().hex[:8]
     with _client(address) as client:
         futures = {
             client.submit(
-                _call, task, fov_inputs(inputs, fov), fov, key=f"phenocell-{fov}-{run}", retries=DASK_RETRIES
+                _call, task, source.for_unit(fov), fov, key=f"phenocell-{fov}-{run}", retries=DASK_RETRIES
             ): fov
             for fov in fovs
         }

@@ -1,4 +1,4 @@
-"""FoVs on a local process pool and on a Dask cluster: same bytes as serial, typed errors, dead workers."""
+"""Units on a local process pool and on a Dask cluster: same bytes as serial, typed errors, dead workers."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from phenocell.cli import convert_main, main
+from phenocell.converters import workers as parallel
+from phenocell.converters.codex import CodexSource
+from phenocell.converters.driver import convert
+from phenocell.converters.options import CodexOptions, ExecutionOptions
+from phenocell.converters.workers import run_units
 from phenocell.errors import CorruptInputError, InvalidOptionError, WorkerError
-from phenocell.pipeline import parallel
-from phenocell.pipeline.convert import ConvertOptions, Inputs, convert, read_inputs
-from phenocell.pipeline.options import ExecutionOptions
-from phenocell.pipeline.parallel import fov_inputs, run_fovs
 
 MIDDLE_FOV = "reg002_A"  # third of the six FoVs
 
@@ -53,7 +54,7 @@ def run_convert(raw: Path, out: Path, *flags: str) -> str:
 FIRST_FOV = "reg001_A"  # the first FoV submitted
 
 
-def _first_finishes_late(inputs: Inputs, fov: str, *, task: Any, done: Path) -> Any:
+def _first_finishes_late(inputs: CodexSource, fov: str, *, task: Any, done: Path) -> Any:
     """Run ``task``; the first FoV waits until another FoV has finished, so FoVs end out of order."""
     if fov == FIRST_FOV:
         deadline = time.monotonic() + 120
@@ -67,21 +68,21 @@ def _first_finishes_late(inputs: Inputs, fov: str, *, task: Any, done: Path) -> 
 def test_same_bytes_serial_two_workers_and_dask_cluster(
     raw_export: Path, tmp_path: Path, cluster: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import phenocell.pipeline.convert as convert_module
+    import phenocell.converters.driver as convert_module
 
     finished: list[list[str]] = []
 
-    def delayed(task: Any, inputs: Inputs, execution: ExecutionOptions, fovs: Any = None) -> Iterator[Any]:
+    def delayed(task: Any, inputs: CodexSource, execution: ExecutionOptions, fovs: Any = None) -> Iterator:
         done = tmp_path / f"done-{len(finished)}"
         done.mkdir()
         finished.append([])
         slow = functools.partial(_first_finishes_late, task=task, done=done)
-        for fov, result in run_fovs(slow, inputs, execution, fovs):
+        for fov, result in run_units(slow, inputs, execution, fovs):
             finished[-1].append(fov)
             yield fov, result
 
     run_convert(raw_export, tmp_path / "serial", "--workers", "1")
-    monkeypatch.setattr(convert_module, "run_fovs", delayed)  # the driver's loop, in this process
+    monkeypatch.setattr(convert_module, "run_units", delayed)  # the driver's loop, in this process
     run_convert(raw_export, tmp_path / "pool", "--workers", "2")
     run_convert(raw_export, tmp_path / "dask", "--scheduler", cluster)
     assert len(finished) == 2 and all(order[0] != FIRST_FOV and FIRST_FOV in order for order in finished)
@@ -109,7 +110,7 @@ def test_bad_fov_mid_run_gives_its_typed_error_and_leaves_nothing(
         convert(
             raw_copy,
             out,
-            options=ConvertOptions(
+            options=CodexOptions(
                 tiling="grid", pixel_grid="he", tile_size=128, progress=False, execution=execution
             ),
         )
@@ -117,11 +118,11 @@ def test_bad_fov_mid_run_gives_its_typed_error_and_leaves_nothing(
     assert not out.exists()
 
 
-def _fov_name(inputs: Inputs, fov: str) -> tuple[str, list[str], int]:
+def _fov_name(inputs: CodexSource, fov: str) -> tuple[str, list[str], int]:
     return fov, sorted(inputs.regions), len(inputs.table.frame)
 
 
-def _die_on(inputs: Inputs, fov: str, *, victim: str, marker: Path | None = None) -> str:
+def _die_on(inputs: CodexSource, fov: str, *, victim: str, marker: Path | None = None) -> str:
     """Kill this worker process on ``victim`` (only the first time when ``marker`` is given)."""
     if fov == victim and (marker is None or not marker.exists()):
         if marker is not None:
@@ -131,33 +132,33 @@ def _die_on(inputs: Inputs, fov: str, *, victim: str, marker: Path | None = None
 
 
 def test_each_task_gets_only_its_fov(raw_export: Path) -> None:
-    inputs = read_inputs(raw_export, ConvertOptions())
-    got = dict(run_fovs(_fov_name, inputs, ExecutionOptions(workers=2)))
+    inputs = CodexSource.open(raw_export, CodexOptions())
+    got = dict(run_units(_fov_name, inputs, ExecutionOptions(workers=2)))
     for fov, (name, regions, rows) in got.items():
         assert name == fov and regions == [fov]
         assert rows == len(inputs.table.for_region(fov)) > 0
     assert sorted(got) == sorted(inputs.regions)
-    assert fov_inputs(inputs, "reg001_A").table.markers == inputs.table.markers
+    assert inputs.for_unit("reg001_A").table.markers == inputs.table.markers
 
 
 def test_killed_local_worker_is_a_typed_error(raw_export: Path) -> None:
-    inputs = read_inputs(raw_export, ConvertOptions())
+    inputs = CodexSource.open(raw_export, CodexOptions())
     task = functools.partial(_die_on, victim=MIDDLE_FOV)
     with pytest.raises(WorkerError, match="worker died") as info:
-        list(run_fovs(task, inputs, ExecutionOptions(workers=2)))
+        list(run_units(task, inputs, ExecutionOptions(workers=2)))
     assert "--workers" in info.value.fix
 
 
 def test_killed_dask_worker_is_retried(raw_export: Path, tmp_path: Path, cluster: str) -> None:
-    inputs = read_inputs(raw_export, ConvertOptions())
+    inputs = CodexSource.open(raw_export, CodexOptions())
     marker = tmp_path / "killed"
     task = functools.partial(_die_on, victim=MIDDLE_FOV, marker=marker)
-    got = dict(run_fovs(task, inputs, ExecutionOptions(scheduler=cluster)))
+    got = dict(run_units(task, inputs, ExecutionOptions(scheduler=cluster)))
     assert marker.read_text() == "killed once"  # the first try died with its worker
     assert sorted(got) == sorted(inputs.regions) and got[MIDDLE_FOV] == MIDDLE_FOV
 
 
-def _flaky(inputs: Inputs, fov: str, *, marker: Path) -> str:
+def _flaky(inputs: CodexSource, fov: str, *, marker: Path) -> str:
     """Fail once with an unexpected error (a shared-storage hiccup), then succeed."""
     if fov == MIDDLE_FOV and not marker.exists():
         marker.write_text("failed once")
@@ -166,14 +167,14 @@ def _flaky(inputs: Inputs, fov: str, *, marker: Path) -> str:
 
 
 def test_dask_retries_an_unexpected_error(raw_export: Path, tmp_path: Path, cluster: str) -> None:
-    inputs = read_inputs(raw_export, ConvertOptions())
+    inputs = CodexSource.open(raw_export, CodexOptions())
     marker = tmp_path / "failed"
     task = functools.partial(_flaky, marker=marker)
-    got = dict(run_fovs(task, inputs, ExecutionOptions(scheduler=cluster)))
+    got = dict(run_units(task, inputs, ExecutionOptions(scheduler=cluster)))
     assert marker.read_text() == "failed once" and got[MIDDLE_FOV] == MIDDLE_FOV
     marker.unlink()
     with pytest.raises(OSError, match="stale file handle"):  # the local pool does not retry
-        list(run_fovs(task, inputs, ExecutionOptions(workers=2)))
+        list(run_units(task, inputs, ExecutionOptions(workers=2)))
 
 
 def test_qc_and_export_same_files_with_two_workers(raw_export: Path, tmp_path: Path) -> None:
@@ -202,3 +203,17 @@ def test_invalid_execution_options(monkeypatch: pytest.MonkeyPatch, raw_export: 
     )
     assert result.exit_code == 2 and "cannot reach the Dask scheduler" in result.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("name", ["lizard", "pannuke"])
+def test_a_release_converts_on_workers_to_the_same_bytes(release_raw: Any, tmp_path: Path, name: str) -> None:
+    """Every source runs on the pool: a released dataset with --workers 2 equals --workers 1."""
+    outs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"{name}-{workers}"
+        flags = ["--source", name, "--tiling", "grid", "--tile-size", "64", "--workers", workers]
+        args = [str(release_raw(name)), "--out", str(out), "--quiet", *flags]
+        result = CliRunner().invoke(convert_main, args)
+        assert result.exit_code == 0, result.output
+        outs.append(tree_digest(out))
+    assert outs[0] == outs[1] and any(f.startswith("data/") for f in outs[0])

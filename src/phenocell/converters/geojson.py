@@ -17,15 +17,15 @@ import shapely
 from shapely.geometry import mapping
 from tqdm.auto import tqdm
 
+from phenocell.converters.base import FovSource
+from phenocell.converters.driver import fov_source_type, source_options, staged
+from phenocell.converters.options import FovOptions
+from phenocell.converters.outputs import write_output_manifest
+from phenocell.converters.workers import run_units
 from phenocell.panoptic.labelling import FovCells
-from phenocell.paths import check_inside, check_out_vs_raw
-from phenocell.pipeline.convert import Inputs, open_fov, read_inputs
-from phenocell.pipeline.options import ConvertOptions
-from phenocell.pipeline.outputs import write_output_manifest
-from phenocell.pipeline.parallel import run_fovs, warm_up
+from phenocell.paths import check_inside
 from phenocell.readers.polygons import label_polygons
 from phenocell.schema import CLASS_COLORS, IGNORE_COLOR, IGNORE_INDEX, class_name
-from phenocell.storage.atomic import atomic_directory
 
 
 def _feature(geom: Any, label: int, cell_id: int, class_id: int, granular: str) -> dict[str, Any]:
@@ -64,33 +64,34 @@ def _features(cells: FovCells, polygons: dict[int, Any], scale: float) -> list[d
     ]
 
 
-def export_geojson(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) -> list[Path]:
-    """Write ``out/<fov>.geojson`` for every region of a raw export (and ``out/manifest.json``).
+def export_geojson(
+    raw_dir: Path, out: Path, *, source: str = "auto", options: FovOptions | None = None
+) -> list[Path]:
+    """Write ``out/<fov>.geojson`` for every FoV of a FoV source's input (and ``out/manifest.json``).
 
-    ``out`` is written atomically: a failed run leaves nothing (not even the folders made for it), and an
-    existing ``out`` is replaced only with ``options.overwrite`` and only if PhenoCell wrote it. Returns the
-    files written.
+    ``out`` is written atomically under its lock, as a conversion: a failed run leaves nothing (not even the
+    folders made for it), and an existing ``out`` is replaced only with ``options.overwrite`` and only if
+    PhenoCell wrote it. Returns the files written.
     """
-    options = options or ConvertOptions()
-    check_out_vs_raw(Path(raw_dir), Path(out))
+    kind = fov_source_type(Path(raw_dir), source, "export geojson")
+    options = source_options(kind, options)
     out = Path(out)
-    with atomic_directory(out, overwrite=options.overwrite) as tmp:
-        warm_up(options.execution, __name__)  # local workers start while the inputs are read
-        inputs = read_inputs(Path(raw_dir).absolute(), options)
-        task = functools.partial(export_fov, options=options, out=tmp.absolute())
-        bar = tqdm(total=len(inputs.regions), desc="export", unit="fov", disable=not options.progress)
+    with staged(Path(raw_dir), out, options, __name__) as tmp:
+        opened = kind.open(Path(raw_dir).absolute(), options)
+        task = functools.partial(export_fov, out=tmp.absolute())
+        bar = tqdm(total=len(opened.units()), desc="export", unit="fov", disable=not options.progress)
         written = {}
-        for fov, path in run_fovs(task, inputs, options.execution):
+        for fov, path in run_units(task, opened, options.execution):
             written[fov] = out / path.name
             bar.update()
         bar.close()
-        write_output_manifest(tmp, "geojson", Path(raw_dir), sorted(written), inputs.normalised)
+        write_output_manifest(tmp, "geojson", Path(raw_dir), sorted(written), opened.normalised)
     return [written[fov] for fov in sorted(written)]
 
 
-def export_fov(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> Path:
+def export_fov(source: FovSource, fov: str, out: Path) -> Path:
     """Write ``out/<fov>.geojson`` for one FoV; returns its path."""
-    opened = open_fov(inputs, fov, options)
+    opened = source.open_fov(fov)
     he, mask, cells = opened.he, opened.mask, opened.cells
     polygons = label_polygons(mask.read(slice(0, mask.shape[0]), slice(0, mask.shape[1])))
     feats = _features(cells, polygons, mask.mpp / he.mpp)

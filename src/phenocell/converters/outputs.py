@@ -1,15 +1,16 @@
-"""What every conversion writes beside its shards, shared by the CODEX/HDF5 and the release pipelines."""
+"""What a conversion writes beside its shards, and the manifest of a QC page or GeoJSON export."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from phenocell import __version__
 from phenocell.errors import InvalidInputError
-from phenocell.records import FovSummary, NormalisationLog
+from phenocell.manifest import Manifest
+from phenocell.records import NormalisationLog
 from phenocell.splits import Splits
 from phenocell.storage.writer import sha256_file
 
@@ -33,22 +34,10 @@ def input_hashes(raw_dir: Path, *, exclude: Collection[str] = ()) -> dict[str, s
     return {str(p.relative_to(raw_dir)): sha256_file(p) for p in files}
 
 
-def shard_entries(shards: Iterable[FovSummary]) -> dict[str, dict[str, Any]]:
-    """The manifest's ``shards`` member: sha256, row count and cells per class of every shard.
-
-    A shard holding part of a FoV (tile-level split families) also records its ``parts``.
-    """
-    return {
-        f.shard: {"fov": f.fov, "sha256": f.sha256, "rows": f.tiles, "cells_per_class": f.cells_per_class}
-        | ({"parts": f.parts} if f.parts else {})
-        for f in shards
-    }
-
-
-def write_metadata_files(tmp: Path, splits: Splits, manifest: dict[str, Any], qc: Mapping[str, Any]) -> None:
+def write_metadata_files(tmp: Path, splits: Splits, manifest: Manifest, qc: Mapping[str, Any]) -> None:
     """Write ``splits.json``, ``manifest.json`` and ``qc/fov_stats.json`` into the staging directory."""
     (tmp / "splits.json").write_text(json.dumps(splits.to_json(), indent=2) + "\n")
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    manifest.write(tmp)
     (tmp / "qc" / "fov_stats.json").write_text(json.dumps(qc, indent=2, sort_keys=True) + "\n")
 
 

@@ -24,14 +24,15 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm.auto import tqdm
 
-from phenocell.errors import InvalidInputError, MissingInputError, read_json_file
+from phenocell.errors import InvalidInputError, MissingInputError
+from phenocell.manifest import MANIFEST_FILE, Manifest
 from phenocell.paths import check_out_vs_raw
 from phenocell.profiles import DEFAULT_PROFILE
 from phenocell.schema import FEATURES, INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_mask
 from phenocell.splits import DATA_EFFICIENCY, SPLITS, Splits, nested_subset
+from phenocell.splits.rules import EFFICIENCY_PERCENTS
 from phenocell.storage.lmdb import write_records
 from phenocell.storage.lmdb_layout import (
-    EFFICIENCY_PERCENTS,
     EXTRA_INSTANCE,
     EXTRA_MANIFEST_FILE,
     EXTRA_META,
@@ -51,25 +52,23 @@ IMAGE_KEYS = ("image", "semantic_mask", "instance_mask")
 
 
 def _shards(dataset_dir: Path) -> list[tuple[str, Path]]:
-    manifest_path = dataset_dir / "manifest.json"
-    if not manifest_path.is_file() or not (dataset_dir / "splits.json").is_file():
+    if not (dataset_dir / MANIFEST_FILE).is_file() or not (dataset_dir / "splits.json").is_file():
         raise MissingInputError(
             f"{dataset_dir} is not a PhenoCell dataset directory",
-            expected=f"{manifest_path} and {dataset_dir / 'splits.json'}",
+            expected=f"{dataset_dir / MANIFEST_FILE} and {dataset_dir / 'splits.json'}",
             found="missing",
             fix="pass a directory written by phenocell-convert or phenocell import-lmdb",
         )
-    manifest = read_json_file(manifest_path, "manifest", "re-run phenocell-convert")
-    profile = manifest.get("profile") or DEFAULT_PROFILE
+    manifest = Manifest.read(dataset_dir)
+    profile = manifest.profile or DEFAULT_PROFILE
     if profile != DEFAULT_PROFILE:
         raise InvalidInputError(
             f"{dataset_dir} is a {profile!r} dataset; the authors' LMDB layout holds PhenoCell tiles only",
             expected=f"a dataset converted with the {DEFAULT_PROFILE!r} profile (its classes and fields)",
-            found=f"profile {profile!r} in {manifest_path}",
+            found=f"profile {profile!r} in {dataset_dir / MANIFEST_FILE}",
             fix="use the dataset directory (Parquet shards) as it is: only PhenoCell data has an LMDB form",
         )
-    shards = manifest["shards"]
-    return sorted((meta["fov"], dataset_dir / shard) for shard, meta in shards.items())
+    return [(fov, dataset_dir / shard) for fov, shard in manifest.shard_fovs()]
 
 
 def _record(row: dict[str, Any], fov: str, k: int) -> dict[str, Any]:
@@ -155,5 +154,5 @@ def export_lmdb(
         (tmp / LABEL_DICT_FILE).write_text(json.dumps(label_dict(), indent=2) + "\n")
         write_split_files(tmp, splits)
         shutil.copyfile(dataset_dir / "splits.json", tmp / EXTRA_SPLITS_FILE)
-        shutil.copyfile(dataset_dir / "manifest.json", tmp / EXTRA_MANIFEST_FILE)
+        shutil.copyfile(dataset_dir / MANIFEST_FILE, tmp / EXTRA_MANIFEST_FILE)
     return Path(out), count

@@ -25,10 +25,13 @@ import h5py
 import lmdb
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from phenocell.cli import convert_main
+from phenocell.converters.driver import convert
+from phenocell.converters.options import Hdf5Options
 from phenocell.errors import InvalidOptionError
-from phenocell.pipeline.convert import ConvertOptions, convert
-from phenocell.pipeline.lmdb_export import export_lmdb
+from phenocell.loaders.lmdb_export import export_lmdb
 from phenocell.synthetic import SynthOptions
 from phenocell.synthetic.hdf5_export import synthesize_hdf5
 
@@ -103,7 +106,7 @@ def exported_tiles(
     raw_dir: Path, out: Path, **options
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], Path]:
     """``phenocell-convert`` (``options`` on top of the defaults) then ``export lmdb``: its tiles, dataset."""
-    dataset = convert(raw_dir, out / "phenocell", options=ConvertOptions(progress=False, **options))
+    dataset = convert(raw_dir, out / "phenocell", options=Hdf5Options(progress=False, **options))
     release, _ = export_lmdb(dataset, out / "release", progress=False)
     tiles = {}
     with lmdb.open(str(release / "lmdb"), readonly=True, lock=False) as env, env.begin() as txn:
@@ -168,8 +171,11 @@ def test_min_cell_area_is_a_counted_and_recorded_departure(raw: Path, tmp_path: 
 
 def test_gt_ct_labels_choices_and_codex_refusal(raw_export: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidOptionError, match="'pixel', 'majority'"):
-        ConvertOptions(gt_ct_labels="cells")  # type: ignore[arg-type]
-    options = ConvertOptions(gt_ct_labels="majority", progress=False)
-    with pytest.raises(InvalidOptionError, match="--gt-ct-labels applies to the authors' HDF5 files only"):
+        Hdf5Options(gt_ct_labels="cells")  # type: ignore[arg-type]
+    options = Hdf5Options(gt_ct_labels="majority", progress=False)
+    with pytest.raises(InvalidOptionError, match="options of the wrong type for --source codex"):
         convert(raw_export, tmp_path / "pc", options=options)
+    args = [str(raw_export), "--out", str(tmp_path / "pc"), "--gt-ct-labels", "majority"]
+    result = CliRunner().invoke(convert_main, args)
+    assert result.exit_code == 2 and "does not read" in result.output and "--gt-ct-labels" in result.output
     assert not (tmp_path / "pc").exists()

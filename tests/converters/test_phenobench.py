@@ -19,8 +19,9 @@ from PIL import Image
 
 from phenocell.cli import convert_main
 from phenocell.constants import DEFAULT_MASK_MPP
+from phenocell.converters.driver import convert
+from phenocell.converters.options import Hdf5Options
 from phenocell.errors import InvalidInputError, InvalidOptionError, MissingInputError
-from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.schema import CLASS_NAMES
 
 #: gt_ct id k ↔ FINE_NAMES[k - 1]: the 29 ClusterNames sorted alphabetically, as the authors number them.
@@ -127,7 +128,7 @@ def test_every_tile_matches_gt_ct_and_gt_inst(hdf5_raw: Path, hdf5_dataset: Path
 def test_majority_rule_and_min_area_ignore_dirt_unclassified_and_small_cells(
     hdf5_raw: Path, tmp_path: Path
 ) -> None:
-    options = ConvertOptions(
+    options = Hdf5Options(
         tiling="grid", tile_size=64, gt_ct_labels="majority", min_cell_area_um2=MIN_AREA_UM2, progress=False
     )
     out = convert(hdf5_raw, tmp_path / "pc", options=options)
@@ -155,7 +156,8 @@ def test_splits_and_card_come_from_the_same_pipeline(hdf5_raw: Path, hdf5_datase
     owners = pd.read_csv(hdf5_raw / "fov_patients.csv", dtype=str)
     assert splits["fov_patient"] == dict(zip(owners["File Name"], owners["patients"], strict=True))
     manifest = json.loads((hdf5_dataset / "manifest.json").read_text())
-    assert manifest["options"]["source"] == "auto" and "reg001_A.hdf" in manifest["inputs"]
+    assert manifest["options"]["source"] == "phenobench-hdf5"  # the format auto-detection chose
+    assert "reg001_A.hdf" in manifest["inputs"]
     assert "tumor_stage_test" in (hdf5_dataset / "README.md").read_text()
 
 
@@ -168,18 +170,21 @@ def test_cli_source_choice_and_auto_detection(hdf5_raw: Path, tmp_path: Path) ->
     codex_args = [str(hdf5_raw), "--out", str(tmp_path / "c"), "--source", "codex"]
     codex = CliRunner().invoke(convert_main, codex_args)
     assert codex.exit_code == 2 and "cell table" in codex.output
-    with pytest.raises(InvalidOptionError, match="'auto', 'codex', 'phenobench-hdf5'"):
-        ConvertOptions(source="hdf")  # type: ignore[arg-type]
+    unknown_args = [str(hdf5_raw), "--out", str(tmp_path / "u"), "--source", "hdf"]
+    unknown = CliRunner().invoke(convert_main, unknown_args)
+    assert unknown.exit_code == 2 and "'auto', 'phenobench-hdf5'" in unknown.output
+    with pytest.raises(InvalidOptionError, match="one of auto, phenobench-hdf5, authors-lmdb"):
+        convert(hdf5_raw, tmp_path / "u", source="hdf")
 
 
 def test_missing_patient_mapping_and_unmapped_fov(hdf5_raw: Path, tmp_path: Path) -> None:
     raw = Path(shutil.copytree(hdf5_raw, tmp_path / "raw"))
     (raw / "fov_patients.csv").unlink()
     with pytest.raises(MissingInputError, match="no FoV → patient table"):
-        convert(raw, tmp_path / "a", options=ConvertOptions(progress=False))
+        convert(raw, tmp_path / "a", options=Hdf5Options(progress=False))
     (raw / "fov_patients.csv").write_text("File Name,patients\nreg001_A,1\n")
     with pytest.raises(InvalidInputError, match="regions missing from the region → patient mapping"):
-        convert(raw, tmp_path / "b", options=ConvertOptions(progress=False))
+        convert(raw, tmp_path / "b", options=Hdf5Options(progress=False))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
@@ -202,7 +207,7 @@ def test_synth_cli_writes_an_hdf5_export_that_converts(tmp_path: Path) -> None:
 
 
 def test_hdf5_export_with_the_authors_split_files(hdf5_raw: Path, authors_lmdb: Path, tmp_path: Path) -> None:
-    options = ConvertOptions(tiling="grid", tile_size=64, splits_from=authors_lmdb, progress=False)
+    options = Hdf5Options(tiling="grid", tile_size=64, splits_from=authors_lmdb, progress=False)
     out = convert(hdf5_raw, tmp_path / "pc", options=options)
     families = json.loads((out / "splits.json").read_text())["families"]
     with open(authors_lmdb / "splits" / "schuerch_dataset_split.csv") as handle:

@@ -130,18 +130,20 @@ def test_qc_refuses_a_release_source(release_raw, tmp_path: Path) -> None:
 
 
 def test_pannuke_shards_hold_consecutive_images_of_one_fold(release_raw) -> None:
-    from dataclasses import replace
+    from phenocell.converters.lizard import LizardSource
+    from phenocell.converters.options import TileOptions
+    from phenocell.converters.pannuke import PanNukeSource
 
-    from phenocell.pipeline.datasets import RELEASES
-    from phenocell.readers.pannuke import read_pannuke
+    class PairsOfImages(PanNukeSource):
+        shard_images = 2
 
-    refs = read_pannuke(release_raw("pannuke"))
-    units = replace(RELEASES["pannuke"], shard_images=2).units(refs)
+    units = PairsOfImages.open(release_raw("pannuke"), TileOptions()).members
     assert {n: [r.name for r in m] for n, m in units.items() if n.startswith("fold1")} == {
         "fold1_part000": ["fold1_00000", "fold1_00001"],
         "fold1_part001": ["fold1_00002"],
     }
-    assert RELEASES["lizard"].units({"a": refs["fold1_00000"]}) == {"a": [refs["fold1_00000"]]}
+    lizard = LizardSource.open(release_raw("lizard"), TileOptions())
+    assert all(len(m) == 1 and m[0].name == n for n, m in lizard.members.items())
 
 
 def test_convert_refuses_options_a_release_does_not_use(release_raw, tmp_path: Path) -> None:
@@ -151,7 +153,7 @@ def test_convert_refuses_options_a_release_does_not_use(release_raw, tmp_path: P
 
     out = tmp_path / "ds"
     args = [str(release_raw("lizard")), "--out", str(out), "--source", "lizard", "--quiet"]
-    result = CliRunner().invoke(convert_main, [*args, "--target-mpp", "0.5", "--workers", "2"])
+    result = CliRunner().invoke(convert_main, [*args, "--target-mpp", "0.5", "--seed", "3", "--workers", "2"])
     assert result.exit_code == 2, result.output
-    assert "does not use" in result.output and "target_mpp, execution" in result.output
+    assert "does not read" in result.output and "--seed, --target-mpp" in result.output
     assert not out.exists()

@@ -12,8 +12,9 @@ from datasets import load_dataset
 
 from phenocell.cli import main
 from phenocell.constants import PatientColumns
+from phenocell.converters.driver import convert
+from phenocell.converters.options import CodexOptions
 from phenocell.errors import InvalidInputError
-from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.splits import SPLITS
 from phenocell.synthetic import SynthOptions, synthesize
 
@@ -63,7 +64,7 @@ def test_release_spreadsheet_converts_and_stage_two_stays_in_base(xlsx_raw: Path
 
 def test_pt_in_the_stage_column_is_a_typed_error(xlsx_raw: Path, tmp_path: Path) -> None:
     columns = PatientColumns("Patient", "Histology", "pT", "Group", "MSI_PCR")
-    options = ConvertOptions(
+    options = CodexOptions(
         progress=False, patient_table=xlsx_raw / "patients.xlsx", patient_columns=columns
     )
     with pytest.raises(InvalidInputError, match="pT category, not a stage group") as err:
@@ -84,9 +85,9 @@ def test_region_patient_mapping_replaces_the_patient_column(
         convert(
             raw_copy,
             tmp_path / "no_map",
-            options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
+            options=CodexOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
         )
-    options = ConvertOptions(
+    options = CodexOptions(
         tiling="grid",
         pixel_grid="he",
         tile_size=128,
@@ -97,7 +98,7 @@ def test_region_patient_mapping_replaces_the_patient_column(
     mapped = json.loads((out / "splits.json").read_text())["fov_patient"]
     assert mapped == json.loads((dataset_dir / "splits.json").read_text())["fov_patient"]
     mapping.iloc[1:].to_csv(tmp_path / "partial.csv", index=False)
-    options = ConvertOptions(
+    options = CodexOptions(
         tiling="grid",
         pixel_grid="he",
         tile_size=128,

@@ -13,6 +13,8 @@ import tifffile
 from click.testing import CliRunner
 
 from phenocell.cli import convert_main
+from phenocell.converters.driver import convert
+from phenocell.converters.options import CodexOptions
 from phenocell.errors import (
     CorruptInputError,
     InvalidInputError,
@@ -20,7 +22,6 @@ from phenocell.errors import (
     OutputExistsError,
     PhenoCellError,
 )
-from phenocell.pipeline.convert import ConvertOptions, convert
 
 TABLE = "CRC_clusters_neighborhoods_markers.csv"
 
@@ -85,7 +86,7 @@ def test_bad_input_raises_typed_error_and_leaves_nothing(
         convert(
             raw_copy,
             out,
-            options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
+            options=CodexOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
         )
     text = str(info.value)
     assert "expected:" in text and "found:" in text and "fix:" in text
@@ -114,7 +115,7 @@ def test_existing_output_is_refused_unless_overwrite(raw_export: Path, tmp_path:
         convert(
             raw_export,
             out,
-            options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
+            options=CodexOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
         )
     assert (out / "keep.txt").read_text() == "mine"
     result = CliRunner().invoke(convert_main, [str(raw_export), "--out", str(out), "--quiet"])
@@ -123,7 +124,7 @@ def test_existing_output_is_refused_unless_overwrite(raw_export: Path, tmp_path:
         convert(
             raw_export,
             out,
-            options=ConvertOptions(
+            options=CodexOptions(
                 tiling="grid", pixel_grid="he", tile_size=128, progress=False, overwrite=True
             ),
         )
@@ -131,7 +132,7 @@ def test_existing_output_is_refused_unless_overwrite(raw_export: Path, tmp_path:
     convert(
         raw_export,
         out,
-        options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False, overwrite=True),
+        options=CodexOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False, overwrite=True),
     )
     assert (out / "manifest.json").exists()
 
@@ -139,7 +140,7 @@ def test_existing_output_is_refused_unless_overwrite(raw_export: Path, tmp_path:
 def test_failure_mid_conversion_keeps_previous_output(raw_copy: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     convert(
-        raw_copy, out, options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False)
+        raw_copy, out, options=CodexOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False)
     )
     before = sorted(p.name for p in (out / "data").iterdir())
     truncate_mask(raw_copy)
@@ -147,7 +148,7 @@ def test_failure_mid_conversion_keeps_previous_output(raw_copy: Path, tmp_path: 
         convert(
             raw_copy,
             out,
-            options=ConvertOptions(
+            options=CodexOptions(
                 tiling="grid", pixel_grid="he", tile_size=128, progress=False, overwrite=True
             ),
         )
@@ -160,12 +161,12 @@ def test_invalid_option_lists_valid_choices(raw_export: Path, tmp_path: Path) ->
     )
     assert result.exit_code != 0 and "patient" in result.output and "region" in result.output
     with pytest.raises(ValueError, match="one of 'patient', 'region'"):
-        convert(raw_export, tmp_path / "o", options=ConvertOptions(base_by="fov", progress=False))
+        convert(raw_export, tmp_path / "o", options=CodexOptions(base_by="fov", progress=False))
     with pytest.raises(ValueError, match="smaller than one tile"):
         convert(
             raw_export,
             tmp_path / "o",
-            options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=4096, progress=False),
+            options=CodexOptions(tiling="grid", pixel_grid="he", tile_size=4096, progress=False),
         )
     assert not (tmp_path / "o").exists()
 
@@ -179,7 +180,7 @@ def test_user_class_map_maps_unknown_names(raw_copy: Path, tmp_path: Path) -> No
     out = convert(
         raw_copy,
         tmp_path / "out",
-        options=ConvertOptions(
+        options=CodexOptions(
             tiling="grid", pixel_grid="he", tile_size=128, progress=False, class_map=mapping
         ),
     )
@@ -202,7 +203,7 @@ def test_exclusion_list_removes_fovs(raw_export: Path, tmp_path: Path) -> None:
     out = convert(
         raw_export,
         tmp_path / "out",
-        options=ConvertOptions(
+        options=CodexOptions(
             tiling="grid", pixel_grid="he", tile_size=128, progress=False, exclude=exclude
         ),
     )

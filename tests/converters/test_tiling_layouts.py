@@ -11,14 +11,15 @@ from datasets import load_dataset
 from PIL import Image
 
 from phenocell.constants import DEFAULT_MASK_MPP
+from phenocell.converters.driver import convert
+from phenocell.converters.options import CodexOptions
 from phenocell.errors import InvalidOptionError
-from phenocell.pipeline.convert import ConvertOptions, convert
 
 
 def test_phenobench_layout_at_target_mpp(raw_export: Path, tmp_path: Path) -> None:
     # the tiny export's H&E is 256 x 320 at half the mask pixel size: at 0.377 µm/px it is 128 x 160,
     # one linspace crop per axis, centre-padded to 224
-    options = ConvertOptions(progress=False, tiling="phenobench", target_mpp=DEFAULT_MASK_MPP)
+    options = CodexOptions(progress=False, tiling="phenobench", target_mpp=DEFAULT_MASK_MPP)
     out = convert(raw_export, tmp_path / "phenocell", options=options)
     ds = load_dataset(str(out), "base", split="train")
     assert set(ds["tile_size"]) == {224}
@@ -33,7 +34,7 @@ def test_default_layout_is_the_authors_crops_on_the_mask_grid(raw_export: Path, 
     # no option: the H&E (256 x 320 px at half the mask's 0.377442 µm/px) is area-averaged onto the mask
     # grid (128 x 160 px), then cut as the authors cut it: ceil(128 / 224) = ceil(160 / 224) = 1 crop per
     # axis, so one 128 x 160 crop per FoV, centre-padded to 224 (32 columns left, 48 rows above)
-    out = convert(raw_export, tmp_path / "phenocell", options=ConvertOptions(progress=False))
+    out = convert(raw_export, tmp_path / "phenocell", options=CodexOptions(progress=False))
     ds = load_dataset(str(out), "base", split="train")
     assert set(ds["tile_size"]) == {224} and len(ds) == len(set(ds["fov"]))  # one tile per FoV
     assert {(v["x"], v["y"], v["width"], v["height"]) for v in ds["valid"]} == {(32, 48, 160, 128)}
@@ -49,7 +50,7 @@ def test_default_layout_is_the_authors_crops_on_the_mask_grid(raw_export: Path, 
 
 def test_pixel_grid_he_cuts_the_he_pixels(raw_export: Path, tmp_path: Path) -> None:
     # 256 x 320 H&E px: ceil(256 / 224) = ceil(320 / 224) = 2 crops per axis of 128 x 160, at the H&E's mpp
-    options = ConvertOptions(progress=False, pixel_grid="he")
+    options = CodexOptions(progress=False, pixel_grid="he")
     ds = load_dataset(str(convert(raw_export, tmp_path / "he", options=options)), "base", split="train")
     assert len(ds) == 4 * len(set(ds["fov"])) and set(ds["tile_size"]) == {224}
     assert {round(m, 5) for m in ds["mpp"]} == {round(DEFAULT_MASK_MPP / 2, 5)}
@@ -62,6 +63,6 @@ def test_grid_rows_have_a_full_valid_box(dataset_dir: Path) -> None:
 
 def test_bad_tiling_options() -> None:
     with pytest.raises(InvalidOptionError, match="tiling"):
-        ConvertOptions(tiling="hexagons")  # type: ignore[arg-type]
+        CodexOptions(tiling="hexagons")  # type: ignore[arg-type]
     with pytest.raises(InvalidOptionError, match="target pixel size"):
-        ConvertOptions(target_mpp=-1.0)
+        CodexOptions(target_mpp=-1.0)

@@ -18,11 +18,12 @@ import pytest
 from datasets import load_dataset
 
 from phenocell.cards.verify import verify_dataset
+from phenocell.converters.driver import convert
+from phenocell.converters.options import Hdf5Options
 from phenocell.errors import InvalidInputError
-from phenocell.pipeline.convert import ConvertOptions, convert
-from phenocell.pipeline.lmdb_import import import_lmdb
 from phenocell.synthetic import SynthOptions
 from phenocell.synthetic.hdf5_export import synthesize_hdf5
+from tests.converters.helpers import import_lmdb
 
 MASK = (300, 460)  # 2 x 3 tiles of the authors' 224 px tiling per FoV
 SPLIT_NAMES = {"train": "train", "valid": "validation", "test": "test"}
@@ -70,7 +71,7 @@ def _tile_rows(raw: Path) -> list[tuple[str, str]]:
 def test_convert_with_a_tile_level_split_file(raw: Path, tmp_path: Path) -> None:
     rows = _tile_rows(raw)
     _write_csv(tmp_path / "splits" / "splits" / "schuerch_dataset_split.csv", rows)
-    options = ConvertOptions(progress=False, splits_from=tmp_path / "splits")
+    options = Hdf5Options(progress=False, splits_from=tmp_path / "splits")
     out = convert(raw, tmp_path / "phenocell", options=options)
     verify_dataset(out)
     for split, names in _by_split(rows).items():
@@ -96,9 +97,9 @@ def test_unknown_tile_and_grid_tiling_are_errors(raw: Path, tmp_path: Path) -> N
     rows = [r for r in _tile_rows(raw) if r[0] != f"{fov}_TILE_3"] + [(f"{fov}_TILE_6", "train")]
     _write_csv(tmp_path / "bad" / "schuerch_dataset_split.csv", rows)
     with pytest.raises(InvalidInputError, match="does not have") as err:
-        convert(raw, tmp_path / "a", options=ConvertOptions(progress=False, splits_from=tmp_path / "bad"))
+        convert(raw, tmp_path / "a", options=Hdf5Options(progress=False, splits_from=tmp_path / "bad"))
     assert f"{fov}_TILE_5" in err.value.expected
-    grid = ConvertOptions(progress=False, splits_from=tmp_path / "bad", tiling="grid", tile_size=64)
+    grid = Hdf5Options(progress=False, splits_from=tmp_path / "bad", tiling="grid", tile_size=64)
     with pytest.raises(InvalidInputError, match="authors' tiling"):
         convert(raw, tmp_path / "b", options=grid)
 

@@ -10,34 +10,34 @@ from dataclasses import replace
 from pathlib import Path
 
 from phenocell.constants import PATIENT_TABLE_FILE, CellTableColumns, RegionPatientColumns
+from phenocell.converters.options import FovOptions
 from phenocell.errors import InvalidInputError
-from phenocell.pipeline.options import ConvertOptions
 from phenocell.readers.patients import read_patient_table, read_region_patients
 from phenocell.records import NormalisationLog, Patient
 from phenocell.splits import Splits, make_splits
 from phenocell.splits.authors import AuthorsSplits, splits_from_files
 
 
-def patient_table_path(raw_dir: Path, options: ConvertOptions) -> Path:
+def patient_table_path(raw_dir: Path, options: FovOptions) -> Path:
     """The patient table: ``--patients FILE`` or ``RAW_DIR/patients.csv``."""
     return Path(options.patient_table) if options.patient_table else Path(raw_dir) / PATIENT_TABLE_FILE
 
 
 def read_patients(
-    raw_dir: Path, options: ConvertOptions, log: NormalisationLog | None = None
+    raw_dir: Path, options: FovOptions, log: NormalisationLog | None = None
 ) -> dict[str, Patient]:
     """Read the patient table named by the options (CSV or spreadsheet, configured columns)."""
     path = patient_table_path(raw_dir, options)
     return read_patient_table(path, columns=options.patient_columns, sheet=options.patients_sheet, log=log)
 
 
-def cell_table_columns(options: ConvertOptions) -> CellTableColumns:
+def cell_table_columns(options: FovOptions) -> CellTableColumns:
     """The cell-table columns to require: no patient column when a mapping file supplies the patients."""
     return replace(options.columns, patient=None) if options.region_patients else options.columns
 
 
 def mapped_fov_patients(
-    path: Path, options: ConvertOptions, regions: list[str], log: NormalisationLog | None = None
+    path: Path, options: FovOptions, regions: list[str], log: NormalisationLog | None = None
 ) -> dict[str, str]:
     """FoV → patient from a region → patient mapping file (columns: --region-column, --patient-column).
 
@@ -64,7 +64,7 @@ def build_splits(
     patients: dict[str, Patient],
     authors: AuthorsSplits | None,
     all_fovs: dict[str, int],
-    options: ConvertOptions,
+    options: FovOptions,
 ) -> Splits:
     """The split families: the authors' files when given (``--splits-from``), else drawn (``--base-by``)."""
     if authors is not None:
@@ -72,7 +72,7 @@ def build_splits(
     return make_splits(fov_patient, patients, seed=options.seed, base_by=options.base_by)
 
 
-def external_inputs(raw_dir: Path, options: ConvertOptions) -> list[Path]:
+def external_inputs(raw_dir: Path, options: FovOptions) -> list[Path]:
     """Input files named by options that may lie outside ``raw_dir`` (patient table, mapping, split files)."""
     named = [options.patient_table, options.region_patients]
     files = [Path(p) for p in named if p is not None]

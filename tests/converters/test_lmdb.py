@@ -24,9 +24,10 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 from phenocell.cli import main
-from phenocell.pipeline.convert import ConvertOptions, convert
-from phenocell.pipeline.lmdb_export import export_lmdb
-from phenocell.pipeline.lmdb_import import import_lmdb
+from phenocell.converters.driver import convert
+from phenocell.converters.options import Hdf5Options
+from phenocell.loaders.lmdb_export import export_lmdb
+from tests.converters.helpers import import_lmdb
 
 SPLIT_VALUES = {"train", "valid", "test"}
 
@@ -129,7 +130,7 @@ def test_export_reads_like_the_authors_lmdb_dataset(hdf5_dataset: Path, exported
 
 
 def test_ignored_cells_are_background_in_their_maps_and_kept_in_ours(hdf5_raw: Path, tmp_path: Path) -> None:
-    options = ConvertOptions(
+    options = Hdf5Options(
         tiling="grid", tile_size=64, gt_ct_labels="majority", progress=False
     )  # dirt cells → 255
     dataset = convert(hdf5_raw, tmp_path / "pc", options=options)

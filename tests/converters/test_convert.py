@@ -13,7 +13,8 @@ import pytest
 import tifffile
 from datasets import load_dataset
 
-from phenocell.pipeline.convert import ConvertOptions, convert
+from phenocell.converters.driver import convert
+from phenocell.converters.options import CodexOptions
 from phenocell.schema import CLASS_NAMES
 from phenocell.storage.writer import sha256_file
 
@@ -101,7 +102,7 @@ def test_uint32_label_ids_above_65535_survive(raw_export: Path, dataset_dir: Pat
 
 
 def test_same_seed_gives_byte_identical_output(raw_export: Path, tmp_path: Path) -> None:
-    opts = ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False)
+    opts = CodexOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False)
     a, b = (
         convert(raw_export, tmp_path / "a", options=opts),
         convert(raw_export, tmp_path / "b", options=opts),
@@ -131,9 +132,9 @@ def test_centroid_join_gives_same_labels_as_id_join(raw_export: Path, tmp_path: 
     by_id = convert(
         raw_export,
         tmp_path / "id",
-        options=ConvertOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
+        options=CodexOptions(tiling="grid", pixel_grid="he", tile_size=128, progress=False),
     )
-    opts = ConvertOptions(
+    opts = CodexOptions(
         tiling="grid", pixel_grid="he", tile_size=128, progress=False, columns=CellTableColumns(label=None)
     )
     by_xy = convert(raw_export, tmp_path / "xy", options=opts)

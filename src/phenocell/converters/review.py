@@ -20,17 +20,17 @@ from tqdm.auto import tqdm
 
 from phenocell.cards.figures import outline_overlay
 from phenocell.cards.qc_page import render_qc_page
+from phenocell.converters.base import FovSource
+from phenocell.converters.driver import fov_source_type, source_options, staged
+from phenocell.converters.options import FovOptions
+from phenocell.converters.outputs import write_output_manifest
+from phenocell.converters.workers import run_units
 from phenocell.errors import PhenoCellError
-from phenocell.paths import check_inside, check_out_vs_raw
-from phenocell.pipeline.convert import Inputs, open_fov, read_inputs
-from phenocell.pipeline.options import ConvertOptions
-from phenocell.pipeline.outputs import write_output_manifest
-from phenocell.pipeline.parallel import run_fovs, warm_up
+from phenocell.paths import check_inside
 from phenocell.readers.images import read_resampled
 from phenocell.readers.pairs import read_exclusions, write_exclusions
 from phenocell.records import LazyImage
 from phenocell.schema import CLASS_NAMES
-from phenocell.storage.atomic import atomic_directory
 
 OVERLAY_SIDE = 1024
 THUMB_SIDE = 256
@@ -58,9 +58,9 @@ def _area_outliers(area_um2: np.ndarray) -> int:
     return int((np.abs(area_um2 - median) > OUTLIER_MADS * 1.4826 * mad).sum())
 
 
-def review_fov(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> dict[str, Any]:
+def review_fov(source: FovSource, fov: str, out: Path) -> dict[str, Any]:
     """Render one FoV's overlay and thumbnail into ``out``; returns its statistics."""
-    opened = open_fov(inputs, fov, options)
+    opened = source.open_fov(fov)
     he, mask, cells = opened.he, opened.mask, opened.cells
     rows, cols, step = _grid(he, mask, OVERLAY_SIDE)
     labels = read_resampled(mask, rows, cols).astype(np.int64)
@@ -84,33 +84,33 @@ def review_fov(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> 
     }
 
 
-def _review_or_error(inputs: Inputs, fov: str, options: ConvertOptions, out: Path) -> dict[str, Any]:
+def _review_or_error(source: FovSource, fov: str, out: Path) -> dict[str, Any]:
     """:func:`review_fov`, with a bad FoV's problem shown on the page instead of stopping the review."""
     try:
-        return review_fov(inputs, fov, options, out)
+        return review_fov(source, fov, out)
     except PhenoCellError as err:
         return {"error": str(err)}
 
 
-def render_qc(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None) -> Path:
+def render_qc(raw_dir: Path, out: Path, *, source: str = "auto", options: FovOptions | None = None) -> Path:
     """Write ``out/index.html``, ``out/fovs/*.png``, ``out/exclude.csv`` and ``out/manifest.json``.
 
-    ``options.exclude`` is read (if given) and copied to ``out/exclude.csv``; all FoVs are rendered,
-    excluded ones marked. ``out`` is written atomically: an existing one is replaced only with
+    ``source`` is a FoV source (``auto``: detected) and ``options`` its options. ``options.exclude`` is read
+    (if given) and copied to ``out/exclude.csv``; all FoVs are rendered, excluded ones marked. ``out`` is
+    written atomically under its lock, as a conversion: an existing one is replaced only with
     ``options.overwrite`` and only if PhenoCell wrote it. Returns the page path.
     """
-    options = options or ConvertOptions()
-    check_out_vs_raw(Path(raw_dir), Path(out))
+    kind = fov_source_type(Path(raw_dir), source, "qc")
+    options = source_options(kind, options)
     out = Path(out)
-    with atomic_directory(out, overwrite=options.overwrite) as tmp:
-        warm_up(options.execution, __name__)  # local workers start while the inputs are read
+    with staged(Path(raw_dir), out, options, __name__) as tmp:
         excluded = read_exclusions(options.exclude) if options.exclude else {}
-        inputs = read_inputs(Path(raw_dir).absolute(), dataclasses.replace(options, exclude=None))
+        opened = kind.open(Path(raw_dir).absolute(), dataclasses.replace(options, exclude=None))
         (tmp / "fovs").mkdir()
-        task = functools.partial(_review_or_error, options=options, out=tmp.absolute() / "fovs")
-        bar = tqdm(total=len(inputs.regions), desc="QC", unit="fov", disable=not options.progress)
+        task = functools.partial(_review_or_error, out=tmp.absolute() / "fovs")
+        bar = tqdm(total=len(opened.units()), desc="QC", unit="fov", disable=not options.progress)
         found = {}
-        for fov, fov_stats in run_fovs(task, inputs, options.execution):
+        for fov, fov_stats in run_units(task, opened, options.execution):
             found[fov] = fov_stats
             bar.update()
         bar.close()
@@ -118,5 +118,5 @@ def render_qc(raw_dir: Path, out: Path, *, options: ConvertOptions | None = None
         write_exclusions(tmp / "exclude.csv", excluded)
         page = render_qc_page(Path(raw_dir), out / "exclude.csv", stats, excluded)
         (tmp / "index.html").write_text(page, encoding="utf-8")
-        write_output_manifest(tmp, "qc", Path(raw_dir), sorted(stats), inputs.normalised)
+        write_output_manifest(tmp, "qc", Path(raw_dir), sorted(stats), opened.normalised)
     return out / "index.html"

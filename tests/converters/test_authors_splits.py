@@ -9,8 +9,9 @@ import pytest
 from datasets import load_dataset
 
 from phenocell.cards.verify import verify_dataset
+from phenocell.converters.driver import convert
+from phenocell.converters.options import CodexOptions
 from phenocell.errors import InvalidInputError, MissingInputError
-from phenocell.pipeline.convert import ConvertOptions, convert
 from phenocell.splits.authors import NOT_IN_AUTHORS_SPLIT, read_authors_splits
 from phenocell.synthetic.authors import write_authors_splits
 
@@ -30,7 +31,7 @@ def authors_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def converted(raw_export: Path, authors_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("from_authors") / "phenocell"
-    options = ConvertOptions(
+    options = CodexOptions(
         tiling="grid", pixel_grid="he", tile_size=128, progress=False, splits_from=authors_dir
     )
     return convert(raw_export, out, options=options)
@@ -66,6 +67,6 @@ def test_their_patient_overlap_is_reported_not_raised(converted: Path) -> None:
 def test_unknown_fovs_and_missing_base_are_errors(raw_export: Path, tmp_path: Path) -> None:
     bad = write_authors_splits(tmp_path / "bad", {"base": {**BASE, "test": ["reg009_A"]}})
     with pytest.raises(InvalidInputError, match="does not have"):
-        convert(raw_export, tmp_path / "o", options=ConvertOptions(progress=False, splits_from=bad))
+        convert(raw_export, tmp_path / "o", options=CodexOptions(progress=False, splits_from=bad))
     with pytest.raises(MissingInputError, match=r"schuerch_dataset_split\.csv"):
         read_authors_splits(tmp_path / "nowhere")

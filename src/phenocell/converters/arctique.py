@@ -1,0 +1,52 @@
+"""``--source arctique``: the synthetic Arctique release (5 classes) → a dataset directory.
+
+Layout and reading: :mod:`phenocell.readers.arctique`. One unit per image; one split family, ``base``: the
+release's test images, and its train images cut 80/20 into train / validation with ``--seed``
+(:func:`phenocell.splits.released.arctique_splits`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from phenocell.converters.options import TileOptions
+from phenocell.converters.released import ReleaseSource
+from phenocell.readers.arctique import SUBSETS, read_arctique, read_arctique_sample
+from phenocell.records import SampleRef
+from phenocell.splits import Splits
+from phenocell.splits.released import arctique_splits
+
+
+@dataclass
+class ArctiqueOptions(TileOptions):
+    """Tiling, and the seed of the validation carve-out."""
+
+    seed: int = 0
+
+
+@dataclass
+class ArctiqueSource(ReleaseSource):
+    """The Arctique release opened."""
+
+    name: ClassVar[str] = "arctique"
+    options_type: ClassVar[type] = ArctiqueOptions
+
+    options: ArctiqueOptions
+
+    @classmethod
+    def recognise(cls, path: Path) -> bool:
+        """A folder holding ``images/img_<i>.png`` (flat) or ``train/images/`` / ``test/images/``."""
+        roots = [Path(path), *(Path(path) / s for s in SUBSETS)]
+        return any(any((root / "images").glob("img_*.png")) for root in roots)
+
+    scan = staticmethod(read_arctique)  # every image, by name (labels checked present)
+    read = staticmethod(read_arctique_sample)  # one image with its instances and classes
+
+    def draw_splits(self, units: dict[str, SampleRef]) -> Splits:
+        """Train / validation (seeded) / test."""
+        return arctique_splits(units, seed=self.options.seed)
+
+
+SOURCE = ArctiqueSource

@@ -1,0 +1,188 @@
+"""Options of the sources, declared once; the CLI derives its flags from these fields.
+
+Each source takes the dataclass that holds only what it uses (``Source.options_type``):
+
+- :class:`RunOptions`: how a run goes (``--overwrite``, progress bar, ``--workers`` / ``--scheduler``); every
+  source, and never part of what is written;
+- :class:`TileOptions`: + tiling, tile size, stride, PNG level (Lizard, PanNuke; Arctique adds a seed);
+- :class:`FovOptions`: + class merges, exclusions, patients, split files, pixel sizes (shared by the two
+  FoV sources); :class:`CodexOptions` and :class:`Hdf5Options` add what only one of them reads.
+
+Every option is validated in ``__post_init__``, so a bad value fails before any input is read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from phenocell.constants import DEFAULT_MAX_PIXELS, CellTableColumns, PatientColumns
+from phenocell.errors import InvalidOptionError, check_choice
+from phenocell.schema import PNG_LEVEL
+from phenocell.splits import BASE_BY, BaseBy
+
+#: Tiling layouts: ``grid`` (square tiles of --tile-size every --stride px, the last row/column shifted back
+#: to the edge) or ``phenobench`` (the authors' non-overlapping linspace crops, centre-padded to 224 px).
+Tiling = Literal["grid", "phenobench"]
+TILINGS: tuple[str, ...] = get_args(Tiling)
+#: The pixel grid tiles are cut on (without ``--target-mpp``): ``mask`` (the authors': an H&E finer than the
+#: masks is area-averaged onto the mask's µm/px, as their tiles lie on the 0.377442 µm/px mask grid) or
+#: ``he`` (the H&E's own pixels, labels resampled to them by nearest neighbour).
+PixelGrid = Literal["mask", "he"]
+PIXEL_GRIDS: tuple[str, ...] = get_args(PixelGrid)
+#: How the authors' HDF5 labels become tiles: ``pixel`` (their chain: every pixel keeps its own ``gt_ct``
+#: class; dirt is background in both maps) or ``majority`` (each instance painted with its majority ``gt_ct``;
+#: dirt and unclassified instances ignored (255); ``gt_ct`` outside instances dropped).
+GtCtLabels = Literal["pixel", "majority"]
+GT_CT_LABELS: tuple[str, ...] = get_args(GtCtLabels)
+#: ``--min-cell-area`` (µm²) when not given: a QC rule for raw CODEX segmentations, where tiny segments are
+#: artefacts; the authors' HDF5 files are converted without a size filter, as their chain does.
+CODEX_MIN_CELL_AREA_UM2 = 10.0
+HDF5_MIN_CELL_AREA_UM2 = 0.0
+#: Options that say how a run goes, never what it writes (left out of the manifest's record).
+RUN_FIELDS = ("overwrite", "progress", "execution", "max_pixels")
+#: Path options, recorded as given.
+PATH_FIELDS = ("class_map", "exclude", "patient_table", "region_patients", "splits_from")
+
+
+def positive(name: str, flag: str, value: float | None, *, allow_zero: bool = False) -> None:
+    """Raise for a negative (or, unless allowed, zero) numeric option; ``None`` means 'not set'."""
+    if value is None or value > 0 or (value == 0 and allow_zero):
+        return
+    bound = ">= 0" if allow_zero else "> 0"
+    raise InvalidOptionError(
+        f"invalid {name}" + (" (negative)" if value < 0 else ""),
+        expected=bound,
+        found=str(value),
+        fix=f"pass {flag} with a value {bound}",
+    )
+
+
+@dataclass
+class ExecutionOptions:
+    """Where units are processed: a local process pool or a Dask cluster. Never changes the output."""
+
+    workers: int | None = None
+    scheduler: str | None = None
+
+    def __post_init__(self) -> None:
+        positive("worker count", "--workers", self.workers)
+        if self.scheduler is not None and not self.scheduler.strip():
+            raise InvalidOptionError(
+                "empty Dask scheduler address",
+                expected="an address like tcp://host:8786",
+                found=repr(self.scheduler),
+                fix="pass --scheduler with the address the scheduler printed, or leave it out",
+            )
+
+    @property
+    def local_workers(self) -> int:
+        """Processes of the local pool: ``workers``, or every core when unset."""
+        return self.workers or os.cpu_count() or 1
+
+
+@dataclass
+class RunOptions:
+    """How a run goes: what every source takes (the authors' LMDB release takes nothing else)."""
+
+    overwrite: bool = False
+    progress: bool = True
+    execution: ExecutionOptions = field(default_factory=ExecutionOptions)
+
+    def record(self, source: str) -> dict[str, Any]:
+        """JSON-able options for the manifest and card: ``source`` first, paths as given, no run fields."""
+        out: dict[str, Any] = {"source": source}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in RUN_FIELDS or (f.name == "png_level" and value == PNG_LEVEL):
+                continue  # png_level is recorded when chosen: default manifests stay as they were
+            if f.name in PATH_FIELDS:
+                value = None if value is None else str(value)
+            out[f.name] = asdict(value) if hasattr(value, "__dataclass_fields__") else value
+        return out
+
+
+@dataclass
+class TileOptions(RunOptions):
+    """How images are cut into tiles and encoded (what every tiled source reads)."""
+
+    tile_size: int = 256
+    stride: int | None = None
+    tiling: Tiling = "phenobench"
+    png_level: int = PNG_LEVEL
+
+    def __post_init__(self) -> None:
+        positive("tile size", "--tile-size", self.tile_size)
+        positive("stride", "--stride", self.stride)
+        check_choice("tiling", self.tiling, TILINGS)
+        check_choice("png_level", self.png_level, range(10))
+
+
+@dataclass
+class FovOptions(TileOptions):
+    """What both FoV sources (CODEX export, the authors' HDF5) read: merges, patients, splits, pixels."""
+
+    seed: int = 0
+    min_cell_area_um2: float | None = None  # None: the source's own (see min_area_um2)
+    class_map: Path | None = None
+    exclude: Path | None = None
+    columns: CellTableColumns = field(default_factory=CellTableColumns)
+    base_by: BaseBy = "patient"
+    patient_table: Path | None = None  # default: RAW_DIR/patients.csv
+    patients_sheet: str | None = None
+    patient_columns: PatientColumns = field(default_factory=PatientColumns)
+    region_patients: Path | None = None
+    splits_from: Path | None = None
+    target_mpp: float | None = None
+    mask_mpp: float | None = None
+    he_mpp: float | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive("minimum cell area", "--min-cell-area", self.min_cell_area_um2, allow_zero=True)
+        positive("mask pixel size", "--mask-mpp", self.mask_mpp)
+        positive("H&E pixel size", "--he-mpp", self.he_mpp)
+        positive("pixel limit", "--max-pixels", self.max_pixels)
+        check_choice("base_by", self.base_by, BASE_BY)
+        positive("target pixel size", "--target-mpp", self.target_mpp)
+
+    #: ``--min-cell-area`` when not given (µm²); each FoV source states its own.
+    default_min_area_um2 = CODEX_MIN_CELL_AREA_UM2
+
+    @property
+    def min_area_um2(self) -> float:
+        """``--min-cell-area`` as given, else the source's default."""
+        return self.default_min_area_um2 if self.min_cell_area_um2 is None else self.min_cell_area_um2
+
+    def record(self, source: str) -> dict[str, Any]:
+        """The manifest's options, with the minimum cell area resolved."""
+        return super().record(source) | {"min_cell_area_um2": self.min_area_um2}
+
+
+@dataclass
+class CodexOptions(FovOptions):
+    """Options of a raw CODEX export (``--source codex``)."""
+
+    pixel_grid: PixelGrid = "mask"
+    max_centroid_distance: float = 5.0
+    allow_unlabelled_fovs: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("pixel_grid", self.pixel_grid, PIXEL_GRIDS)
+        positive("centroid distance limit", "--max-centroid-distance", self.max_centroid_distance)
+
+
+@dataclass
+class Hdf5Options(FovOptions):
+    """Options of the authors' per-FoV HDF5 files (``--source phenobench-hdf5``)."""
+
+    gt_ct_labels: GtCtLabels = "pixel"
+    default_min_area_um2 = HDF5_MIN_CELL_AREA_UM2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("gt_ct_labels", self.gt_ct_labels, GT_CT_LABELS)

@@ -1,1 +1,0 @@
-"""Orchestration of convert / qc / export: the only place that wires readers, blocks, writer and card."""

@@ -1,0 +1,46 @@
+"""The format table: every source satisfies the contract, recognises its own input and no other's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from phenocell.converters import FALLBACK, FORMATS, detect, source_type
+from phenocell.converters.base import FovSource, Source
+from phenocell.errors import InvalidOptionError
+
+
+@pytest.fixture()
+def inputs(raw_export: Path, hdf5_raw: Path, authors_lmdb: Path, release_raw: Any) -> dict[str, Path]:
+    """One example input per format."""
+    found = {"codex": raw_export, "phenobench-hdf5": hdf5_raw, "authors-lmdb": authors_lmdb}
+    return found | {name: release_raw(name) for name in ("lizard", "pannuke", "arctique")}
+
+
+def test_auto_detects_every_format_and_each_recognises_only_its_own(inputs: dict[str, Path]) -> None:
+    assert set(inputs) == set(FORMATS)
+    for name, path in inputs.items():
+        assert detect(path) == name
+        others = [n for n in FORMATS if n != name and source_type(n).recognise(path)]
+        assert others == [], f"{name}'s input is also recognised by {others}"
+
+
+def test_every_source_opens_to_the_contract(inputs: dict[str, Path]) -> None:
+    for name, path in inputs.items():
+        kind = source_type(name)
+        assert kind.name == name and dict(FORMATS)[name] == kind.__module__.rpartition(".")[2]
+        opened = kind.open(path, kind.options_type())
+        assert isinstance(opened, Source)
+        units = opened.units()
+        assert units == sorted(units) and units
+        assert opened.for_unit(units[0]).units() == [units[0]]
+        assert isinstance(opened, FovSource) == hasattr(kind, "open_fov")
+
+
+def test_unknown_format_lists_the_valid_ones(tmp_path: Path) -> None:
+    with pytest.raises(InvalidOptionError, match="pannuke") as info:
+        source_type("consep")
+    assert "auto" in info.value.expected
+    assert detect(tmp_path) == FALLBACK  # nothing recognised: read as a CODEX export, whose errors say more
