@@ -1,4 +1,4 @@
-"""Fast conversion paths equal the plain ones (label tables, strip sums, row bands); --png-level."""
+"""Fast conversion paths equal the plain ones: label tables, strip sums, bands, label windows; --png-level."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from phenocell.converters.options import CodexOptions
 from phenocell.errors import InvalidOptionError
 from phenocell.panoptic import labelling
 from phenocell.panoptic.labelling import FovCells, _strip_sums
-from phenocell.panoptic.tiling import _tile_instances
-from phenocell.readers.images import banded
+from phenocell.panoptic.tile_layouts import TileBox
+from phenocell.panoptic.tiling import _tile_instances, tile_arrays
+from phenocell.readers.images import banded, nearest_indices
 from phenocell.records import LazyImage
 from phenocell.schema import decode_mask
 
@@ -62,13 +63,77 @@ def test_strip_sums_dense_and_sorted_paths_agree(monkeypatch: pytest.MonkeyPatch
     assert _strip_sums(np.zeros((3, 3), dtype=np.int64), 0) is None
 
 
-def test_banded_reads_equal_window_reads() -> None:
+class _Chunked:
+    """An array stored in chunks of ``step`` rows that records the rows each read decodes (as zarr does)."""
+
+    def __init__(self, array: np.ndarray, step: int) -> None:
+        self.array, self.chunks, self.shape, self.dtype = (
+            array,
+            (step, array.shape[1]),
+            array.shape,
+            array.dtype,
+        )
+        self.decoded: list[int] = []
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rows = key[0]
+        step = self.chunks[0]
+        first, last = rows.start // step, -(-rows.stop // step)  # every chunk row the read touches
+        self.decoded += [
+            r for c in range(first, last) for r in range(c * step, min((c + 1) * step, self.shape[0]))
+        ]
+        return self.array[key]
+
+
+@pytest.mark.parametrize("step", [1, 7, 16, 64])
+def test_banded_reads_equal_window_reads_and_decode_each_chunk_once(step: int) -> None:
     array = np.arange(40 * 30 * 3).reshape(40, 30, 3)
-    plain = LazyImage(Path("x.tif"), array, 0.5)
-    bands = banded(plain)
-    for rows, cols in [(slice(0, 8), slice(0, 8)), (slice(0, 8), slice(20, 30)), (slice(8, 16), slice(3, 9))]:
-        assert np.array_equal(bands.read(rows, cols), plain.read(rows, cols))
-    assert np.array_equal(bands.read(slice(4, 12), slice(0, 30)), array[4:12])  # straddles two bands
+    chunked = _Chunked(array, step)
+    bands = banded(LazyImage(Path("x.tif"), chunked, 0.5))
+    # tile rows as a grid (the last shifted back to the edge) and as linspace crops walk them: downwards
+    windows = [(0, 8), (0, 8), (8, 16), (16, 24), (24, 32), (30, 38), (32, 40), (5, 13), (13, 27), (27, 40)]
+    for top, bottom in windows:
+        for cols in (slice(0, 8), slice(20, 30)):
+            assert np.array_equal(bands.read(slice(top, bottom), cols), array[top:bottom, cols])
+    assert np.array_equal(bands.read(slice(4, 12), slice(0, 30)), array[4:12])
+    down = chunked.decoded[: chunked.decoded.index(39) + 1]  # the first pass down the image
+    assert sorted(down) == list(range(40))  # every row once: a band keeps the rows the next one needs
+
+
+def test_banded_reads_of_an_image_in_memory_are_plain_slices() -> None:
+    array = np.arange(40 * 30).reshape(40, 30)
+    bands = banded(LazyImage(Path("x.tif"), array, 0.5))
+    assert np.shares_memory(bands.read(slice(4, 12), slice(3, 9)), array)
+
+
+@pytest.mark.parametrize("scale", [2.0, 1.0, 0.75, 0.5, 1.5])  # H&E finer, same grid, coarser, non-integer
+def test_tile_arrays_equal_picking_the_labels_first(scale: float) -> None:
+    """Cells looked up on the label window then picked give the tile that picking first gives."""
+    rng = np.random.default_rng(3)
+    labels = np.unique(rng.integers(1, 400, 120))
+    index = np.repeat(np.repeat(rng.choice(np.concatenate([[0], labels]), (14, 18)), 5, 0), 5, 1)
+    cells = _cells(labels)
+    mask = LazyImage(Path("m.tif"), index, 0.5)
+    shape = (round(index.shape[0] * scale), round(index.shape[1] * scale))
+    he = LazyImage(Path("h.tif"), rng.integers(0, 256, (*shape, 3), dtype=np.uint8), 0.5 / scale)
+    for box in [TileBox(0, 0, 32, 32, 32), TileBox(shape[0] - 30, 7, 30, 27, 32), TileBox(9, 13, 17, 23, 24)]:
+        image, semantic, local, rows, area = tile_arrays(he, mask, cells, box)
+        y = nearest_indices(box.y0, box.height, mask.mpp, he.mpp, index.shape[0])
+        x = nearest_indices(box.x0, box.width, mask.mpp, he.mpp, index.shape[1])
+        crop = index[np.ix_(y, x)]  # the definition: labels picked onto the H&E grid, then counted
+        present, inverse, counts = np.unique(crop, return_inverse=True, return_counts=True)
+        pad = (
+            (box.pad_top, box.size - box.height - box.pad_top),
+            (box.pad_left, box.size - box.width - box.pad_left),
+        )
+        ids = np.pad(inverse.reshape(crop.shape) if present[0] == 0 else inverse.reshape(crop.shape) + 1, pad)
+        assert np.array_equal(local, ids)
+        assert np.array_equal(cells.labels[rows], present[present > 0])
+        assert area.tolist() == counts[present > 0].tolist()
+        assert np.array_equal(semantic, np.pad(cells.semantic_lut[cells.rows_of(crop)], pad))
+        crop_rgb = he.read(slice(box.y0, box.y0 + box.height), slice(box.x0, box.x0 + box.width))
+        assert np.array_equal(image, np.pad(crop_rgb, (*pad, (0, 0))))
+        assert image.flags.c_contiguous and local.dtype == np.uint16 and semantic.dtype == np.uint8
 
 
 def test_png_level_changes_bytes_not_pixels_and_is_recorded(raw_export: Path, tmp_path: Path) -> None:

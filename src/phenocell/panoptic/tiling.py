@@ -11,7 +11,7 @@ import numpy as np
 from phenocell.errors import InvalidOptionError
 from phenocell.panoptic.labelling import FovCells
 from phenocell.panoptic.tile_layouts import TileBox, grid_boxes, phenobench_boxes
-from phenocell.readers.images import banded, nearest_indices, read_resampled
+from phenocell.readers.images import banded, nearest_indices, pick, read_resampled, read_window
 from phenocell.records import LazyImage
 from phenocell.schema import MAX_TILE_INSTANCES, PNG_LEVEL, encode_instance, encode_rgb, encode_semantic
 
@@ -46,13 +46,21 @@ class TileSpec:
         return starts
 
 
-def _tile_instances(cells: FovCells, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _tile_instances(
+    cells: FovCells, idx: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tile-local ids (0 background, 1..k in label order), the k cells' rows in ``cells`` and their areas.
 
     ``idx`` holds each pixel's cell row + 1 (0: background, :meth:`FovCells.rows_of`); counting them gives
-    the same ids as sorting the tile's labels, without a sort.
+    the same ids as sorting the tile's labels, without a sort. ``weights``: how many tile pixels each
+    pixel of ``idx`` stands for (a label window picked by nearest neighbour); a cell none of whose
+    pixels is picked is not in the tile.
     """
-    counts = np.bincount(idx.ravel(), minlength=len(cells.labels) + 1)
+    size = len(cells.labels) + 1
+    if weights is None:
+        counts = np.bincount(idx.ravel(), minlength=size)
+    else:  # sums of small integers: exact in float64
+        counts = np.bincount(idx.ravel(), weights=weights.ravel(), minlength=size).astype(np.int64)
     present = np.flatnonzero(counts[1:])
     if len(present) > MAX_TILE_INSTANCES:
         raise InvalidOptionError(
@@ -64,6 +72,33 @@ def _tile_instances(cells: FovCells, idx: np.ndarray) -> tuple[np.ndarray, np.nd
     rank = np.zeros(len(counts), dtype=np.uint16)
     rank[present + 1] = np.arange(1, len(present) + 1)
     return rank[idx], present, counts[present + 1]
+
+
+def _label_rows(
+    mask: LazyImage, cells: FovCells, rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """Cell row + 1 of the label pixels behind a tile, their weights, and the pick that makes the tile.
+
+    Where the tile has more pixels than its label window (labels enlarged onto a finer H&E), the rows
+    are looked up on the window and picked afterwards, each window pixel weighted by the tile pixels it
+    becomes; else the labels are picked first (weights ``None``, and the pick is the identity).
+    """
+    window, rows, cols = read_window(mask, rows, cols)
+    if window.size < len(rows) * len(cols):
+        height, width = window.shape
+        weights = np.outer(np.bincount(rows, minlength=height), np.bincount(cols, minlength=width))
+        return cells.rows_of(window), weights, rows, cols
+    idx = cells.rows_of(pick(window, rows, cols))
+    return idx, None, np.arange(idx.shape[0]), np.arange(idx.shape[1])
+
+
+def _pad_centre(array: np.ndarray, box: TileBox) -> np.ndarray:
+    """``array`` (the crop) zero-padded at the centre to ``box.size`` (a contiguous copy when unpadded)."""
+    if array.shape[:2] == (box.size, box.size):
+        return np.ascontiguousarray(array)
+    out = np.zeros((box.size, box.size, *array.shape[2:]), dtype=array.dtype)
+    out[box.pad_top : box.pad_top + box.height, box.pad_left : box.pad_left + box.width] = array
+    return out
 
 
 def tile_arrays(
@@ -81,18 +116,14 @@ def tile_arrays(
     image = he.read(slice(y0, y0 + box.height), slice(x0, x0 + box.width))[..., :3]
     rows = nearest_indices(y0, box.height, mask.mpp, he.mpp, mask.shape[0])
     cols = nearest_indices(x0, box.width, mask.mpp, he.mpp, mask.shape[1])
-    idx = cells.rows_of(read_resampled(mask, rows, cols))
-    local, present, area = _tile_instances(cells, idx)
+    idx, weights, pick_rows, pick_cols = _label_rows(mask, cells, rows, cols)
+    local, present, area = _tile_instances(cells, idx, weights)
     if semantic_map is not None:
         semantic = read_resampled(semantic_map, rows, cols).astype(np.uint8)
     else:
-        semantic = cells.semantic_lut[idx]
-    pad = (
-        (box.pad_top, box.size - box.height - box.pad_top),
-        (box.pad_left, box.size - box.width - box.pad_left),
-    )
-    image = np.pad(image, (*pad, (0, 0)))
-    return np.ascontiguousarray(image), np.pad(semantic, pad), np.pad(local, pad), present, area
+        semantic = pick(cells.semantic_lut[idx], pick_rows, pick_cols)
+    local = pick(local, pick_rows, pick_cols)
+    return _pad_centre(image, box), _pad_centre(semantic, box), _pad_centre(local, box), present, area
 
 
 def _cell_records(

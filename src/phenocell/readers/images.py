@@ -98,19 +98,37 @@ def nearest_indices(start: int, length: int, src_mpp: float, dst_mpp: float, lim
     return np.clip(np.floor(centres).astype(np.int64), 0, limit - 1)
 
 
-def read_resampled(mask: LazyImage, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Read the mask window covering ``rows`` x ``cols`` and pick those pixels (no interpolation)."""
+def read_window(mask: LazyImage, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The mask window covering ``rows`` x ``cols``, and those indices relative to the window."""
     r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
-    window = mask.read(slice(r0, r1), slice(c0, c1))
-    return window[np.ix_(rows - r0, cols - c0)]
+    return mask.read(slice(r0, r1), slice(c0, c1)), rows - r0, cols - c0
+
+
+def pick(window: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``window[rows][:, cols]`` (nearest neighbour); ``window`` itself where both pick all in order."""
+    height, width = window.shape[:2]
+    same_rows = len(rows) == height and bool((rows == np.arange(height)).all())
+    if same_rows and len(cols) == width and bool((cols == np.arange(width)).all()):
+        return window
+    return window[np.ix_(rows, cols)]
+
+
+def read_resampled(mask: LazyImage, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Read the mask window covering ``rows`` x ``cols`` and pick those pixels (no interpolation; a copy)."""
+    window, rows, cols = read_window(mask, rows, cols)
+    picked = pick(window, rows, cols)
+    return picked.copy() if picked is window else picked
 
 
 @dataclass
 class BandedImage(LazyImage):
-    """A :class:`LazyImage` whose reads are served from the last full-width row band decoded.
+    """A :class:`LazyImage` whose reads are served from a full-width row band, decoded once.
 
-    Tiles of one row share their rows, so reading the band once per tile row replaces one windowed decode
-    per tile (each a round trip through zarr) with one per row; memory is one band.
+    Tiles of one row share their rows, so reading a band once per tile row replaces one windowed decode
+    per tile (each a round trip through zarr) with one per row. The band starts and ends on the file's
+    chunk rows (TIFF strips or tile rows), and a read that runs past it keeps the rows it still needs and
+    decodes only the chunk rows after them, so each chunk is decoded once when reads move down the
+    image; memory is one band. An image already in memory is sliced directly.
     """
 
     _band: np.ndarray | None = field(default=None, init=False, repr=False)
@@ -118,12 +136,28 @@ class BandedImage(LazyImage):
 
     def read(self, rows: slice, cols: slice) -> np.ndarray:
         """The window ``rows`` x ``cols``, from the band holding ``rows`` (decoded when not held)."""
+        if isinstance(self.array, np.ndarray):
+            return super().read(rows, cols)
         start, stop = rows.start or 0, self.shape[0] if rows.stop is None else rows.stop
         band = self._band
         if band is None or start < self._top or stop > self._top + band.shape[0]:
-            band = self._band = super().read(slice(start, stop), slice(0, self.shape[1]))
-            self._top = start
+            band = self._load(start, stop)
         return band[start - self._top : stop - self._top, cols]
+
+    def _load(self, start: int, stop: int) -> np.ndarray:
+        """Hold rows ``start:stop`` widened to chunk rows, reusing the held rows from ``start`` on."""
+        step = int((getattr(self.array, "chunks", None) or (1,))[0]) or 1
+        top, bottom = start // step * step, min(-(-stop // step) * step, self.shape[0])
+        band = self._band
+        if band is not None and self._top <= top < self._top + band.shape[0]:
+            kept = band[top - self._top : bottom - self._top]
+        else:
+            kept = None
+        held = 0 if kept is None else kept.shape[0]
+        fresh = super().read(slice(top + held, bottom), slice(0, self.shape[1]))
+        self._band = fresh if kept is None else np.concatenate([kept, fresh])
+        self._top = top
+        return self._band
 
 
 def banded(image: LazyImage) -> BandedImage:
