@@ -40,17 +40,18 @@ def main(debug: bool) -> None:
     """PhenoCell: CODEX exports → panoptic H&E cell-phenotyping dataset, and its benchmark."""
 
 
-def _start_workers(options: RunOptions, module: str) -> None:
-    """Start the local worker server first: it imports ``module`` while this process imports it too."""
+def _start_workers(options: RunOptions, module: str, source: str) -> None:
+    """Start the local worker server first: it imports ``module`` and the source's while this process does."""
+    from phenocell.converters import FORMATS
     from phenocell.converters.workers import warm_up
 
-    warm_up(options.execution, module)
+    warm_up(options.execution, module, f"phenocell.converters.{FORMATS[source]}")
 
 
 @friendly_errors
 def _run_convert(raw_dir: Path, out: Path, **kw: Any) -> None:
     source, options = source_options_from(raw_dir, kw)
-    _start_workers(options, "phenocell.converters.driver")
+    _start_workers(options, "phenocell.converters.driver", source)
     from phenocell.converters.driver import convert
 
     convert(raw_dir, out, source=source, options=options)
@@ -163,7 +164,7 @@ def _overwrite_option(help_text: str) -> Callable[[Any], Any]:
 def qc(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Render a QC page (H&E with class-coloured outlines, per-FoV statistics) for RAW_DIR."""
     source, options = source_options_from(raw_dir, kw)
-    _start_workers(options, "phenocell.converters.review")
+    _start_workers(options, "phenocell.converters.review", source)
     from phenocell.converters.review import render_qc
 
     click.echo(f"wrote {render_qc(raw_dir, out, source=source, options=options)}")
@@ -243,7 +244,7 @@ def export() -> None:
 def export_geojson_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Write per-FoV cell outlines with their classes (H&E pixels) as GeoJSON that QuPath opens."""
     source, options = source_options_from(raw_dir, kw)
-    _start_workers(options, "phenocell.converters.geojson")
+    _start_workers(options, "phenocell.converters.geojson", source)
     from phenocell.converters.geojson import export_geojson
 
     files = export_geojson(raw_dir, out, source=source, options=options)

@@ -77,8 +77,8 @@ def fov_source_type(raw: Path, source: str, command: str) -> Any:
 
 
 @contextmanager
-def staged(raw: Path, out: Path, options: RunOptions, module: str) -> Iterator[Path]:
-    """The staging directory of ``out`` under its lock; local workers start importing ``module`` meanwhile.
+def staged(raw: Path, out: Path, options: RunOptions, *modules: str) -> Iterator[Path]:
+    """The staging directory of ``out`` under its lock; local workers start importing ``modules`` meanwhile.
 
     Raises:
         UnsafePathError: ``out`` is, lies inside or contains ``raw`` (refused before any work).
@@ -86,7 +86,7 @@ def staged(raw: Path, out: Path, options: RunOptions, module: str) -> Iterator[P
 
     """
     check_out_vs_raw(Path(raw), Path(out))
-    warm_up(options.execution, module)
+    warm_up(options.execution, *modules)
     with atomic_directory(Path(out), overwrite=options.overwrite) as tmp:
         yield tmp
 
@@ -136,7 +136,7 @@ def convert(raw_dir: Path, out: Path, *, source: str = "auto", options: Any = No
     """
     kind = source_type(detect(Path(raw_dir), source))
     options = source_options(kind, options)
-    with staged(Path(raw_dir), Path(out), options, __name__) as tmp:
+    with staged(Path(raw_dir), Path(out), options, __name__, kind.__module__) as tmp:
         opened = kind.open(Path(raw_dir).absolute(), options)
         splits = opened.splits()
         fovs, qc = convert_units(opened, tmp)

@@ -76,7 +76,7 @@ def export_geojson(
     kind = fov_source_type(Path(raw_dir), source, "export geojson")
     options = source_options(kind, options)
     out = Path(out)
-    with staged(Path(raw_dir), out, options, __name__) as tmp:
+    with staged(Path(raw_dir), out, options, __name__, kind.__module__) as tmp:
         opened = kind.open(Path(raw_dir).absolute(), options)
         task = functools.partial(export_fov, out=tmp.absolute())
         bar = tqdm(total=len(opened.units()), desc="export", unit="fov", disable=not options.progress)

@@ -103,7 +103,7 @@ def render_qc(raw_dir: Path, out: Path, *, source: str = "auto", options: FovOpt
     kind = fov_source_type(Path(raw_dir), source, "qc")
     options = source_options(kind, options)
     out = Path(out)
-    with staged(Path(raw_dir), out, options, __name__) as tmp:
+    with staged(Path(raw_dir), out, options, __name__, kind.__module__) as tmp:
         excluded = read_exclusions(options.exclude) if options.exclude else {}
         opened = kind.open(Path(raw_dir).absolute(), dataclasses.replace(options, exclude=None))
         (tmp / "fovs").mkdir()

@@ -92,12 +92,12 @@ def run_units(
         yield from _on_pool(task, source, order, min(execution.local_workers, len(order)))
 
 
-def _preload(module: str) -> list[str]:
-    """What the forkserver imports once: the task's module, and the main script (else each worker runs it)."""
+def _preload(*modules: str) -> list[str]:
+    """What the forkserver imports once: the given modules, and the main script (else each worker runs it)."""
     main = sys.modules.get("__main__")
-    return (["__main__"] if getattr(main, "__file__", None) else []) + (
-        [module] if module.startswith("phenocell.") else []
-    )
+    return (["__main__"] if getattr(main, "__file__", None) else []) + [
+        m for m in modules if m.startswith("phenocell.")
+    ]
 
 
 def _context(task: Callable[..., Any]) -> Any:
@@ -109,8 +109,10 @@ def _context(task: Callable[..., Any]) -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def warm_up(execution: ExecutionOptions, module: str) -> None:
-    """Start the local forkserver now, so it imports ``module`` while the driver reads the inputs.
+def warm_up(execution: ExecutionOptions, *modules: str) -> None:
+    """Start the local forkserver now, so it imports ``modules`` while the driver reads the inputs.
+
+    Give the task's module and the source's (its readers): each worker then forks with them imported.
 
     A no-op for a Dask run, a single worker, or where forkserver is unavailable (spawn starts on submit).
     """
@@ -118,7 +120,7 @@ def warm_up(execution: ExecutionOptions, module: str) -> None:
     if local and "forkserver" in multiprocessing.get_all_start_methods():
         from multiprocessing import forkserver
 
-        forkserver.set_forkserver_preload(_preload(module))
+        forkserver.set_forkserver_preload(_preload(*modules))
         forkserver.ensure_running()
 
 
