@@ -16,7 +16,8 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from phenocell import __version__
-from phenocell.cards.figures import class_histogram, example_tiles
+from phenocell.cards.figures import example_tiles
+from phenocell.cards.histogram import class_histogram
 from phenocell.cards.summary import DatasetSummary
 from phenocell.schema import IGNORE_NAME, IGNORE_RECORD, features_for, record_to_mask
 from phenocell.splits import SPLITS

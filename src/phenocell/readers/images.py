@@ -110,7 +110,7 @@ def pick(window: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     same_rows = len(rows) == height and bool((rows == np.arange(height)).all())
     if same_rows and len(cols) == width and bool((cols == np.arange(width)).all()):
         return window
-    return window[np.ix_(rows, cols)]
+    return window[rows][:, cols]  # rows, then columns: several times faster than one np.ix_ gather
 
 
 def read_resampled(mask: LazyImage, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
