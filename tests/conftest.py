@@ -138,3 +138,12 @@ def release_dataset(release_raw, tmp_path_factory: pytest.TempPathFactory):
         return made[name]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def spatialdata_raw(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(codex, store)``: the tiny SpatialData store and the export it was made from (read-only)."""
+    pytest.importorskip("spatialdata")
+    data = load_generator("spatialdata")
+    codex = data.make_codex(tmp_path_factory.mktemp("spatialdata") / "codex")
+    return codex, data.make_store(codex, codex.parent / "store.zarr")

@@ -11,8 +11,12 @@ from click.testing import CliRunner
 from phenocell.cli import convert_cmd, convert_main, main
 from phenocell.cli_options import field_info, literal_choices
 from phenocell.constants import CellTableColumns, PatientColumns
-from phenocell.converters.options import CodexOptions, ExecutionOptions, Hdf5Options
+from phenocell.converters import FORMATS, source_type
+from phenocell.converters.options import ExecutionOptions
 from phenocell.synthetic import SynthOptions
+
+#: Every source's options dataclass, in table order.
+OPTIONS = tuple(source_type(name).options_type for name in FORMATS)
 
 
 def _names(command) -> set[str]:
@@ -25,7 +29,7 @@ def _convert_field(param: str) -> tuple[type, str] | None:
         return CellTableColumns, param.removesuffix("_column")
     if param.startswith("ptcol_"):
         return PatientColumns, param.removeprefix("ptcol_")
-    for options in (CodexOptions, Hdf5Options):
+    for options in OPTIONS:
         if param in {f.name for f in fields(options)}:
             return options, param
     if param in {f.name for f in fields(ExecutionOptions)}:
@@ -52,7 +56,7 @@ def misalignments(command: click.Command, field_of) -> list[str]:
 
 
 def test_convert_options_match_convert_options_dataclass() -> None:
-    api = {f.name for f in fields(CodexOptions)} | {f.name for f in fields(Hdf5Options)} | {"source"}
+    api = {f.name for options in OPTIONS for f in fields(options)} | {"source"}
     api -= {"columns", "patient_columns", "progress", "execution"}
     api |= {f"ptcol_{f.name}" for f in fields(PatientColumns)} | {f.name for f in fields(ExecutionOptions)}
     columns = {f"{f.name}_column" for f in fields(CellTableColumns)} - {

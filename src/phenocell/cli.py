@@ -73,14 +73,14 @@ def _echo_normalised(path: Path) -> None:
 @main.command("convert")
 @convert_options
 def convert_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
-    """Convert RAW_DIR (a CODEX export, the authors' HDF5 or LMDB, Lizard, PanNuke, Arctique) to a dataset."""
+    """Convert RAW_DIR, read as one of the --source formats (detected by default), to a dataset."""
     _run_convert(raw_dir, out, **kw)
 
 
 @click.command("phenocell-convert")
 @convert_options
 def convert_main(raw_dir: Path, out: Path, **kw: Any) -> None:
-    """Convert RAW_DIR (a CODEX export, the authors' HDF5 or LMDB, Lizard, PanNuke, Arctique) to a dataset."""
+    """Convert RAW_DIR, read as one of the --source formats (detected by default), to a dataset."""
     _run_convert(raw_dir, out, **kw)
 
 

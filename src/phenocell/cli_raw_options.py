@@ -20,7 +20,7 @@ from click.core import ParameterSource
 from phenocell.cli_errors import DEBUG
 from phenocell.cli_options import apply, option_from
 from phenocell.constants import CellTableColumns, PatientColumns
-from phenocell.converters import SOURCES, detect, source_type
+from phenocell.converters import FORMATS, SOURCES, detect, source_type
 from phenocell.converters.options import (
     CodexOptions,
     ExecutionOptions,
@@ -111,8 +111,25 @@ def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 "--allow-unlabelled-fovs",
                 help="Skip (and report) regions whose segmentation has no cell-table rows.",
             ),
+            *source_flags(),
         ],
     )
+
+
+def source_flags() -> list[Callable[[Any], Any]]:
+    """The flags of options only one source reads, as its class declares them (``cli_flags``).
+
+    A source whose options dataclass adds fields lists them as ``(field, flag, help)``; the flags then exist
+    on convert, qc and export, and :func:`source_options_from` refuses them for every other source.
+    """
+    flags = []
+    for name in FORMATS:
+        kind = source_type(name)
+        flags += [
+            option_from(kind.options_type, f, flag, help=text)
+            for f, flag, text in getattr(kind, "cli_flags", ())
+        ]
+    return flags
 
 
 def _patients_column(field: str, flag: str, **kwargs: Any) -> Callable[[Any], Any]:
@@ -174,9 +191,7 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 ),
                 option_from(TileOptions, "tile_size", "--tile-size", help="Tile size in H&E pixels."),
                 option_from(TileOptions, "stride", "--stride", help="Tile stride (default: tile size)."),
-                option_from(
-                    FovOptions, "exclude", "--exclude", help="CSV fov,reason of FoVs to leave out."
-                ),
+                option_from(FovOptions, "exclude", "--exclude", help="CSV fov,reason of FoVs to leave out."),
                 option_from(FovOptions, "seed", "--seed", help="Seed of the random splits."),
                 option_from(
                     FovOptions,

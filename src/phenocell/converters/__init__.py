@@ -20,6 +20,7 @@ FORMATS: dict[str, str] = {
     "lizard": "lizard",
     "pannuke": "pannuke",
     "arctique": "arctique",
+    "spatialdata": "spatialdata",
     "codex": "codex",
 }
 #: The ``--source`` choices.
