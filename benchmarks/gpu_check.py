@@ -187,7 +187,7 @@ def check_vit_l(ctx: Context) -> str:
     tiles = 2 if ctx.small else 32
     cfg = TrainConfig(batch_size=tiles, device=str(ctx.device)).resolved()
     batch = _batch(ctx, tiles)
-    head = build_head("unetr", enc.cfg.embed_dim, 15, enc.cfg.patch_size, "cellvit").to(ctx.device)
+    head = build_head("unetr", enc.cfg.embed_dim, 15, enc.cfg.patch_size).to(ctx.device)
     pipe = Pipeline(enc, spec, ctx.device, precision, Augmenter("reference"))
     loss_fn = ClassWeightedLoss(cfg, 15)
     optim = torch.optim.AdamW(head.parameters(), lr=cfg.lr)

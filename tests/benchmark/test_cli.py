@@ -42,3 +42,23 @@ def test_every_choice_option_comes_from_a_literal_field() -> None:
     for param in benchmark_run.params:
         if isinstance(param.type, click.Choice) and param.name in hints:
             assert _literal(hints[param.name]) is not None, param.name
+
+
+def test_heads_lists_the_registry_and_run_refuses_an_unknown_head_before_reading_data() -> None:
+    from click.testing import CliRunner
+
+    from phenocell.benchmark.cli import benchmark
+
+    listed = CliRunner().invoke(benchmark, ["heads"])
+    assert listed.exit_code == 0
+    assert [line.split()[0] for line in listed.output.splitlines()] == [
+        "constant",
+        "linear",
+        "unetr",
+        "unetr-compact",
+    ]
+    args = ["run", "--data", "no-such-dir", "--family", "base", "--encoder", "test/vit-tiny", "--head", "mlp"]
+    refused = CliRunner().invoke(benchmark, args)
+    assert refused.exit_code == 2, refused.output
+    assert "unknown head 'mlp'" in refused.output
+    assert "one of constant, linear, unetr, unetr-compact" in refused.output

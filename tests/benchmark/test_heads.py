@@ -3,7 +3,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from phenocell.benchmark.heads import CellViTHead, ConstantHead, HeadInput, LinearHead, UNETRHead, build_head
+from phenocell.benchmark.heads import (
+    HEADS,
+    CompactUNETRHead,
+    ConstantHead,
+    HeadInput,
+    LinearHead,
+    UNETRHead,
+    build_head,
+)
+from phenocell.benchmark.registry import Registry
+from phenocell.errors import InvalidOptionError
 
 
 @pytest.mark.parametrize("patch", [8, 14, 16])
@@ -12,18 +22,34 @@ def test_unetr_and_linear_output_the_image_size(patch: int, size: int) -> None:
     grid = size // patch
     taps = [torch.randn(1, 32, grid, grid) for _ in range(4)]
     image = torch.rand(1, 3, size, size)
-    head = UNETRHead(32, 15, width=16, patch_size=patch)
+    head = CompactUNETRHead(32, 15, width=16, patch_size=patch)
     assert head(HeadInput(image, taps)).shape == (1, 15, size, size)
     assert LinearHead(32, 15)(HeadInput(image, taps[-1:])).shape == (1, 15, size, size)
 
 
 def test_heads_check_ranks_and_counts() -> None:
     with pytest.raises(ValueError, match="expected 4 taps"):
-        UNETRHead(8, 15)(HeadInput(torch.rand(1, 3, 32, 32), [torch.rand(1, 8, 2, 2)]))
+        CompactUNETRHead(8, 15)(HeadInput(torch.rand(1, 3, 32, 32), [torch.rand(1, 8, 2, 2)]))
     with pytest.raises(ValueError, match="image must be"):
         LinearHead(8, 15)(HeadInput(torch.rand(3, 32, 32), [torch.rand(1, 8, 2, 2)]))
-    with pytest.raises(ValueError, match="one of 'linear', 'unetr', 'constant'"):
+
+
+def test_the_head_registry_names_every_head_and_refuses_an_unknown_one() -> None:
+    assert HEADS.keys() == ["constant", "linear", "unetr", "unetr-compact"]
+    with pytest.raises(InvalidOptionError, match="unknown head 'mlp'") as err:
         build_head("mlp", 8, 15)
+    assert "one of constant, linear, unetr, unetr-compact" in str(err.value)
+    with pytest.raises(InvalidOptionError, match="a name without '/'"):
+        Registry[int]("head", namespaced=False).register("test/linear")
+
+
+def test_unetr_is_the_authors_decoder_and_unetr_compact_ours() -> None:
+    assert isinstance(build_head("unetr", 32, 15, 16), UNETRHead)
+    assert isinstance(build_head("unetr-compact", 32, 15, 16), CompactUNETRHead)
+    assert isinstance(build_head("linear", 32, 15, 16), LinearHead)
+    assert (HEADS.get("unetr").features, HEADS.get("unetr-compact").features) == ("blocks", "blocks")
+    assert (HEADS.get("linear").features, HEADS.get("constant").features) == ("last", "last")
+    assert [HEADS.get(k).departs_from for k in HEADS] == [None, None, None, "unetr"]
 
 
 def _conv_widths(block: torch.nn.Module) -> list[int]:
@@ -32,8 +58,8 @@ def _conv_widths(block: torch.nn.Module) -> list[int]:
     ]
 
 
-def test_cellvit_decoder_has_the_authors_widths_and_blocks() -> None:
-    head = CellViTHead(1024, 15)
+def test_unetr_decoder_has_the_authors_cellvit_widths_and_blocks() -> None:
+    head = UNETRHead(1024, 15)
     assert _conv_widths(head.bottleneck) == [512]
     assert _conv_widths(head.skip3) == [512, 512]  # deconv + conv
     assert _conv_widths(head.skip2) == [512, 512, 256, 256]
@@ -44,23 +70,22 @@ def test_cellvit_decoder_has_the_authors_widths_and_blocks() -> None:
     assert _conv_widths(head.image_skip) == [32, 64]
     assert _conv_widths(head.header) == [64, 64, 15]
     assert head.image_skip[0][0].in_channels == 3
-    small = CellViTHead(96, 15)  # the authors' narrower widths below 512 dims
+    small = UNETRHead(96, 15)  # the authors' narrower widths below 512 dims
     assert _conv_widths(small.skip1)[::2] == [256, 128, 128] and _conv_widths(small.bottleneck) == [312]
 
 
 @pytest.mark.parametrize(("patch", "size"), [(14, 224), (16, 224), (8, 64)])
-def test_cellvit_output_is_the_image_size(patch: int, size: int) -> None:
+def test_unetr_output_is_the_image_size(patch: int, size: int) -> None:
     grid = size // patch
     head = build_head("unetr", 32, 15, patch)
-    assert isinstance(head, CellViTHead)
+    assert isinstance(head, UNETRHead)
     out = head(HeadInput(torch.rand(1, 3, size, size), [torch.randn(1, 32, grid, grid) for _ in range(4)]))
     assert out.shape == (1, 15, size, size)
-    assert isinstance(build_head("unetr", 32, 15, patch, decoder="compact"), UNETRHead)
 
 
-def test_cellvit_trains() -> None:
+def test_unetr_trains() -> None:
     torch.manual_seed(0)
-    head = CellViTHead(16, 15)
+    head = UNETRHead(16, 15)
     inputs = HeadInput(torch.rand(1, 3, 16, 16), [torch.randn(1, 16, 1, 1) for _ in range(4)])
     target = torch.randint(0, 15, (1, 16, 16))
     optim = torch.optim.AdamW(head.parameters(), lr=1e-3)

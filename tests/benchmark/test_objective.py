@@ -101,12 +101,7 @@ def test_defaults_are_the_authors_protocol() -> None:
         "reference",
         "cell_macro_f1",
     )
-    assert (cfg.linear_input, cfg.unetr_taps, cfg.unetr_decoder, cfg.precision) == (
-        "final_norm",
-        "last4",
-        "cellvit",
-        "auto",
-    )
+    assert (cfg.linear_input, cfg.unetr_taps, cfg.precision) == ("final_norm", "last4", "auto")
     assert cfg.departures() == {} and TrainConfig().departures() == {}
     assert TrainConfig(augment="flips").departures() == {
         "augment": {"value": "flips", "reference": "reference"}

@@ -34,17 +34,13 @@ def runs(dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[tu
         ("base", "linear"),
         ("tumor_type", "linear"),
         ("tumor_stage", "linear"),
-        ("base", "unetr"),
+        ("base", "unetr-compact"),
         ("base", "constant"),
     ]:
         path = root / f"{family}-{head}"
-        # the reference CellViT decoder costs ~25 GFLOP per 128 px tile of a patch-8 encoder: too slow for
-        # CPU CI end to end (test_heads.py checks it); the compact decoder exercises the UNETR path here
-        cfg = (
-            FAST
-            if head == "linear"
-            else TrainConfig(**{**vars(FAST), "steps": 2, "unetr_decoder": "compact"})
-        )
+        # the reference UNETR decoder costs ~25 GFLOP per 128 px tile of a patch-8 encoder: too slow for
+        # CPU CI end to end (test_heads.py checks it); unetr-compact exercises the UNETR path here
+        cfg = FAST if head == "linear" else TrainConfig(**{**vars(FAST), "steps": 2})
         tiny_run(dataset_dir, path, cfg, family, head)
         out[(family, head)] = path
     return out
@@ -64,9 +60,13 @@ def test_runs_write_every_report_file_and_the_protocol(runs: dict[tuple[str, str
         assert protocol["device"] == "cpu" and protocol["precision"] == "fp32"
         assert protocol["options"]["augment"] == "reference" and "steps" in protocol["departures"]
         assert "augment" not in protocol["departures"]
-    unetr = json.loads((runs[("base", "unetr")] / "results.json").read_text())
+    unetr = json.loads((runs[("base", "unetr-compact")] / "results.json").read_text())
     assert unetr["protocol"]["features"] == "blocks0-1-2-3"
-    assert unetr["protocol"]["departures"]["unetr_decoder"] == {"value": "compact", "reference": "cellvit"}
+    assert unetr["protocol"]["departures"]["head"] == {"value": "unetr-compact", "reference": "unetr"}
+    assert (
+        "head"
+        not in json.loads((runs[("base", "constant")] / "results.json").read_text())["protocol"]["departures"]
+    )
     linear = json.loads((runs[("base", "linear")] / "results.json").read_text())
     assert linear["protocol"]["features"] == "final_norm"
     constant = json.loads((runs[("base", "constant")] / "results.json").read_text())

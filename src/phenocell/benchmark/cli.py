@@ -9,7 +9,6 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from phenocell.benchmark.config import HEADS
 from phenocell.benchmark.metric_names import CELL_F1, METRICS
 from phenocell.cli_errors import friendly_errors
 from phenocell.cli_options import apply, option_from
@@ -17,7 +16,17 @@ from phenocell.cli_options import apply, option_from
 
 @click.group()
 def benchmark() -> None:
-    """Benchmark: run an encoder/head/family (or baseline/hovernext), compare runs, list encoders."""
+    """Benchmark: run an encoder/head/family (or baseline/hovernext), compare runs, list encoders, heads."""
+
+
+@benchmark.command("heads")
+def benchmark_heads() -> None:
+    """List the registered heads: the features each reads, and what it departs from."""
+    from phenocell.benchmark.heads import HEADS
+
+    for key in HEADS:
+        spec = HEADS.get(key)
+        click.echo(f"{key:14s} reads {spec.features:6s} {spec.summary}")
 
 
 @benchmark.command("encoders")
@@ -25,7 +34,7 @@ def benchmark_encoders() -> None:
     """List the registered encoders with their Hub ids and licences."""
     from phenocell.benchmark.encoders import ENCODERS
 
-    for key in ENCODERS.keys():  # noqa: SIM118 - Registry is not a dict
+    for key in ENCODERS:
         cfg = ENCODERS.get(key)
         click.echo(
             f"{key:26s} {cfg.arch:32s} patch {cfg.patch_size:2d}  dim {cfg.embed_dim:5d}  "
@@ -61,7 +70,6 @@ _HELP = {
     "selection": "Validation metric that picks the checkpoint.",
     "linear_input": "final_norm: forward_features patch tokens (the authors'); last_block: before the norm.",
     "unetr_taps": "last4: the last four blocks (the authors'); spread: depth/4 x {1..4}.",
-    "unetr_decoder": "cellvit: the authors' CellViT-style decoder; compact: our narrower one.",
     "train_fraction": "Nested seeded subset of the train split: 1, 0.5, 0.2, 0.1 or 0.05.",
     "device": "auto (CUDA when present), cpu, cuda or cuda:N.",
     "workers": "DataLoader processes decoding tiles (0: decode in this process); default min(4, usable "
@@ -144,11 +152,9 @@ def _run_options(func: Any) -> Any:
             ),
             click.option(
                 "--head",
-                type=click.Choice(list(HEADS)),
                 default=None,
-                help="linear probe, UNETR (--unetr-decoder) or constant: the constant-capacity decoder "
-                "(1x1 conv to 256, x2 bilinear/3x3 conv/ReLU blocks, ~2.6 M parameters for any encoder). "
-                "Default: the protocol's (phenobench: linear, vitoria: constant).",
+                help="Registry key, see `phenocell benchmark heads`. Default: the protocol's (phenobench: "
+                "linear, vitoria: constant).",
             ),
             _optional_path("--out", "Run directory (default runs/<...>)."),
             _optional_path("--weights", "Local safetensors checkpoint."),

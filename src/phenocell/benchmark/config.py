@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from phenocell.benchmark.metric_names import Metric
 from phenocell.benchmark.presets import PHENOBENCH, preset
@@ -36,10 +36,7 @@ Selection = Metric
 Precision = Literal["auto", "fp16", "bf16", "fp32"]
 LinearInput = Literal["final_norm", "last_block"]
 UnetrTaps = Literal["last4", "spread"]
-UnetrDecoder = Literal["cellvit", "compact"]
 Background = Literal["exclude", "include"]
-Head = Literal["linear", "unetr", "constant"]
-HEADS: tuple[str, ...] = get_args(Head)
 EncoderTraining = Literal["frozen", "trainable"]
 ImageScale = Literal["tile_max", "unit"]
 #: Fields whose reference value is the dataset's config row (None until resolved).
@@ -106,7 +103,6 @@ class TrainConfig:
     selection: Selection = _P["selection"]
     linear_input: LinearInput = "final_norm"
     unetr_taps: UnetrTaps = "last4"
-    unetr_decoder: UnetrDecoder = "cellvit"
     train_fraction: float = 1.0
     seed: int = 42
     seeds: int = _P["seeds"]

@@ -17,6 +17,7 @@ from torch import nn
 from phenocell.benchmark import backends
 from phenocell.benchmark.compat import import_timm
 from phenocell.benchmark.encoders import ENCODERS, EncoderConfig, PixelStats
+from phenocell.benchmark.heads import HEADS
 from phenocell.errors import (
     CorruptInputError,
     InvalidInputError,
@@ -43,11 +44,11 @@ class FeatureSpec:
 
 
 def feature_spec(cfg: EncoderConfig, head: str, *, linear_input: str, unetr_taps: str) -> FeatureSpec:
-    """Reference: linear → final-normed tokens; UNETR → the last four blocks. Departures by name.
+    """The features registered head ``head`` reads (:class:`~phenocell.benchmark.heads.HeadSpec`).
 
-    The constant-capacity head reads what the linear head reads (one grid of last-block patch tokens).
+    Reference: linear → final-normed tokens; UNETR → the last four blocks. Departures by name.
     """
-    if head == "unetr":
+    if HEADS.get(head).features == "blocks":
         return FeatureSpec(tuple(cfg.taps(unetr_taps)))
     if linear_input == "final_norm":
         return FeatureSpec((cfg.depth - 1,), final_norm=True)

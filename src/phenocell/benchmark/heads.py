@@ -1,23 +1,30 @@
-"""Segmentation heads on frozen-encoder token grids: linear probe, UNETR and the constant-capacity decoder.
+"""Segmentation heads on frozen-encoder token grids, and their registry (``--head``).
 
 All take :class:`HeadInput` (the normalised image at encoder input size and the feature grids) and return
-per-pixel logits at the image size. The reference UNETR is the authors' CellViT-style decoder
-(:class:`CellViTHead`); :class:`UNETRHead` is our earlier, narrower decoder (``--unetr-decoder compact``);
-:class:`ConstantHead` is the decoder of Vitoria et al. ("A Benchmark of Foundation Model Encoders for
-Histopathological Image Segmentation"), whose size does not depend on the encoder beyond its first projection.
+per-pixel logits at the image size. Registered under :data:`HEADS`:
+
+- ``linear``: :class:`LinearHead`, the authors' linear probe;
+- ``unetr``: :class:`UNETRHead`, the authors' UNETR (a CellViT-style decoder);
+- ``unetr-compact``: :class:`CompactUNETRHead`, our earlier, narrower UNETR decoder (a named departure);
+- ``constant``: :class:`ConstantHead`, the decoder of Vitoria et al. ("A Benchmark of Foundation Model
+  Encoders for Histopathological Image Segmentation"), whose size does not depend on the encoder beyond its
+  first projection.
+
+A new head is a class here and one registered factory returning its :class:`HeadSpec`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from phenocell.benchmark.config import HEADS
-from phenocell.errors import check_choice
+from phenocell.benchmark.registry import Registry
 
 
 @dataclass
@@ -80,7 +87,7 @@ def _t2(cin: int, cout: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, 2, stride=2)
 
 
-class CellViTHead(nn.Module):
+class UNETRHead(nn.Module):
     """The authors' UNETR decoder (CellViT-style) over the last four blocks z1..z4 and the image.
 
     Widths for an encoder of dimension >= 512 (smaller ones use 312 / 256 / 128 as the authors do):
@@ -118,7 +125,7 @@ class CellViTHead(nn.Module):
         return self.header(torch.cat([image, x], dim=1))
 
 
-class UNETRHead(nn.Module):
+class CompactUNETRHead(nn.Module):
     """Compact UNETR decoder over 4 taps (depth/4 x {1,2,3,4}) with a skip from the image.
 
     Tap k (k = 1..3) is lifted by 4-k x2 upsamplings to scale 2^(4-k) of the grid; the deepest tap is
@@ -199,23 +206,56 @@ class ConstantHead(nn.Module):
         return logits
 
 
-def build_head(
-    name: str, embed_dim: int, num_classes: int, patch_size: int = 16, decoder: str = "cellvit"
-) -> nn.Module:
-    """``linear``, ``unetr`` or ``constant``; the UNETR decoder is ``cellvit`` (reference) or ``compact``."""
-    check_choice("head", name, HEADS)
-    check_choice("unetr_decoder", decoder, ("cellvit", "compact"))
-    if name == "linear":
-        return LinearHead(embed_dim, num_classes)
-    if name == "constant":
-        return ConstantHead(embed_dim, num_classes, patch_size)
-    if decoder == "cellvit":
-        return CellViTHead(embed_dim, num_classes)
-    return UNETRHead(embed_dim, num_classes, patch_size=patch_size)
+@dataclass(frozen=True)
+class HeadSpec:
+    """A registered head: how to build it, which encoder features it reads, and what it departs from.
+
+    Attributes:
+        build: ``(embed_dim, num_classes, patch_size)`` → the head module.
+        features: ``last`` (one grid, the last block's patch tokens: final-normed unless ``--linear-input
+            last_block``) or ``blocks`` (four blocks' outputs without the final norm, ``--unetr-taps``).
+        summary: one line for ``phenocell benchmark heads``.
+        departs_from: the authors' head this one replaces, recorded as a departure (``None``: not one).
+    """
+
+    build: Callable[[int, int, int], nn.Module]
+    features: Literal["last", "blocks"]
+    summary: str
+    departs_from: str | None = None
 
 
-def head_size(
-    name: str, embed_dim: int, num_classes: int, patch_size: int = 16, decoder: str = "cellvit"
-) -> int:
+HEADS: Registry[HeadSpec] = Registry("head", namespaced=False)
+
+
+@HEADS.register("linear")
+def _linear() -> HeadSpec:
+    summary = "the authors' linear probe: 1x1 conv on the last block's tokens, upsampled"
+    return HeadSpec(lambda d, k, p: LinearHead(d, k), "last", summary)
+
+
+@HEADS.register("unetr")
+def _unetr() -> HeadSpec:
+    summary = "the authors' UNETR: CellViT-style decoder over the last four blocks and the image"
+    return HeadSpec(lambda d, k, p: UNETRHead(d, k), "blocks", summary)
+
+
+@HEADS.register("unetr-compact")
+def _unetr_compact() -> HeadSpec:
+    summary = "our narrower UNETR decoder (a departure from the authors' unetr)"
+    return HeadSpec(lambda d, k, p: CompactUNETRHead(d, k, patch_size=p), "blocks", summary, "unetr")
+
+
+@HEADS.register("constant")
+def _constant() -> HeadSpec:
+    summary = "Vitoria et al.'s constant-capacity decoder (~2.6 M parameters for any encoder)"
+    return HeadSpec(lambda d, k, p: ConstantHead(d, k, p), "last", summary)
+
+
+def build_head(name: str, embed_dim: int, num_classes: int, patch_size: int = 16) -> nn.Module:
+    """The registered head ``name`` for an encoder of width ``embed_dim`` and patch ``patch_size``."""
+    return HEADS.get(name).build(embed_dim, num_classes, patch_size)
+
+
+def head_size(name: str, embed_dim: int, num_classes: int, patch_size: int = 16) -> int:
     """Parameters of :func:`build_head`'s head for an encoder of width ``embed_dim``."""
-    return sum(p.numel() for p in build_head(name, embed_dim, num_classes, patch_size, decoder).parameters())
+    return sum(p.numel() for p in build_head(name, embed_dim, num_classes, patch_size).parameters())

@@ -19,3 +19,9 @@ PER_CLASS: dict[str, str] = {
     PIXEL_F1: "pixel_per_class_f1",
     DICE: "dice_per_class",
 }
+
+
+def header(metrics: tuple[str, ...] = METRICS) -> list[str]:
+    """A markdown table header of ``split`` and ``metrics`` (the authors' metric marked), and its rule."""
+    names = [f"{m} (authors')" if m == CELL_F1 else m for m in metrics]
+    return ["| split | " + " | ".join(names) + " |", "|---|" + "---:|" * len(metrics)]

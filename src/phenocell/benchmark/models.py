@@ -119,7 +119,7 @@ def _head_model(
     cached = cached_splits(kw["cache_dir"], cfg, kw["log"])
     cache = _fill_cache(kw["cache_dir"], cached, enc, spec, indexes, cfg, kw["precision"], kw["store"])
     torch.manual_seed(cfg.seed)
-    head = build_head(kw["head"], enc.cfg.embed_dim, num_classes, enc.cfg.patch_size, cfg.unetr_decoder)
+    head = build_head(kw["head"], enc.cfg.embed_dim, num_classes, enc.cfg.patch_size)
     module: nn.Module = EncoderAndHead(enc, head) if trainable else head
     pipe = Pipeline(enc, spec, device, kw["precision"], Augmenter(cfg.augment), cfg.image_scale)
     loss_fn = _loss(cfg, num_classes, train_counts, kw["reference"].loss)

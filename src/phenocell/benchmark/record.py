@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from phenocell.benchmark.config import EPOCH_COUNTED, HEADS, TrainConfig
-from phenocell.benchmark.heads import head_size
+from phenocell.benchmark.config import EPOCH_COUNTED, TrainConfig
+from phenocell.benchmark.heads import HEADS, head_size
 from phenocell.benchmark.models import Model
 from phenocell.benchmark.presets import preset, preset_notes
 from phenocell.profiles import ReferenceConfig
@@ -44,13 +44,21 @@ def protocol_record(
         "options": asdict(asked.resolved(reference)),
         "options_in_steps": {k: getattr(cfg, k) for k in EPOCH_COUNTED},
         "data": data,
-        "departures": {**asked.departures(reference), **data["departures"]},
+        "departures": {**asked.departures(reference), **head_departure(model.head), **data["departures"]},
         "features": model.features,
         "device": str(where[0]),
         "precision": where[1],
         "token_cache_splits": list(model.cached),
         "early_stop_steps": cfg.early_stop,
     }
+
+
+def head_departure(name: str) -> dict[str, dict[str, Any]]:
+    """``{"head": {value, reference}}`` when registered head ``name`` stands in for one of the authors'."""
+    if name not in HEADS:  # the end-to-end baseline has no separate head
+        return {}
+    replaced = HEADS.get(name).departs_from
+    return {} if replaced is None else {"head": {"value": name, "reference": replaced}}
 
 
 def head_parameters(
@@ -64,7 +72,7 @@ def head_parameters(
     width = int(record.get("embed_dim", 0))
     if name not in HEADS or not width:  # the end-to-end baseline has no separate head
         return {"head": name, "parameters": count}
-    args = (num_classes, int(record["patch_size"]), cfg.unetr_decoder)
+    args = (num_classes, int(record["patch_size"]))
     widths = (width, 384 if width == 1024 else 1024)
     return {
         "head": name,

@@ -1,8 +1,8 @@
-"""A registry of decorated factories under namespaced keys (``namespace/name``), like timm's and eva's."""
+"""A registry of decorated factories under keys (``namespace/name`` for encoders), like timm's and eva's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from phenocell.errors import InvalidOptionError
@@ -11,20 +11,25 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Maps ``namespace/name`` keys to factories; duplicate or unknown keys raise."""
+    """Maps keys to factories; duplicate or unknown keys raise.
 
-    def __init__(self, kind: str) -> None:
+    Keys are ``namespace/name`` (``pathology/uni``) unless ``namespaced`` is False (heads: ``linear``).
+    """
+
+    def __init__(self, kind: str, *, namespaced: bool = True) -> None:
         self.kind = kind
+        self.namespaced = namespaced
         self._items: dict[str, Callable[[], T]] = {}
 
     def register(self, key: str) -> Callable[[Callable[[], T]], Callable[[], T]]:
         """Decorator that registers a factory under ``key``."""
-        if key.count("/") != 1 or not all(key.split("/")):
+        parts = key.split("/")
+        if not all(parts) or len(parts) != (2 if self.namespaced else 1):
             raise InvalidOptionError(
                 f"bad {self.kind} key",
-                expected="'namespace/name'",
+                expected="'namespace/name'" if self.namespaced else "a name without '/'",
                 found=repr(key),
-                fix="use a namespaced key such as 'pathology/uni'",
+                fix="use a key such as " + ("'pathology/uni'" if self.namespaced else "'linear'"),
             )
 
         def decorate(factory: Callable[[], T]) -> Callable[[], T]:
@@ -54,3 +59,9 @@ class Registry(Generic[T]):
     def keys(self) -> list[str]:
         """Registered keys, sorted."""
         return sorted(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())

@@ -14,7 +14,7 @@ import numpy as np
 
 from phenocell.benchmark.data_protocol import FOOTNOTE, mark
 from phenocell.benchmark.dataset_table import dataset_table
-from phenocell.benchmark.metric_names import CELL_F1, METRICS, PER_CLASS
+from phenocell.benchmark.metric_names import CELL_F1, METRICS, PER_CLASS, header
 from phenocell.benchmark.metrics import dice_scores, per_class_f1, present_macro_f1
 from phenocell.benchmark.seeds import head_line, spread_table
 from phenocell.errors import InvalidInputError, check_choice, read_json_file
@@ -117,8 +117,7 @@ def write_run(out: Path, results: dict[str, Any]) -> dict[str, Any]:
         "",
         head_line(doc),
         "",
-        "| split | cell_macro_f1 (authors') | cell_macro_f1_unique | pixel_macro_f1 | dice_macro |",
-        "|---|---:|---:|---:|---:|",
+        *header(),
     ]
     lines += [f"| {s} | " + " | ".join(_f(m[s].get(k), 4) for k in METRICS) + " |" for s in SPLITS_SCORED]
     lines += [

@@ -16,6 +16,7 @@ from phenocell.benchmark.data_protocol import data_protocol
 from phenocell.benchmark.device import resolve_device, resolve_precision
 from phenocell.benchmark.evaluate import evaluate
 from phenocell.benchmark.features import TokenCache
+from phenocell.benchmark.heads import HEADS
 from phenocell.benchmark.metric_names import METRICS
 from phenocell.benchmark.models import SPLITS, Model, build_model
 from phenocell.benchmark.presets import preset
@@ -134,6 +135,7 @@ def run_benchmark(
     asked = config or TrainConfig()
     asked.validate()
     head = head or preset(asked.protocol).head
+    HEADS.get(head)  # an unknown head fails here, before any data is read
     if Path(data).is_dir():  # a local dataset is checked against its manifest before it is trusted
         verify_dataset(Path(data), action="trained")
     started = time.perf_counter()

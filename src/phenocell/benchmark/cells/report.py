@@ -23,7 +23,7 @@ from phenocell import __version__
 from phenocell.benchmark.cells.classify import GRIDS, classify_cells
 from phenocell.benchmark.cells.config import ClassifyConfig
 from phenocell.benchmark.cells.table import read_cells
-from phenocell.benchmark.metric_names import CELL_F1, CELL_F1_UNIQUE
+from phenocell.benchmark.metric_names import CELL_F1, CELL_F1_UNIQUE, PIXEL_F1, header
 from phenocell.benchmark.report import _plot_confusion
 from phenocell.profiles import get_profile
 
@@ -144,8 +144,7 @@ def report_markdown(doc: dict[str, Any]) -> str:
         "Object-level: each cell counted once; `cell_macro_f1` averages the classes present in ground truth "
         "or prediction (the authors' rule), `cell_macro_f1_unique` all classes; no pixel score.",
         "",
-        "| split | cell_macro_f1 (authors') | cell_macro_f1_unique | pixel_macro_f1 |",
-        "|---|---:|---:|---:|",
+        *header((CELL_F1, CELL_F1_UNIQUE, PIXEL_F1)),
     ]
     lines += [
         f"| {s} | {_f(m[s][CELL_F1])} | {_f(m[s][CELL_F1_UNIQUE])} | — |" for s in ("validation", "test")
