@@ -15,7 +15,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from phenocell.benchmark.encoders import ENCODERS
+from phenocell.benchmark import encoders, encoders_more
+from phenocell.benchmark.encoder_config import Weights, vit
+from phenocell.benchmark.encoders import ENCODERS, EncoderConfig
 from phenocell.benchmark.frozen import FeatureSpec, build_encoder, feature_spec
 from phenocell.benchmark.registry import Registry
 from phenocell.errors import CorruptInputError, InvalidInputError, InvalidOptionError, MissingInputError
@@ -46,6 +48,31 @@ REQUIRED = {
 def test_registry_has_every_entry() -> None:
     assert set(ENCODERS.keys()) == REQUIRED
     assert {ENCODERS.get(k).patch_size for k in REQUIRED} == {8, 14, 16}
+
+
+def test_every_entry_has_its_weights_declared_apart_and_every_weights_row_an_entry() -> None:
+    tables = [encoders.PRETRAINED, encoders_more.PRETRAINED]
+    assert not set(tables[0]) & set(tables[1])
+    assert set(tables[0]) | set(tables[1]) == set(ENCODERS.keys())
+    for key in ENCODERS:
+        weights, cfg = {**tables[0], **tables[1]}[key], ENCODERS.get(key)
+        assert (cfg.hub_id, cfg.license, cfg.input_size, cfg.mean, cfg.std) == (
+            weights.hub_id,
+            weights.license,
+            weights.input_size,
+            weights.mean,
+            weights.std,
+        )
+
+
+def test_entries_are_keyword_only_and_the_input_size_comes_from_the_weights() -> None:
+    with pytest.raises(TypeError):
+        Weights("MahmoodLab/UNI", "cc-by-nc-nd-4.0")  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        vit("vit_large_patch16_224", 16, 1024, 24, 1)  # type: ignore[misc]
+    arch = vit("vit_small_patch16_224", patch_size=16, embed_dim=384, depth=12, prefix_tokens=1)
+    cfg = EncoderConfig.join("x/vit", arch, Weights(hub_id=None, license="n/a", input_size=384))
+    assert cfg.input_size == cfg.timm_kwargs["img_size"] == 384 and cfg.timm_kwargs["patch_size"] == 16
 
 
 @pytest.mark.parametrize("key", sorted(REQUIRED - {"baseline/pixel-stats", "pathology/musk"}))

@@ -14,15 +14,14 @@ confirmed from a public model card or code, so the entry would carry unconfirmed
 
 from __future__ import annotations
 
-from typing import Any
-
 from phenocell.benchmark.encoder_config import (
     ENCODERS,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
+    Architecture,
     EncoderConfig,
-    _swiglu,
-    _vit,
+    Weights,
+    swiglu,
+    transformers_vit,
+    vit,
 )
 
 KAIKO_MEAN = KAIKO_STD = (0.5, 0.5, 0.5)
@@ -40,113 +39,46 @@ _KAIKO = (
 _KAIKO_COPY = "; timm safetensors copy huggingface.co/1aurent/{}.kaiko_ai_towards_large_pathology_fms"
 
 
-def _hf(key: str, arch: str, hub: str, shape: tuple[int, int, int, int, int], **kw: Any) -> EncoderConfig:
-    """A transformers-format entry at 224 px; ``shape`` is (width, blocks, heads, patch, prefix tokens)."""
-    dim, blocks, heads, patch, prefix = shape
-    config: dict[str, Any] = {
-        "hidden_size": dim,
-        "num_hidden_layers": blocks,
-        "num_attention_heads": heads,
-        "intermediate_size": 4 * dim,
-        "patch_size": patch,
-        "image_size": 224,
-    }
-    if prefix > 1:
-        config["num_register_tokens"] = prefix - 1
-    return EncoderConfig(
-        key,
-        arch,
-        hub,
-        224,
-        patch,
-        dim,
-        blocks,
-        prefix,
-        kw["lic"],
-        kw.get("mean", IMAGENET_MEAN),
-        kw.get("std", IMAGENET_STD),
-        config,
-        backend="transformers",
-        remote_code=kw.get("remote_code", False),
-        source=kw["source"],
+def _hibou(hub: str, size: str) -> Weights:
+    source = (
+        f"huggingface.co/{hub} card (DINOv2 with registers via trust_remote_code, Apache-2.0); "
+        f"HistAI/hibou README (224 px, {size}); {_EVA}histai.py (num_register_tokens 4); mean/std of its "
+        "preprocessor_config.json (as copied in public loaders, e.g. slide2vec's Hibou encoder)"
+    )
+    return Weights(
+        hub_id=hub, license="apache-2.0", mean=HIBOU_MEAN, std=HIBOU_STD, remote_code=True, source=source
     )
 
 
-@ENCODERS.register("pathology/phikon")
-def _phikon() -> EncoderConfig:
-    return _hf(
-        "pathology/phikon",
-        "ViTModel",
-        "owkin/phikon",
-        (768, 12, 12, 16, 1),
-        lic="other (Owkin non-commercial)",
+def _kaiko(copy: str) -> Weights:
+    hub = f"1aurent/{copy}.kaiko_ai_towards_large_pathology_fms"
+    source = _KAIKO + _KAIKO_COPY.format(copy)
+    return Weights(hub_id=hub, license=KAIKO_LICENCE, mean=KAIKO_MEAN, std=KAIKO_STD, source=source)
+
+
+#: The weights and input preparation of each entry of this module (timm's ``default_cfgs``).
+PRETRAINED: dict[str, Weights] = {
+    "pathology/phikon": Weights(
+        hub_id="owkin/phikon",
+        license="other (Owkin non-commercial)",
         source="huggingface.co/owkin/phikon card (transformers ViT, ViT-B/16, licence other: Owkin "
         "non-commercial; CLS token only); 224 px and ImageNet mean/std: mahmoodlab/TRIDENT's Phikon encoder "
         "(ViTModel.from_pretrained, get_eval_transforms(imagenet, 224)); " + _EVA + "owkin.py",
-    )
-
-
-@ENCODERS.register("pathology/virchow")
-def _virchow() -> EncoderConfig:
-    return _vit(
-        "pathology/virchow",
-        "vit_huge_patch14_224",
-        "paige-ai/Virchow",
-        224,
-        14,
-        1280,
-        32,
-        1,
-        "apache-2.0",
-        init_values=1e-5,
-        mlp_ratio=5.3375,
-        **_swiglu(),
+    ),
+    "pathology/virchow": Weights(
+        hub_id="paige-ai/Virchow",
+        license="apache-2.0",
         source="huggingface.co/paige-ai/Virchow card (timm hf-hub, mlp_layer=SwiGLUPacked, act_layer=SiLU; "
         "Apache-2.0); ViT-H/14, 1280 wide, 32 blocks, CLS = output[:, 0] and patch tokens output[:, 1:] "
         "(Paige's documented usage as copied in public loaders); ImageNet mean/std (timm resolve_data_config "
         "of the hub config, as in TRIDENT's Virchow encoder); MLP ratio 5.3375 and LayerScale 1e-5: "
         "Virchow2's hub config, the same trunk without registers",
-    )
-
-
-def _hibou(key: str, hub: str, dim: int, blocks: int, heads: int, size: str) -> EncoderConfig:
-    return _hf(
-        key,
-        "Dinov2WithRegistersModel",
-        hub,
-        (dim, blocks, heads, 14, 5),
-        lic="apache-2.0",
-        mean=HIBOU_MEAN,
-        std=HIBOU_STD,
-        remote_code=True,
-        source=f"huggingface.co/{hub} card (DINOv2 with registers via trust_remote_code, Apache-2.0); "
-        f"HistAI/hibou README (224 px, {size}); {_EVA}histai.py (num_register_tokens 4); mean/std of its "
-        "preprocessor_config.json (as copied in public loaders, e.g. slide2vec's Hibou encoder)",
-    )
-
-
-@ENCODERS.register("pathology/hibou-b")
-def _hibou_b() -> EncoderConfig:
-    return _hibou("pathology/hibou-b", "histai/hibou-b", 768, 12, 12, "ViT-B/14, 85.7 M parameters")
-
-
-@ENCODERS.register("pathology/hibou-l")
-def _hibou_l() -> EncoderConfig:
-    return _hibou("pathology/hibou-l", "histai/hibou-L", 1024, 24, 16, "ViT-L/14, 303.7 M parameters")
-
-
-@ENCODERS.register("pathology/lunit-vits8")
-def _lunit() -> EncoderConfig:
-    return _vit(
-        "pathology/lunit-vits8",
-        "vit_small_patch8_224",
-        "1aurent/vit_small_patch8_224.lunit_dino",
-        224,
-        8,
-        384,
-        12,
-        1,
-        "other (lunit-non-commercial)",
+    ),
+    "pathology/hibou-b": _hibou("histai/hibou-b", "ViT-B/14, 85.7 M parameters"),
+    "pathology/hibou-l": _hibou("histai/hibou-L", "ViT-L/14, 303.7 M parameters"),
+    "pathology/lunit-vits8": Weights(
+        hub_id="1aurent/vit_small_patch8_224.lunit_dino",
+        license="other (lunit-non-commercial)",
         mean=LUNIT_MEAN,
         std=LUNIT_STD,
         source="lunit-io/benchmark-ssl-pathology release dino_vit_small_patch8_ep200 through "
@@ -154,48 +86,78 @@ def _lunit() -> EncoderConfig:
         + "lunit.py "
         "(timm vit_small_patch8_224.dino, the training mean/std in its docstring); timm safetensors copy "
         "huggingface.co/1aurent/vit_small_patch8_224.lunit_dino (licence lunit-non-commercial)",
+    ),
+    "pathology/kaiko-vits16": _kaiko("vit_small_patch16_224"),
+    "pathology/kaiko-vitb16": _kaiko("vit_base_patch16_224"),
+    "pathology/kaiko-vitl14": _kaiko("vit_large_patch14_reg4_224"),
+}
+
+
+def _entry(key: str, architecture: Architecture) -> EncoderConfig:
+    return EncoderConfig.join(key, architecture, PRETRAINED[key])
+
+
+@ENCODERS.register("pathology/phikon")
+def _phikon() -> EncoderConfig:
+    vit_b = transformers_vit("ViTModel", width=768, blocks=12, heads=12, patch_size=16, prefix_tokens=1)
+    return _entry("pathology/phikon", vit_b)
+
+
+@ENCODERS.register("pathology/virchow")
+def _virchow() -> EncoderConfig:
+    timm = {"init_values": 1e-5, "mlp_ratio": 5.3375, **swiglu()}
+    return _entry(
+        "pathology/virchow",
+        vit("vit_huge_patch14_224", patch_size=14, embed_dim=1280, depth=32, prefix_tokens=1, timm=timm),
     )
 
 
-def _kaiko(
-    key: str, arch: str, copy: str, patch: int, dim: int, blocks: int, prefix: int, **kw: Any
-) -> EncoderConfig:
-    return _vit(
-        key,
-        arch,
-        f"1aurent/{copy}.kaiko_ai_towards_large_pathology_fms",
-        224,
-        patch,
-        dim,
-        blocks,
-        prefix,
-        KAIKO_LICENCE,
-        mean=KAIKO_MEAN,
-        std=KAIKO_STD,
-        source=_KAIKO + _KAIKO_COPY.format(copy),
-        **kw,
+@ENCODERS.register("pathology/hibou-b")
+def _hibou_b() -> EncoderConfig:
+    arch = "Dinov2WithRegistersModel"
+    return _entry(
+        "pathology/hibou-b",
+        transformers_vit(arch, width=768, blocks=12, heads=12, patch_size=14, prefix_tokens=5),
+    )
+
+
+@ENCODERS.register("pathology/hibou-l")
+def _hibou_l() -> EncoderConfig:
+    arch = "Dinov2WithRegistersModel"
+    return _entry(
+        "pathology/hibou-l",
+        transformers_vit(arch, width=1024, blocks=24, heads=16, patch_size=14, prefix_tokens=5),
+    )
+
+
+@ENCODERS.register("pathology/lunit-vits8")
+def _lunit() -> EncoderConfig:
+    return _entry(
+        "pathology/lunit-vits8",
+        vit("vit_small_patch8_224", patch_size=8, embed_dim=384, depth=12, prefix_tokens=1),
     )
 
 
 @ENCODERS.register("pathology/kaiko-vits16")
 def _kaiko_s() -> EncoderConfig:
-    return _kaiko("pathology/kaiko-vits16", "vit_small_patch16_224", "vit_small_patch16_224", 16, 384, 12, 1)
+    return _entry(
+        "pathology/kaiko-vits16",
+        vit("vit_small_patch16_224", patch_size=16, embed_dim=384, depth=12, prefix_tokens=1),
+    )
 
 
 @ENCODERS.register("pathology/kaiko-vitb16")
 def _kaiko_b() -> EncoderConfig:
-    return _kaiko("pathology/kaiko-vitb16", "vit_base_patch16_224", "vit_base_patch16_224", 16, 768, 12, 1)
+    return _entry(
+        "pathology/kaiko-vitb16",
+        vit("vit_base_patch16_224", patch_size=16, embed_dim=768, depth=12, prefix_tokens=1),
+    )
 
 
 @ENCODERS.register("pathology/kaiko-vitl14")
 def _kaiko_l() -> EncoderConfig:
-    return _kaiko(
+    arch, timm = "vit_large_patch14_reg4_dinov2", {"init_values": 1e-5}
+    return _entry(
         "pathology/kaiko-vitl14",
-        "vit_large_patch14_reg4_dinov2",
-        "vit_large_patch14_reg4_224",
-        14,
-        1024,
-        24,
-        5,
-        init_values=1e-5,
+        vit(arch, patch_size=14, embed_dim=1024, depth=24, prefix_tokens=5, timm=timm),
     )
