@@ -18,6 +18,7 @@ from phenocell.benchmark.metric_names import CELL_F1, METRICS, PER_CLASS, header
 from phenocell.benchmark.metrics import dice_scores, per_class_f1, present_macro_f1
 from phenocell.benchmark.seeds import head_line, spread_table
 from phenocell.errors import InvalidInputError, check_choice, read_json_file
+from phenocell.profiles import DEFAULT_PROFILE, PHENOCELL
 from phenocell.schema import CLASS_NAMES
 from phenocell.splits import ALL_FAMILIES
 
@@ -198,7 +199,7 @@ def compare(runs: list[Path], metric: str = CELL_F1) -> str:
     """
     docs = [load_run(r) for r in runs]
     check_choice("metric", metric, METRICS)
-    if {d.get("dataset", "phenocell") for d in docs} != {"phenocell"}:  # the shift table is PhenoCell's
+    if {d.get("dataset", DEFAULT_PROFILE) for d in docs} != {PHENOCELL.name}:  # the shift table: PhenoCell
         return dataset_table(docs, metric) + spread_table(docs, metric)
     names = class_names(docs[0])
     table: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}

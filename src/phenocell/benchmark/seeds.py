@@ -19,6 +19,7 @@ import numpy as np
 
 from phenocell.benchmark.metric_names import METRICS, PER_CLASS
 from phenocell.errors import InvalidOptionError
+from phenocell.profiles import DEFAULT_PROFILE
 
 SPLITS = ("validation", "test")
 HEADER = ("phenocell_version", "dataset", "class_names", "family", "encoder", "head", "data", "weights_id")
@@ -155,7 +156,7 @@ def spread_table(docs: list[dict[str, Any]], metric: str) -> str:
         return ""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for doc in docs:
-        groups.setdefault((doc.get("dataset", "phenocell"), doc["family"]), []).append(doc)
+        groups.setdefault((doc.get("dataset", DEFAULT_PROFILE), doc["family"]), []).append(doc)
     lines = [
         "",
         f"## test {metric} over seeds (mean ± std; rank by spread: overlapping runs share ranks)",

@@ -25,7 +25,7 @@ from phenocell.benchmark.cells.config import ClassifyConfig
 from phenocell.benchmark.cells.table import read_cells
 from phenocell.benchmark.metric_names import CELL_F1, CELL_F1_UNIQUE, PIXEL_F1, header
 from phenocell.benchmark.report import _plot_confusion
-from phenocell.profiles import get_profile
+from phenocell.profiles import DEFAULT_PROFILE, get_profile
 
 MODE = "cells"
 PCA_POINTS = 20_000  # at most this many test cells are drawn (seeded subsample)
@@ -74,7 +74,7 @@ def run_classify(
     doc = {
         "phenocell_version": __version__,
         "mode": MODE,
-        "dataset": meta.get("dataset", "phenocell"),
+        "dataset": meta.get("dataset", DEFAULT_PROFILE),
         "class_names": names,
         "family": meta.get("family", "base"),
         "encoder": meta.get("encoder", "?"),
