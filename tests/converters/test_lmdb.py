@@ -24,6 +24,7 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 from phenocell.cli import main
+from phenocell.converters.authors_lmdb import fov_attributes
 from phenocell.converters.driver import convert
 from phenocell.converters.options import Hdf5Options
 from phenocell.loaders.lmdb_export import export_lmdb
@@ -286,3 +287,16 @@ def test_export_lmdb_refuses_another_profile(release_dataset, tmp_path: Path) ->
     result = CliRunner().invoke(main, ["export", "lmdb", str(release_dataset("lizard")), "--out", str(out)])
     assert result.exit_code == 2, result.output
     assert "'lizard'" in result.output and "Traceback" not in result.output and not out.exists()
+
+
+def test_the_lmdb_import_reads_the_same_rules_backwards() -> None:
+    families = {
+        "tumor_type": {"train": ["reg001_A"], "validation": [], "test": ["reg002_A"]},
+        "tumor_stage": {"train": ["reg002_A"], "validation": [], "test": ["reg001_A"]},
+        "dii_clr": {"train": [], "validation": ["reg001_A"], "test": []},
+    }
+    first, second = fov_attributes(families, "reg001_A"), fov_attributes(families, "reg002_A")
+    assert (first["tumor_type"], first["stage"], first["group"]) == ("adenocarcinoma", 4, "2")
+    assert (second["tumor_type"], second["stage"], second["group"]) == ("mucinous", 3, "")
+    unknown = {"patient": "003", "group": "", "tumor_type": None, "stage": None}
+    assert fov_attributes({}, "reg003_B") == unknown
