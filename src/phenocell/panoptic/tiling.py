@@ -133,19 +133,20 @@ def _cell_records(
     cx = ((cells.cx[rows] + 0.5) * scale - 0.5 - x0).tolist()
     cy = ((cells.cy[rows] + 0.5) * scale - 0.5 - y0).tolist()
     ids, labels = cells.cell_ids[rows].tolist(), cells.record_labels[rows].tolist()
-    markers = cells.marker_lists()
+    names, markers = cells.granular[rows].tolist(), cells.marker_lists()
+    columns = zip(rows.tolist(), ids, labels, names, cx, cy, area.tolist(), strict=True)
     return [
         {
-            "instance_id": k + 1,
-            "cell_id": ids[k],
-            "label": labels[k],
-            "granular_name": str(cells.granular[i]),
-            "centroid_x": cx[k],
-            "centroid_y": cy[k],
-            "area": int(area[k]),
-            "markers": markers[i],
+            "instance_id": k,
+            "cell_id": cell_id,
+            "label": label,
+            "granular_name": str(name),
+            "centroid_x": x,
+            "centroid_y": y,
+            "area": pixels,
+            "markers": markers[row],
         }
-        for k, i in enumerate(rows.tolist())
+        for k, (row, cell_id, label, name, x, y, pixels) in enumerate(columns, start=1)
     ]
 
 

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from rasterio import features
 from shapely.geometry import mapping, shape
 
 from phenocell.constants import DEFAULT_MAX_PIXELS, MAX_LABEL
@@ -41,6 +40,10 @@ def label_polygons(labels: np.ndarray) -> dict[int, Any]:
             found=str(int(labels.max())),
             fix="relabel the mask",
         )
+    from rasterio import (
+        features,
+    )  # here: a label TIFF export never rasterises, and rasterio is slow to import
+
     parts: dict[int, list[Any]] = {}
     for geom, value in features.shapes(labels.astype(np.int32), mask=labels > 0):
         parts.setdefault(int(value), []).append(shape(geom))
@@ -253,6 +256,8 @@ def read_polygons(
     stats = {"contested_pixels": 0, "repaired_polygons": sum(r for _, _, r in parsed)}
     cells.sort(key=lambda c: (-c[1].area, c[0]))  # large first: small cells end up on top, whole
     burns = [(geom, label) for label, geom in cells]
+    from rasterio import features
+
     labels = features.rasterize(burns, out_shape=(height, width), dtype="uint32")
     cover = features.rasterize(
         [(g, 1) for g, _ in burns], out_shape=(height, width), dtype="uint16", merge_alg=features.MergeAlg.add
