@@ -19,8 +19,9 @@ from phenocell.cli import convert_main
 from phenocell.converters.base import UnitStats
 from phenocell.converters.driver import convert
 from phenocell.converters.options import ExecutionOptions
-from phenocell.converters.spatialdata import SpatialDataOptions, SpatialDataSource, read_store
+from phenocell.converters.spatialdata import SpatialDataOptions, SpatialDataSource
 from phenocell.errors import InvalidInputError, MissingDependencyError
+from phenocell.readers.spatialdata import read_store
 
 from ..conftest import load_generator
 
