@@ -39,7 +39,6 @@ from phenocell.readers.spatialdata import (
     Placement,
     TableKeys,
     align,
-    instance_ids,
     is_store,
     labels_elements,
     obs_column,
@@ -99,11 +98,26 @@ class FovRows:
     markers: Any  # (rows, markers): numpy or scipy.sparse
 
 
+def _instance_ids(table: Any, keys: TableKeys) -> np.ndarray:
+    """The table's label ids (``instance_key``) as int64; other values are a typed error."""
+    values = obs_column(table, keys, keys.instance_key, "instance id", "--table").to_numpy()
+    if values.dtype.kind not in "ui" and not (
+        values.dtype.kind == "f" and np.all(values == np.round(values))
+    ):
+        raise InvalidInputError(
+            f"table {keys.name!r}: instance ids {keys.instance_key!r} are not integers",
+            expected="the label id of each row's cell in its labels element",
+            found=f"dtype {values.dtype}",
+            fix="store the labels' ids in the instance_key column",
+        )
+    return values.astype(np.int64)
+
+
 def table_rows(table: Any, keys: TableKeys, fovs: list[str], options: SpatialDataOptions) -> tuple:
     """Each FoV's rows, and the class map their cell types went through (``(rows, class_map)``)."""
     regions = obs_column(table, keys, keys.region_key, "region", "--table").astype(str).to_numpy()
     types = obs_column(table, keys, options.cell_type_key, "cell-type", "--cell-type-column")
-    ids, named = instance_ids(table, keys), types.notna().to_numpy()
+    ids, named = _instance_ids(table, keys), types.notna().to_numpy()
     names = np.where(named, types.astype(str).to_numpy(dtype=object), UNMATCHED)
     class_map = cell_type_map(np.unique(names[named]), options)
     where = f" (table {keys.name!r}, column {options.cell_type_key!r})"

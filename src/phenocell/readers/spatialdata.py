@@ -6,10 +6,10 @@ Read: ``tables/<name>``, an AnnData whose ``uns["spatialdata_attrs"]`` names the
 coordinate system with the labels. A choice with one candidate is made; several are a typed error naming
 them and the option that picks one (``--table``, ``--coordinate-system``, ``--image-element``).
 
-Pixel sizes come from each element's transformation to the coordinate system, in µm unless ``mask_mpp``
-(``he_mpp``) gives the labels' (H&E's) µm/px. Labels that map onto the H&E by a scale alone keep their grid
-(both cropped to their common extent); any other placement resamples them onto the H&E grid by nearest
-neighbour at pixel centres.
+Pixel sizes come from each element's transformation to the coordinate system (Identity, Scale, Translation,
+Affine, Sequence), in µm unless ``mask_mpp`` (``he_mpp``) gives the labels' (H&E's) µm/px. Labels that map
+onto the H&E by a scale alone keep their grid (both cropped to their common extent); any other placement
+resamples them onto the H&E grid by nearest neighbour at pixel centres.
 """
 
 from __future__ import annotations
@@ -142,21 +142,6 @@ def obs_column(table: Any, keys: TableKeys, column: str, what: str, option: str)
             fix=f"pass {option} with the column that holds the {what}",
         )
     return table.obs[column]
-
-
-def instance_ids(table: Any, keys: TableKeys) -> np.ndarray:
-    """The table's label ids (``instance_key``) as int64; other values are a typed error."""
-    values = obs_column(table, keys, keys.instance_key, "instance id", "--table").to_numpy()
-    if values.dtype.kind not in "ui" and not (
-        values.dtype.kind == "f" and np.all(values == np.round(values))
-    ):
-        raise InvalidInputError(
-            f"table {keys.name!r}: instance ids {keys.instance_key!r} are not integers",
-            expected="the label id of each row's cell in its labels element",
-            found=f"dtype {values.dtype}",
-            fix="store the labels' ids in the instance_key column",
-        )
-    return values.astype(np.int64)
 
 
 def labels_elements(keys: TableKeys, only: str | None) -> list[str]:
