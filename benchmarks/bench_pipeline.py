@@ -9,16 +9,18 @@ Measures, on one split (tiles/s; ratios in brackets):
    warm raw reads of the split's tiles in batches, in index and shuffled order, one process;
 4. the LMDB reference: ``export lmdb`` of the dataset, then every record read in shuffled order the way the
    authors' ``LMDBDataset`` reads (``txn.get`` + ``pickle.loads``), one process;
-5. the DataLoader over the store with 0, 1 and 2 worker processes, shuffled: its tiles/s divided by the
-   processes that read tiles (the workers, or the main process with 0 workers), against raw memmap slicing
-   of the same tiles in the same order in one process (``np.load(mmap_mode="r")`` of the store's files, each
-   tile copied into one preallocated batch in the loader's dtypes: the memory-copy floor), passes of the two
-   interleaved so both see the same machine load (target >= 0.9); and the same per CPU second, the CPU of
-   the main process and its workers together;
+5. the DataLoader over the store with 0, 1 and 2 worker processes, shuffled, at each of
+   ``--loader-batch-sizes``: its tiles/s divided by the processes that read tiles (the workers, or the main
+   process with 0 workers), against raw memmap slicing of the same tiles in the same order in one process
+   (``np.load(mmap_mode="r")`` of the store's files, each tile copied into a preallocated batch in the
+   loader's dtypes, two batches used in turn as a consumer holding the last batch needs: the memory-copy
+   floor), runs of the two taking turns so both see the same machine load (target >= 0.9); and the same per
+   CPU second, with the CPU of the main process and its workers together;
 6. the full pipeline (store DataLoader, shuffled, 2 workers → device → resize → frozen encoder) against
    encoder-only forward passes on tensors already on the device (target >= 0.9).
 
 Usage: python benchmarks/bench_pipeline.py [--data DIR] [--fovs 4] [--encoder test/vit-tiny] [--device auto]
+       [--loader-batch-sizes 16,128] [--repeats 3]
 Without --data, a synthetic dataset of --fovs FoVs (1440 x 1920 mask px, H&E at 2x) is made and converted.
 """
 
@@ -39,7 +41,7 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import RandomSampler
 
-from phenocell.benchmark.device import resolve_device
+from phenocell.benchmark.device import pins_batches, resolve_device
 from phenocell.benchmark.features import to_input
 from phenocell.benchmark.frozen import build_encoder, feature_spec
 from phenocell.loaders.tile_store import StoreReader, open_store
@@ -181,6 +183,9 @@ def lmdb_reference(data: Path, scratch: Path, repeats: int) -> tuple[float, int,
     return seconds, count, size, _best(run, repeats)
 
 
+MIN_TILES = 1024  # tiles per timed run of the DataLoader figures (passes over the split repeated)
+
+
 def raw_slicing(
     reader: StoreReader, index: SplitIndex, order: Sequence[int], batch: int
 ) -> Callable[[], int]:
@@ -221,14 +226,16 @@ def loader_rate(
     dataset: TileDataset, workers: int, batch: int, order: list[int], raw: Callable[[], int], repeats: int
 ) -> tuple[float, Rate, Rate]:
     """A DataLoader drawing ``order``: wall tiles/s of its first pass (workers start), then the best rates
-    of later passes and of raw slicing (``raw``), one pass of each in turn."""
+    of later runs and of raw slicing (``raw``), one run of each in turn, each run at least ``MIN_TILES``."""
     loader = make_loader(dataset, batch_size=batch, workers=workers, pin_memory=False, sampler=order)
     start, n = time.perf_counter(), sum(len(b["index"]) for b in loader)
     first = n / (time.perf_counter() - start)
+    passes = -(-MIN_TILES // len(order))
     loaded, sliced = Rate(0.0, 0.0), Rate(0.0, 0.0)
     for _ in range(repeats):
-        sliced = Rate(*map(max, sliced, _best(raw, 1)))
-        loaded = Rate(*map(max, loaded, _best(lambda: sum(len(b["index"]) for b in loader), 1)))
+        sliced = Rate(*map(max, sliced, _best(lambda: sum(raw() for _ in range(passes)), 1)))
+        run = _best(lambda: sum(len(b["index"]) for _ in range(passes) for b in loader), 1)
+        loaded = Rate(*map(max, loaded, run))
     return first, loaded, sliced
 
 
@@ -251,7 +258,7 @@ def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> tuple[float
         kw = {
             "batch_size": args.batch_size,
             "workers": args.pipeline_workers,
-            "pin_memory": device.type == "cuda",
+            "pin_memory": pins_batches(device),
         }
         loader = make_loader(dataset, sampler=sampler, **kw)
         for _ in loader:  # start the workers (once per run, as benchmark run does)
@@ -278,7 +285,14 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--split", default="train")
     parser.add_argument("--encoder", default="test/vit-tiny")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--batch-size", type=int, default=16, help="Batch of the encoder and pipeline timings."
+    )
+    parser.add_argument(
+        "--loader-batch-sizes",
+        default="16,128",
+        help="Batch sizes of the DataLoader figures (128: the reference protocol's training batch).",
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="Duration of the encoder-only timing.")
     parser.add_argument("--repeats", type=int, default=3, help="Timed passes; the best is reported.")
     parser.add_argument("--pipeline-workers", type=int, default=2)
@@ -334,16 +348,18 @@ def main() -> None:
         rate = item_rate(TileDataset(index), ids, args.repeats)
         _line(f"TileDataset from parquet, {name}, 1 process", rate, raw, "raw decode")
     stored = _store_figures(index, Path(data), work, args)
-    slicing = raw_slicing(stored.store, index, shuffled, args.batch_size)
-    for workers in (0, 1, 2):
-        first, loaded, sliced = loader_rate(stored, workers, args.batch_size, shuffled, slicing, args.repeats)
-        readers = max(workers, 1)  # processes that read tiles: the workers, else the main process
-        _line(
-            f"DataLoader, store, shuffled, {workers} workers (first pass {first:.0f}/s), per reading process",
-            Rate(loaded.wall / readers, loaded.cpu),
-            sliced,
-            f"raw memmap slicing ({sliced.wall:.0f} tiles/s, {sliced.cpu:.0f} per CPU-s)",
-        )
+    for batch in (int(b) for b in args.loader_batch_sizes.split(",")):
+        slicing = raw_slicing(stored.store, index, shuffled, batch)
+        for workers in (0, 1, 2):
+            first, loaded, sliced = loader_rate(stored, workers, batch, shuffled, slicing, args.repeats)
+            readers = max(workers, 1)  # processes that read tiles: the workers, else the main process
+            _line(
+                f"DataLoader, store, shuffled, batch {batch}, {workers} workers, per reading process",
+                Rate(loaded.wall / readers, loaded.cpu),
+                sliced,
+                f"raw memmap slicing ({sliced.wall:.0f} tiles/s, {sliced.cpu:.0f} per CPU-s; "
+                f"first pass {first:.0f} tiles/s)",
+            )
     encoder_only, full = encoder_rates(args, stored)
     print(f"encoder-only forward ({args.encoder}): {encoder_only:.1f} tiles/s")
     print(

@@ -39,6 +39,11 @@ def resolve_device(spec: str) -> torch.device:
     return device
 
 
+def pins_batches(device: torch.device) -> bool:
+    """Whether loaders feeding ``device`` pin their batches: on CUDA (non_blocking copies then overlap)."""
+    return device.type == "cuda"
+
+
 @dataclass(frozen=True)
 class Precision:
     """Autocast dtype (``None`` = full fp32) and whether a GradScaler is needed (fp16 only)."""

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from phenocell import __version__
 from phenocell.benchmark.config import TrainConfig, epoch_steps
 from phenocell.benchmark.data_protocol import data_protocol
-from phenocell.benchmark.device import resolve_device, resolve_precision
+from phenocell.benchmark.device import pins_batches, resolve_device, resolve_precision
 from phenocell.benchmark.evaluate import evaluate
 from phenocell.benchmark.features import TokenCache
 from phenocell.benchmark.heads import HEADS
@@ -154,7 +154,7 @@ def run_benchmark(
     kw |= {"store": store}
     model = build_model(encoder, indexes, num_classes, counts["train"], reference=reference, **kw)
     fill_seconds = time.perf_counter() - started
-    loaders = _loaders(indexes, model.cache, model.cached, counts["train"], cfg, device.type == "cuda", store)
+    loaders = _loaders(indexes, model.cache, model.cached, counts["train"], cfg, pins_batches(device), store)
     val = (loaders["validation"], indexes["validation"])
     log(f"training on {device} ({precision.name}); results go to {_result_paths(out)}")
     fit = (model.module, loaders["train"], val, model.pipe, model.loss_fn, cfg)
