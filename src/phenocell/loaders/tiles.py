@@ -5,7 +5,8 @@ split. A :class:`TileDataset` item reads its row group from the shard (a small p
 row groups: sequential passes read each group once) and decodes that tile's PNGs, so memory does not grow
 with the split; :func:`make_loader` runs the decoding in DataLoader worker processes with pinned memory.
 With a tile store (:mod:`phenocell.loaders.tile_store`, what ``benchmark run`` uses by default) an item
-is a copy out of the store's memory maps instead, and a worker reads a whole batch per call.
+is a copy out of the store's memory maps instead, a whole batch per call, into a batch buffer that the
+loader recycles (:mod:`phenocell.loaders.batch_slots`).
 The split's shards are those the dataset card lists for ``family`` / ``split`` (the same files
 ``datasets.load_dataset(data, family, split=split)`` reads).
 """
