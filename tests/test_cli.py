@@ -6,6 +6,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from phenocell.cli import convert_cmd, convert_main, main
@@ -90,6 +91,28 @@ def test_qc_and_export_read_options_match_convert() -> None:
     for command in (main.commands["qc"], main.commands["export"].commands["geojson"]):  # type: ignore[attr-defined]
         assert read <= _names(command)
         assert misalignments(command, _convert_field) == []
+
+
+#: The cell-table columns only a CODEX export reads (the other FoV sources read --region/--patient-column).
+CODEX_ONLY_COLUMNS = ("--cluster-column", "--label-column", "--x-column", "--y-column")
+
+
+@pytest.mark.parametrize(
+    ("fixture", "source"), [("hdf5_raw", "phenobench-hdf5"), ("spatialdata_raw", "spatialdata")]
+)
+def test_codex_cell_table_columns_are_refused_for_other_sources(
+    fixture: str, source: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    raw = request.getfixturevalue(fixture)
+    raw = raw[1] if isinstance(raw, tuple) else raw  # spatialdata_raw: (codex, store)
+    for flag in CODEX_ONLY_COLUMNS:
+        result = CliRunner().invoke(convert_main, [str(raw), "--out", str(tmp_path / "pc"), flag, "foo"])
+        assert result.exit_code == 2, (flag, result.output)
+        assert f"--source {source} does not read" in result.output and flag in result.output
+    shared = ["--region-column", "File Name", "--patient-column", "patients", "--tile-size", "0"]
+    result = CliRunner().invoke(convert_main, [str(raw), "--out", str(tmp_path / "pc"), *shared])
+    assert result.exit_code == 2 and "invalid tile size" in result.output  # the columns pass, the size fails
+    assert not (tmp_path / "pc").exists()
 
 
 def _synth_field(param: str) -> tuple[type, str] | None:

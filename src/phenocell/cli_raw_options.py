@@ -253,27 +253,39 @@ def convert_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _field_of(param: str) -> str:
-    """The options field a CLI parameter sets (several parameters build one nested field)."""
+    """The options field a CLI parameter sets (several parameters build one nested field).
+
+    A column flag names its own column of ``columns`` (``columns.cluster``): the sources read different ones.
+    """
     if param.endswith("_column"):
-        return "columns"
+        return f"columns.{param.removesuffix('_column')}"
     if param.startswith("ptcol_"):
         return "patient_columns"
     return {"workers": "execution", "scheduler": "execution", "quiet": "progress"}.get(param, param)
 
 
-def _values(kw: dict[str, Any]) -> dict[str, Any]:
-    """Every options field the keyword arguments set, nested fields built."""
+def _columns_type(options_type: type) -> type | None:
+    """The dataclass of the source's ``columns`` (the columns it reads), or ``None`` when it reads none."""
+    columns = getattr(options_type(), "columns", None)
+    return None if columns is None else type(columns)
+
+
+def _reads(options_type: type) -> set[str]:
+    """What the source reads: its options' fields, and ``columns.<name>`` for each column it reads."""
+    columns = _columns_type(options_type)
+    nested = {f"columns.{f.name}" for f in dataclasses.fields(columns)} if columns else set()
+    return {f.name for f in dataclasses.fields(options_type)} | nested
+
+
+def _values(kw: dict[str, Any], columns_type: type | None) -> dict[str, Any]:
+    """Every options field the keyword arguments set, nested fields built (``columns``: ``columns_type``)."""
     kw = dict(kw)
-    if "label_column" in kw:
-        label = kw.pop("label_column")
-        kw["columns"] = CellTableColumns(
-            region=kw.pop("region_column"),
-            cluster=kw.pop("cluster_column"),
-            patient=kw.pop("patient_column"),
-            x=kw.pop("x_column"),
-            y=kw.pop("y_column"),
-            label=None if label is None or label.lower() == "none" else label,
-        )
+    given = {k.removesuffix("_column"): kw.pop(k) for k in list(kw) if k.endswith("_column")}
+    if given and columns_type is not None:
+        if isinstance(given.get("label"), str) and given["label"].lower() == "none":
+            given["label"] = None  # join cells by centroid
+        names = {f.name for f in dataclasses.fields(columns_type)}
+        kw["columns"] = columns_type(**{k: v for k, v in given.items() if k in names})
     if "quiet" in kw:
         kw["progress"] = not kw.pop("quiet")
     kw["execution"] = execution_from(kw)
@@ -299,7 +311,7 @@ def source_options_from(raw_dir: Path, kw: dict[str, Any]) -> tuple[str, Any]:
     kw.pop("debug", None)  # read by the error handler from the click context
     name = detect(Path(raw_dir), kw.pop("source"))
     options_type = source_type(name).options_type
-    reads = {f.name for f in dataclasses.fields(options_type)}
+    reads = _reads(options_type)
     not_options = {"raw_dir", "out", "debug", "source"}
     given = _given_flags()
     refused = sorted(f for p, f in given.items() if p not in not_options and _field_of(p) not in reads)
@@ -310,4 +322,5 @@ def source_options_from(raw_dir: Path, kw: dict[str, Any]) -> tuple[str, Any]:
             found=", ".join(refused),
             fix=f"drop them, or pass the --source they belong to (RAW_DIR is read as {name})",
         )
-    return name, options_type(**{k: v for k, v in _values(kw).items() if k in reads})
+    values = _values(kw, _columns_type(options_type))
+    return name, options_type(**{k: v for k, v in values.items() if k in reads})

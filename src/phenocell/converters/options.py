@@ -5,8 +5,10 @@ Each source takes the dataclass that holds only what it uses (``Source.options_t
 - :class:`RunOptions`: how a run goes (``--overwrite``, progress bar, ``--workers`` / ``--scheduler``); every
   source, and never part of what is written;
 - :class:`TileOptions`: + tiling, tile size, stride, PNG level (Lizard, PanNuke; Arctique adds a seed);
-- :class:`FovOptions`: + class merges, exclusions, patients, split files, pixel sizes (shared by the two
-  FoV sources); :class:`CodexOptions` and :class:`Hdf5Options` add what only one of them reads.
+- :class:`FovOptions`: + class merges, exclusions, patients, split files, pixel sizes (shared by the FoV
+  sources), and the region → patient columns (``columns``); :class:`CodexOptions` widens ``columns`` to the
+  whole cell table's (label id, cluster, centroids: only a CODEX export has that table) and adds, as
+  :class:`Hdf5Options` does, what only it reads.
 
 Every option is validated in ``__post_init__``, so a bad value fails before any input is read.
 """
@@ -18,7 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from phenocell.constants import DEFAULT_MAX_PIXELS, CellTableColumns, PatientColumns
+from phenocell.constants import DEFAULT_MAX_PIXELS, CellTableColumns, PatientColumns, RegionPatientColumns
 from phenocell.errors import InvalidOptionError, check_choice
 from phenocell.schema import PNG_LEVEL
 from phenocell.splits import BASE_BY, BaseBy
@@ -122,13 +124,18 @@ class TileOptions(RunOptions):
 
 @dataclass
 class FovOptions(TileOptions):
-    """What both FoV sources (CODEX export, the authors' HDF5) read: merges, patients, splits, pixels."""
+    """What every FoV source reads: merges, exclusions, patients, splits, pixels.
+
+    ``columns`` names the region and patient columns of a region → patient table (``--region-patients``, the
+    authors' ``fov_patients.csv``; SpatialData: the table's patient column); :class:`CodexOptions` declares it
+    again, in the same place, as the cell table's columns.
+    """
 
     seed: int = 0
     min_cell_area_um2: float | None = None  # None: the source's own (see min_area_um2)
     class_map: Path | None = None
     exclude: Path | None = None
-    columns: CellTableColumns = field(default_factory=CellTableColumns)
+    columns: RegionPatientColumns | CellTableColumns = field(default_factory=RegionPatientColumns)
     base_by: BaseBy = "patient"
     patient_table: Path | None = None  # default: RAW_DIR/patients.csv
     patients_sheet: str | None = None
@@ -164,8 +171,9 @@ class FovOptions(TileOptions):
 
 @dataclass
 class CodexOptions(FovOptions):
-    """Options of a raw CODEX export (``--source codex``)."""
+    """Options of a raw CODEX export (``--source codex``): its cell table's columns, how cells join masks."""
 
+    columns: CellTableColumns = field(default_factory=CellTableColumns)
     pixel_grid: PixelGrid = "mask"
     max_centroid_distance: float = 5.0
     allow_unlabelled_fovs: bool = False

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from phenocell.constants import PATIENT_TABLE_FILE, CellTableColumns, RegionPatientColumns
-from phenocell.converters.options import FovOptions
+from phenocell.converters.options import CodexOptions, FovOptions
 from phenocell.errors import InvalidInputError
 from phenocell.readers.patients import read_patient_table, read_region_patients
 from phenocell.records import NormalisationLog, Patient
@@ -31,7 +31,7 @@ def read_patients(
     return read_patient_table(path, columns=options.patient_columns, sheet=options.patients_sheet, log=log)
 
 
-def cell_table_columns(options: FovOptions) -> CellTableColumns:
+def cell_table_columns(options: CodexOptions) -> CellTableColumns:
     """The cell-table columns to require: no patient column when a mapping file supplies the patients."""
     return replace(options.columns, patient=None) if options.region_patients else options.columns
 
