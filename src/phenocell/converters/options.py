@@ -8,7 +8,8 @@ Each source takes the dataclass that holds only what it uses (``Source.options_t
 - :class:`FovOptions`: + class merges, exclusions, patients, split files, pixel sizes (shared by the FoV
   sources), and the region → patient columns (``columns``); :class:`CodexOptions` widens ``columns`` to the
   whole cell table's (label id, cluster, centroids: only a CODEX export has that table) and adds, as
-  :class:`Hdf5Options` does, what only it reads.
+  :class:`Hdf5Options` does, what only it reads; :class:`PixelGridOptions` adds ``--pixel-grid`` for the
+  sources with two pixel grids (CODEX, SpatialData).
 
 Every option is validated in ``__post_init__``, so a bad value fails before any input is read.
 """
@@ -170,17 +171,26 @@ class FovOptions(TileOptions):
 
 
 @dataclass
-class CodexOptions(FovOptions):
+class PixelGridOptions(FovOptions):
+    """``--pixel-grid``: read by the sources whose masks and H&E may differ in µm/px (CODEX, SpatialData)."""
+
+    pixel_grid: PixelGrid = "mask"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("pixel_grid", self.pixel_grid, PIXEL_GRIDS)
+
+
+@dataclass
+class CodexOptions(PixelGridOptions):
     """Options of a raw CODEX export (``--source codex``): its cell table's columns, how cells join masks."""
 
     columns: CellTableColumns = field(default_factory=CellTableColumns)
-    pixel_grid: PixelGrid = "mask"
     max_centroid_distance: float = 5.0
     allow_unlabelled_fovs: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_choice("pixel_grid", self.pixel_grid, PIXEL_GRIDS)
         positive("centroid distance limit", "--max-centroid-distance", self.max_centroid_distance)
 
 

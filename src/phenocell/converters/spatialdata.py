@@ -29,7 +29,7 @@ import numpy as np
 
 from phenocell.converters.base import PanopticFov
 from phenocell.converters.fov_sources import FovSourceBase, check_patients, select_fovs
-from phenocell.converters.options import PIXEL_GRIDS, FovOptions, PixelGrid
+from phenocell.converters.options import PixelGridOptions
 from phenocell.converters.outputs import kept_regions
 from phenocell.converters.patients import mapped_fov_patients, patient_table_path, read_patients
 from phenocell.errors import InvalidInputError, check_choice
@@ -59,7 +59,7 @@ IDENTITY_MAP = ClassMap(
 
 
 @dataclass
-class SpatialDataOptions(FovOptions):
+class SpatialDataOptions(PixelGridOptions):
     """Options of a SpatialData store (``--source spatialdata``)."""
 
     cell_type_key: str = "cell_type"
@@ -68,14 +68,12 @@ class SpatialDataOptions(FovOptions):
     labels_element: str | None = None
     image_element: str | None = None
     coordinate_system: str | None = None
-    pixel_grid: PixelGrid = "mask"
     markers: bool = True
     default_min_area_um2 = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("cell_type_names", self.cell_type_names, get_args(CellTypeNames))
-        check_choice("pixel_grid", self.pixel_grid, PIXEL_GRIDS)
 
 
 def cell_type_map(values: Any, options: SpatialDataOptions) -> ClassMap:
