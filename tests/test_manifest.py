@@ -41,3 +41,12 @@ def test_a_manifest_without_shards_or_file_is_a_typed_error(dataset_dir: Path, t
     with pytest.raises(MissingInputError):
         Manifest.read(tmp_path / "nowhere")
     assert manifest_profile(tmp_path / "nowhere") is None
+    assert Manifest.read_if_present(tmp_path / "nowhere") is None
+    with pytest.raises(InvalidInputError):  # present but malformed: still an error
+        Manifest.read_if_present(tmp_path)
+
+
+def test_shard_hashes_are_the_documents(dataset_dir: Path) -> None:
+    doc = json.loads((dataset_dir / "manifest.json").read_text())
+    expected = {shard: meta["sha256"] for shard, meta in doc["shards"].items()}
+    assert Manifest.read_if_present(dataset_dir).shard_sha256() == expected  # type: ignore[union-attr]

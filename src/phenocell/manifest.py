@@ -80,6 +80,11 @@ class Manifest:
             ) from None
 
     @classmethod
+    def read_if_present(cls, folder: Path) -> Manifest | None:
+        """:meth:`read`, or ``None`` when ``folder`` holds no ``manifest.json`` at all."""
+        return cls.read(folder) if (Path(folder) / MANIFEST_FILE).is_file() else None
+
+    @classmethod
     def from_json(cls, doc: dict[str, Any], *, folder: Path | None = None) -> Manifest:
         """The record of a parsed document; ``folder`` (the dataset) fills in each shard's file size."""
         shards = [
@@ -104,6 +109,10 @@ class Manifest:
             external_inputs=doc.get("external_inputs"),
             phenocell_version=str(doc.get("phenocell_version", "")),
         )
+
+    def shard_sha256(self) -> dict[str, str]:
+        """``{shard: sha256}`` of every shard (paths relative to the dataset directory)."""
+        return {s.shard: s.sha256 for s in self.shards}
 
     def shard_fovs(self) -> list[tuple[str, str]]:
         """``(fov, shard)`` of every shard, sorted."""

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from phenocell.errors import read_json_file
 from phenocell.loaders.split_index import SplitIndex
+from phenocell.manifest import Manifest
 from phenocell.panoptic.tile_layouts import PHENOBENCH_TILE
 from phenocell.profiles import DatasetProfile
 
@@ -46,7 +47,8 @@ def data_protocol(
     index: SplitIndex, profile: DatasetProfile, image_scale: str, resize: dict[str, Any] | None
 ) -> dict[str, Any]:
     """The data block of ``results.json``'s protocol for a run on ``index``'s dataset (its train split)."""
-    options = _json(index.root / "manifest.json").get("options", {})
+    manifest = Manifest.read_if_present(index.root)
+    options = manifest.options if manifest else {}
     splits = _json(index.root / "splits.json")
     imported = options.get("source") == "authors-lmdb"  # the authors' own tiles, as they are
     tiling = options.get("tiling") or (AUTHORS_TILING if imported else "grid")

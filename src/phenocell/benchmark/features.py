@@ -29,6 +29,7 @@ from phenocell.benchmark.device import Precision
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
 from phenocell.errors import InvalidInputError
 from phenocell.loaders.tiles import SplitIndex, TileDataset, TileRef, make_loader
+from phenocell.manifest import Manifest
 
 ENCODE_BATCH = 16
 CACHE_FORMAT = 5  # 4: the precision joins the key; 5: image scaling and resize join it
@@ -119,8 +120,7 @@ class TokenCache:
             if self.manifest_path.exists()
             else {**self.key, "fovs": {}}
         )
-        shards = json.loads((Path(data_dir) / "manifest.json").read_text())["shards"]
-        self.shard_sha: dict[str, str] = {path: meta["sha256"] for path, meta in shards.items()}
+        self.shard_sha = Manifest.read(Path(data_dir)).shard_sha256()
         self.spec, self.hits, self.misses, self.stale = spec, 0, 0, 0
 
     def fov_sha(self, index: SplitIndex) -> dict[str, str]:

@@ -24,7 +24,6 @@ made every read page-fault again, which cost about as much as the copies.
 
 from __future__ import annotations
 
-import json
 import mmap
 import os
 import shutil
@@ -39,6 +38,7 @@ from tqdm.auto import tqdm
 
 from phenocell.errors import InvalidInputError, OutputExistsError, OutputLockedError, SystemResourceError
 from phenocell.loaders.store_build import TILE_ARRAYS, build_shard
+from phenocell.manifest import Manifest
 from phenocell.storage.writer import atomic_directory, sha256_file
 
 FORMAT = 1
@@ -67,9 +67,8 @@ class TileStore:
     def __init__(self, root: Path, data_root: Path) -> None:
         self.dir = Path(root) / f"v{FORMAT}"
         self.data = Path(data_root)
-        manifest = self.data / "manifest.json"
-        shards = json.loads(manifest.read_text()).get("shards", {}) if manifest.is_file() else {}
-        self._sha: dict[str, str] = {path: meta["sha256"] for path, meta in shards.items()}
+        manifest = Manifest.read_if_present(self.data)
+        self._sha = manifest.shard_sha256() if manifest else {}
 
     def sha(self, shard: str) -> str:
         """The shard's sha256: the manifest's, or hashed from the file when the manifest lacks it."""

@@ -26,7 +26,7 @@ from phenocell.benchmark.cells.fov import TILE_FIELDS, FovCells, Tile
 from phenocell.benchmark.cells.pixelstats import FEATURE_NAMES, Coverage
 from phenocell.benchmark.cells.table import CellRows, write_h5ad
 from phenocell.benchmark.data_protocol import data_protocol
-from phenocell.errors import InvalidInputError, read_json_file
+from phenocell.errors import InvalidInputError
 from phenocell.loaders.tiles import (
     SplitIndex,
     TileDataset,
@@ -35,6 +35,7 @@ from phenocell.loaders.tiles import (
     local_dataset,
     make_loader,
 )
+from phenocell.manifest import Manifest
 
 PIXEL_STATS = "baseline/pixel-stats"
 
@@ -189,6 +190,7 @@ def embed_cells(
         from phenocell.cards.verify import verify_dataset
 
         verify_dataset(root, action="embedded")
+    manifest = Manifest.read(root)
     profile = dataset_profile(root)
     family = family or profile.families[0]
     indexes = _indexes(root, family, cfg.split_list())
@@ -198,19 +200,15 @@ def embed_cells(
     for split, index in indexes.items():
         embed_split(source, index, cfg, rows)
         log(f"{split}: {rows.split_counts().get(split, 0)} cells")
-    uns = _uns(root, profile, family, encoder, record, cfg, first, source)
+    uns = _uns(root, manifest.options, profile, family, encoder, record, cfg, first, source)
     uns["seconds"] = time.perf_counter() - started
-    written = write_h5ad(rows, uns, Path(out), marker_names=_marker_names(root))
+    written = write_h5ad(rows, uns, Path(out), marker_names=manifest.markers)
     return {**written, "cells": rows.split_counts()}
-
-
-def _marker_names(root: Path) -> list[str]:
-    manifest = read_json_file(root / "manifest.json", "manifest.json of a dataset", "re-convert the dataset")
-    return list(manifest.get("markers") or [])
 
 
 def _uns(
     root: Path,
+    options: dict[str, Any],
     profile: Any,
     family: str,
     encoder: str,
@@ -219,9 +217,10 @@ def _uns(
     index: SplitIndex,
     source: Source,
 ) -> dict[str, Any]:
-    """What was embedded, how: the encoder, its weights, the tiling and pixel size (``uns["phenocell"]``)."""
-    manifest = read_json_file(root / "manifest.json", "manifest.json of a dataset", "re-convert the dataset")
-    options = manifest.get("options") or {}
+    """What was embedded, how: the encoder, its weights, the tiling and pixel size (``uns["phenocell"]``).
+
+    ``options``: the dataset manifest's (how its tiles were cut).
+    """
     cache = source.cache
     return {
         "phenocell_version": __version__,
