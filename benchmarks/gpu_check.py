@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from phenocell.benchmark.metric_names import CELL_F1
+
 CHECKS: dict[str, str] = {
     "convert": "synthetic CODEX export converted with --tiling phenobench (63 crops per FoV, padded to 224)",
     "linear": "benchmark run, linear head: fp16 autocast + GradScaler, reference augmentation on the device",
@@ -32,7 +34,7 @@ CHECKS: dict[str, str] = {
     "(forward only), training step tiles/s (augmentation + encoder + UNETR CellViT head, fp16 + GradScaler)",
     "loader": "DataLoader tiles/s to the device, from the parquet shards and from the tile store",
     "hovernext": "baseline/hovernext --small trained end to end",
-    "metric": "cell_macro_f1 and confusions of fixed predictions computed on the device equal the CPU's",
+    "metric": f"{CELL_F1} and confusions of fixed predictions computed on the device equal the CPU's",
 }
 NO_CUDA = 2
 FAILED = 1
@@ -106,7 +108,7 @@ def check_convert(ctx: Context) -> str:
 def _head_run(ctx: Context, head: str) -> str:
     results = _run(ctx, head, head=head, config=_config(ctx))  # UNETR: the CellViT decoder (default)
     test = results["metrics"]["test"]
-    return f"precision {_expect_precision(ctx, results)}, test cell_macro_f1 {test['cell_macro_f1']:.4f}"
+    return f"precision {_expect_precision(ctx, results)}, test {CELL_F1} {test[CELL_F1]:.4f}"
 
 
 def check_linear(ctx: Context) -> str:
@@ -124,10 +126,10 @@ def check_cache(ctx: Context) -> str:
     filled, read = first["cache"], second["cache"]
     if filled["misses"] == 0 or read["misses"] != 0 or read["hits"] == 0:
         raise RuntimeError(f"cache not reused: first {filled}, second {read}")
-    a, b = first["metrics"]["test"]["cell_macro_f1"], second["metrics"]["test"]["cell_macro_f1"]
+    a, b = first["metrics"]["test"][CELL_F1], second["metrics"]["test"][CELL_F1]
     if a != b:
         raise RuntimeError(f"cached run scored {b}, the run that filled the cache {a}")
-    return f"filled {filled['misses']} FoV files, read {read['hits']}; test cell_macro_f1 {a:.4f} both times"
+    return f"filled {filled['misses']} FoV files, read {read['hits']}; test {CELL_F1} {a:.4f} both times"
 
 
 def _batch(ctx: Context, size: int) -> dict[str, Any]:
@@ -236,8 +238,8 @@ def check_hovernext(ctx: Context) -> str:
     results = _run(
         ctx, "hovernext", encoder="baseline/hovernext", small=True, config=_config(ctx, batch_size=4)
     )
-    score = results["metrics"]["test"]["cell_macro_f1"]
-    return f"precision {_expect_precision(ctx, results)}, test cell_macro_f1 {score:.4f}"
+    score = results["metrics"]["test"][CELL_F1]
+    return f"precision {_expect_precision(ctx, results)}, test {CELL_F1} {score:.4f}"
 
 
 def check_metric(ctx: Context) -> str:
@@ -260,9 +262,9 @@ def check_metric(ctx: Context) -> str:
     for key in ("cell_confusion", "cell_unique_confusion", "pixel_confusion"):
         if not np.array_equal(cpu[key], dev[key]):
             raise RuntimeError(f"{key} differs between cpu and {ctx.device}")
-    if cpu["cell_macro_f1"] != dev["cell_macro_f1"]:
-        raise RuntimeError(f"cell_macro_f1 cpu {cpu['cell_macro_f1']} != {ctx.device} {dev['cell_macro_f1']}")
-    return f"cell_macro_f1 {dev['cell_macro_f1']:.6f} on cpu and {ctx.device}"
+    if cpu[CELL_F1] != dev[CELL_F1]:
+        raise RuntimeError(f"{CELL_F1} cpu {cpu[CELL_F1]} != {ctx.device} {dev[CELL_F1]}")
+    return f"{CELL_F1} {dev[CELL_F1]:.6f} on cpu and {ctx.device}"
 
 
 RUNNERS: dict[str, Callable[[Context], str]] = {
