@@ -33,6 +33,14 @@ HDF5_SUFFIXES = (".hdf", ".h5", ".hdf5")
 FOV_PATIENT_FILE = "fov_patients.csv"
 CHANNEL_NAMES_FILE = "channel_names.txt"
 
+#: File-name facts of the released datasets and the authors' LMDB release, read by their readers and by
+#: ``--source auto`` (:mod:`phenocell.converters.recognisers`, which imports no reader).
+LIZARD_LABEL_DIR = "Lizard_Labels"
+PANNUKE_FOLD_PATTERN = r"^fold\s*(\d+)$"  # fold folders: ``fold1`` or ``Fold 1`` (case-insensitive)
+ARCTIQUE_SUBSETS = ("train", "test")
+LMDB_SUBDIR = "lmdb"
+LMDB_LABEL_DICT_FILE = "label_dict.json"
+
 #: Pixel size of the public release's centroids and masks.
 DEFAULT_MASK_MPP = 0.377442
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import phenocell
 from phenocell.converters import FALLBACK, FORMATS, detect, source_type
 from phenocell.converters.base import FovSource, Source
 from phenocell.errors import InvalidOptionError
@@ -33,6 +37,26 @@ def test_auto_detects_every_format_and_each_recognises_only_its_own(inputs: dict
         assert detect(path) == name
         others = [n for n in FORMATS if n != name and source_type(n).recognise(path)]
         assert others == [], f"{name}'s input is also recognised by {others}"
+
+
+#: What reading some format's input needs, and recognising one must not: each costs 0.1 s to seconds.
+HEAVY = ("h5py", "lmdb", "scipy", "spatialdata", "zarr", "tifffile", "pandas", "PIL", "pyarrow")
+
+DETECT = """
+import json, sys
+from phenocell.converters import FORMATS, detect
+name = detect(sys.argv[1])
+modules = [f"phenocell.converters.{m}" for m in FORMATS.values()] + json.loads(sys.argv[2])
+print(json.dumps([name, sorted(m for m in modules if m in sys.modules)]))
+"""
+
+
+def test_detect_imports_no_format_module_nor_heavy_package(inputs: dict[str, Path]) -> None:
+    env = {"PYTHONPATH": str(Path(phenocell.__file__).parents[1]), "PATH": ""}
+    for name, path in inputs.items():
+        run = [sys.executable, "-c", DETECT, str(path), json.dumps(HEAVY)]
+        done = subprocess.run(run, capture_output=True, text=True, env=env, check=True)
+        assert json.loads(done.stdout) == [name, []], f"detecting {name} imported these"
 
 
 def test_every_source_opens_to_the_contract(inputs: dict[str, Path]) -> None:

@@ -1,8 +1,9 @@
 """Converters: one module per input format, each a :class:`~phenocell.converters.base.Source`, and one driver.
 
 :data:`FORMATS` maps each format name (the ``--source`` value) to its module, in the order ``--source auto``
-tries them; the module's ``SOURCE`` class recognises its input. CODEX comes last: it is what a folder that
-no other format recognises is read as (its own errors then say which CODEX file is missing).
+tries them. Auto-detection asks :data:`~phenocell.converters.recognisers.RECOGNISERS` (file names only, no
+format module imported); only the detected format's module is then imported. CODEX comes last: it is what a
+folder that no other format recognises is read as (its own errors then say which CODEX file is missing).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from phenocell.converters.recognisers import RECOGNISERS
 from phenocell.errors import InvalidOptionError
 
 #: Format name → module under ``phenocell.converters``, in auto-detection order.
@@ -47,11 +49,14 @@ def source_type(name: str) -> Any:
 
 
 def detect(path: Path, source: str = "auto") -> str:
-    """The format to read ``path`` as: ``source`` itself, or (``auto``) the first that recognises it."""
+    """The format to read ``path`` as: ``source`` itself, or (``auto``) the first that recognises it.
+
+    Detection imports no format module; naming ``source`` imports that one only (to check it exists).
+    """
     if source != "auto":
         source_type(source)
         return source
     for name in FORMATS:
-        if name != FALLBACK and source_type(name).recognise(Path(path)):
+        if name != FALLBACK and RECOGNISERS[name](Path(path)):
             return name
     return FALLBACK

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from phenocell.converters import recognisers
 from phenocell.converters.options import TileOptions
 from phenocell.converters.released import ReleaseSource
-from phenocell.readers.arctique import SUBSETS, read_arctique, read_arctique_sample
+from phenocell.readers.arctique import read_arctique, read_arctique_sample
 from phenocell.records import SampleRef
 from phenocell.splits import Splits
 from phenocell.splits.released import arctique_splits
@@ -38,8 +39,7 @@ class ArctiqueSource(ReleaseSource):
     @classmethod
     def recognise(cls, path: Path) -> bool:
         """A folder holding ``images/img_<i>.png`` (flat) or ``train/images/`` / ``test/images/``."""
-        roots = [Path(path), *(Path(path) / s for s in SUBSETS)]
-        return any(any((root / "images").glob("img_*.png")) for root in roots)
+        return recognisers.arctique(path)
 
     scan = staticmethod(read_arctique)  # every image, by name (labels checked present)
     read = staticmethod(read_arctique_sample)  # one image with its instances and classes

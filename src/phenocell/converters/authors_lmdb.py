@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from phenocell.constants import DEFAULT_MASK_MPP
+from phenocell.converters import recognisers
 from phenocell.converters.base import ManifestParts, UnitStats
 from phenocell.converters.options import RunOptions
 from phenocell.converters.outputs import input_hashes
@@ -151,9 +152,7 @@ class AuthorsLmdbSource:
     @classmethod
     def recognise(cls, path: Path) -> bool:
         """A folder holding ``label_dict.json`` and an LMDB (``lmdb/data.mdb`` or ``data.mdb``)."""
-        path = Path(path)
-        has_env = any((p / "data.mdb").is_file() for p in (path / "lmdb", path))
-        return has_env and (path / LABEL_DICT_FILE).is_file()
+        return recognisers.authors_lmdb(path)
 
     @classmethod
     def open(cls, path: Path, options: RunOptions) -> AuthorsLmdbSource:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from phenocell.constants import CELL_TABLE_FILE
+from phenocell.converters import recognisers
 from phenocell.converters.base import PanopticFov
 from phenocell.converters.codex_checks import canonical_cluster_names, check_region_names, unlabelled_fovs
 from phenocell.converters.fov_sources import FovSourceBase, check_patients, select_fovs
@@ -71,7 +72,7 @@ class CodexSource(FovSourceBase):
     @classmethod
     def recognise(cls, path: Path) -> bool:
         """A folder holding the cell table."""
-        return (Path(path) / CELL_TABLE_FILE).is_file()
+        return recognisers.codex(path)
 
     @classmethod
     def open(cls, path: Path, options: CodexOptions) -> CodexSource:

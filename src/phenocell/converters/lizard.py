@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from phenocell.converters import recognisers
 from phenocell.converters.released import ReleaseSource
-from phenocell.readers.lizard import LABEL_DIR, read_lizard, read_lizard_sample
+from phenocell.readers.lizard import read_lizard, read_lizard_sample
 from phenocell.records import SampleRef
 from phenocell.splits import Splits
 from phenocell.splits.released import lizard_splits
@@ -25,7 +26,7 @@ class LizardSource(ReleaseSource):
     @classmethod
     def recognise(cls, path: Path) -> bool:
         """A folder holding ``Lizard_Labels/`` (directly or one level down)."""
-        return any(p.is_dir() for p in (Path(path) / LABEL_DIR, *Path(path).glob(f"*/{LABEL_DIR}")))
+        return recognisers.lizard(path)
 
     scan = staticmethod(read_lizard)  # every image, by name (labels checked present)
     read = staticmethod(read_lizard_sample)  # one image with its instances and classes

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from phenocell.converters import recognisers
 from phenocell.converters.released import ReleaseSource
-from phenocell.errors import MissingInputError
-from phenocell.readers.pannuke import fold_dirs, read_pannuke, read_pannuke_sample
+from phenocell.readers.pannuke import read_pannuke, read_pannuke_sample
 from phenocell.records import SampleRef
 from phenocell.splits import Splits
 from phenocell.splits.released import pannuke_splits
@@ -32,10 +32,7 @@ class PanNukeSource(ReleaseSource):
     @classmethod
     def recognise(cls, path: Path) -> bool:
         """A folder holding fold folders (``fold1`` or ``Fold 1``) with ``images/``."""
-        try:
-            return any((fold / "images").is_dir() for fold in fold_dirs(path).values())
-        except MissingInputError:
-            return False
+        return recognisers.pannuke(path)
 
     scan = staticmethod(read_pannuke)  # every image, by name (labels checked present)
     read = staticmethod(read_pannuke_sample)  # one image with its instances and classes

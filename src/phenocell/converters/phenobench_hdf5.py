@@ -31,27 +31,20 @@ from phenocell.constants import (
     CHANNEL_NAMES_FILE,
     DEFAULT_MASK_MPP,
     FOV_PATIENT_FILE,
-    HDF5_SUFFIXES,
 )
+from phenocell.converters import recognisers
 from phenocell.converters.base import PanopticFov
 from phenocell.converters.fov_sources import FovSourceBase, check_patients, select_fovs
 from phenocell.converters.options import Hdf5Options
 from phenocell.converters.outputs import kept_regions
 from phenocell.converters.patients import mapped_fov_patients, patient_table_path, read_patients
+from phenocell.converters.recognisers import hdf5_files
 from phenocell.errors import InvalidInputError, MissingInputError
 from phenocell.panoptic.authors_labels import cells_from_maps, fine_lookup, pixel_maps
 from phenocell.panoptic.class_merges import load_class_map
 from phenocell.readers.phenobench_hdf5 import channel_names, ifl_channels, marker_means, read_phenobench_hdf5
 from phenocell.records import LazyImage, NormalisationLog
 from phenocell.schema import IGNORE_INDEX
-
-
-def hdf5_files(raw_dir: Path) -> dict[str, Path]:
-    """``{region: file}`` of the HDF5 files directly in ``raw_dir`` (region = file name without suffix)."""
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        return {}
-    return {p.stem: p for p in sorted(raw_dir.iterdir()) if p.suffix in HDF5_SUFFIXES and p.is_file()}
 
 
 def _mapping_file(raw_dir: Path, options: Hdf5Options) -> Path:
@@ -95,7 +88,7 @@ class Hdf5Source(FovSourceBase):
     @classmethod
     def recognise(cls, path: Path) -> bool:
         """A folder holding ``*.hdf`` files."""
-        return bool(hdf5_files(path))
+        return recognisers.phenobench_hdf5(path)
 
     @classmethod
     def open(cls, path: Path, options: Hdf5Options) -> Hdf5Source:

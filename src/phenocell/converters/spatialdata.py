@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 
+from phenocell.converters import recognisers
 from phenocell.converters.base import PanopticFov
 from phenocell.converters.fov_sources import FovSourceBase, check_patients, select_fovs
 from phenocell.converters.options import PixelGridOptions
@@ -39,7 +40,6 @@ from phenocell.readers.spatialdata import (
     Placement,
     TableKeys,
     align,
-    is_store,
     labels_elements,
     obs_column,
     pick_table,
@@ -216,7 +216,7 @@ class SpatialDataSource(FovSourceBase):
     @classmethod
     def recognise(cls, path: Path) -> bool:
         """A zarr folder whose root carries spatialdata's attributes."""
-        return is_store(path)
+        return recognisers.spatialdata(path)
 
     @classmethod
     def open(cls, path: Path, options: SpatialDataOptions) -> SpatialDataSource:

@@ -24,11 +24,12 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from phenocell.constants import ARCTIQUE_SUBSETS
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
 from phenocell.profiles import ARCTIQUE
 from phenocell.records import LabelledImage, SampleRef
 
-SUBSETS = ("train", "test")
+SUBSETS = ARCTIQUE_SUBSETS
 MASK_LAYOUTS = (("semantic", "instance", ".png"), ("semantic_indexing", "instance_indexing", ".tif"))
 _IMAGE = re.compile(r"^img_(\d+)\.png$")
 

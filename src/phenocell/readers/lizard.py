@@ -22,13 +22,14 @@ import pandas as pd
 import scipy.io
 from PIL import Image
 
+from phenocell.constants import LIZARD_LABEL_DIR
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
 from phenocell.paths import check_region_name
 from phenocell.profiles import LIZARD
 from phenocell.records import LabelledImage, SampleRef
 
 IMAGE_DIRS = ("Lizard_Images1", "Lizard_Images2")
-LABEL_DIR = "Lizard_Labels"
+LABEL_DIR = LIZARD_LABEL_DIR
 INFO_COLUMNS = ("Filename", "Source", "Split")
 
 

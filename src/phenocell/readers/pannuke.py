@@ -23,12 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from phenocell.constants import PANNUKE_FOLD_PATTERN
 from phenocell.errors import CorruptInputError, InvalidInputError, MissingInputError
 from phenocell.profiles import PANNUKE
 from phenocell.records import LabelledImage, SampleRef
 
 MASK_CHANNELS = PANNUKE.num_classes + 1  # a channel per class, then background
-_FOLD = re.compile(r"^fold\s*(\d+)$", re.IGNORECASE)
+_FOLD = re.compile(PANNUKE_FOLD_PATTERN, re.IGNORECASE)
 
 
 def fold_dirs(path: Path) -> dict[str, Path]:

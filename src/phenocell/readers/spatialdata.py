@@ -14,7 +14,6 @@ resamples them onto the H&E grid by nearest neighbour at pixel centres.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,18 +39,6 @@ def _spatialdata() -> Any:
     import spatialdata
 
     return spatialdata
-
-
-def is_store(path: Path) -> bool:
-    """Whether ``path`` is a folder whose zarr root carries spatialdata's attributes (v3, or a v2 layout)."""
-    root = Path(path)
-    if (root / "zarr.json").is_file():
-        try:
-            attrs = json.loads((root / "zarr.json").read_text(encoding="utf-8")).get("attributes", {})
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            return False
-        return isinstance(attrs, dict) and "spatialdata_attrs" in attrs
-    return (root / ".zgroup").is_file() and any((root / d).is_dir() for d in ("images", "labels", "tables"))
 
 
 def read_store(path: Path, selection: tuple[str, ...] | None = None) -> Any:

@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from phenocell import constants
 from phenocell.errors import CorruptInputError, InvalidInputError, read_json_file
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX
 from phenocell.splits.authors import BASE_FILE, DOMAIN_FILES
 from phenocell.splits.rules import EFFICIENCY_PERCENTS
 
-LMDB_SUBDIR = "lmdb"
-LABEL_DICT_FILE = "label_dict.json"
+LMDB_SUBDIR = constants.LMDB_SUBDIR
+LABEL_DICT_FILE = constants.LMDB_LABEL_DICT_FILE
 BASE_SPLIT_FILE = f"splits/{BASE_FILE}"
 EFFICIENCY_DIR = "splits/data_efficiency_splits"
 DOMAIN_DIR = "domain_splits"
