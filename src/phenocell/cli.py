@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -48,15 +49,38 @@ def _start_workers(options: RunOptions, module: str, source: str) -> None:
     warm_up(options.execution, module, f"phenocell.converters.{FORMATS[source]}")
 
 
+def _run_units(
+    target: str,
+    raw_dir: Path,
+    out: Path,
+    kw: dict[str, Any],
+    said: Callable[[Any], str],
+    normalised: str = "manifest.json",
+) -> None:
+    """Read RAW_DIR as its source and run ``target`` (``module:function``) on it: convert, qc, export geojson.
+
+    The local worker pool starts first (it imports the module while this process does); the function is
+    called as ``function(raw_dir, out, source=, options=)``; then the line ``said`` makes of its result, and
+    the input values read other than as written (``out/normalised``).
+    """
+    module, function = target.split(":")
+    source, options = source_options_from(raw_dir, kw)
+    _start_workers(options, module, source)
+    run = getattr(importlib.import_module(module), function)
+    click.echo(said(run(raw_dir, out, source=source, options=options)))
+    _echo_normalised(Path(out) / normalised)
+
+
 @friendly_errors
 def _run_convert(raw_dir: Path, out: Path, **kw: Any) -> None:
-    source, options = source_options_from(raw_dir, kw)
-    _start_workers(options, "phenocell.converters.driver", source)
-    from phenocell.converters.driver import convert
-
-    convert(raw_dir, out, source=source, options=options)
-    click.echo(f"wrote {out}")
-    _echo_normalised(Path(out) / "qc" / "normalisations.json")
+    _run_units(
+        "phenocell.converters.driver:convert",
+        raw_dir,
+        out,
+        kw,
+        lambda _: f"wrote {out}",
+        normalised="qc/normalisations.json",
+    )
 
 
 def _echo_normalised(path: Path) -> None:
@@ -151,24 +175,26 @@ def _overwrite_option(help_text: str) -> Callable[[Any], Any]:
     return option_from(RunOptions, "overwrite", "--overwrite", help=help_text)
 
 
+def _unit_run_options(overwrite_help: str) -> Callable[[Any], Any]:
+    """The options of a command that reads RAW_DIR unit by unit as convert does (qc, export geojson)."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        return read_options(execution_options(_overwrite_option(overwrite_help)(func)))
+
+    return decorate
+
+
 @main.command()
 @click.argument("raw_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=Path("qc"), show_default=True)
 @click.option(
     "--exclude", type=click.Path(path_type=Path), default=None, help="Existing exclusion list (fov,reason)."
 )
-@read_options
-@execution_options
-@_overwrite_option("Replace an existing QC folder (only one PhenoCell wrote).")
+@_unit_run_options("Replace an existing QC folder (only one PhenoCell wrote).")
 @friendly_errors
 def qc(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Render a QC page (H&E with class-coloured outlines, per-FoV statistics) for RAW_DIR."""
-    source, options = source_options_from(raw_dir, kw)
-    _start_workers(options, "phenocell.converters.review", source)
-    from phenocell.converters.review import render_qc
-
-    click.echo(f"wrote {render_qc(raw_dir, out, source=source, options=options)}")
-    _echo_normalised(Path(out) / "manifest.json")
+    _run_units("phenocell.converters.review:render_qc", raw_dir, out, kw, lambda page: f"wrote {page}")
 
 
 @main.command()
@@ -237,19 +263,17 @@ def export() -> None:
 @export.command("geojson")
 @click.argument("raw_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for <fov>.geojson files.")
-@read_options
-@execution_options
-@_overwrite_option("Replace an existing GeoJSON folder (only one PhenoCell wrote).")
+@_unit_run_options("Replace an existing GeoJSON folder (only one PhenoCell wrote).")
 @friendly_errors
 def export_geojson_cmd(raw_dir: Path, out: Path, **kw: Any) -> None:
     """Write per-FoV cell outlines with their classes (H&E pixels) as GeoJSON that QuPath opens."""
-    source, options = source_options_from(raw_dir, kw)
-    _start_workers(options, "phenocell.converters.geojson", source)
-    from phenocell.converters.geojson import export_geojson
-
-    files = export_geojson(raw_dir, out, source=source, options=options)
-    click.echo(f"wrote {len(files)} GeoJSON files to {out}")
-    _echo_normalised(Path(out) / "manifest.json")
+    _run_units(
+        "phenocell.converters.geojson:export_geojson",
+        raw_dir,
+        out,
+        kw,
+        lambda files: f"wrote {len(files)} GeoJSON files to {out}",
+    )
 
 
 export.add_command(export_lmdb_cmd)
