@@ -113,7 +113,11 @@ class Source(Protocol):
         ...
 
     def manifest_parts(self) -> ManifestParts:
-        """The manifest's options, input hashes, markers, class merges and profile name."""
+        """The manifest's options, input hashes, markers, class merges and profile name.
+
+        Read-only and independent of the units' conversion: the driver calls it in a thread while the units
+        convert (hashing the inputs meanwhile), so it must not depend on, nor change, what ``tiles`` does.
+        """
         ...
 
     def write_extras(self, folder: Path) -> None:

@@ -13,8 +13,9 @@ Output layout::
 The steps, the same for every source: refuse an output overlapping the input; take the output's lock and a
 staging directory (:func:`phenocell.storage.atomic.atomic_directory`: nothing is left at OUT on failure);
 open the source (inputs read and checked); draw or read its splits; convert one unit per task, here, on the
-local pool or on Dask (:mod:`phenocell.converters.workers`); cut FoVs named by tile-level split files into
-parts; write ``splits.json``, ``manifest.json``, the QC files and the card. ``qc`` and ``export geojson``
+local pool or on Dask (:mod:`phenocell.converters.workers`), hashing the inputs for the manifest meanwhile;
+cut FoVs named by tile-level split files into parts; write ``splits.json``, ``manifest.json``, the QC files
+and the card. ``qc`` and ``export geojson``
 use :func:`staged` and :func:`~phenocell.converters.workers.run_units` as well.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -139,9 +141,13 @@ def convert(raw_dir: Path, out: Path, *, source: str = "auto", options: Any = No
     with staged(Path(raw_dir), Path(out), options, __name__, kind.__module__) as tmp:
         opened = kind.open(Path(raw_dir).absolute(), options)
         splits = opened.splits()
-        fovs, qc = convert_units(opened, tmp)
+        # the input hashes are read beside the units (hashlib and file reads release the GIL): with workers
+        # the driver would otherwise sit idle, then hash every input after the last unit
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="phenocell-inputs") as beside:
+            parts_job = beside.submit(opened.manifest_parts)
+            fovs, qc = convert_units(opened, tmp)
+            parts = parts_job.result()
         shards = split_tile_families(tmp, fovs, splits.tiles)
-        parts = opened.manifest_parts()
         manifest = Manifest(
             options=parts.options,
             inputs=parts.inputs,
