@@ -41,7 +41,8 @@ from phenocell.converters.options import CodexOptions, ExecutionOptions
 from phenocell.converters.workers import warm_up
 options = CodexOptions(progress=False, overwrite=True, png_level=int(sys.argv[4]), tiling=sys.argv[5],
                        pixel_grid=sys.argv[6], execution=ExecutionOptions(workers=int(sys.argv[3])))
-warm_up(options.execution, "phenocell.converters.driver")  # as the CLI does: workers import beside us
+# as the CLI does: the workers' server imports the driver and the source's module beside us
+warm_up(options.execution, "phenocell.converters.driver", "phenocell.converters.codex")
 from phenocell.converters.driver import convert
 t, c = time.perf_counter(), time.process_time()
 out = convert(sys.argv[1], sys.argv[2], options=options)
