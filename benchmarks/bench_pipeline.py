@@ -17,8 +17,9 @@ Measures, on one split (tiles/s; ratios in brackets):
    floor), runs of the two taking turns so both see the same machine load (target >= 0.9); and the same per
    CPU second, with the CPU of the main process and its workers together;
 6. the full pipeline (store DataLoader, shuffled, 2 workers → device → resize → frozen encoder) against
-   encoder-only forward passes on tensors already on the device, runs of the two taking turns, the best of
-   ``--repeats`` each (target >= 0.9).
+   encoder-only forward passes on tensors already on the device (target >= 0.9), and against the encoder
+   with its input transform (tile-max scaling, resize to the encoder's input) on uint8 tiles already on the
+   device, which isolates what loading costs; runs taking turns, the best of ``--repeats`` each.
 
 Usage: python benchmarks/bench_pipeline.py [--data DIR] [--fovs 4] [--encoder test/vit-tiny] [--device auto]
        [--loader-batch-sizes 16,128] [--repeats 3]
@@ -184,7 +185,7 @@ def lmdb_reference(data: Path, scratch: Path, repeats: int) -> tuple[float, int,
     return seconds, count, size, _best(run, repeats)
 
 
-MIN_TILES = 1024  # tiles per timed run of the DataLoader figures (passes over the split repeated)
+MIN_TILES = 1024  # tiles per timed run of the DataLoader figures (the split's shuffled order repeated)
 
 
 def raw_slicing(
@@ -226,53 +227,62 @@ def raw_slicing(
 def loader_rate(
     dataset: TileDataset, workers: int, batch: int, order: list[int], raw: Callable[[], int], repeats: int
 ) -> tuple[float, Rate, Rate]:
-    """A DataLoader drawing ``order``: wall tiles/s of its first pass (workers start), then the best rates
-    of later runs and of raw slicing (``raw``), one run of each in turn, each run at least ``MIN_TILES``."""
-    loader = make_loader(dataset, batch_size=batch, workers=workers, pin_memory=False, sampler=order)
+    """A DataLoader drawing ``order`` (repeated to at least ``MIN_TILES``, in one pass, as a training
+    sampler draws all its steps in one pass): wall tiles/s of its first pass (workers start), then the best
+    rates of later passes and of raw slicing (``raw``, over the same tiles), one run of each in turn."""
+    draws = order * -(-MIN_TILES // len(order))
+    loader = make_loader(dataset, batch_size=batch, workers=workers, pin_memory=False, sampler=draws)
     start, n = time.perf_counter(), sum(len(b["index"]) for b in loader)
     first = n / (time.perf_counter() - start)
-    passes = -(-MIN_TILES // len(order))
     loaded, sliced = Rate(0.0, 0.0), Rate(0.0, 0.0)
     for _ in range(repeats):
-        sliced = Rate(*map(max, sliced, _best(lambda: sum(raw() for _ in range(passes)), 1)))
-        run = _best(lambda: sum(len(b["index"]) for _ in range(passes) for b in loader), 1)
-        loaded = Rate(*map(max, loaded, run))
+        sliced = Rate(*map(max, sliced, _best(raw, 1)))
+        loaded = Rate(*map(max, loaded, _best(lambda: sum(len(b["index"]) for b in loader), 1)))
     return first, loaded, sliced
 
 
-def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> tuple[float, float]:
-    """Tiles/s of encoder-only forward passes and of the full pipeline feeding the same encoder.
+def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> tuple[float, float, float]:
+    """Tiles/s of encoder-only forward passes, of the encoder with its input transform on tiles already in
+    memory, and of the full pipeline feeding the same encoder.
 
-    The best of ``--repeats`` runs of each, taking turns (so both see the same machine load): encoder-only
-    for ``--seconds``, then one pass of the pipeline over the split.
+    The best of ``--repeats`` runs of each, taking turns (so all see the same machine load): the first two
+    for ``--seconds`` each, then one pass of the pipeline over the split.
     """
     device = resolve_device(args.device)
     enc = build_encoder(args.encoder).to(device)
     spec = feature_spec(enc.cfg, "linear", linear_input="final_norm", unetr_taps="last4")
     size = enc.cfg.input_size
     x = torch.rand(args.batch_size, 3, size, size, device=device)
+    tiles = TileDataset(dataset.index, store=dataset.store).__getitems__(list(range(args.batch_size)))
+    images = tiles["image"].to(device)  # uint8 tiles as the loader gives them, already on the device
     sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(1))
     kw = {"batch_size": args.batch_size, "workers": args.pipeline_workers, "pin_memory": pins_batches(device)}
     loader = make_loader(dataset, sampler=sampler, **kw)
-    encoder_only = pipeline = 0.0
+    encoder_only = transformed = pipeline = 0.0
     with torch.inference_mode():
         enc(x, spec)  # warm-up
         for _ in loader:  # start the workers (once per run, as benchmark run does)
             break
         for _ in range(args.repeats):
-            start, n = time.perf_counter(), 0
-            while time.perf_counter() - start < args.seconds:
-                enc(x, spec)
-                n += args.batch_size
-            _sync(device)
-            encoder_only = max(encoder_only, n / (time.perf_counter() - start))
+            encoder_only = max(encoder_only, _timed(lambda: enc(x, spec), args, device))
+            transformed = max(transformed, _timed(lambda: enc(to_input(images, size), spec), args, device))
             start, n = time.perf_counter(), 0
             for batch in loader:
                 enc(to_input(batch["image"].to(device, non_blocking=True), size), spec)
                 n += len(batch["index"])
             _sync(device)
             pipeline = max(pipeline, n / (time.perf_counter() - start))
-    return encoder_only, pipeline
+    return encoder_only, transformed, pipeline
+
+
+def _timed(step: Callable[[], object], args: argparse.Namespace, device: torch.device) -> float:
+    """Tiles/s of ``step`` (one batch) run again and again for ``--seconds``."""
+    start, n = time.perf_counter(), 0
+    while time.perf_counter() - start < args.seconds:
+        step()
+        n += args.batch_size
+    _sync(device)
+    return n / (time.perf_counter() - start)
 
 
 def _sync(device: torch.device) -> None:
@@ -352,8 +362,9 @@ def main() -> None:
         rate = item_rate(TileDataset(index), ids, args.repeats)
         _line(f"TileDataset from parquet, {name}, 1 process", rate, raw, "raw decode")
     stored = _store_figures(index, Path(data), work, args)
+    draws = shuffled * -(-MIN_TILES // len(shuffled))
     for batch in (int(b) for b in args.loader_batch_sizes.split(",")):
-        slicing = raw_slicing(stored.store, index, shuffled, batch)
+        slicing = raw_slicing(stored.store, index, draws, batch)
         for workers in (0, 1, 2):
             first, loaded, sliced = loader_rate(stored, workers, batch, shuffled, slicing, args.repeats)
             readers = max(workers, 1)  # processes that read tiles: the workers, else the main process
@@ -364,11 +375,16 @@ def main() -> None:
                 f"raw memmap slicing ({sliced.wall:.0f} tiles/s, {sliced.cpu:.0f} per CPU-s; "
                 f"first pass {first:.0f} tiles/s)",
             )
-    encoder_only, full = encoder_rates(args, stored)
+    encoder_only, transformed, full = encoder_rates(args, stored)
     print(f"encoder-only forward ({args.encoder}): {encoder_only:.1f} tiles/s")
     print(
+        f"encoder with its input transform (tile max scaling, resize to {args.encoder}'s input) on tiles "
+        f"in memory: {transformed:.1f} tiles/s = {transformed / encoder_only:.2f}x encoder-only"
+    )
+    print(
         f"full pipeline (store, shuffled, {args.pipeline_workers} workers, resize, encoder): "
-        f"{full:.1f} tiles/s = {full / encoder_only:.2f}x encoder-only"
+        f"{full:.1f} tiles/s = {full / encoder_only:.2f}x encoder-only = "
+        f"{full / transformed:.2f}x the encoder with its input transform"
     )
     print(f"{_load()} at the end; scratch {work}")
 
