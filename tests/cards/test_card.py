@@ -36,6 +36,11 @@ def test_card_yaml_round_trips_and_matches_load_dataset(dataset_dir: Path) -> No
     assert {s: whole[s].num_rows for s in whole} == infos["default"]
 
 
+def test_readme_is_what_huggingface_hub_writes_for_it(dataset_dir: Path) -> None:
+    text = (dataset_dir / "README.md").read_text(encoding="utf-8")
+    assert str(DatasetCard(text)) == text  # its parse and re-dump of the YAML header changes no byte
+
+
 def test_regenerating_the_card_is_byte_identical(dataset_dir: Path, tmp_path: Path) -> None:
     copy = Path(shutil.copytree(dataset_dir, tmp_path / "phenocell"))
     files = ["README.md", "figures/class_histogram.png", "figures/example_tiles.png"]
