@@ -53,6 +53,18 @@ def test_cell_table_non_numeric_label(raw_export: Path, tmp_path: Path) -> None:
     assert re.search(r"line 2: 'x\d+'", str(err.value)) and "integer mask label id" in str(err.value)
 
 
+def test_cell_table_blank_names(raw_export: Path, tmp_path: Path) -> None:
+    lines = (raw_export / TABLE).read_text().splitlines()
+    at = lines[0].split(",").index("ClusterName")
+    for line, name in ((3, "  "), (5, "")):  # file lines 3 and 5: one blank, one empty
+        fields = lines[line - 1].split(",")
+        lines[line - 1] = ",".join([*fields[:at], name, *fields[at + 1 :]])
+    (tmp_path / TABLE).write_text("\n".join(lines))
+    with pytest.raises(InvalidInputError, match="'ClusterName' .* has empty values") as err:
+        read_cell_table(tmp_path / TABLE)
+    assert "2 empty cells, e.g. on lines [3, 5]" in str(err.value)
+
+
 def test_patient_table(raw_export: Path) -> None:
     patients = read_patient_table(raw_export / "patients.csv")
     assert {p.tumor_type for p in patients.values()} == {"adenocarcinoma", "mucinous"}

@@ -101,8 +101,20 @@ def _pad_centre(array: np.ndarray, box: TileBox) -> np.ndarray:
     return out
 
 
+def label_axes(he: LazyImage, mask: LazyImage) -> tuple[np.ndarray, np.ndarray]:
+    """The label row and column behind every H&E row and column (nearest neighbour), once per FoV."""
+    height, width = he.shape[:2]
+    rows = nearest_indices(0, height, mask.mpp, he.mpp, mask.shape[0])
+    return rows, nearest_indices(0, width, mask.mpp, he.mpp, mask.shape[1])
+
+
 def tile_arrays(
-    he: LazyImage, mask: LazyImage, cells: FovCells, box: TileBox, semantic_map: LazyImage | None = None
+    he: LazyImage,
+    mask: LazyImage,
+    cells: FovCells,
+    box: TileBox,
+    semantic_map: LazyImage | None = None,
+    axes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One tile: RGB image, semantic mask, tile-local instance mask, its cells' rows in ``cells``, areas.
 
@@ -110,12 +122,13 @@ def tile_arrays(
     centre to ``box.size``: padding is black in the image and background (0) in both masks. The semantic
     mask paints each instance with its cell's class, or is read from ``semantic_map`` (on the label
     image's grid) where a source labels pixels rather than cells. Instance ids follow the cells' label
-    order; the areas are the cells' pixels in the crop.
+    order; the areas are the cells' pixels in the crop. ``axes``: the FoV's :func:`label_axes` (computed
+    here when not given; :func:`iter_tiles` computes them once per FoV).
     """
     y0, x0 = box.y0, box.x0
     image = he.read(slice(y0, y0 + box.height), slice(x0, x0 + box.width))[..., :3]
-    rows = nearest_indices(y0, box.height, mask.mpp, he.mpp, mask.shape[0])
-    cols = nearest_indices(x0, box.width, mask.mpp, he.mpp, mask.shape[1])
+    all_rows, all_cols = label_axes(he, mask) if axes is None else axes
+    rows, cols = all_rows[y0 : y0 + box.height], all_cols[x0 : x0 + box.width]
     idx, weights, pick_rows, pick_cols = _label_rows(mask, cells, rows, cols)
     local, present, area = _tile_instances(cells, idx, weights)
     if semantic_map is not None:
@@ -178,8 +191,9 @@ def iter_tiles(
     scale = mask.mpp / he.mpp
     he, mask = banded(he), banded(mask)  # tiles come row by row: one decode per row of tiles
     semantic_map = banded(semantic_map) if semantic_map is not None else None
+    axes = label_axes(he, mask)
     for box in tile_boxes(height, width, spec, layout, meta["fov"]):
-        image, semantic, local, present, area = tile_arrays(he, mask, cells, box, semantic_map)
+        image, semantic, local, present, area = tile_arrays(he, mask, cells, box, semantic_map, axes)
         top, left = box.origin
         yield {
             "tile_id": f"{meta['fov']}_y{box.y0:05d}_x{box.x0:05d}",

@@ -118,9 +118,12 @@ def _check_columns(frame: pd.DataFrame, columns: CellTableColumns, path: Path) -
 
 
 def _check_text_columns(frame: pd.DataFrame, columns: CellTableColumns, path: Path) -> None:
+    def blank(values: pd.Series) -> pd.Series:
+        return values.isna() | (values.astype(str).str.strip() == "")
+
     for col in [c for c in (columns.region, columns.cluster, columns.patient) if c is not None]:
-        empty = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
-        if empty.any():
+        if blank(pd.Series(frame[col].unique())).any():  # few distinct names: check those, not every row
+            empty = blank(frame[col])
             rows = (empty[empty].index[:5] + 2).tolist()  # file line numbers (header is line 1)
             raise InvalidInputError(
                 f"column {col!r} of {path} has empty values",
