@@ -60,7 +60,7 @@ def test_cell_table_blank_names(raw_export: Path, tmp_path: Path) -> None:
         fields = lines[line - 1].split(",")
         lines[line - 1] = ",".join([*fields[:at], name, *fields[at + 1 :]])
     (tmp_path / TABLE).write_text("\n".join(lines))
-    with pytest.raises(InvalidInputError, match="'ClusterName' .* has empty values") as err:
+    with pytest.raises(InvalidInputError, match=r"'ClusterName' .* has empty values") as err:
         read_cell_table(tmp_path / TABLE)
     assert "2 empty cells, e.g. on lines [3, 5]" in str(err.value)
 
