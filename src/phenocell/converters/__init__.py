@@ -1,9 +1,10 @@
 """Converters: one module per input format, each a :class:`~phenocell.converters.base.Source`, and one driver.
 
 :data:`FORMATS` maps each format name (the ``--source`` value) to its module, in the order ``--source auto``
-tries them. Auto-detection asks :data:`~phenocell.converters.recognisers.RECOGNISERS` (file names only, no
-format module imported); only the detected format's module is then imported. CODEX comes last: it is what a
-folder that no other format recognises is read as (its own errors then say which CODEX file is missing).
+tries them. Auto-detection calls the function of :mod:`phenocell.converters.recognisers` named like the
+module (file names only, no format module imported); only the detected format's module is then imported.
+CODEX comes last: it is what a folder that no other format recognises is read as (its own errors then say
+which CODEX file is missing).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from phenocell.converters.recognisers import RECOGNISERS
+from phenocell.converters import recognisers
 from phenocell.errors import InvalidOptionError
 
-#: Format name → module under ``phenocell.converters``, in auto-detection order.
+#: Format name → module under ``phenocell.converters`` (and its recogniser's name in ``recognisers``), in
+#: auto-detection order.
 FORMATS: dict[str, str] = {
     "phenobench-hdf5": "phenobench_hdf5",
     "authors-lmdb": "authors_lmdb",
@@ -57,6 +59,6 @@ def detect(path: Path, source: str = "auto") -> str:
         source_type(source)
         return source
     for name in FORMATS:
-        if name != FALLBACK and RECOGNISERS[name](Path(path)):
+        if name != FALLBACK and getattr(recognisers, FORMATS[name])(Path(path)):
             return name
     return FALLBACK

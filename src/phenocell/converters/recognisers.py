@@ -1,16 +1,16 @@
 """How ``--source auto`` recognises each input format, from file names alone.
 
-Each function here is one format's ``Source.recognise``. The module imports the standard library and
-:mod:`phenocell.constants` only, so detecting a format costs a few ``stat`` calls: no format module, no
-reader and none of their packages (h5py, lmdb, scipy, spatialdata, zarr, tifffile, pandas) is imported
-until the detected format's own module is.
+Each function here is one format's ``Source.recognise``, named like its module in
+:data:`phenocell.converters.FORMATS` (``detect`` finds it by that name). The module imports the standard
+library and :mod:`phenocell.constants` only, so detecting a format costs a few ``stat`` calls: no format
+module, no reader and none of their packages (h5py, lmdb, scipy, spatialdata, zarr, tifffile, pandas) is
+imported until the detected format's own module is.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 from phenocell.constants import (
@@ -81,14 +81,3 @@ def codex(path: Path) -> bool:
     """A folder holding the cell table."""
     return (Path(path) / CELL_TABLE_FILE).is_file()
 
-
-#: Format name → its recogniser (the names of :data:`phenocell.converters.FORMATS`).
-RECOGNISERS: dict[str, Callable[[Path], bool]] = {
-    "phenobench-hdf5": phenobench_hdf5,
-    "authors-lmdb": authors_lmdb,
-    "lizard": lizard,
-    "pannuke": pannuke,
-    "arctique": arctique,
-    "spatialdata": spatialdata,
-    "codex": codex,
-}
