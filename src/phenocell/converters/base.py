@@ -22,14 +22,16 @@ labelled cells) also satisfies :class:`FovSource`, and ``qc`` / ``export geojson
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from phenocell.manifest import Manifest
 from phenocell.panoptic.labelling import FovCells
 from phenocell.profiles import DatasetProfile
-from phenocell.records import LazyImage, NormalisationLog
+from phenocell.records import FovSummary, LazyImage, NormalisationLog
 from phenocell.schema import mask_to_record
 from phenocell.splits import Splits
 
@@ -70,6 +72,10 @@ class ManifestParts:
     class_map: dict[str, list[str]]
     profile: str | None = None
     external_inputs: dict[str, str] | None = None
+
+    def manifest(self, shards: list[FovSummary]) -> Manifest:
+        """The manifest of a conversion: these parts and the written ``shards``."""
+        return Manifest(shards=shards, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
 
 @runtime_checkable

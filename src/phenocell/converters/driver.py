@@ -37,7 +37,6 @@ from phenocell.converters.outputs import write_metadata_files
 from phenocell.converters.tile_parts import split_tile_families
 from phenocell.converters.workers import run_units, warm_up
 from phenocell.errors import InvalidOptionError
-from phenocell.manifest import Manifest
 from phenocell.paths import check_out_vs_raw
 from phenocell.records import FovSummary
 from phenocell.schema import features_for
@@ -148,16 +147,7 @@ def convert(raw_dir: Path, out: Path, *, source: str = "auto", options: Any = No
             fovs, qc = convert_units(opened, tmp)
             parts = parts_job.result()
         shards = split_tile_families(tmp, fovs, splits.tiles)
-        manifest = Manifest(
-            options=parts.options,
-            inputs=parts.inputs,
-            shards=shards,
-            markers=parts.markers,
-            class_map=parts.class_map,
-            profile=parts.profile,
-            external_inputs=parts.external_inputs,
-        )
-        write_metadata_files(tmp, splits, manifest, qc)
+        write_metadata_files(tmp, splits, parts.manifest(shards), qc)
         opened.write_extras(tmp)
         from phenocell.cards import write_card  # here: unit workers import this module, never the card
 
