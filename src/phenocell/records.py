@@ -44,7 +44,7 @@ class LazyImage:
     """A TIFF opened for windowed reads."""
 
     path: Path
-    array: Any  # zarr.Array: indexable like numpy, decodes only the touched chunks
+    array: Any  # numpy-indexable by slices (readers.images.TiffPixels: decodes only the touched chunks)
     mpp: float
 
     @property

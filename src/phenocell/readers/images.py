@@ -1,18 +1,19 @@
 """Readers for the per-region TIFFs: label masks and registered H&E images, opened lazily.
 
-Both are opened with ``tifffile`` as zarr arrays, so a tile or a row strip is decoded without reading the
-whole image. The pixel size (µm/px) comes from the TIFF resolution tags unless the caller gives it.
+Both are opened with ``tifffile``, which parses the header once; a window is then read straight from the
+file, chunk by chunk (TIFF tiles or strips), so a tile or a row strip is decoded without reading the whole
+image. The pixel size (µm/px) comes from the TIFF resolution tags unless the caller gives it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tifffile
-import zarr
 
 from phenocell.constants import DEFAULT_MAX_PIXELS
 from phenocell.errors import InvalidInputError, require_file
@@ -32,21 +33,120 @@ def _tag_mpp(page: Any) -> float | None:
     return _UNIT_TO_UM[unit] * den / num
 
 
+_JPEG = {6, 7, 33007, 34892}  # TIFF compressions whose chunks need the page's JPEG tables
+
+
+@dataclass(frozen=True)
+class TiffPixels:
+    """The pixels of one TIFF page, read and decoded chunk by chunk (its tiles or strips) from the file.
+
+    Indexed like a numpy array with up to two slices (rows, columns; steps > 0), it reads only the chunks
+    that hold a selected pixel, in file order, decodes each once and returns a new array; the file is
+    opened for each read. Chunks the file leaves out (offset or byte count 0) read as 0.
+    """
+
+    path: Path
+    shape: tuple[int, ...]  # (H, W) or (H, W, samples)
+    dtype: np.dtype
+    chunks: tuple[int, int]  # rows and columns of one chunk
+    offsets: tuple[int, ...]  # per chunk, row-major
+    bytecounts: tuple[int, ...]
+    decode: Callable[
+        ..., Any
+    ]  # tifffile's TiffPage.decode: (bytes, chunk index) -> (pixels, position, shape)
+    decode_args: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_page(cls, path: Path, page: Any) -> TiffPixels:
+        """The pixels of ``page`` (a ``tifffile.TiffPage`` with one interleaved plane, depth 1)."""
+        args = {"jpegtables": page.jpegtables, "jpegheader": page.jpegheader}
+        return cls(
+            path=path,
+            shape=tuple(int(n) for n in page.shape),
+            dtype=np.dtype(page.dtype).newbyteorder("="),
+            chunks=(int(page.chunks[0]), int(page.chunks[1])),
+            offsets=tuple(int(n) for n in page.dataoffsets),
+            bytecounts=tuple(int(n) for n in page.databytecounts),
+            decode=page.decode,
+            decode_args=args if page.compression in _JPEG else {},
+        )
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        rows, cols = _selection(key, (self.shape[0], self.shape[1]))
+        out = np.zeros((len(rows), len(cols), *self.shape[2:]), dtype=self.dtype)
+        if not out.size:
+            return out
+        (step_y, step_x), across = self.chunks, -(-self.shape[1] // self.chunks[1])
+        wanted = [
+            int(y) * across + int(x) for y in np.unique(rows // step_y) for x in np.unique(cols // step_x)
+        ]
+        with open(self.path, "rb") as fh:
+            for index in sorted(wanted, key=lambda i: self.offsets[i]):
+                offset, count = self.offsets[index], self.bytecounts[index]
+                if offset <= 0 or count <= 0:
+                    continue  # a chunk the file leaves out: zeros
+                fh.seek(offset)
+                data = fh.read(count)
+                if len(data) < count:
+                    raise ValueError(f"chunk {index}: the file ends {len(data)} of its {count} bytes in")
+                pixels, position, _ = self.decode(data, index, **self.decode_args)
+                _place(out, pixels[0], position[2], position[3], rows, cols)
+        return out
+
+
+def _selection(key: Any, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows and columns that ``key`` (up to two slices with steps > 0) selects, as index arrays."""
+    key = key if isinstance(key, tuple) else (key,)
+    if len(key) > 2 or not all(isinstance(k, slice) for k in key):
+        raise TypeError(f"TIFF pixels are read by up to two slices, not {key!r}")
+    ranges = [k.indices(n) for k, n in zip((*key, slice(None), slice(None)), size, strict=False)]
+    if any(step <= 0 for _, _, step in ranges):
+        raise TypeError(f"TIFF pixels are read with steps > 0, not {key!r}")
+    rows, cols = (np.arange(*r) for r in ranges)
+    return rows, cols
+
+
+def _place(
+    out: np.ndarray, chunk: np.ndarray, top: int, left: int, rows: np.ndarray, cols: np.ndarray
+) -> None:
+    """Copy the selected pixels of one decoded chunk (top-left pixel at ``top``, ``left``) into ``out``."""
+    if out.ndim == 2:
+        chunk = chunk[..., 0]
+    r0, r1 = np.searchsorted(rows, [top, top + chunk.shape[0]])
+    c0, c1 = np.searchsorted(cols, [left, left + chunk.shape[1]])
+    if r0 == r1 or c0 == c1:
+        return
+    row_step = int(rows[1] - rows[0]) if len(rows) > 1 else 1
+    col_step = int(cols[1] - cols[0]) if len(cols) > 1 else 1
+    out[r0:r1, c0:c1] = chunk[
+        rows[r0] - top : rows[r1 - 1] - top + 1 : row_step,
+        cols[c0] - left : cols[c1 - 1] - left + 1 : col_step,
+    ]
+
+
 def _open(path: Path, what: str, mpp: float | None, max_pixels: int) -> LazyImage:
     require_file(path, what, f"add the {what} or exclude its region with --exclude")
     try:
-        with tifffile.TiffFile(path) as tif:
+        with tifffile.TiffFile(path) as tif:  # tags such as JPEG tables are read while the file is open
             page_mpp = _tag_mpp(tif.pages[0])
-            shape = tuple(int(n) for n in tif.series[0].shape)
+            series = tif.series[0]  # of a pyramid, its full-resolution level
+            shape = tuple(int(n) for n in series.shape)
+            pages, page = len(series.pages), series.keyframe
+            planes = tuple(int(n) for n in page.shaped[:2])  # separate sample planes, depth
+            array = TiffPixels.of_page(path, page) if (pages, planes) == (1, (1, 1)) else None
     except Exception as err:
         raise corrupt_image_error(path, err) from err
     check_pixels(path, what, shape, max_pixels)
-    try:
-        array = zarr.open(tifffile.imread(path, aszarr=True), mode="r")
-    except Exception as err:
-        raise corrupt_image_error(path, err) from err
-    if isinstance(array, zarr.Group):  # pyramid: level 0 is full resolution
-        array = array["0"]
+    if array is None:
+        raise InvalidInputError(
+            f"{what} {path} is not a single image plane",
+            expected="one TIFF page holding the image (samples interleaved, no depth)",
+            found=f"{pages} pages of shape {shape}"
+            if pages != 1
+            else f"{planes[0]} sample planes, depth {planes[1]}",
+            fix=f"save the {what} as one page"
+            + (" with interleaved samples (planar configuration contig)" if planes[0] != 1 else ""),
+        )
     resolved = mpp if mpp is not None else page_mpp
     if resolved is None or not np.isfinite(resolved) or resolved <= 0:
         raise InvalidInputError(
@@ -125,7 +225,7 @@ class BandedImage(LazyImage):
     """A :class:`LazyImage` whose reads are served from a full-width row band, decoded once.
 
     Tiles of one row share their rows, so reading a band once per tile row replaces one windowed decode
-    per tile (each a round trip through zarr) with one per row. The band starts and ends on the file's
+    per tile with one per row. The band starts and ends on the file's
     chunk rows (TIFF strips or tile rows), and a read that runs past it keeps the rows it still needs and
     decodes only the chunk rows after them, so each chunk is decoded once when reads move down the
     image; memory is one band. An image already in memory is sliced directly.
