@@ -15,7 +15,8 @@ Measures, on one split (tiles/s; ratios in brackets):
    (``np.load(mmap_mode="r")`` of the store's files, each tile copied into a preallocated batch in the
    loader's dtypes, two batches used in turn as a consumer holding the last batch needs: the memory-copy
    floor), runs of the two taking turns so both see the same machine load (target >= 0.9); and the same per
-   CPU second, with the CPU of the main process and its workers together;
+   CPU second, with the CPU of the main process and its workers together; with 2 workers also against raw
+   slicing in 2 processes at once (what two readers get from the machine's shared cores and memory);
 6. the full pipeline (store DataLoader, shuffled, 2 workers → device → resize → frozen encoder) against
    encoder-only forward passes on tensors already on the device (target >= 0.9), and against the encoder
    with its input transform (tile-max scaling, resize to the encoder's input) on uint8 tiles already on the
@@ -29,6 +30,7 @@ Without --data, a synthetic dataset of --fovs FoVs (1440 x 1920 mask px, H&E at 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import pickle
 import shutil
@@ -224,21 +226,52 @@ def raw_slicing(
     return run
 
 
+def concurrent_rate(run: Callable[[], int], processes: int) -> Rate:
+    """Per-process rates of ``run`` in ``processes`` forked processes at once (started together).
+
+    What each of that many tile readers can do when they share the machine (cores, memory bandwidth), with
+    no DataLoader around them: the reference of a DataLoader with that many workers.
+    """
+    if processes <= 1:
+        return _best(run, 1)
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(processes + 1), ctx.SimpleQueue()
+
+    def child() -> None:
+        run()  # pages mapped, as the loader's persistent workers have them
+        barrier.wait()
+        start, used = time.perf_counter(), time.process_time()
+        n = run()
+        results.put((n / (time.perf_counter() - start), n / max(time.process_time() - used, 1e-9)))
+
+    children = [ctx.Process(target=child) for _ in range(processes)]
+    for proc in children:
+        proc.start()
+    barrier.wait()
+    rates = [results.get() for _ in children]
+    for proc in children:
+        proc.join()
+    return Rate(sum(r[0] for r in rates) / processes, sum(r[1] for r in rates) / processes)
+
+
 def loader_rate(
     dataset: TileDataset, workers: int, batch: int, order: list[int], raw: Callable[[], int], repeats: int
-) -> tuple[float, Rate, Rate]:
+) -> tuple[float, Rate, Rate, Rate]:
     """A DataLoader drawing ``order`` (repeated to at least ``MIN_TILES``, in one pass, as a training
     sampler draws all its steps in one pass): wall tiles/s of its first pass (workers start), then the best
-    rates of later passes and of raw slicing (``raw``, over the same tiles), one run of each in turn."""
+    rates of later passes, of raw slicing (``raw``, over the same tiles) in one process, and of raw slicing
+    in as many processes at once as the loader has readers (its workers, or the main process), one run of
+    each in turn."""
     draws = order * -(-MIN_TILES // len(order))
     loader = make_loader(dataset, batch_size=batch, workers=workers, pin_memory=False, sampler=draws)
     start, n = time.perf_counter(), sum(len(b["index"]) for b in loader)
     first = n / (time.perf_counter() - start)
-    loaded, sliced = Rate(0.0, 0.0), Rate(0.0, 0.0)
+    loaded, sliced, together = Rate(0.0, 0.0), Rate(0.0, 0.0), Rate(0.0, 0.0)
     for _ in range(repeats):
         sliced = Rate(*map(max, sliced, _best(raw, 1)))
+        together = Rate(*map(max, together, concurrent_rate(raw, max(workers, 1))))
         loaded = Rate(*map(max, loaded, _best(lambda: sum(len(b["index"]) for b in loader), 1)))
-    return first, loaded, sliced
+    return first, loaded, sliced, together
 
 
 def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> tuple[float, float, float]:
@@ -366,15 +399,26 @@ def main() -> None:
     for batch in (int(b) for b in args.loader_batch_sizes.split(",")):
         slicing = raw_slicing(stored.store, index, draws, batch)
         for workers in (0, 1, 2):
-            first, loaded, sliced = loader_rate(stored, workers, batch, shuffled, slicing, args.repeats)
+            first, loaded, sliced, together = loader_rate(
+                stored, workers, batch, shuffled, slicing, args.repeats
+            )
             readers = max(workers, 1)  # processes that read tiles: the workers, else the main process
+            per_reader = Rate(loaded.wall / readers, loaded.cpu)
             _line(
                 f"DataLoader, store, shuffled, batch {batch}, {workers} workers, per reading process",
-                Rate(loaded.wall / readers, loaded.cpu),
+                per_reader,
                 sliced,
-                f"raw memmap slicing ({sliced.wall:.0f} tiles/s, {sliced.cpu:.0f} per CPU-s; "
+                f"raw memmap slicing, 1 process ({sliced.wall:.0f} tiles/s, {sliced.cpu:.0f} per CPU-s; "
                 f"first pass {first:.0f} tiles/s)",
             )
+            if readers > 1:
+                _line(
+                    f"  the same against raw slicing in {readers} processes at once",
+                    per_reader,
+                    together,
+                    f"raw memmap slicing per process, {readers} at once ({together.wall:.0f} tiles/s, "
+                    f"{together.cpu:.0f} per CPU-s)",
+                )
     encoder_only, transformed, full = encoder_rates(args, stored)
     print(f"encoder-only forward ({args.encoder}): {encoder_only:.1f} tiles/s")
     print(

@@ -189,9 +189,9 @@ def check_vit_l(ctx: Context) -> str:
     tiles = 2 if ctx.small else 32
     cfg = TrainConfig(batch_size=tiles, device=str(ctx.device)).resolved()
     batch = _batch(ctx, tiles)
-    head = build_head("unetr", enc.cfg.embed_dim, 15, enc.cfg.patch_size).to(ctx.device)
+    head = build_head("unetr", enc.cfg.embed_dim, _classes(ctx), enc.cfg.patch_size).to(ctx.device)
     pipe = Pipeline(enc, spec, ctx.device, precision, Augmenter("reference"))
-    loss_fn = ClassWeightedLoss(cfg, 15)
+    loss_fn = ClassWeightedLoss(cfg, _classes(ctx))
     optim = torch.optim.AdamW(head.parameters(), lr=cfg.lr)
     scaler = precision.scaler()
     step = lambda: train_step(head, batch, pipe, loss_fn, optim, scaler, cfg)  # noqa: E731
@@ -242,6 +242,13 @@ def check_hovernext(ctx: Context) -> str:
     return f"precision {_expect_precision(ctx, results)}, test {CELL_F1} {score:.4f}"
 
 
+def _classes(ctx: Context) -> int:
+    """Classes of the converted dataset's profile, background included (as ``benchmark run`` counts them)."""
+    from phenocell.loaders.split_index import dataset_profile
+
+    return len(dataset_profile(ctx.data).class_names)  # type: ignore[arg-type]
+
+
 def check_metric(ctx: Context) -> str:
     import numpy as np
 
@@ -251,11 +258,12 @@ def check_metric(ctx: Context) -> str:
     batch = _batch(ctx, 8)
     semantic, instance = batch["semantic"], batch["instance"]
     gen = torch.Generator().manual_seed(0)
-    probs = torch.rand(len(semantic), 15, *semantic.shape[-2:], generator=gen).softmax(dim=1)
+    classes = _classes(ctx)
+    probs = torch.rand(len(semantic), classes, *semantic.shape[-2:], generator=gen).softmax(dim=1)
     index = load_index(ctx.data, "base", "train")  # type: ignore[arg-type]
     scores = {}
     for device in (torch.device("cpu"), ctx.device):
-        acc = SplitScores(index, 15)
+        acc = SplitScores(index, classes)
         acc.add_batch(batch, probs.to(device), semantic.to(device), instance.to(device))
         scores[device.type] = acc.result()
     cpu, dev = scores["cpu"], scores[ctx.device.type]

@@ -95,3 +95,21 @@ def test_other_sizes_are_resized_bicubically_and_recorded() -> None:
     assert x.shape == (1, 3, 384, 384) and torch.allclose(x, expected, atol=1e-6)
     assert resize_record(256, 224) == {"from": 256, "to": 224, "mode": "bicubic", "antialias": True}
     assert resize_record(224, 384) == {"from": 224, "to": 384, "mode": "bicubic", "antialias": False}
+
+
+def test_shrinking_tiles_equals_torch_antialiased_bicubic_of_the_scaled_tile() -> None:
+    """The CPU's banded resize (uint8 tiles resized first, scaled after) against ``interpolate`` of the
+    scaled tile, as the authors' order has it: equal up to float rounding, for a factor 2, a non-integer
+    factor, a non-square tile and a dim tile scaled by its own maximum."""
+    rng = np.random.default_rng(3)
+    for shape, size in (((2, 3, 256, 256), 128), ((2, 3, 256, 256), 224), ((1, 3, 200, 256), 96)):
+        tile = torch.from_numpy(rng.integers(0, 256, shape, dtype=np.uint8))
+        tile[0] //= 4  # dim: its maximum is about 63
+        scaled = tile.float() / tile.float().amax(dim=(1, 2, 3), keepdim=True)
+        expected = torch.nn.functional.interpolate(
+            scaled, size=(size, size), mode="bicubic", antialias=True, align_corners=False
+        )
+        got = to_input(tile, size)
+        assert got.shape == (shape[0], 3, size, size)
+        assert torch.allclose(got, expected, atol=1e-6, rtol=0), (shape, size, (got - expected).abs().max())
+        assert torch.allclose(to_input(scaled, size), expected, atol=1e-6, rtol=0)

@@ -44,6 +44,14 @@ def pins_batches(device: torch.device) -> bool:
     return device.type == "cuda"
 
 
+def kernel_resize(device: torch.device) -> bool:
+    """Whether tiles on ``device`` are resized by torch's ``interpolate`` kernel (CUDA).
+
+    Elsewhere by banded matrix products with the same weights: torch's antialiased CPU kernel is slow.
+    """
+    return device.type == "cuda"
+
+
 @dataclass(frozen=True)
 class Precision:
     """Autocast dtype (``None`` = full fp32) and whether a GradScaler is needed (fp16 only)."""
