@@ -7,9 +7,10 @@ import shutil
 from pathlib import Path
 
 from datasets import load_dataset
-from huggingface_hub import DatasetCard
+from huggingface_hub import DatasetCard, DatasetCardData
 
 from phenocell.cards import write_card
+from phenocell.cards.render import card_yaml
 from phenocell.splits import ALL_FAMILIES, DATA_EFFICIENCY, FAMILIES, SPLITS
 from phenocell.storage.writer import sha256_file
 
@@ -39,6 +40,27 @@ def test_card_yaml_round_trips_and_matches_load_dataset(dataset_dir: Path) -> No
 def test_readme_is_what_huggingface_hub_writes_for_it(dataset_dir: Path) -> None:
     text = (dataset_dir / "README.md").read_text(encoding="utf-8")
     assert str(DatasetCard(text)) == text  # its parse and re-dump of the YAML header changes no byte
+
+
+def test_card_yaml_is_huggingface_hubs_text() -> None:
+    """libyaml's emitter writes what huggingface_hub's (PyYAML's pure-Python) writes, edge cases included."""
+    long = " ".join(["a long description that the emitter folds at eighty columns"] * 4)
+    data = DatasetCardData(
+        license="cc-by-4.0",
+        pretty_name="PhenoCell: ünïcode — 日本",
+        tags=["a: colon", "- dash", "#hash", "yes", "null", "1e3", "0012", 'quote\'s "both"', "", " pad "],
+        description=long,
+        text="line one\nline two\n\ttabbed\n",
+        dataset_info=[{"splits": [{"name": "train", "num_bytes": 2**40, "num_examples": 0}], "x": None}],
+        numbers=[0.1, 1e-9, -3.5, float("inf"), True, False],
+        configs=[
+            {
+                "config_name": "default",
+                "data_files": [{"split": "s", "path": [f"data/r{i}.parquet" for i in range(3)]}],
+            }
+        ],
+    )
+    assert card_yaml(data) == data.to_yaml()
 
 
 def test_regenerating_the_card_is_byte_identical(dataset_dir: Path, tmp_path: Path) -> None:

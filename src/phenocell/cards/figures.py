@@ -55,10 +55,10 @@ def example_tiles(dataset_dir: Path, summary: DatasetSummary, path: Path, count:
     """The first tile of up to ``count`` FoVs, H&E next to its class-coloured outlines, two per row."""
     panels = []
     for fov in list(summary.fovs)[:count]:
-        table = pq.ParquetFile(Path(dataset_dir) / summary.fovs[fov].shard).read_row_group(
-            0, columns=["image", "instance_mask", "semantic_mask"]
-        )
-        row = table.slice(0, 1).to_pylist()[0]
+        shard = pq.ParquetFile(Path(dataset_dir) / summary.fovs[fov].shard)
+        # one row: the shard's first pages, not its first row group (tens of tiles)
+        batches = shard.iter_batches(batch_size=1, columns=["image", "instance_mask", "semantic_mask"])
+        row = next(batches).to_pylist()[0]
         image = np.asarray(decode_mask(row["image"], np.dtype(np.uint8)))
         instance = decode_mask(row["instance_mask"], INSTANCE_DTYPE)
         semantic = decode_mask(row["semantic_mask"], SEMANTIC_DTYPE)
