@@ -16,7 +16,7 @@ from phenocell.panoptic import labelling
 from phenocell.panoptic.labelling import FovCells, _strip_sums
 from phenocell.panoptic.tile_layouts import TileBox
 from phenocell.panoptic.tiling import _tile_instances, tile_arrays
-from phenocell.readers.images import banded, nearest_indices
+from phenocell.readers.images import banded, nearest_indices, pick
 from phenocell.records import LazyImage
 from phenocell.schema import decode_mask
 
@@ -104,6 +104,16 @@ def test_banded_reads_of_an_image_in_memory_are_plain_slices() -> None:
     array = np.arange(40 * 30).reshape(40, 30)
     bands = banded(LazyImage(Path("x.tif"), array, 0.5))
     assert np.shares_memory(bands.read(slice(4, 12), slice(3, 9)), array)
+
+
+@pytest.mark.parametrize("shape", [(30, 40), (30, 40, 3)])
+def test_pick_is_nearest_neighbour_and_row_major(shape: tuple[int, ...]) -> None:
+    """The picked tile is laid out row by row, as its PNG encoder reads it (no transposing copy)."""
+    window = np.random.default_rng(4).integers(0, 60_000, shape).astype(np.uint16)
+    rows, cols = nearest_indices(0, 64, 0.5, 0.25, 30), nearest_indices(3, 50, 0.5, 0.25, 40)
+    picked = pick(window, rows, cols)
+    assert np.array_equal(picked, window[np.ix_(rows, cols)]) and picked.flags.c_contiguous
+    assert pick(window, np.arange(30), np.arange(40)) is window
 
 
 @pytest.mark.parametrize("scale", [2.0, 1.0, 0.75, 0.5, 1.5])  # H&E finer, same grid, coarser, non-integer

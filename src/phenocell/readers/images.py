@@ -205,12 +205,16 @@ def read_window(mask: LazyImage, rows: np.ndarray, cols: np.ndarray) -> tuple[np
 
 
 def pick(window: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``window[rows][:, cols]`` (nearest neighbour); ``window`` itself where both pick all in order."""
+    """``window[rows][:, cols]`` (nearest neighbour), row-major; ``window`` itself where both pick all.
+
+    Rows, then columns, each by ``take``: several times faster than one ``np.ix_`` gather, and unlike
+    ``window[rows][:, cols]`` (column-major, so every tile was transposed again for its PNG) row-major.
+    """
     height, width = window.shape[:2]
     same_rows = len(rows) == height and bool((rows == np.arange(height)).all())
     if same_rows and len(cols) == width and bool((cols == np.arange(width)).all()):
         return window
-    return window[rows][:, cols]  # rows, then columns: several times faster than one np.ix_ gather
+    return window.take(rows, axis=0).take(cols, axis=1)
 
 
 def read_resampled(mask: LazyImage, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
