@@ -63,6 +63,26 @@ def test_strip_sums_dense_and_sorted_paths_agree(monkeypatch: pytest.MonkeyPatch
     assert _strip_sums(np.zeros((3, 3), dtype=np.int64), 0) is None
 
 
+@pytest.mark.parametrize("lut", [True, False])  # dense bincounts, unique()
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.int64])
+def test_strip_sums_equal_their_definition(monkeypatch: pytest.MonkeyPatch, lut: bool, dtype: type) -> None:
+    """Blobs whose runs go on across row ends (same label at the end of a row and the start of the next)."""
+    if not lut:
+        monkeypatch.setattr(labelling, "LUT_LABELS", 1)
+    rng = np.random.default_rng(2)
+    strip = np.repeat(np.repeat(rng.integers(0, 9, (5, 4)), 3, 0), 5, 1)[:13, :19].astype(dtype)
+    if dtype != np.uint16:
+        strip[strip > 0] += 60_000  # labels beyond 16 bits
+    strip[2, -1] = strip[3, 0] = 7  # one label across a row end
+    found = _strip_sums(strip, 40)
+    assert found is not None
+    labels, area, sy, sx = found
+    assert labels.tolist() == sorted(set(strip[strip > 0].tolist()))
+    for k, label in enumerate(labels.tolist()):
+        rows, cols = np.nonzero(strip == label)
+        assert (area[k], sy[k], sx[k]) == (len(rows), (rows + 40).sum(), cols.sum())
+
+
 class _Chunked:
     """An array stored in chunks of ``step`` rows that records the rows each read decodes (as zarr does)."""
 
