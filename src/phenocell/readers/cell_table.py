@@ -229,7 +229,10 @@ def read_cell_table(
     markers = [c for c in frame.columns if regex.search(str(c))]
     for col in [c for c in (columns.region, columns.patient, columns.cluster) if c is not None]:
         text = frame[col].astype(str)
-        frame[col] = text.str.strip()
-        if log is not None:
-            log.note(col, "spaces", text, frame[col])
+        if any(v != v.strip() for v in text.unique()):  # few distinct names: strip rows only if one needs it
+            frame[col] = text.str.strip()
+            if log is not None:
+                log.note(col, "spaces", text, frame[col])
+        else:
+            frame[col] = text
     return CellTable(frame=frame, columns=columns, markers=markers)
