@@ -123,3 +123,16 @@ def test_cell_columns_index_like_lists() -> None:
     assert [c.tolist() for c in column] == [[0, 1], [], [2, 3, 4, 5]]
     with pytest.raises(IndexError):
         column[3]
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_slot_given_back_last_is_taken_first(shared: bool) -> None:
+    """A filler takes the most recently freed slot: the one whose pages the CPU's caches still hold."""
+    from phenocell.loaders.batch_slots import BatchSlots
+
+    slots = BatchSlots(tiles.tile_fields((4, 4)), 2, 4, shared=shared)
+    taken = [slots.take() for _ in range(4)]
+    assert sorted(taken) == [0, 1, 2, 3] and slots.take() is None  # type: ignore[type-var]
+    for slot in (2, 0, 3):
+        slots.give_back(slot)
+    assert [slots.take(), slots.take(), slots.take(), slots.take()] == [3, 0, 2, None]

@@ -18,7 +18,8 @@ batches) the filler falls back to a fresh buffer.
 
 Shared pools (for worker processes) live in an anonymous shared mapping that forked workers inherit; their
 free list is a pipe, whose write (main process) and read (worker) order the main process's last reads of a
-slot before a worker's next writes into it. Workers started another way (spawn, forkserver) do not share the
+slot before a worker's next writes into it; a worker takes the slot given back last (its pages are the
+likeliest to be in the CPU's caches). Workers started another way (spawn, forkserver) do not share the
 mapping: the pool pickles as ``None`` and their batches take torch's own path. A pool for one process (no
 workers) is private memory with a last-in-first-out free list, so a consumer that keeps one batch at a time
 alternates between two slots that stay in the CPU's cache.
@@ -133,14 +134,22 @@ class BatchSlots:
         return (_no_pool, ())
 
     def take(self) -> int | None:
-        """A free slot's number (now the caller's to fill), or None when every slot is in use."""
+        """The free slot given back last (now the caller's to fill), or None when every slot is in use.
+
+        The last one given back holds the batch read last, whose pages the CPU's caches are likeliest to
+        still hold (a batch written into a cold slot costs up to half as much again). A shared pool's pipe
+        is first in, first out: a filler reads every free number, keeps the newest and writes the others
+        back, oldest first.
+        """
         if not self.shared:
             return self._free.pop() if self._free else None
         try:
-            data = os.read(self._read, _SLOT_ID)
+            data = os.read(self._read, _SLOT_ID * self.count)
         except BlockingIOError:
             return None
-        return int.from_bytes(data, "little")
+        if len(data) > _SLOT_ID:
+            os.write(self._write, data[:-_SLOT_ID])
+        return int.from_bytes(data[-_SLOT_ID:], "little")
 
     def give_back(self, slot: int) -> None:
         """Mark ``slot`` free (when the last view of the batch in it is freed, or its filling failed)."""
