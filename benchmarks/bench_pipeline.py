@@ -20,10 +20,11 @@ Measures, on one split (tiles/s; ratios in brackets):
 6. the full pipeline (store DataLoader, shuffled, 2 workers → device → resize → frozen encoder) against
    encoder-only forward passes on tensors already on the device (target >= 0.9), and against the encoder
    with its input transform (tile-max scaling, resize to the encoder's input) on uint8 tiles already on the
-   device, which isolates what loading costs; runs taking turns, the best of ``--repeats`` each.
+   device, which isolates what loading costs; in ``--rounds`` rounds of the three taking turns: the best
+   of each, and the median of the rounds' ratios.
 
 Usage: python benchmarks/bench_pipeline.py [--data DIR] [--fovs 4] [--encoder test/vit-tiny] [--device auto]
-       [--loader-batch-sizes 16,128] [--repeats 3]
+       [--loader-batch-sizes 16,128] [--repeats 3] [--rounds 7] [--seconds 5]
 Without --data, a synthetic dataset of --fovs FoVs (1440 x 1920 mask px, H&E at 2x) is made and converted.
 """
 
@@ -34,6 +35,7 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -274,12 +276,23 @@ def loader_rate(
     return first, loaded, sliced, together
 
 
-def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> tuple[float, float, float]:
+class EncoderRates(NamedTuple):
+    """Best tiles/s of each, and the median over rounds of each round's ratio to encoder-only."""
+
+    encoder_only: float
+    transformed: float
+    pipeline: float
+    transformed_ratio: float
+    pipeline_ratio: float
+
+
+def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> EncoderRates:
     """Tiles/s of encoder-only forward passes, of the encoder with its input transform on tiles already in
     memory, and of the full pipeline feeding the same encoder.
 
-    The best of ``--repeats`` runs of each, taking turns (so all see the same machine load): the first two
-    for ``--seconds`` each, then one pass of the pipeline over the split.
+    ``--rounds`` rounds, each: the first two for ``--seconds`` each, then one pass of the pipeline over the
+    split. The best rate of each, and the median of the rounds' ratios: on a shared machine whose speed
+    drifts, a round's three runs see about the same machine, and the median ignores an odd round.
     """
     device = resolve_device(args.device)
     enc = build_encoder(args.encoder).to(device)
@@ -291,21 +304,26 @@ def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> tuple[float
     sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(1))
     kw = {"batch_size": args.batch_size, "workers": args.pipeline_workers, "pin_memory": pins_batches(device)}
     loader = make_loader(dataset, sampler=sampler, **kw)
-    encoder_only = transformed = pipeline = 0.0
+    rounds: list[tuple[float, float, float]] = []
     with torch.inference_mode():
         enc(x, spec)  # warm-up
         for _ in loader:  # start the workers (once per run, as benchmark run does)
             break
-        for _ in range(args.repeats):
-            encoder_only = max(encoder_only, _timed(lambda: enc(x, spec), args, device))
-            transformed = max(transformed, _timed(lambda: enc(to_input(images, size), spec), args, device))
+        for _ in range(args.rounds):
+            encoder_only = _timed(lambda: enc(x, spec), args, device)
+            transformed = _timed(lambda: enc(to_input(images, size), spec), args, device)
             start, n = time.perf_counter(), 0
             for batch in loader:
                 enc(to_input(batch["image"].to(device, non_blocking=True), size), spec)
                 n += len(batch["index"])
             _sync(device)
-            pipeline = max(pipeline, n / (time.perf_counter() - start))
-    return encoder_only, transformed, pipeline
+            rounds.append((encoder_only, transformed, n / (time.perf_counter() - start)))
+    best = [max(r[k] for r in rounds) for k in range(3)]
+    return EncoderRates(
+        *best,
+        statistics.median(r[1] / r[0] for r in rounds),
+        statistics.median(r[2] / r[0] for r in rounds),
+    )
 
 
 def _timed(step: Callable[[], object], args: argparse.Namespace, device: torch.device) -> float:
@@ -343,6 +361,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5.0, help="Duration of the encoder-only timing.")
     parser.add_argument("--repeats", type=int, default=3, help="Timed passes; the best is reported.")
     parser.add_argument("--pipeline-workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=7, help="Rounds of the encoder and pipeline timings.")
     parser.add_argument("--workdir", type=Path, default=None, help="Scratch folder (store, LMDB export).")
     return parser.parse_args()
 
@@ -419,16 +438,18 @@ def main() -> None:
                     f"raw memmap slicing per process, {readers} at once ({together.wall:.0f} tiles/s, "
                     f"{together.cpu:.0f} per CPU-s)",
                 )
-    encoder_only, transformed, full = encoder_rates(args, stored)
-    print(f"encoder-only forward ({args.encoder}): {encoder_only:.1f} tiles/s")
+    rates = encoder_rates(args, stored)
+    print(f"encoder-only forward ({args.encoder}): {rates.encoder_only:.1f} tiles/s (best of {args.rounds})")
     print(
         f"encoder with its input transform (tile max scaling, resize to {args.encoder}'s input) on tiles "
-        f"in memory: {transformed:.1f} tiles/s = {transformed / encoder_only:.2f}x encoder-only"
+        f"in memory: {rates.transformed:.1f} tiles/s = {rates.transformed / rates.encoder_only:.2f}x "
+        f"encoder-only (best of each; median of the rounds' ratios {rates.transformed_ratio:.2f}x)"
     )
     print(
         f"full pipeline (store, shuffled, {args.pipeline_workers} workers, resize, encoder): "
-        f"{full:.1f} tiles/s = {full / encoder_only:.2f}x encoder-only = "
-        f"{full / transformed:.2f}x the encoder with its input transform"
+        f"{rates.pipeline:.1f} tiles/s = {rates.pipeline / rates.encoder_only:.2f}x encoder-only = "
+        f"{rates.pipeline / rates.transformed:.2f}x the encoder with its input transform (best of each; "
+        f"median of the rounds' ratios to encoder-only {rates.pipeline_ratio:.2f}x)"
     )
     print(f"{_load()} at the end; scratch {work}")
 
