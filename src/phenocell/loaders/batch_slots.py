@@ -137,9 +137,9 @@ class BatchSlots:
         """The free slot given back last (now the caller's to fill), or None when every slot is in use.
 
         The last one given back holds the batch read last, whose pages the CPU's caches are likeliest to
-        still hold (a batch written into a cold slot costs up to half as much again). A shared pool's pipe
-        is first in, first out: a filler reads every free number, keeps the newest and writes the others
-        back, oldest first.
+        still hold (a batch copied into a cold slot costs up to half as much again). A shared pool's pipe is
+        first in, first out: a filler reads every free number, keeps the newest and writes the others back,
+        oldest first (another worker reading in that instant finds none and fills a fresh buffer).
         """
         if not self.shared:
             return self._free.pop() if self._free else None
