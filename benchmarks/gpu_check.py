@@ -189,9 +189,10 @@ def check_vit_l(ctx: Context) -> str:
     tiles = 2 if ctx.small else 32
     cfg = TrainConfig(batch_size=tiles, device=str(ctx.device)).resolved()
     batch = _batch(ctx, tiles)
-    head = build_head("unetr", enc.cfg.embed_dim, _classes(ctx), enc.cfg.patch_size).to(ctx.device)
+    classes = _classes(ctx)
+    head = build_head("unetr", enc.cfg.embed_dim, classes, enc.cfg.patch_size).to(ctx.device)
     pipe = Pipeline(enc, spec, ctx.device, precision, Augmenter("reference"))
-    loss_fn = ClassWeightedLoss(cfg, _classes(ctx))
+    loss_fn = ClassWeightedLoss(cfg, classes)
     optim = torch.optim.AdamW(head.parameters(), lr=cfg.lr)
     scaler = precision.scaler()
     step = lambda: train_step(head, batch, pipe, loss_fn, optim, scaler, cfg)  # noqa: E731

@@ -51,9 +51,8 @@ class TiffPixels:
     chunks: tuple[int, int]  # rows and columns of one chunk
     offsets: tuple[int, ...]  # per chunk, row-major
     bytecounts: tuple[int, ...]
-    decode: Callable[
-        ..., Any
-    ]  # tifffile's TiffPage.decode: (bytes, chunk index) -> (pixels, position, shape)
+    # tifffile's TiffPage.decode: (bytes, chunk index) -> (pixels, position, shape)
+    decode: Callable[..., Any]
     decode_args: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
