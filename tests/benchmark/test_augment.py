@@ -58,3 +58,16 @@ def test_reference_warps_keep_masks_label_maps_and_aligned() -> None:
     # where the (unjittered) warped image is clearly inside the square, the mask says class 7
     inside = img.mean(dim=1) > 0.9
     assert inside.any() and ((sem[inside] == 7) | (sem[inside] == 255)).float().mean() > 0.95
+
+
+def test_without_an_instance_map_image_and_semantic_get_the_same_warp_and_colour() -> None:
+    semantic = torch.randint(0, 15, (3, 48, 48), dtype=torch.uint8)
+    instance = torch.randint(0, 900, (3, 48, 48), dtype=torch.int32)
+    image = torch.rand(3, 3, 48, 48)
+    augmenter = Augmenter("reference")
+    torch.manual_seed(5)
+    img, sem, inst = augmenter(image, semantic, instance)
+    torch.manual_seed(5)
+    img_only, sem_only, none = augmenter(image, semantic, None)
+    assert none is None and inst is not None and not torch.equal(sem, semantic)
+    assert torch.equal(img, img_only) and torch.equal(sem, sem_only)

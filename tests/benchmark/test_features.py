@@ -113,3 +113,24 @@ def test_shrinking_tiles_equals_torch_antialiased_bicubic_of_the_scaled_tile() -
         assert got.shape == (shape[0], 3, size, size)
         assert torch.allclose(got, expected, atol=1e-6, rtol=0), (shape, size, (got - expected).abs().max())
         assert torch.allclose(to_input(scaled, size), expected, atol=1e-6, rtol=0)
+
+
+def test_live_pipeline_inputs_equal_the_cached_ones_exactly(dataset_dir: Path, tmp_path: Path) -> None:
+    """Without augmentation the live pipeline transforms a tile as the cache fill does (resize, scale)."""
+    from phenocell.benchmark.device import Precision
+    from phenocell.benchmark.evaluate import Pipeline
+
+    enc, spec = build_encoder("test/vit-tiny", small=True), FeatureSpec((1,))  # input 32 px: tiles shrink
+    index = load_index(dataset_dir, "base", "validation")
+    one_fov = index.subset({t.tile_id for t in index.tiles if t.fov == index.tiles[0].fov})
+    cache = TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir)
+    cache.fill(enc, one_fov, CPU)
+    assert index.tile_size != enc.cfg.input_size
+    pipe = Pipeline(enc, spec, CPU, Precision(None, "cpu"))
+    loader = make_loader(
+        TileDataset(one_fov, cache.reader()), batch_size=ENCODE_BATCH, workers=0, pin_memory=False
+    )
+    for batch in loader:
+        cached, _, _ = pipe.inputs(batch)
+        live, _, _ = pipe.inputs({k: v for k, v in batch.items() if k != "taps"})
+        assert torch.equal(live.taps[0], cached.taps[0]) and torch.equal(live.image, cached.image)

@@ -137,3 +137,19 @@ def test_constant_head_outputs_the_image_size(patch: int, size: int) -> None:
     assert out.shape == (2, 15, size, size)
     with pytest.raises(ValueError, match="expected 1 taps"):
         head(HeadInput(torch.rand(1, 3, size, size), [torch.randn(1, 32, grid, grid)] * 4))
+
+
+def test_a_head_that_reads_no_image_gives_the_same_logits_without_it() -> None:
+    torch.manual_seed(0)
+    image, taps = torch.rand(2, 3, 64, 64), [torch.randn(2, 32, 4, 4) for _ in range(4)]
+    for name in ("linear", "constant"):
+        assert not HEADS.get(name).reads_image
+        head = build_head(name, 32, 15, 16)
+        without = head(HeadInput(None, taps[-1:], input_size=64))
+        assert without.shape == (2, 15, 64, 64) and torch.equal(head(HeadInput(image, taps[-1:])), without)
+    for name in ("unetr", "unetr-compact"):
+        assert HEADS.get(name).reads_image
+        head = build_head(name, 32, 15, 16)
+        assert head(HeadInput(image, taps)).shape == (2, 15, 64, 64)
+        with pytest.raises(ValueError, match="reads the image"):
+            head(HeadInput(None, taps, input_size=64))

@@ -77,3 +77,41 @@ def test_supervised_baseline_freezes_its_encoder_only_when_asked(training: str) 
     model = build_hovernext(3, small=True, trainable=training == "trainable")
     assert all(p.requires_grad == (training == "trainable") for p in model.encoder.parameters())
     assert all(p.requires_grad for p in model.head.parameters())
+
+
+@pytest.mark.parametrize(
+    ("head", "augment", "train_fields"),
+    [
+        ("linear", "none", ("semantic",)),
+        ("linear", "flips", ("image", "semantic")),
+        ("unetr", "none", ("image", "semantic")),
+    ],
+)
+def test_loaders_bring_only_the_fields_the_pipeline_reads(
+    dataset_dir: Path, tmp_path: Path, head: str, augment: str, train_fields: tuple[str, ...]
+) -> None:
+    from phenocell.benchmark.run import _loaders
+
+    cfg = TrainConfig(steps=1, batch_size=3, warmup=0, workers=0, augment=augment).resolved(
+        reference_for("phenocell")
+    )
+    indexes = {s: load_index(dataset_dir, "base", s) for s in SPLITS}
+    counts = class_counts(indexes["train"])
+    device = torch.device("cpu")
+    kw = {"cfg": cfg, "reference": reference_for("phenocell"), "device": device, "head": head}
+    kw |= {"precision": resolve_precision("fp32", device), "weights": None, "cache_dir": tmp_path}
+    kw |= {"trust_remote_code": False, "small": False, "log": lambda _: None, "store": None}
+    model = build_model("test/vit-tiny", indexes, 15, counts, **kw)
+    loaders = _loaders(indexes, model, counts, cfg, False, None)
+    assert loaders["train"].dataset.fields == train_fields
+    image = ("image",) if head == "unetr" else ()
+    assert (
+        loaders["validation"].dataset.fields
+        == loaders["test"].dataset.fields
+        == (*image, "semantic", "instance")
+    )
+    inputs, semantic, instance = model.pipe.inputs(next(iter(loaders["train"])), augment=True)
+    side = indexes["train"].tile_size
+    assert instance is None and semantic.shape == (3, side, side)
+    assert (inputs.image is None) == ("image" not in train_fields)
+    assert model.module(inputs).shape == (3, 15, 128, 128)

@@ -144,3 +144,29 @@ def test_store_options_none_auto_without_room_and_dir_without_room(
 
 def test_store_size_per_tile_is_the_raw_arrays() -> None:
     assert tile_store.tile_bytes(224) == 224 * 224 * 3 + 224 * 224 + 224 * 224 * 2
+
+
+@pytest.mark.parametrize("fields", [("image",), ("semantic",), ("semantic", "instance")])
+def test_a_loader_reads_and_brings_only_the_fields_asked_for(
+    dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fields: tuple[str, ...]
+) -> None:
+    from phenocell.loaders import tiles
+
+    index = load_index(dataset_dir, "base", "train")
+    full = next(iter(make_loader(TileDataset(index), batch_size=5, workers=0, pin_memory=False)))
+    decoded: list[object] = []
+    real = tiles.decode_png
+    monkeypatch.setattr(tiles, "decode_png", lambda data, dtype: decoded.append(dtype) or real(data, dtype))
+    store = open_store(str(tmp_path), dataset_dir, _shards(index), progress=False)
+    for dataset, workers in (
+        (TileDataset(index, fields=fields), 0),
+        (TileDataset(index, store=store, fields=fields), 1),
+    ):
+        batch = next(iter(make_loader(dataset, batch_size=5, workers=workers, pin_memory=False)))
+        assert {"image", "semantic", "instance"} & set(batch) == set(fields)
+        for key in ("index", *fields):
+            assert batch[key].dtype == full[key].dtype and torch.equal(batch[key], full[key]), key
+        assert [c.tolist() for c in batch["cell_ids"]] == [c.tolist() for c in full["cell_ids"]]
+    assert len(decoded) == 5 * len(fields)  # the parquet path decodes no PNG it was not asked for
+    with pytest.raises(ValueError, match="unknown tile fields"):
+        TileDataset(index, fields=("image", "labels"))

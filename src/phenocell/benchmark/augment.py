@@ -78,16 +78,21 @@ class Augmenter(nn.Module):
             self.colour = KA.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.05, p=1.0)
 
     def forward(
-        self, image: torch.Tensor, semantic: torch.Tensor, instance: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Image (B, 3, H, W) float in [0, 1]; semantic / instance (B, H, W) integer maps, warped alike."""
+        self, image: torch.Tensor, semantic: torch.Tensor, instance: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Image (B, 3, H, W) float in [0, 1]; semantic / instance (B, H, W) integer maps, warped alike.
+
+        ``instance`` None (training reads no instance map): the image and semantic map get the same draws
+        as with one.
+        """
         if self.mode == "none":
             return image, semantic, instance
-        sem = semantic.unsqueeze(1).float()
-        inst = instance.unsqueeze(1).float()  # ids < 2**16 are exact in float32
+        maps = [semantic] if instance is None else [semantic, instance]
+        floats = [m.unsqueeze(1).float() for m in maps]  # instance ids < 2**16 are exact in float32
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Default grid_sample and affine_grid")
-            image, sem, inst = self.geometric(image, sem, inst)
+            image, *floats = self.geometric(image, *floats, data_keys=["input", *(["mask"] * len(maps))])
         if self.colour is not None:
             image = self.colour(image)
-        return image, sem.squeeze(1).round().to(semantic.dtype), inst.squeeze(1).round().to(instance.dtype)
+        warped = [f.squeeze(1).round().to(m.dtype) for f, m in zip(floats, maps, strict=True)]
+        return image, warped[0], warped[1] if instance is not None else None

@@ -36,6 +36,8 @@ class Pipeline:
     """Batch → (head input, semantic, instance) on ``device``: scaling, augmentation, resize, encoder, cache.
 
     ``image_scale`` is :func:`~phenocell.benchmark.features.scale_image`'s mode (the authors': ``tile_max``).
+    ``head_reads_image``: the head reads the normalised image (:attr:`HeadSpec.reads_image`); when it does
+    not and a batch brings cached features, the batch's image is not needed (:meth:`fields`) nor touched.
     """
 
     encoder: FrozenEncoder
@@ -44,22 +46,42 @@ class Pipeline:
     precision: Precision
     augmenter: Augmenter | None = None
     image_scale: str = "tile_max"
+    head_reads_image: bool = True
+
+    def fields(self, *, cached: bool, evaluation: bool) -> tuple[str, ...]:
+        """The tile fields a loader must bring for one split.
+
+        ``cached``: the split's features come from the token cache (never for augmented training);
+        ``evaluation``: the instance maps, which only the metrics read.
+        """
+        image = ("image",) if self.head_reads_image or not cached else ()
+        return (*image, "semantic", *(("instance",) if evaluation else ()))
 
     def inputs(
         self, batch: dict[str, Any], *, augment: bool = False
-    ) -> tuple[HeadInput, torch.Tensor, torch.Tensor]:
-        """Head input (normalised image at encoder size + grids), semantic and instance maps at tile size."""
-        image = scale_image(batch["image"].to(self.device, non_blocking=True), self.image_scale)
+    ) -> tuple[HeadInput, torch.Tensor, torch.Tensor | None]:
+        """Head input (normalised image at encoder size + grids), semantic and instance maps at tile size.
+
+        The instance map is None when the batch has none (training loaders leave it out). Without
+        augmentation the uint8 tile is resized before it is scaled (:func:`to_input`; the same values as
+        the other order, on a quarter of the pixels when the tile halves), as the token cache does.
+        """
         semantic = batch["semantic"].to(self.device, non_blocking=True)
-        instance = batch["instance"].to(self.device, non_blocking=True)
+        instance = batch["instance"].to(self.device, non_blocking=True) if "instance" in batch else None
         augmenter = self.augmenter if augment else None
         augmented = augmenter is not None and augmenter.mode != "none"
+        cached = "taps" in batch and not augmented
+        size = self.encoder.cfg.input_size
+        grids = [g.to(self.device, non_blocking=True).float() for g in batch["taps"]] if cached else []
+        if cached and not self.head_reads_image:
+            return HeadInput(None, grids, input_size=size), semantic, instance
+        image = batch["image"].to(self.device, non_blocking=True)
         if augmenter is not None and augmented:
-            image, semantic, instance = augmenter(image, semantic, instance)
-        x = to_input(image, self.encoder.cfg.input_size)
-        if "taps" in batch and not augmented:
-            grids = [g.to(self.device, non_blocking=True).float() for g in batch["taps"]]
+            scaled, semantic, instance = augmenter(scale_image(image, self.image_scale), semantic, instance)
+            x = to_input(scaled, size)
         else:
+            x = to_input(image, size, self.image_scale)
+        if not cached:
             grids = encode(self.encoder, x, self.spec, self.precision)
         normed = (x - self.encoder.mean) / self.encoder.std
         return HeadInput(normed, grids), semantic, instance
@@ -145,6 +167,8 @@ def evaluate(
     scores = SplitScores(index, classes)
     for batch in loader:
         inputs, semantic, instance = pipe.inputs(batch)
+        if instance is None:
+            raise ValueError("evaluation reads the tiles' instance maps: load them (fields 'instance')")
         probs = tile_logits(head, inputs, tuple(semantic.shape[-2:]), pipe.precision).softmax(dim=1)
         scores.add_batch(batch, probs, semantic, instance)
     head.train(was_training)

@@ -248,7 +248,7 @@ class TokenCache:
 
         sub = SplitIndex(index.root, index.family, index.split, tuple(tiles))
         store, workers = source
-        dataset = TileDataset(sub, store=store)
+        dataset = TileDataset(sub, store=store, fields=("image",))  # the encoder reads nothing else
         loader = make_loader(dataset, batch_size=ENCODE_BATCH, workers=workers, pin_memory=False)
         parts: list[list[torch.Tensor]] = [[] for _ in range(len(self.spec))]
         ids = [t.tile_id for t in tiles]

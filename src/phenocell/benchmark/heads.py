@@ -29,14 +29,34 @@ from phenocell.benchmark.registry import Registry
 
 @dataclass
 class HeadInput:
-    """Typed head input: ``image`` (B, 3, S, S) normalised; ``taps`` list of (B, C, g, g) grids."""
+    """Typed head input: ``image`` (B, 3, S, S) normalised; ``taps`` list of (B, C, g, g) grids.
 
-    image: torch.Tensor
+    A head that does not read the image (:attr:`HeadSpec.reads_image` false) may be given ``image=None``
+    and the encoder input side ``input_size`` instead: its logits come at :attr:`size` all the same.
+    """
+
+    image: torch.Tensor | None
     taps: list[torch.Tensor]
+    input_size: int | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(S, S): the side of the encoder input, where a head's logits come."""
+        if self.image is not None:
+            return (int(self.image.shape[-2]), int(self.image.shape[-1]))
+        if self.input_size is None:
+            raise ValueError("a head input without its image needs input_size")
+        return (self.input_size, self.input_size)
+
+    def pixels(self) -> torch.Tensor:
+        """The normalised image, for a head that reads it (an error when it was left out)."""
+        if self.image is None:
+            raise ValueError("this head reads the image, but the head input was made without it")
+        return self.image
 
     def check(self, n_taps: int) -> None:
-        """Ranks and counts: 4-D image, ``n_taps`` 4-D grids of equal shape."""
-        if self.image.ndim != 4 or self.image.shape[1] != 3:
+        """Ranks and counts: 4-D image (when given), ``n_taps`` 4-D grids of equal shape."""
+        if self.image is not None and (self.image.ndim != 4 or self.image.shape[1] != 3):
             raise ValueError(f"image must be (B, 3, H, W), got {tuple(self.image.shape)}")
         if len(self.taps) != n_taps or any(t.ndim != 4 for t in self.taps):
             raise ValueError(f"expected {n_taps} taps of rank 4, got {[tuple(t.shape) for t in self.taps]}")
@@ -55,7 +75,7 @@ class LinearHead(nn.Module):
         """(B, C, g, g) tokens → (B, K, g, g) logits → upsampled to (B, K, H, W)."""
         inputs.check(self.n_taps)
         logits = self.proj(inputs.taps[-1].float())
-        return F.interpolate(logits, size=inputs.image.shape[-2:], mode="bilinear", align_corners=False)
+        return F.interpolate(logits, size=inputs.size, mode="bilinear", align_corners=False)
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -119,7 +139,7 @@ class UNETRHead(nn.Module):
         x = self.stage3(torch.cat([self.skip3(z3), self.bottleneck(z4)], dim=1))  # (B, 256, 4g, 4g)
         x = self.stage2(torch.cat([self.skip2(z2), x], dim=1))  # (B, 128, 8g, 8g)
         x = self.stage1(torch.cat([self.skip1(z1), x], dim=1))  # (B, 64, 16g, 16g)
-        image = self.image_skip(inputs.image)  # (B, 64, H, W)
+        image = self.image_skip(inputs.pixels())  # (B, 64, H, W)
         if x.shape[-2:] != image.shape[-2:]:  # grid x16 is the image only for patch 16
             x = F.interpolate(x, size=image.shape[-2:], mode="bilinear", align_corners=False)
         return self.header(torch.cat([image, x], dim=1))
@@ -165,8 +185,9 @@ class CompactUNETRHead(nn.Module):
             x = self.fuse[level](torch.cat([x, self.lift[level](tap)], dim=1))  # same scale, channels halved
             x = self.ups[level](x)  # next scale: x2 spatial (the last one x1 for patch 8)
         # x: (B, c3, ug, ug), u = self.upsampling; resize explicitly to the image (ug != H for patch 14)
-        x = F.interpolate(x, size=inputs.image.shape[-2:], mode="bilinear", align_corners=False)
-        return self.out(torch.cat([x, self.skip(inputs.image)], dim=1))
+        image = inputs.pixels()
+        x = F.interpolate(x, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        return self.out(torch.cat([x, self.skip(image)], dim=1))
 
 
 class ConstantHead(nn.Module):
@@ -201,8 +222,8 @@ class ConstantHead(nn.Module):
         inputs.check(self.n_taps)
         x = self.blocks(self.proj(inputs.taps[-1].float()))
         logits = self.classify(x)
-        if logits.shape[-2:] != inputs.image.shape[-2:]:  # the last block overshoots for non-power-2 patches
-            logits = F.interpolate(logits, size=inputs.image.shape[-2:], mode="bilinear", align_corners=False)
+        if logits.shape[-2:] != inputs.size:  # the last block overshoots for non-power-2 patches
+            logits = F.interpolate(logits, size=inputs.size, mode="bilinear", align_corners=False)
         return logits
 
 
@@ -216,12 +237,16 @@ class HeadSpec:
             last_block``) or ``blocks`` (four blocks' outputs without the final norm, ``--unetr-taps``).
         summary: one line for ``phenocell benchmark heads``.
         departs_from: the authors' head this one replaces, recorded as a departure (``None``: not one).
+        reads_image: whether the head reads the normalised image (a UNETR's skip) besides the features;
+            when it does not, a run whose features come from the token cache neither loads nor resizes
+            the tiles' images.
     """
 
     build: Callable[[int, int, int], nn.Module]
     features: Literal["last", "blocks"]
     summary: str
     departs_from: str | None = None
+    reads_image: bool = False
 
 
 HEADS: Registry[HeadSpec] = Registry("head", namespaced=False)
@@ -236,13 +261,15 @@ def _linear() -> HeadSpec:
 @HEADS.register("unetr")
 def _unetr() -> HeadSpec:
     summary = "the authors' UNETR: CellViT-style decoder over the last four blocks and the image"
-    return HeadSpec(lambda d, k, p: UNETRHead(d, k), "blocks", summary)
+    return HeadSpec(lambda d, k, p: UNETRHead(d, k), "blocks", summary, reads_image=True)
 
 
 @HEADS.register("unetr-compact")
 def _unetr_compact() -> HeadSpec:
     summary = "our narrower UNETR decoder (a departure from the authors' unetr)"
-    return HeadSpec(lambda d, k, p: CompactUNETRHead(d, k, patch_size=p), "blocks", summary, "unetr")
+    return HeadSpec(
+        lambda d, k, p: CompactUNETRHead(d, k, patch_size=p), "blocks", summary, "unetr", reads_image=True
+    )
 
 
 @HEADS.register("constant")

@@ -23,7 +23,7 @@ from phenocell.benchmark.device import Precision
 from phenocell.benchmark.evaluate import Pipeline
 from phenocell.benchmark.features import TokenCache, resize_record
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder, build_encoder, feature_spec
-from phenocell.benchmark.heads import HeadInput, build_head
+from phenocell.benchmark.heads import HEADS, HeadInput, build_head
 from phenocell.benchmark.objective import ClassWeightedLoss
 from phenocell.benchmark.reference import SUPERVISED
 from phenocell.benchmark.supervised import FocalLoss, ImagePipeline, build_hovernext, model_record
@@ -121,7 +121,8 @@ def _head_model(
     torch.manual_seed(cfg.seed)
     head = build_head(kw["head"], enc.cfg.embed_dim, num_classes, enc.cfg.patch_size)
     module: nn.Module = EncoderAndHead(enc, head) if trainable else head
-    pipe = Pipeline(enc, spec, device, kw["precision"], Augmenter(cfg.augment), cfg.image_scale)
+    reads_image = HEADS.get(kw["head"]).reads_image
+    pipe = Pipeline(enc, spec, device, kw["precision"], Augmenter(cfg.augment), cfg.image_scale, reads_image)
     loss_fn = _loss(cfg, num_classes, train_counts, kw["reference"].loss)
     record = _encoder_record(enc)
     resize = resize_record(indexes["train"].tile_size, enc.cfg.input_size)

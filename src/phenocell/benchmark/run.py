@@ -71,8 +71,7 @@ def _store(cfg: TrainConfig, indexes: dict[str, SplitIndex], log: Any, progress:
 
 def _loaders(
     indexes: dict[str, SplitIndex],
-    cache: TokenCache | None,
-    cached: tuple[str, ...],
+    model: Model,
     train_counts: np.ndarray,
     cfg: TrainConfig,
     pin: bool,
@@ -80,10 +79,16 @@ def _loaders(
 ) -> dict[str, DataLoader[dict[str, Any]]]:
     """Training loader (weighted sampler, steps x batch draws) and in-order evaluation loaders.
 
-    Each loader's workers are persistent: started at its first batch, kept for every later evaluation.
+    Each loads only the tile fields the model's pipeline reads for it (no instance maps to train; no images
+    where a head that reads none gets its features from the token cache). Each loader's workers are
+    persistent: started at its first batch, kept for every later evaluation.
     """
-    reader = cache.reader() if cache is not None else None
-    sets = {s: TileDataset(i, reader if s in cached else None, store) for s, i in indexes.items()}
+    reader = model.cache.reader() if model.cache is not None else None
+    sets = {}
+    for s, index in indexes.items():
+        cached = s in model.cached
+        fields = model.pipe.fields(cached=cached, evaluation=s != "train")
+        sets[s] = TileDataset(index, reader if cached else None, store, fields=fields)
     kw = {"batch_size": cfg.schedule().batch_size, "workers": cfg.workers, "pin_memory": pin}
     loaders = {s: make_loader(sets[s], **kw) for s in ("validation", "test")}  # type: ignore[arg-type]
     loaders["train"] = make_loader(sets["train"], sampler=sampler_for(train_counts, cfg), **kw)  # type: ignore[arg-type]
@@ -154,7 +159,7 @@ def run_benchmark(
     kw |= {"store": store}
     model = build_model(encoder, indexes, num_classes, counts["train"], reference=reference, **kw)
     fill_seconds = time.perf_counter() - started
-    loaders = _loaders(indexes, model.cache, model.cached, counts["train"], cfg, pins_batches(device), store)
+    loaders = _loaders(indexes, model, counts["train"], cfg, pins_batches(device), store)
     val = (loaders["validation"], indexes["validation"])
     log(f"training on {device} ({precision.name}); results go to {_result_paths(out)}")
     fit = (model.module, loaders["train"], val, model.pipe, model.loss_fn, cfg)

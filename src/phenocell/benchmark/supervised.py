@@ -30,13 +30,17 @@ class ImagePipeline:
     augmenter: Augmenter | None = None
     image_scale: str = "tile_max"
 
+    def fields(self, *, cached: bool, evaluation: bool) -> tuple[str, ...]:
+        """The tile fields a loader must bring: the image and semantic map; the instance map to evaluate."""
+        return ("image", "semantic", *(("instance",) if evaluation else ()))
+
     def inputs(
         self, batch: dict[str, Any], *, augment: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The model input is the tile itself; masks are warped with it."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The model input is the tile itself; masks are warped with it (no instance map: None)."""
         image = scale_image(batch["image"].to(self.device, non_blocking=True), self.image_scale)
         semantic = batch["semantic"].to(self.device, non_blocking=True)
-        instance = batch["instance"].to(self.device, non_blocking=True)
+        instance = batch["instance"].to(self.device, non_blocking=True) if "instance" in batch else None
         if augment and self.augmenter is not None:
             image, semantic, instance = self.augmenter(image, semantic, instance)
         return image, semantic, instance

@@ -143,6 +143,7 @@ class _Shard:
         self.image = self.maps["image"].array
         self.semantic = self.maps["semantic"].array
         self.instance = self.maps["instance"].array
+        self.arrays = {name: self.maps[name].array for name in TILE_ARRAYS}
         self.cells = np.ascontiguousarray(np.load(folder / "cells.npy").T)  # (3, M): one row per field
         self.offsets: list[int] = np.load(folder / "cell_offsets.npy").tolist()
         self.first: list[int] = np.load(folder / "row_groups.npy").tolist()
@@ -181,20 +182,22 @@ class StoreReader:
     def read(self, refs: Sequence[Any], out: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
         """Tiles of ``refs`` (``TileRef``s: shard, group, row) stacked, in order, and their cells.
 
-        ``out``: arrays to fill (``image`` (n, 3, T, T) uint8, ``semantic`` (n, T, T) uint8, ``instance``
-        (n, T, T) int32), e.g. a batch slot; allocated here when not given. Returns them with ``cells``, the
-        (3, M) int64 table of the batch's cells (rows: instance id, cell id, label), tile after tile, and
-        ``cell_bounds``: n + 1 ints, tile k's cells are columns ``cell_bounds[k]:cell_bounds[k + 1]``.
+        ``out``: arrays to fill, e.g. a batch slot: some of ``image`` (n, 3, T, T) uint8, ``semantic``
+        (n, T, T) uint8 and ``instance`` (n, T, T) int32; only those are read (other keys are left alone).
+        Without ``out`` all three are allocated here. Returns them with ``cells``, the (3, M) int64 table of
+        the batch's cells (rows: instance id, cell id, label), tile after tile, and ``cell_bounds``: n + 1
+        ints, tile k's cells are columns ``cell_bounds[k]:cell_bounds[k + 1]``.
         """
         n = len(refs)
+        given = [out[name] for name in TILE_ARRAYS if name in out] if out is not None else []
+        side = tuple(given[0].shape[-2:]) if given else self.tile_shape(refs[0].shard)
         if out is None:
-            side = self.tile_shape(refs[0].shard)
             out = {
                 "image": np.empty((n, 3, *side), np.uint8),
                 "semantic": np.empty((n, *side), np.uint8),
                 "instance": np.empty((n, *side), np.int32),
             }
-        image, semantic, instance = out["image"], out["semantic"], out["instance"]
+        fields = [(out[name], name) for name in TILE_ARRAYS if name in out]
         cells: list[np.ndarray] = []
         bounds = [0]
         checked: set[str] = set()
@@ -202,20 +205,19 @@ class StoreReader:
         for k, ref in enumerate(refs):
             mapped = self._open.get(ref.shard) or self.shard(ref.shard)
             if ref.shard not in checked:
-                if mapped.semantic.shape[1:] != semantic.shape[1:]:
-                    raise _mixed_sizes(ref.shard, mapped.semantic.shape[1:], semantic.shape[1:])
+                if mapped.semantic.shape[1:] != side:
+                    raise _mixed_sizes(ref.shard, mapped.semantic.shape[1:], side)
                 checked.add(ref.shard)
             row = mapped.first[ref.group] + ref.row
-            image[k] = mapped.image[row]
-            semantic[k] = mapped.semantic[row]
-            instance[k] = mapped.instance[row]  # uint16 → int32 in the same pass
+            for array, name in fields:
+                array[k] = mapped.arrays[name][row]  # instance: uint16 → int32 in the same pass
             start, stop = mapped.offsets[row], mapped.offsets[row + 1]
             cells.append(mapped.cells[:, start:stop])
             bounds.append(bounds[-1] + stop - start)
             if not mapped.touched[row]:
                 mapped.touched[row] = 1
                 fresh += 1
-        self._mapped += fresh * tile_bytes(semantic.shape[-1])
+        self._mapped += fresh * tile_bytes(side[-1])
         if self._mapped > RELEASE_BYTES:
             self.release()
         return {**out, "cells": np.concatenate(cells, axis=1), "cell_bounds": bounds}

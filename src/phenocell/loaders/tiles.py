@@ -40,6 +40,7 @@ from phenocell.loaders.split_index import (
 
 __all__ = [
     "INDEX_COLUMNS",
+    "PIXELS",
     "VALID",
     "SplitIndex",
     "TileDataset",
@@ -54,10 +55,11 @@ __all__ = [
     "split_shards",
 ]
 
-COLUMNS = [
-    "image",
-    "semantic_mask",
-    "instance_mask",
+#: The pixel fields of a tile, in batch order: what a :class:`TileDataset` reads unless told fewer.
+PIXELS = ("image", "semantic", "instance")
+#: Each pixel field's parquet column (PNG bytes).
+PNG_COLUMNS = {"image": "image", "semantic": "semantic_mask", "instance": "instance_mask"}
+CELL_COLUMNS = [
     "cells.list.element.instance_id",
     "cells.list.element.cell_id",
     "cells.list.element.label",
@@ -79,10 +81,20 @@ class TileDataset(Dataset[dict[str, Any]]):
     With a tile store reader (:mod:`phenocell.loaders.tile_store`) tiles are copied out of its memory
     maps instead of decoded from the shards, and :meth:`__getitems__` reads a whole batch per call (the
     DataLoader then hands one already-stacked batch per worker message to :func:`collate`).
+
+    ``fields``: the pixel fields (of :data:`PIXELS`) its items and batches carry; a consumer that needs
+    fewer (a token-cache fill reads images only, training no instance map) reads, decodes and moves only
+    those. ``index`` and the cell tables are always there.
     """
 
-    def __init__(self, index: SplitIndex, cache: Any = None, store: Any = None) -> None:
+    def __init__(
+        self, index: SplitIndex, cache: Any = None, store: Any = None, fields: tuple[str, ...] = PIXELS
+    ) -> None:
+        unknown = [f for f in fields if f not in PIXELS]
+        if unknown:
+            raise ValueError(f"unknown tile fields {unknown}: expected some of {list(PIXELS)}")
         self.index, self.cache, self.store = index, cache, store
+        self.fields = tuple(f for f in PIXELS if f in fields)
         self.slots: BatchSlots | None = None
         self._groups: OrderedDict[tuple[str, int], pa.Table] = OrderedDict()
         self._files: OrderedDict[str, pq.ParquetFile] = OrderedDict()
@@ -114,7 +126,8 @@ class TileDataset(Dataset[dict[str, Any]]):
         if key not in self._groups:
             if len(self._groups) >= LRU_GROUPS:
                 self._groups.popitem(last=False)
-            self._groups[key] = self._file(shard).read_row_group(group, columns=COLUMNS)
+            columns = [PNG_COLUMNS[f] for f in self.fields] + CELL_COLUMNS
+            self._groups[key] = self._file(shard).read_row_group(group, columns=columns)
         self._groups.move_to_end(key)
         return self._groups[key]
 
@@ -141,7 +154,7 @@ class TileDataset(Dataset[dict[str, Any]]):
         return SlotBatch(slots.key, slot, n, batch, _cell_columns)  # pickled: the cells, taps, slot number
 
     def _read(self, indices: list[int], out: dict[str, np.ndarray] | None) -> dict[str, Any]:
-        """Store tiles into ``out`` (the fields of :func:`tile_fields`), else into new tensors (returned).
+        """Store tiles into ``out`` (:func:`tile_fields` of ``fields``), else into new tensors (returned).
 
         Returns the new tensors (none when ``out`` is given), ``cells`` and ``cell_bounds`` (see
         :meth:`~phenocell.loaders.tile_store.StoreReader.read`) and the cached ``taps``.
@@ -149,7 +162,8 @@ class TileDataset(Dataset[dict[str, Any]]):
         refs = [self.index.tiles[i] for i in indices]
         batch: dict[str, Any] = {}
         if out is None:
-            batch = _batch_tensors(tile_fields(self.store.tile_shape(refs[0].shard)), len(refs))
+            side = self.store.tile_shape(refs[0].shard)
+            batch = _batch_tensors(tile_fields(side, self.fields), len(refs))
             out = {k: v.numpy() for k, v in batch.items()}
         out["index"][:] = indices
         read = self.store.read(refs, out)
@@ -163,41 +177,42 @@ class TileDataset(Dataset[dict[str, Any]]):
         """One tile: uint8 image (3, T, T), semantic (T, T) uint8, instance (T, T) int32 and cell tables."""
         if self.store is not None:
             batch = _cell_columns(self._read([i], None))
-            item = {k: v[0] for k, v in batch.items() if k != "taps"}
-            item["index"] = i
+            stored = {k: v[0] for k, v in batch.items() if k != "taps"}
+            stored["index"] = i
             if "taps" in batch:
-                item["taps"] = [t[0] for t in batch["taps"]]
-            return item
+                stored["taps"] = [t[0] for t in batch["taps"]]
+            return stored
         ref = self.index.tiles[i]
         table = self._group(ref.shard, ref.group)
-        image = decode_png(table.column("image")[ref.row]["bytes"].as_py(), np.dtype(np.uint8))
         cells = table.column("cells")[ref.row].values
-        item = {
-            "index": i,
-            "image": torch.from_numpy(np.ascontiguousarray(image[..., :3].transpose(2, 0, 1))),
-            "semantic": torch.from_numpy(
-                decode_png(table.column("semantic_mask")[ref.row]["bytes"].as_py(), np.dtype(np.uint8))
-            ),
-            "instance": torch.from_numpy(
-                decode_png(table.column("instance_mask")[ref.row]["bytes"].as_py(), np.dtype(np.int32))
-            ),
-            "cell_instance": np.asarray(cells.field("instance_id"), dtype=np.int64),
-            "cell_ids": np.asarray(cells.field("cell_id"), dtype=np.int64),
-            "cell_labels": np.asarray(cells.field("label"), dtype=np.int64),
-        }
+        item: dict[str, Any] = {"index": i}
+        for field in self.fields:
+            png = table.column(PNG_COLUMNS[field])[ref.row]["bytes"].as_py()
+            if field == "image":
+                image = decode_png(png, np.dtype(np.uint8))
+                item[field] = torch.from_numpy(np.ascontiguousarray(image[..., :3].transpose(2, 0, 1)))
+            else:
+                item[field] = torch.from_numpy(decode_png(png, np.dtype(_DTYPES[field])))
+        item["cell_instance"] = np.asarray(cells.field("instance_id"), dtype=np.int64)
+        item["cell_ids"] = np.asarray(cells.field("cell_id"), dtype=np.int64)
+        item["cell_labels"] = np.asarray(cells.field("label"), dtype=np.int64)
         if self.cache is not None:
             item["taps"] = self.cache.read(ref)
         return item
 
 
-def tile_fields(side: tuple[int, ...]) -> Fields:
-    """The tensor fields of a store batch of tiles of shape ``side`` (T, T): shape per tile and dtype."""
-    return {
-        "index": ((), np.dtype(np.int64)),
-        "image": ((3, *side), np.dtype(np.uint8)),
-        "semantic": (side, np.dtype(np.uint8)),
-        "instance": (side, np.dtype(np.int32)),
-    }
+_DTYPES = {"image": np.uint8, "semantic": np.uint8, "instance": np.int32}
+
+
+def tile_fields(side: tuple[int, ...], fields: tuple[str, ...] = PIXELS) -> Fields:
+    """The tensor fields of a store batch of tiles of shape ``side`` (T, T): shape per tile and dtype.
+
+    ``index`` and the pixel ``fields`` (image (3, T, T) uint8, semantic uint8, instance int32).
+    """
+    out: Fields = {"index": ((), np.dtype(np.int64))}
+    for field in (f for f in PIXELS if f in fields):
+        out[field] = ((3, *side) if field == "image" else side, np.dtype(_DTYPES[field]))
+    return out
 
 
 def _batch_tensors(fields: Fields, n: int) -> dict[str, torch.Tensor]:
@@ -270,12 +285,9 @@ def collate(items: list[dict[str, Any]] | dict[str, Any] | SlotBatch) -> Any:
     """Stack the tensors; keep the per-tile cell tables as lists (a batch already stacked passes through)."""
     if isinstance(items, dict | SlotBatch):
         return items
-    out: dict[str, Any] = {
-        "index": torch.tensor([it["index"] for it in items]),
-        "image": _stack([it["image"] for it in items]),
-        "semantic": _stack([it["semantic"] for it in items]),
-        "instance": _stack([it["instance"] for it in items]),
-    }
+    out: dict[str, Any] = {"index": torch.tensor([it["index"] for it in items])}
+    for field in (f for f in PIXELS if f in items[0]):
+        out[field] = _stack([it[field] for it in items])
     for key in ("cell_instance", "cell_ids", "cell_labels"):
         out[key] = [it[key] for it in items]
     if "taps" in items[0]:
@@ -300,7 +312,8 @@ def make_loader(
     """
     if dataset.store is not None and len(dataset):
         side = dataset.store.tile_shape(dataset.index.tiles[0].shard)
-        slots = BatchSlots(tile_fields(side), batch_size, workers * PREFETCH + 3, shared=workers > 0)
+        fields = tile_fields(side, dataset.fields)
+        slots = BatchSlots(fields, batch_size, workers * PREFETCH + 3, shared=workers > 0)
         dataset = dataset.with_slots(slots)
     return DataLoader(
         dataset,

@@ -121,7 +121,7 @@ def build_source(
     ).to(device)
     spec = feature_spec(enc.cfg, "linear", linear_input="final_norm", unetr_taps="last4")
     precision = resolve_precision("auto", device)  # benchmark run's default: one cache serves both
-    pipe = Pipeline(enc, spec, device, precision)
+    pipe = Pipeline(enc, spec, device, precision, head_reads_image=False)  # cell embeddings read the grids
     cache_dir = kw.get("cache_dir")
     cache = TokenCache(cache_dir, enc, index.tile_size, spec, index.root, precision) if cache_dir else None
     record = {"weights_id": enc.weights_id, "features": spec.key(), "embed_dim": enc.cfg.embed_dim}
