@@ -17,14 +17,16 @@ Measures, on one split (tiles/s; ratios in brackets):
    floor), runs of the two taking turns so both see the same machine load (target >= 0.9); and the same per
    CPU second, with the CPU of the main process and its workers together; with 2 workers also against raw
    slicing in 2 processes at once (what two readers get from the machine's shared cores and memory);
-6. the full pipeline (store DataLoader, shuffled, 2 workers → device → resize → frozen encoder) against
-   encoder-only forward passes on tensors already on the device (target >= 0.9), and against the encoder
-   with its input transform (tile-max scaling, resize to the encoder's input) on uint8 tiles already on the
-   device, which isolates what loading costs; in ``--rounds`` rounds of the three taking turns: the best
-   of each, and the median of the rounds' ratios.
+6. the full pipelines (store DataLoader, shuffled, 2 workers → device → resize → frozen encoder), loading
+   what the token-cache fill loads (images) and what live training without augmentation loads (images and
+   semantic maps), against encoder-only forward passes on tensors already on the device (target >= 0.9),
+   and against the encoder with its input transform (tile-max scaling, resize to the encoder's input) on
+   uint8 tiles already on the device, which isolates what loading costs; in ``--rounds`` short rounds of
+   them all taking turns (this machine's speed drifts by 15 % within seconds): the best of each, and the
+   median of the rounds' ratios. ``--only pipeline`` times just these.
 
 Usage: python benchmarks/bench_pipeline.py [--data DIR] [--fovs 4] [--encoder test/vit-tiny] [--device auto]
-       [--loader-batch-sizes 16,128] [--repeats 3] [--rounds 7] [--seconds 5]
+       [--loader-batch-sizes 16,128] [--repeats 3] [--rounds 21] [--seconds 1] [--only all|pipeline]
 Without --data, a synthetic dataset of --fovs FoVs (1440 x 1920 mask px, H&E at 2x) is made and converted.
 """
 
@@ -276,23 +278,30 @@ def loader_rate(
     return first, loaded, sliced, together
 
 
+#: The full pipelines timed against encoder-only: name → the tile fields their loader brings.
+PIPELINES = {
+    "token-cache fill (images only)": ("image",),
+    "live training, no augmentation (image + semantic map)": ("image", "semantic"),
+}
+
+
 class EncoderRates(NamedTuple):
     """Best tiles/s of each, and the median over rounds of each round's ratio to encoder-only."""
 
     encoder_only: float
     transformed: float
-    pipeline: float
+    pipelines: dict[str, float]
     transformed_ratio: float
-    pipeline_ratio: float
+    pipeline_ratios: dict[str, float]
 
 
 def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> EncoderRates:
     """Tiles/s of encoder-only forward passes, of the encoder with its input transform on tiles already in
-    memory, and of the full pipeline feeding the same encoder.
+    memory, and of each full pipeline of :data:`PIPELINES` feeding the same encoder.
 
-    ``--rounds`` rounds, each: the first two for ``--seconds`` each, then one pass of the pipeline over the
-    split. The best rate of each, and the median of the rounds' ratios: on a shared machine whose speed
-    drifts, a round's three runs see about the same machine, and the median ignores an odd round.
+    ``--rounds`` rounds, each: the first two for ``--seconds`` each, then one pass of each pipeline over
+    the split. The best rate of each, and the median of the rounds' ratios: on a shared machine whose speed
+    drifts, a round's runs see about the same machine, and the median ignores an odd round.
     """
     device = resolve_device(args.device)
     enc = build_encoder(args.encoder).to(device)
@@ -301,28 +310,39 @@ def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> EncoderRate
     x = torch.rand(args.batch_size, 3, size, size, device=device)
     tiles = TileDataset(dataset.index, store=dataset.store).__getitems__(list(range(args.batch_size)))
     images = tiles["image"].to(device)  # uint8 tiles as the loader gives them, already on the device
-    sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(1))
     kw = {"batch_size": args.batch_size, "workers": args.pipeline_workers, "pin_memory": pins_batches(device)}
-    loader = make_loader(dataset, sampler=sampler, **kw)
-    rounds: list[tuple[float, float, float]] = []
+    loaders = {
+        name: make_loader(
+            TileDataset(dataset.index, store=dataset.store, fields=fields),
+            sampler=RandomSampler(dataset, generator=torch.Generator().manual_seed(1)),
+            **kw,
+        )
+        for name, fields in PIPELINES.items()
+    }
+    rounds: list[tuple[float, float, dict[str, float]]] = []
     with torch.inference_mode():
         enc(x, spec)  # warm-up
-        for _ in loader:  # start the workers (once per run, as benchmark run does)
-            break
+        for loader in loaders.values():  # start the workers (once per run, as benchmark run does)
+            for _ in loader:
+                break
         for _ in range(args.rounds):
             encoder_only = _timed(lambda: enc(x, spec), args, device)
             transformed = _timed(lambda: enc(to_input(images, size), spec), args, device)
-            start, n = time.perf_counter(), 0
-            for batch in loader:
-                enc(to_input(batch["image"].to(device, non_blocking=True), size), spec)
-                n += len(batch["index"])
-            _sync(device)
-            rounds.append((encoder_only, transformed, n / (time.perf_counter() - start)))
-    best = [max(r[k] for r in rounds) for k in range(3)]
+            piped = {}
+            for name, loader in loaders.items():
+                start, n = time.perf_counter(), 0
+                for batch in loader:
+                    enc(to_input(batch["image"].to(device, non_blocking=True), size), spec)
+                    n += len(batch["index"])
+                _sync(device)
+                piped[name] = n / (time.perf_counter() - start)
+            rounds.append((encoder_only, transformed, piped))
     return EncoderRates(
-        *best,
+        max(r[0] for r in rounds),
+        max(r[1] for r in rounds),
+        {name: max(r[2][name] for r in rounds) for name in PIPELINES},
         statistics.median(r[1] / r[0] for r in rounds),
-        statistics.median(r[2] / r[0] for r in rounds),
+        {name: statistics.median(r[2][name] / r[0] for r in rounds) for name in PIPELINES},
     )
 
 
@@ -358,10 +378,15 @@ def _parse() -> argparse.Namespace:
         default="16,128",
         help="Batch sizes of the DataLoader figures (128: the reference protocol's training batch).",
     )
-    parser.add_argument("--seconds", type=float, default=5.0, help="Duration of the encoder-only timing.")
+    parser.add_argument(
+        "--seconds", type=float, default=1.0, help="Duration of each round's encoder-only timing."
+    )
     parser.add_argument("--repeats", type=int, default=3, help="Timed passes; the best is reported.")
     parser.add_argument("--pipeline-workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=7, help="Rounds of the encoder and pipeline timings.")
+    parser.add_argument("--rounds", type=int, default=21, help="Rounds of the encoder and pipeline timings.")
+    parser.add_argument(
+        "--only", choices=("all", "pipeline"), default="all", help="pipeline: only the encoder figures (6)."
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="Scratch folder (store, LMDB export).")
     return parser.parse_args()
 
@@ -407,6 +432,12 @@ def main() -> None:
     index = load_index(data, args.family, args.split)
     print(f"{len(index)} tiles of {index.tile_size} px ({args.family}/{args.split}), {os.cpu_count()} CPUs, "
           f"torch threads {torch.get_num_threads()}, {_load()}")  # fmt: skip
+    if args.only == "pipeline":
+        shards = {t.shard: t.size for t in index.tiles}
+        reader = open_store(str(work / "store"), index.root, shards, log=lambda _: None, progress=False)
+        _encoder_figures(args, TileDataset(index, store=reader))
+        print(f"{_load()} at the end; scratch {work}")
+        return
     raw = raw_decode_rate(index, args.repeats)
     _line("raw PNG decode (image + 2 masks, bytes in memory, 1 process)", raw, raw, "raw decode")
     shuffled = [int(i) for i in np.random.default_rng(0).permutation(len(index))]
@@ -438,6 +469,11 @@ def main() -> None:
                     f"raw memmap slicing per process, {readers} at once ({together.wall:.0f} tiles/s, "
                     f"{together.cpu:.0f} per CPU-s)",
                 )
+    _encoder_figures(args, stored)
+    print(f"{_load()} at the end; scratch {work}")
+
+
+def _encoder_figures(args: argparse.Namespace, stored: TileDataset) -> None:
     rates = encoder_rates(args, stored)
     print(f"encoder-only forward ({args.encoder}): {rates.encoder_only:.1f} tiles/s (best of {args.rounds})")
     print(
@@ -445,13 +481,13 @@ def main() -> None:
         f"in memory: {rates.transformed:.1f} tiles/s = {rates.transformed / rates.encoder_only:.2f}x "
         f"encoder-only (best of each; median of the rounds' ratios {rates.transformed_ratio:.2f}x)"
     )
-    print(
-        f"full pipeline (store, shuffled, {args.pipeline_workers} workers, resize, encoder): "
-        f"{rates.pipeline:.1f} tiles/s = {rates.pipeline / rates.encoder_only:.2f}x encoder-only = "
-        f"{rates.pipeline / rates.transformed:.2f}x the encoder with its input transform (best of each; "
-        f"median of the rounds' ratios to encoder-only {rates.pipeline_ratio:.2f}x)"
-    )
-    print(f"{_load()} at the end; scratch {work}")
+    for name, rate in rates.pipelines.items():
+        print(
+            f"full pipeline, {name} (store, shuffled, {args.pipeline_workers} workers, resize, encoder): "
+            f"{rate:.1f} tiles/s = {rate / rates.encoder_only:.2f}x encoder-only = "
+            f"{rate / rates.transformed:.2f}x the encoder with its input transform (best of each; "
+            f"median of the rounds' ratios to encoder-only {rates.pipeline_ratios[name]:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ from phenocell.loaders.tiles import SplitIndex, TileDataset, TileRef, make_loade
 from phenocell.manifest import Manifest
 
 ENCODE_BATCH = 16
-#: 4: the precision joins the key; 5: image scaling and resize join it; 6: the CPU resizes by bands
-CACHE_FORMAT = 6
+#: 4: the precision joins the key; 5: image scaling and resize join it; 6: the CPU resizes by bands;
+#: 7: rows first, in other bands (float rounding differs)
+CACHE_FORMAT = 7
 #: How a tile whose side differs from the encoder input is resized (the authors' MUSK resize is bicubic).
 RESIZE_MODE = "bicubic"
 
@@ -76,38 +77,47 @@ def to_input(images: torch.Tensor, size: int, scale: str = "tile_max") -> torch.
     """
     if images.dtype != torch.uint8:
         return resize(images.float(), size)
-    return resize(images.float(), size).div_(_divisor(images, scale))
+    divisor = _divisor(images, scale)
+    if images.shape[-2:] == (size, size):
+        return images.float().div_(divisor)
+    return resize(images, size).div_(divisor)
 
 
 def resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Float images (..., H, W) → (..., size, size), bicubic, antialiased when shrinking; same size: ``x``.
+    """Images (..., H, W), float or uint8 → floats (..., size, size), bicubic, antialiased when shrinking.
 
-    On CUDA torch's ``interpolate`` kernel. On the CPU the same resize as two banded matrix products (columns,
-    then rows), whose weights are torch's own (its kernel applied to an identity matrix), so the result
-    equals ``interpolate``'s up to float rounding (a few 1e-7 on [0, 1] images) at about a third of its
-    time: torch's antialiased CPU kernel is as slow as a frozen tiny encoder's forward pass.
+    Same size: ``x`` as floats. On CUDA torch's ``interpolate`` kernel. On the CPU the same resize as
+    banded matrix products (rows, then columns), whose weights are torch's own (its kernel applied to an
+    identity matrix), so the result equals ``interpolate``'s up to float rounding (a few 1e-7 on [0, 1]
+    images) at about a quarter of its time: torch's antialiased CPU kernel is as slow as a frozen tiny
+    encoder's forward pass. uint8 rows are converted to floats a band at a time, where they are read (a
+    whole batch of float tiles would go through memory twice more).
     """
     height, width = x.shape[-2:]
     if height == size and width == size:
-        return x
-    shrink = size < width
+        return x.float()
+    shrink = size < width  # one flag for both axes, as interpolate's antialias (its bicubic differs with it)
     if kernel_resize(x.device):
-        return F.interpolate(x, size=(size, size), mode=RESIZE_MODE, antialias=shrink, align_corners=False)
-    columns = x.new_empty((*x.shape[:-1], size))
-    for lo, hi, start, w in _bands(width, size, shrink):
-        columns[..., start : start + w.shape[1]] = x[..., lo:hi] @ w
-    out = x.new_empty((*x.shape[:-2], size, size))  # contiguous: the encoder's convolution is slower on views
-    for lo, hi, start, w in _bands(height, size, shrink):
-        out[..., start : start + w.shape[1], :] = w.T @ columns[..., lo:hi, :]
+        return F.interpolate(
+            x.float(), size=(size, size), mode=RESIZE_MODE, antialias=shrink, align_corners=False
+        )
+    rows = torch.empty((*x.shape[:-2], size, width), dtype=torch.float32, device=x.device)
+    for lo, hi, start, w in _bands(height, size, shrink, ROW_BAND):
+        rows[..., start : start + w.shape[1], :] = w.T @ x[..., lo:hi, :].float()
+    out = torch.empty((*x.shape[:-2], size, size), dtype=torch.float32, device=x.device)
+    for lo, hi, start, w in _bands(width, size, shrink, COLUMN_BAND):
+        out[..., start : start + w.shape[1]] = rows[..., lo:hi] @ w
     return out
 
 
-BAND_OUTPUTS = 32  # output pixels per band of the CPU resize (fewest multiply-adds for the least overhead)
+#: Output pixels per band of the CPU resize, rows then columns (measured: fewest multiply-adds for the
+#: least overhead on 256 → 128 px batches of 16 tiles).
+ROW_BAND, COLUMN_BAND = 8, 16
 
 
 @functools.lru_cache(maxsize=16)
-def _bands(source: int, size: int, antialias: bool) -> list[tuple[int, int, int, torch.Tensor]]:
-    """The resize of ``source`` pixels to ``size`` as bands, one per run of :data:`BAND_OUTPUTS` outputs.
+def _bands(source: int, size: int, antialias: bool, outputs: int) -> list[tuple[int, int, int, torch.Tensor]]:
+    """The resize of ``source`` pixels to ``size`` as bands, one per run of ``outputs`` output pixels.
 
     A band: (first input, end input, first output, weights (inputs, outputs)), restricted to the inputs read.
 
@@ -119,8 +129,8 @@ def _bands(source: int, size: int, antialias: bool) -> list[tuple[int, int, int,
         weights = F.interpolate(eye, (source, size), mode=RESIZE_MODE, antialias=antialias)
     matrix = weights[0, 0]
     bands = []
-    for start in range(0, size, BAND_OUTPUTS):
-        block = matrix[:, start : start + BAND_OUTPUTS]
+    for start in range(0, size, outputs):
+        block = matrix[:, start : start + outputs]
         used = block.ne(0).any(dim=1).nonzero().flatten()
         lo, hi = int(used.min()), int(used.max()) + 1
         bands.append((lo, hi, start, block[lo:hi].contiguous()))
