@@ -233,3 +233,13 @@ def test_split_scores_refuse_probabilities_of_another_class_count() -> None:
     index, batch, probs, semantic, instance = _two_cell_tile(7)
     with pytest.raises(ValueError, match=r"expected probabilities \(B, 15, H, W\), got \(1, 7, 8, 8\)"):
         SplitScores(index, 15).add_batch(batch, probs, semantic, instance)
+
+
+def test_a_pixel_whose_classes_tie_goes_to_the_first_of_them() -> None:
+    index, batch, probs, semantic, instance = _two_cell_tile(6)
+    probs[0, :, 4:, :4] = 0.0
+    probs[0, 2, 4:, :4] = probs[0, 4, 4:, :4] = 0.5  # background pixels, classes 2 and 4 tied
+    scores = SplitScores(index, 6)
+    scores.add_batch(batch, probs, semantic, instance)
+    confusion = scores.result()["dice_confusion"]  # the pixel confusion leaves background rows out
+    assert confusion[0, 2] == 16 and confusion[0, 4] == 0
