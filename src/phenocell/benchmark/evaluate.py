@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from phenocell.benchmark.augment import Augmenter
@@ -28,6 +27,7 @@ from phenocell.benchmark.metrics import (
     sample_confusion,
     to_host,
 )
+from phenocell.benchmark.resample import upsample
 from phenocell.loaders.tiles import SplitIndex
 
 
@@ -93,7 +93,7 @@ def tile_logits(
     """Head logits resized (bilinear) to the tile, in fp32."""
     with precision.autocast():
         logits = head(inputs)
-    return F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
+    return upsample(logits.float(), size)
 
 
 @dataclass

@@ -17,17 +17,16 @@ augmented image, so training encodes live and the cache serves validation and te
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn import functional as F
 
-from phenocell.benchmark.device import Precision, kernel_resize
+from phenocell.benchmark.device import Precision
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
+from phenocell.benchmark.resample import RESIZE_MODE, resize
 from phenocell.errors import InvalidInputError
 from phenocell.loaders.tiles import SplitIndex, TileDataset, TileRef, make_loader
 from phenocell.manifest import Manifest
@@ -36,8 +35,6 @@ ENCODE_BATCH = 16
 #: 4: the precision joins the key; 5: image scaling and resize join it; 6: the CPU resizes by bands;
 #: 7: rows first, in other bands (float rounding differs)
 CACHE_FORMAT = 7
-#: How a tile whose side differs from the encoder input is resized (the authors' MUSK resize is bicubic).
-RESIZE_MODE = "bicubic"
 
 
 def scale_image(images: torch.Tensor, mode: str = "tile_max") -> torch.Tensor:
@@ -71,9 +68,9 @@ def to_input(images: torch.Tensor, size: int, scale: str = "tile_max") -> torch.
     """uint8 tiles (scaled by ``scale``) or scaled floats (B, 3, T, T) → floats at the encoder input size.
 
     A tile whose side already equals ``size`` is never resized; any other is resized bicubically
-    (antialiased when it shrinks, :func:`resize`). uint8 tiles are resized first and scaled after: the
-    same values (both steps are linear, up to float rounding), scaling a quarter of the pixels when the
-    tile halves.
+    (antialiased when it shrinks, :func:`~phenocell.benchmark.resample.resize`). uint8 tiles are resized
+    first and scaled after: the same values (both steps are linear, up to float rounding), scaling a
+    quarter of the pixels when the tile halves.
     """
     if images.dtype != torch.uint8:
         return resize(images.float(), size)
@@ -81,60 +78,6 @@ def to_input(images: torch.Tensor, size: int, scale: str = "tile_max") -> torch.
     if images.shape[-2:] == (size, size):
         return images.float().div_(divisor)
     return resize(images, size).div_(divisor)
-
-
-def resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Images (..., H, W), float or uint8 → floats (..., size, size), bicubic, antialiased when shrinking.
-
-    Same size: ``x`` as floats. On CUDA torch's ``interpolate`` kernel. On the CPU the same resize as
-    banded matrix products (rows, then columns), whose weights are torch's own (its kernel applied to an
-    identity matrix), so the result equals ``interpolate``'s up to float rounding (a few 1e-7 on [0, 1]
-    images) at about a quarter of its time: torch's antialiased CPU kernel is as slow as a frozen tiny
-    encoder's forward pass. uint8 rows are converted to floats a band at a time, where they are read (a
-    whole batch of float tiles would go through memory twice more).
-    """
-    height, width = x.shape[-2:]
-    if height == size and width == size:
-        return x.float()
-    shrink = size < width  # one flag for both axes, as interpolate's antialias (its bicubic differs with it)
-    if kernel_resize(x.device):
-        return F.interpolate(
-            x.float(), size=(size, size), mode=RESIZE_MODE, antialias=shrink, align_corners=False
-        )
-    rows = torch.empty((*x.shape[:-2], size, width), dtype=torch.float32, device=x.device)
-    for lo, hi, start, w in _bands(height, size, shrink, ROW_BAND):
-        rows[..., start : start + w.shape[1], :] = w.T @ x[..., lo:hi, :].float()
-    out = torch.empty((*x.shape[:-2], size, size), dtype=torch.float32, device=x.device)
-    for lo, hi, start, w in _bands(width, size, shrink, COLUMN_BAND):
-        out[..., start : start + w.shape[1]] = rows[..., lo:hi] @ w
-    return out
-
-
-#: Output pixels per band of the CPU resize, rows then columns (measured: fewest multiply-adds for the
-#: least overhead on 256 → 128 px batches of 16 tiles).
-ROW_BAND, COLUMN_BAND = 8, 16
-
-
-@functools.lru_cache(maxsize=16)
-def _bands(source: int, size: int, antialias: bool, outputs: int) -> list[tuple[int, int, int, torch.Tensor]]:
-    """The resize of ``source`` pixels to ``size`` as bands, one per run of ``outputs`` output pixels.
-
-    A band: (first input, end input, first output, weights (inputs, outputs)), restricted to the inputs read.
-
-    The full (source, size) weight matrix is torch's resize of a ``source`` x ``source`` identity along one
-    axis: row ``r`` is the output of an image that is 1 at input pixel ``r`` and 0 elsewhere.
-    """
-    with torch.inference_mode(False), torch.no_grad():  # plain tensors, usable under any later mode
-        eye = torch.eye(source, dtype=torch.float32).view(1, 1, source, source)
-        weights = F.interpolate(eye, (source, size), mode=RESIZE_MODE, antialias=antialias)
-    matrix = weights[0, 0]
-    bands = []
-    for start in range(0, size, outputs):
-        block = matrix[:, start : start + outputs]
-        used = block.ne(0).any(dim=1).nonzero().flatten()
-        lo, hi = int(used.min()), int(used.max()) + 1
-        bands.append((lo, hi, start, block[lo:hi].contiguous()))
-    return bands
 
 
 FP32 = Precision(None, "cpu")

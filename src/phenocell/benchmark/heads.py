@@ -22,9 +22,9 @@ from typing import Literal
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from phenocell.benchmark.registry import Registry
+from phenocell.benchmark.resample import upsample
 
 
 @dataclass
@@ -75,7 +75,7 @@ class LinearHead(nn.Module):
         """(B, C, g, g) tokens → (B, K, g, g) logits → upsampled to (B, K, H, W)."""
         inputs.check(self.n_taps)
         logits = self.proj(inputs.taps[-1].float())
-        return F.interpolate(logits, size=inputs.size, mode="bilinear", align_corners=False)
+        return upsample(logits, inputs.size)
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -141,7 +141,7 @@ class UNETRHead(nn.Module):
         x = self.stage1(torch.cat([self.skip1(z1), x], dim=1))  # (B, 64, 16g, 16g)
         image = self.image_skip(inputs.pixels())  # (B, 64, H, W)
         if x.shape[-2:] != image.shape[-2:]:  # grid x16 is the image only for patch 16
-            x = F.interpolate(x, size=image.shape[-2:], mode="bilinear", align_corners=False)
+            x = upsample(x, image.shape[-2:])
         return self.header(torch.cat([image, x], dim=1))
 
 
@@ -186,7 +186,7 @@ class CompactUNETRHead(nn.Module):
             x = self.ups[level](x)  # next scale: x2 spatial (the last one x1 for patch 8)
         # x: (B, c3, ug, ug), u = self.upsampling; resize explicitly to the image (ug != H for patch 14)
         image = inputs.pixels()
-        x = F.interpolate(x, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        x = upsample(x, image.shape[-2:])
         return self.out(torch.cat([x, self.skip(image)], dim=1))
 
 
@@ -223,7 +223,7 @@ class ConstantHead(nn.Module):
         x = self.blocks(self.proj(inputs.taps[-1].float()))
         logits = self.classify(x)
         if logits.shape[-2:] != inputs.size:  # the last block overshoots for non-power-2 patches
-            logits = F.interpolate(logits, size=inputs.size, mode="bilinear", align_corners=False)
+            logits = upsample(logits, inputs.size)
         return logits
 
 
