@@ -280,7 +280,7 @@ def loader_rate(
 
 #: The full pipelines timed against encoder-only: name → the tile fields their loader brings.
 PIPELINES = {
-    "token-cache fill (images only)": ("image",),
+    "images only, as the token-cache fill loads": ("image",),
     "live training, no augmentation (image + semantic map)": ("image", "semantic"),
 }
 

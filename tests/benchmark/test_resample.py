@@ -13,6 +13,8 @@ SHAPES = [
     ((2, 15, 128, 128), (256, 256)),  # a head's logits to a 256 px tile
     ((1, 7, 16, 16), (224, 224)),  # patch 14: a non-integer factor
     ((1, 3, 20, 30), (100, 64)),  # not square, different factors
+    ((1, 5, 256, 256), (224, 224)),  # smaller: a ConstantHead's patch-14 overshoot, cut back to the input
+    ((1, 2, 20, 30), (7, 64)),  # one axis smaller, the other larger
 ]
 
 

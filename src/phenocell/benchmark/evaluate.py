@@ -62,6 +62,7 @@ class Pipeline:
     ) -> tuple[HeadInput, torch.Tensor, torch.Tensor | None]:
         """Head input (normalised image at encoder size + grids), semantic and instance maps at tile size.
 
+        The image is None where the head reads none and the features are cached.
         The instance map is None when the batch has none (training loaders leave it out). Without
         augmentation the uint8 tile is resized before it is scaled (:func:`to_input`; the same values as
         the other order, on a quarter of the pixels when the tile halves), as the token cache does.

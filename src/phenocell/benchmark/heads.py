@@ -238,15 +238,15 @@ class HeadSpec:
         summary: one line for ``phenocell benchmark heads``.
         departs_from: the authors' head this one replaces, recorded as a departure (``None``: not one).
         reads_image: whether the head reads the normalised image (a UNETR's skip) besides the features;
-            when it does not, a run whose features come from the token cache neither loads nor resizes
-            the tiles' images.
+            when it does not (say so: the default is that it does), a run whose features come from the
+            token cache neither loads nor resizes the tiles' images.
     """
 
     build: Callable[[int, int, int], nn.Module]
     features: Literal["last", "blocks"]
     summary: str
     departs_from: str | None = None
-    reads_image: bool = False
+    reads_image: bool = True
 
 
 HEADS: Registry[HeadSpec] = Registry("head", namespaced=False)
@@ -255,27 +255,25 @@ HEADS: Registry[HeadSpec] = Registry("head", namespaced=False)
 @HEADS.register("linear")
 def _linear() -> HeadSpec:
     summary = "the authors' linear probe: 1x1 conv on the last block's tokens, upsampled"
-    return HeadSpec(lambda d, k, p: LinearHead(d, k), "last", summary)
+    return HeadSpec(lambda d, k, p: LinearHead(d, k), "last", summary, reads_image=False)
 
 
 @HEADS.register("unetr")
 def _unetr() -> HeadSpec:
     summary = "the authors' UNETR: CellViT-style decoder over the last four blocks and the image"
-    return HeadSpec(lambda d, k, p: UNETRHead(d, k), "blocks", summary, reads_image=True)
+    return HeadSpec(lambda d, k, p: UNETRHead(d, k), "blocks", summary)
 
 
 @HEADS.register("unetr-compact")
 def _unetr_compact() -> HeadSpec:
     summary = "our narrower UNETR decoder (a departure from the authors' unetr)"
-    return HeadSpec(
-        lambda d, k, p: CompactUNETRHead(d, k, patch_size=p), "blocks", summary, "unetr", reads_image=True
-    )
+    return HeadSpec(lambda d, k, p: CompactUNETRHead(d, k, patch_size=p), "blocks", summary, "unetr")
 
 
 @HEADS.register("constant")
 def _constant() -> HeadSpec:
     summary = "Vitoria et al.'s constant-capacity decoder (~2.6 M parameters for any encoder)"
-    return HeadSpec(lambda d, k, p: ConstantHead(d, k, p), "last", summary)
+    return HeadSpec(lambda d, k, p: ConstantHead(d, k, p), "last", summary, reads_image=False)
 
 
 def build_head(name: str, embed_dim: int, num_classes: int, patch_size: int = 16) -> nn.Module:

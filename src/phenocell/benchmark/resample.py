@@ -57,8 +57,9 @@ def resize(x: torch.Tensor, size: int) -> torch.Tensor:
 def upsample(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """``F.interpolate(x, size, mode="bilinear", align_corners=False)`` of (B, C, H, W), with gradients.
 
-    On the CPU by bands, in float64 for float64 and else in float32 (the result in the dtype of ``x``,
-    float32 under an autocast); same size: ``x`` itself.
+    Also for a smaller ``size`` (the bands are any linear map's). On the CPU by bands, in float64 for float64
+    and else in float32; the result in the dtype of ``x``, but float32 for a half-precision ``x`` under an
+    autocast; same size: ``x`` itself.
     """
     height, width = int(size[0]), int(size[1])
     if tuple(x.shape[-2:]) == (height, width):

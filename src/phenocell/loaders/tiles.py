@@ -174,7 +174,11 @@ class TileDataset(Dataset[dict[str, Any]]):
         return batch
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        """One tile: uint8 image (3, T, T), semantic (T, T) uint8, instance (T, T) int32 and cell tables."""
+        """One tile: its ``fields`` and cell tables.
+
+        The fields: uint8 image (3, T, T), semantic (T, T) uint8, instance (T, T) int32; all three unless
+        the dataset was told fewer.
+        """
         if self.store is not None:
             batch = _cell_columns(self._read([i], None))
             stored = {k: v[0] for k, v in batch.items() if k != "taps"}
