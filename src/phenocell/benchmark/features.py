@@ -74,10 +74,7 @@ def to_input(images: torch.Tensor, size: int, scale: str = "tile_max") -> torch.
     """
     if images.dtype != torch.uint8:
         return resize(images.float(), size)
-    divisor = _divisor(images, scale)
-    if images.shape[-2:] == (size, size):
-        return images.float().div_(divisor)
-    return resize(images, size).div_(divisor)
+    return resize(images, size).div_(_divisor(images, scale))  # same size: a float copy, not resized
 
 
 FP32 = Precision(None, "cpu")

@@ -45,13 +45,29 @@ def resize(x: torch.Tensor, size: int) -> torch.Tensor:
         return F.interpolate(
             x.float(), size=(size, size), mode=RESIZE_MODE, antialias=shrink, align_corners=False
         )
-    rows = torch.empty((*x.shape[:-2], size, width), dtype=torch.float32, device=x.device)
-    for lo, hi, start, w in bands(height, size, RESIZE_MODE, shrink, ROW_BAND):
-        rows[..., start : start + w.shape[1], :] = w.T @ x[..., lo:hi, :].float()
-    out = torch.empty((*x.shape[:-2], size, size), dtype=torch.float32, device=x.device)
-    for lo, hi, start, w in bands(width, size, RESIZE_MODE, shrink, COLUMN_BAND):
-        out[..., start : start + w.shape[1]] = rows[..., lo:hi] @ w
+    rows = bands(height, size, RESIZE_MODE, shrink, ROW_BAND)
+    return _separable(x, rows, bands(width, size, RESIZE_MODE, shrink, COLUMN_BAND))
+
+
+def _separable(x: torch.Tensor, rows: list[Band], columns: list[Band]) -> torch.Tensor:
+    """(..., H, W) through the ``rows`` bands, then the ``columns`` bands, in the bands' dtype.
+
+    ``x`` is converted to that dtype a band of rows at a time, where it is read.
+    """
+    dtype = rows[0][3].dtype
+    height, width = _outputs(rows), _outputs(columns)
+    mid = torch.empty((*x.shape[:-2], height, x.shape[-1]), dtype=dtype, device=x.device)
+    for lo, hi, start, w in rows:
+        mid[..., start : start + w.shape[1], :] = w.T @ x[..., lo:hi, :].to(dtype)
+    out = torch.empty((*x.shape[:-2], height, width), dtype=dtype, device=x.device)
+    for lo, hi, start, w in columns:
+        out[..., start : start + w.shape[1]] = mid[..., lo:hi] @ w
     return out
+
+
+def _outputs(axis: list[Band]) -> int:
+    """Output pixels of the bands of one axis."""
+    return axis[-1][2] + axis[-1][3].shape[1]
 
 
 def upsample(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -82,14 +98,7 @@ class _BandedBilinear(torch.autograd.Function):
     @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
     def forward(ctx: Any, x: torch.Tensor, rows: list[Band], columns: list[Band]) -> torch.Tensor:
         ctx.bands, ctx.shape = (rows, columns), x.shape
-        height, width = rows[-1][2] + rows[-1][3].shape[1], columns[-1][2] + columns[-1][3].shape[1]
-        mid = x.new_empty((*x.shape[:-2], height, x.shape[-1]))
-        for lo, hi, start, w in rows:
-            mid[..., start : start + w.shape[1], :] = w.T @ x[..., lo:hi, :]
-        out = x.new_empty((*x.shape[:-2], height, width))
-        for lo, hi, start, w in columns:
-            out[..., start : start + w.shape[1]] = mid[..., lo:hi] @ w
-        return out
+        return _separable(x, rows, columns)
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cpu")

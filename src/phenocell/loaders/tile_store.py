@@ -140,14 +140,12 @@ class _Shard:
 
     def __init__(self, folder: Path) -> None:
         self.maps = {name: _Mapped(folder / f"{name}.npy") for name in TILE_ARRAYS}
-        self.image = self.maps["image"].array
-        self.semantic = self.maps["semantic"].array
-        self.instance = self.maps["instance"].array
         self.arrays = {name: self.maps[name].array for name in TILE_ARRAYS}
+        self.semantic = self.arrays["semantic"]
         self.cells = np.ascontiguousarray(np.load(folder / "cells.npy").T)  # (3, M): one row per field
         self.offsets: list[int] = np.load(folder / "cell_offsets.npy").tolist()
         self.first: list[int] = np.load(folder / "row_groups.npy").tolist()
-        self.touched = bytearray(len(self.image))  # tiles read since the mapped pages were last given back
+        self.touched = bytearray(len(self.semantic))  # tiles read since the mapped pages were last given back
 
     def row(self, group: int, row: int) -> int:
         return self.first[group] + row
@@ -189,15 +187,15 @@ class StoreReader:
         ints, tile k's cells are columns ``cell_bounds[k]:cell_bounds[k + 1]``.
         """
         n = len(refs)
-        given = [out[name] for name in TILE_ARRAYS if name in out] if out is not None else []
-        side = tuple(given[0].shape[-2:]) if given else self.tile_shape(refs[0].shard)
         if out is None:
+            side = self.tile_shape(refs[0].shard)
             out = {
                 "image": np.empty((n, 3, *side), np.uint8),
                 "semantic": np.empty((n, *side), np.uint8),
                 "instance": np.empty((n, *side), np.int32),
             }
         fields = [(out[name], name) for name in TILE_ARRAYS if name in out]
+        side = tuple(fields[0][0].shape[-2:]) if fields else self.tile_shape(refs[0].shard)
         cells: list[np.ndarray] = []
         bounds = [0]
         checked: set[str] = set()
