@@ -43,3 +43,24 @@ def test_the_same_size_is_returned_as_it_is_and_autocast_gives_float32() -> None
     assert out.dtype == torch.float32 and torch.allclose(out, expected, atol=1e-5, rtol=0)
     plain = upsample(x.bfloat16(), (32, 32))  # no autocast: the dtype it came in
     assert plain.dtype == torch.bfloat16 and torch.allclose(plain.float(), expected, atol=1e-2, rtol=0)
+
+
+def test_cuda_takes_torch_kernels_and_the_cpu_the_bands(monkeypatch: pytest.MonkeyPatch) -> None:
+    from phenocell.benchmark import resample
+    from phenocell.benchmark.device import kernel_resize
+
+    assert kernel_resize(torch.device("cuda:0")) and not kernel_resize(torch.device("cpu"))
+    banded: list[int] = []
+    real = resample._separable
+    monkeypatch.setattr(resample, "_separable", lambda *a: banded.append(1) or real(*a))
+    x = torch.rand(2, 3, 64, 64)
+    resample.resize(x, 32)
+    upsample(x, (96, 96))
+    assert len(banded) == 2  # the CPU: both by bands
+    monkeypatch.setattr(resample, "kernel_resize", lambda device: True)  # as on CUDA
+    kernel = F.interpolate(x, size=(32, 32), mode="bicubic", antialias=True, align_corners=False)
+    assert torch.equal(resample.resize(x, 32), kernel)
+    assert torch.equal(
+        upsample(x, (96, 96)), F.interpolate(x, size=(96, 96), mode="bilinear", align_corners=False)
+    )
+    assert len(banded) == 2
