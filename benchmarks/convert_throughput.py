@@ -35,13 +35,15 @@ from pathlib import Path
 #: The converter's default layout (--tiling, --pixel-grid).
 DEFAULT = ("phenobench", "mask")
 
+#: The CLI's order: light imports (options, workers: no datasets, pandas or format module), then the workers'
+#: server starts importing the driver and the source's module, then this process imports the driver beside it.
 CHILD = """
 import json, sys, time
 from phenocell.converters.options import CodexOptions, ExecutionOptions
 from phenocell.converters.workers import warm_up
 options = CodexOptions(progress=False, overwrite=True, png_level=int(sys.argv[4]), tiling=sys.argv[5],
                        pixel_grid=sys.argv[6], execution=ExecutionOptions(workers=int(sys.argv[3])))
-# as the CLI does: the workers' server imports the driver and the source's module beside us
+# as the CLI does (_run_units): the workers' server imports the driver and the source's module beside us
 warm_up(options.execution, "phenocell.converters.driver", "phenocell.converters.codex")
 from phenocell.converters.driver import convert
 t, c = time.perf_counter(), time.process_time()

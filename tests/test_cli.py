@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+import phenocell
 from phenocell.cli import convert_cmd, convert_main, main
 from phenocell.cli_options import field_info, literal_choices
 from phenocell.constants import CellTableColumns, PatientColumns
@@ -141,3 +145,45 @@ def test_synth_and_convert_via_cli(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "patients >= 4" in result.output
     result = runner.invoke(main, ["synth", str(tmp_path / "r2"), "--mask-size", "big"])
     assert result.exit_code == 2 and "invalid --mask-size" in result.output
+
+
+#: What the local workers' server imports (0.1 s to seconds each), and the CLI may not before it starts it.
+HEAVY = ("datasets", "pandas", "torch", "skimage")
+
+LIGHT = """
+import json, sys
+import phenocell.cli, phenocell.converters.workers, phenocell.converters.options
+print(json.dumps(sorted(m for m in json.loads(sys.argv[1]) if m in sys.modules)))
+"""
+
+#: ``convert --workers 2`` up to the workers' start: what is imported when ``warm_up`` is called, with what.
+AT_WARM_UP = """
+import json, os, sys
+import phenocell.converters.workers as workers
+def warm_up(execution, *modules):
+    heavy = sorted(m for m in json.loads(sys.argv[1]) if m in sys.modules)
+    print(json.dumps([heavy, list(modules)]), flush=True)
+    os._exit(0)
+workers.warm_up = warm_up
+from phenocell.cli import main
+main(["convert", sys.argv[2], "--out", sys.argv[3], "--workers", "2"])
+"""
+
+
+def _run(code: str, *args: str) -> object:
+    env = {"PYTHONPATH": str(Path(phenocell.__file__).parents[1]), "PATH": ""}
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_cli_workers_and_options_import_no_heavy_package() -> None:
+    """Importing the CLI, the worker pool and the options imports none of datasets, pandas, torch, skimage."""
+    assert _run(LIGHT, json.dumps(HEAVY)) == []
+
+
+def test_convert_starts_the_workers_before_importing_heavy_packages(tmp_path: Path) -> None:
+    """The workers' server imports the driver and the source while the CLI does, not after it."""
+    heavy, modules = _run(AT_WARM_UP, json.dumps(HEAVY), str(tmp_path / "raw"), str(tmp_path / "out"))
+    assert heavy == []
+    assert modules == ["phenocell.converters.driver", "phenocell.converters.codex"]

@@ -51,8 +51,15 @@ def import_lmdb_cmd(lmdb_dir: Path, out: Path, overwrite: bool, quiet: bool, **k
 
     The same as ``convert LMDB_DIR --source authors-lmdb``.
     """
-    from phenocell.converters.driver import convert
+    from phenocell.converters import FORMATS
     from phenocell.converters.options import RunOptions
+    from phenocell.converters.workers import warm_up
 
     options = RunOptions(overwrite=overwrite, progress=not quiet, execution=execution_from(kw))
+    # the local workers' server starts importing the driver and the source, while this process does
+    warm_up(
+        options.execution, "phenocell.converters.driver", f"phenocell.converters.{FORMATS['authors-lmdb']}"
+    )
+    from phenocell.converters.driver import convert
+
     click.echo(f"wrote {convert(lmdb_dir, out, source='authors-lmdb', options=options)}")

@@ -20,8 +20,9 @@ from click.core import ParameterSource
 from phenocell.cli_errors import DEBUG
 from phenocell.cli_options import apply, option_from
 from phenocell.constants import CellTableColumns, PatientColumns
-from phenocell.converters import FORMATS, SOURCES, detect, source_type
+from phenocell.converters import SOURCES, detect, options_type
 from phenocell.converters.options import (
+    FORMAT_OPTIONS,
     CodexOptions,
     ExecutionOptions,
     FovOptions,
@@ -117,18 +118,15 @@ def read_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def source_flags() -> list[Callable[[Any], Any]]:
-    """The flags of options only one source reads, as its class declares them (``cli_flags``).
+    """The flags of options only one source reads, as its options dataclass declares them (``cli_flags``).
 
-    A source whose options dataclass adds fields lists them as ``(field, flag, help)``; the flags then exist
-    on convert, qc and export, and :func:`source_options_from` refuses them for every other source.
+    A source whose options dataclass adds fields lists them there as ``(field, flag, help)``; the flags then
+    exist on convert, qc and export, and :func:`source_options_from` refuses them for every other source.
+    No format module is imported.
     """
     flags = []
-    for name in FORMATS:
-        kind = source_type(name)
-        flags += [
-            option_from(kind.options_type, f, flag, help=text)
-            for f, flag, text in getattr(kind, "cli_flags", ())
-        ]
+    for kind in dict.fromkeys(FORMAT_OPTIONS.values()):
+        flags += [option_from(kind, f, flag, help=text) for f, flag, text in vars(kind).get("cli_flags", ())]
     return flags
 
 
@@ -264,17 +262,17 @@ def _field_of(param: str) -> str:
     return {"workers": "execution", "scheduler": "execution", "quiet": "progress"}.get(param, param)
 
 
-def _columns_type(options_type: type) -> type | None:
+def _columns_type(kind: type) -> type | None:
     """The dataclass of the source's ``columns`` (the columns it reads), or ``None`` when it reads none."""
-    columns = getattr(options_type(), "columns", None)
+    columns = getattr(kind(), "columns", None)
     return None if columns is None else type(columns)
 
 
-def _reads(options_type: type) -> set[str]:
+def _reads(kind: type) -> set[str]:
     """What the source reads: its options' fields, and ``columns.<name>`` for each column it reads."""
-    columns = _columns_type(options_type)
+    columns = _columns_type(kind)
     nested = {f"columns.{f.name}" for f in dataclasses.fields(columns)} if columns else set()
-    return {f.name for f in dataclasses.fields(options_type)} | nested
+    return {f.name for f in dataclasses.fields(kind)} | nested
 
 
 def _values(kw: dict[str, Any], columns_type: type | None) -> dict[str, Any]:
@@ -310,17 +308,17 @@ def source_options_from(raw_dir: Path, kw: dict[str, Any]) -> tuple[str, Any]:
     """
     kw.pop("debug", None)  # read by the error handler from the click context
     name = detect(Path(raw_dir), kw.pop("source"))
-    options_type = source_type(name).options_type
-    reads = _reads(options_type)
+    kind = options_type(name)  # the format's module is imported later, after the local workers start
+    reads = _reads(kind)
     not_options = {"raw_dir", "out", "debug", "source"}
     given = _given_flags()
     refused = sorted(f for p, f in given.items() if p not in not_options and _field_of(p) not in reads)
     if refused:
         raise InvalidOptionError(
             f"options that --source {name} does not read",
-            expected=f"only the options of {options_type.__name__} (its fields: {', '.join(sorted(reads))})",
+            expected=f"only the options of {kind.__name__} (its fields: {', '.join(sorted(reads))})",
             found=", ".join(refused),
             fix=f"drop them, or pass the --source they belong to (RAW_DIR is read as {name})",
         )
-    values = _values(kw, _columns_type(options_type))
-    return name, options_type(**{k: v for k, v in values.items() if k in reads})
+    values = _values(kw, _columns_type(kind))
+    return name, kind(**{k: v for k, v in values.items() if k in reads})

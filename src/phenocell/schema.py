@@ -5,19 +5,30 @@ Masks are stored as PNG bytes inside ``datasets.Image`` columns so the Hub viewe
 16-bit grayscale with tile-local ids 1..65535 (a 256-1024 px tile never holds that many cells; more is an
 error, never a silent wrap). ``datasets`` would turn a plain uint16/uint32 array into TIFF bytes and downcast
 int64 with only a warning, so the encoders here cast explicitly and check the range.
+
+``datasets`` (and pandas under it) is imported only when a schema is first built (:func:`features_for`,
+:data:`FEATURES`, :data:`CELL_FEATURES`), so modules that need only the names and dtypes here import fast.
 """
 
 from __future__ import annotations
 
+import functools
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import datasets
 import numpy as np
 from PIL import Image
 
 from phenocell.errors import InvalidInputError
 from phenocell.profiles import PHENOCELL, DatasetProfile
+
+if TYPE_CHECKING:
+    import datasets
+
+    #: The row schema of PhenoCell itself (``features_for(PHENOCELL)``), built on first use.
+    FEATURES: datasets.Features
+    #: The schema of one ``cells`` record, built on first use.
+    CELL_FEATURES: dict[str, Any]
 
 CLASS_NAMES: tuple[str, ...] = PHENOCELL.class_names
 #: RGB display colour per class id (overlays, QC pages, QuPath exports); ignore is grey.
@@ -52,6 +63,8 @@ MAX_TILE_INSTANCES = int(np.iinfo(INSTANCE_DTYPE).max)
 
 def features_for(profile: DatasetProfile) -> datasets.Features:
     """The row schema of a dataset with ``profile``'s classes; every profile shares the same columns."""
+    import datasets
+
     cell_features = {
         "instance_id": datasets.Value("uint16"),
         "cell_id": datasets.Value("int64"),
@@ -90,8 +103,18 @@ def features_for(profile: DatasetProfile) -> datasets.Features:
     )
 
 
-FEATURES = features_for(PHENOCELL)
-CELL_FEATURES = FEATURES["cells"].feature
+@functools.cache
+def _phenocell_features() -> datasets.Features:
+    return features_for(PHENOCELL)
+
+
+def __getattr__(name: str) -> Any:
+    """``FEATURES`` and ``CELL_FEATURES``, built (importing ``datasets``) when first asked for."""
+    if name == "FEATURES":
+        return _phenocell_features()
+    if name == "CELL_FEATURES":
+        return _phenocell_features()["cells"].feature
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: zlib level of the PNG tiles (``--png-level``); 6 is what every earlier version wrote.

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 import phenocell
-from phenocell.converters import FALLBACK, FORMATS, detect, source_type
+from phenocell.converters import FALLBACK, FORMATS, detect, options_type, source_type
 from phenocell.converters.base import FovSource, Source
+from phenocell.converters.options import FORMAT_OPTIONS
 from phenocell.errors import InvalidOptionError
 
 #: Formats whose example needs an optional package this environment lacks.
@@ -71,8 +72,19 @@ def test_every_source_opens_to_the_contract(inputs: dict[str, Path]) -> None:
         assert isinstance(opened, FovSource) == hasattr(kind, "open_fov")
 
 
+def test_each_format_options_table_entry_is_its_source_options_type() -> None:
+    """The CLI reads a format's options from the table, without importing its module: the two agree."""
+    assert list(FORMAT_OPTIONS) == list(FORMATS)
+    for name in FORMATS:
+        assert options_type(name) is source_type(name).options_type
+
+
 def test_unknown_format_lists_the_valid_ones(tmp_path: Path) -> None:
     with pytest.raises(InvalidOptionError, match="pannuke") as info:
         source_type("consep")
     assert "auto" in info.value.expected
+    with pytest.raises(InvalidOptionError, match="pannuke"):
+        options_type("consep")
+    with pytest.raises(InvalidOptionError, match="pannuke"):
+        detect(tmp_path, "consep")
     assert detect(tmp_path) == FALLBACK  # nothing recognised: read as a CODEX export, whose errors say more

@@ -12,19 +12,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from phenocell.converters import recognisers
-from phenocell.converters.options import TileOptions
+from phenocell.converters.options import ArctiqueOptions
 from phenocell.converters.released import ReleaseSource
 from phenocell.readers.arctique import read_arctique, read_arctique_sample
 from phenocell.records import SampleRef
 from phenocell.splits import Splits
 from phenocell.splits.released import arctique_splits
-
-
-@dataclass
-class ArctiqueOptions(TileOptions):
-    """Tiling, and the seed of the validation carve-out."""
-
-    seed: int = 0
 
 
 @dataclass

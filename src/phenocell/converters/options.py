@@ -4,14 +4,17 @@ Each source takes the dataclass that holds only what it uses (``Source.options_t
 
 - :class:`RunOptions`: how a run goes (``--overwrite``, progress bar, ``--workers`` / ``--scheduler``); every
   source, and never part of what is written;
-- :class:`TileOptions`: + tiling, tile size, stride, PNG level (Lizard, PanNuke; Arctique adds a seed);
+- :class:`TileOptions`: + tiling, tile size, stride, PNG level (Lizard, PanNuke; :class:`ArctiqueOptions`
+  adds a seed);
 - :class:`FovOptions`: + class merges, exclusions, patients, split files, pixel sizes (shared by the FoV
   sources), and the region → patient columns (``columns``); :class:`CodexOptions` widens ``columns`` to the
   whole cell table's (label id, cluster, centroids: only a CODEX export has that table) and adds, as
-  :class:`Hdf5Options` does, what only it reads; :class:`PixelGridOptions` adds ``--pixel-grid`` for the
-  sources with two pixel grids (CODEX, SpatialData).
+  :class:`Hdf5Options` and :class:`SpatialDataOptions` do, what only it reads; :class:`PixelGridOptions`
+  adds ``--pixel-grid`` for the sources with two pixel grids (CODEX, SpatialData).
 
-Every option is validated in ``__post_init__``, so a bad value fails before any input is read.
+Every option is validated in ``__post_init__``, so a bad value fails before any input is read. This module
+imports no format module (nor ``datasets`` or pandas): the CLI builds its flags from it, and picks the
+options of the input's format (:data:`FORMAT_OPTIONS`), before the format's module is imported.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from phenocell.constants import DEFAULT_MAX_PIXELS, CellTableColumns, PatientColumns, RegionPatientColumns
 from phenocell.errors import InvalidOptionError, check_choice
@@ -40,6 +43,10 @@ PIXEL_GRIDS: tuple[str, ...] = get_args(PixelGrid)
 #: dirt and unclassified instances ignored (255); ``gt_ct`` outside instances dropped).
 GtCtLabels = Literal["pixel", "majority"]
 GT_CT_LABELS: tuple[str, ...] = get_args(GtCtLabels)
+#: How a SpatialData table's cell-type column is read: ``clusters`` (through the class map), ``classes``
+#: (PhenoCell's names), ``auto`` (``classes`` when every value is one).
+CellTypeNames = Literal["auto", "clusters", "classes"]
+CELL_TYPE_NAMES: tuple[str, ...] = get_args(CellTypeNames)
 #: ``--min-cell-area`` (µm²) when not given: a QC rule for raw CODEX segmentations, where tiny segments are
 #: artefacts; the authors' HDF5 files are converted without a size filter, as their chain does.
 CODEX_MIN_CELL_AREA_UM2 = 10.0
@@ -204,3 +211,57 @@ class Hdf5Options(FovOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("gt_ct_labels", self.gt_ct_labels, GT_CT_LABELS)
+
+
+@dataclass
+class ArctiqueOptions(TileOptions):
+    """Options of the Arctique release (``--source arctique``): tiling, and the seed of its validation cut."""
+
+    seed: int = 0
+
+
+@dataclass
+class SpatialDataOptions(PixelGridOptions):
+    """Options of a SpatialData store (``--source spatialdata``)."""
+
+    #: The flags of the options only this source reads, ``(field, flag, help)``: the CLI adds them.
+    cli_flags: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("cell_type_key", "--cell-type-column", "SpatialData: the table's cell-type column (obs)."),
+        (
+            "cell_type_names",
+            "--cell-type-names",
+            "SpatialData: clusters (CODEX names, through the class merges), classes (the 14 class names), "
+            "or auto (classes when every value is one).",
+        ),
+        ("table", "--table", "SpatialData: the table annotating the labels, when several do."),
+        ("labels_element", "--labels-element", "SpatialData: convert only this labels element (FoV)."),
+        ("image_element", "--image-element", "SpatialData: the H&E image element, when several fit."),
+        ("coordinate_system", "--coordinate-system", "SpatialData: the coordinate system, when several fit."),
+        ("markers", "--markers/--no-markers", "SpatialData: keep the table's X as marker intensities."),
+    )
+
+    cell_type_key: str = "cell_type"
+    cell_type_names: CellTypeNames = "auto"
+    table: str | None = None
+    labels_element: str | None = None
+    image_element: str | None = None
+    coordinate_system: str | None = None
+    markers: bool = True
+    default_min_area_um2 = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("cell_type_names", self.cell_type_names, CELL_TYPE_NAMES)
+
+
+#: Format name (:data:`phenocell.converters.FORMATS`) → its options dataclass, the ``options_type`` of its
+#: Source (a test keeps the three equal); the CLI reads it so that no format module is imported before a run.
+FORMAT_OPTIONS: dict[str, type[RunOptions]] = {
+    "phenobench-hdf5": Hdf5Options,
+    "authors-lmdb": RunOptions,
+    "lizard": TileOptions,
+    "pannuke": TileOptions,
+    "arctique": ArctiqueOptions,
+    "spatialdata": SpatialDataOptions,
+    "codex": CodexOptions,
+}

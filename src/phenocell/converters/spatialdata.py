@@ -23,17 +23,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar
 
 import numpy as np
 
 from phenocell.converters import recognisers
 from phenocell.converters.base import PanopticFov
 from phenocell.converters.fov_sources import FovSourceBase, check_patients, select_fovs
-from phenocell.converters.options import PixelGridOptions
+from phenocell.converters.options import SpatialDataOptions
 from phenocell.converters.outputs import kept_regions
 from phenocell.converters.patients import mapped_fov_patients, patient_table_path, read_patients
-from phenocell.errors import InvalidInputError, check_choice
+from phenocell.errors import InvalidInputError
 from phenocell.panoptic.class_merges import ClassMap, load_class_map
 from phenocell.panoptic.labelling import UNMATCHED, FovCells, scan_labels
 from phenocell.readers.spatialdata import (
@@ -49,31 +49,11 @@ from phenocell.readers.spatialdata import (
 from phenocell.records import LazyImage, NormalisationLog
 from phenocell.schema import CLASS_NAMES, IGNORE_INDEX, IGNORE_NAME
 
-#: How the cell-type column is read: ``clusters`` (through the class map), ``classes`` (PhenoCell's names).
-CellTypeNames = Literal["auto", "clusters", "classes"]
 #: PhenoCell's own class names read as themselves (``--cell-type-names classes``).
 IDENTITY_MAP = ClassMap(
     ids={name: i for i, name in enumerate(CLASS_NAMES) if i > 0} | {IGNORE_NAME: IGNORE_INDEX},
     sources=("the 14 PhenoCell class names (identity)",),
 )
-
-
-@dataclass
-class SpatialDataOptions(PixelGridOptions):
-    """Options of a SpatialData store (``--source spatialdata``)."""
-
-    cell_type_key: str = "cell_type"
-    cell_type_names: CellTypeNames = "auto"
-    table: str | None = None
-    labels_element: str | None = None
-    image_element: str | None = None
-    coordinate_system: str | None = None
-    markers: bool = True
-    default_min_area_um2 = 0.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("cell_type_names", self.cell_type_names, get_args(CellTypeNames))
 
 
 def cell_type_map(values: Any, options: SpatialDataOptions) -> ClassMap:
@@ -192,22 +172,6 @@ class SpatialDataSource(FovSourceBase):
 
     name: ClassVar[str] = "spatialdata"
     options_type: ClassVar[type] = SpatialDataOptions
-
-    #: The flags of the options only this source reads, ``(field, flag, help)``: the CLI adds them.
-    cli_flags: ClassVar[tuple[tuple[str, str, str], ...]] = (
-        ("cell_type_key", "--cell-type-column", "SpatialData: the table's cell-type column (obs)."),
-        (
-            "cell_type_names",
-            "--cell-type-names",
-            "SpatialData: clusters (CODEX names, through the class merges), classes (the 14 class names), "
-            "or auto (classes when every value is one).",
-        ),
-        ("table", "--table", "SpatialData: the table annotating the labels, when several do."),
-        ("labels_element", "--labels-element", "SpatialData: convert only this labels element (FoV)."),
-        ("image_element", "--image-element", "SpatialData: the H&E image element, when several fit."),
-        ("coordinate_system", "--coordinate-system", "SpatialData: the coordinate system, when several fit."),
-        ("markers", "--markers/--no-markers", "SpatialData: keep the table's X as marker intensities."),
-    )
 
     options: SpatialDataOptions
     placements: dict[str, Placement]

@@ -16,6 +16,9 @@ run their units here.
   reschedules the task of a worker that dies (up to its ``distributed.scheduler.allowed-failures``, 3 by
   default) and retries a task that raises an unexpected exception ``DASK_RETRIES`` times (``retries=`` on
   submit); a PhenoCell input error is not retried (it would fail again) but stops the run.
+
+Importing this module is cheap (no ``datasets``, pandas or format module): the CLI imports it to start the
+forkserver (:func:`warm_up`) before it imports the heavy modules, so the server's imports overlap its own.
 """
 
 from __future__ import annotations
@@ -27,14 +30,16 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from phenocell.converters.base import Source
 from phenocell.converters.options import ExecutionOptions
 from phenocell.errors import InvalidOptionError, PhenoCellError, WorkerError
 
+if TYPE_CHECKING:
+    from phenocell.converters.base import Source
+
 T = TypeVar("T")
-UnitTask = Callable[[Source, str], T]
+UnitTask = Callable[["Source", str], T]
 
 DASK_RETRIES = 2
 CONNECT_TIMEOUT_S = 30
