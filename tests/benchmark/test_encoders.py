@@ -1,21 +1,28 @@
 """Registry entries: architecture at test size, safetensors round trip, token grids, errors.
 
 The Hub loaders of Phikon-v2 and TITAN are faked with the project's own small models (``..._with_fake_loader``
-tests): nothing is downloaded here. MUSK is never built in these tests: its ``musk_large_patch16_384`` and
-the forward signature our wrapper calls exist only in the ``musk`` package (GitHub only, not on PyPI, not
-installed here); a stand-in written for the test would check our copy of BEiT-3, not MUSK. Its tests cover
-the install message and, through TITAN's, the block-hook taps it shares (``backends.hooked``).
+tests): nothing is downloaded here. MUSK's wrapper was checked against the real ``musk`` package (GitHub
+lilab-stanford/MUSK at commit 714b666969c1911e5efe70d991140a21030f4ef3, installed without its pinned
+requirements beside torch 2.13 CPU, timm 1.0.31, einops, fairscale 0.4.13) on 2026-12-02: the full-size
+``musk_large_patch16_384`` with random weights, built through ``backends.musk_model`` and ``build_encoder``,
+gave final tokens (1, 577, 1024) equal to ``beit3(visual_tokens=x)["encoder_out"]``, and block taps
+(1, 1024, 24, 24) equal to the encoder's own ``return_all_hiddens`` states. The ``real_musk`` tests below
+repeat those checks (test size with values, full size on the meta device) wherever ``musk`` is importable and
+skip elsewhere; a stand-in written for the test would check our copy of BEiT-3, not MUSK, so without the
+package only the wrapper's own parts (state-dict names, the install message) are tested.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
-from phenocell.benchmark import encoders, encoders_more
+from phenocell.benchmark import backends, encoders, encoders_more
 from phenocell.benchmark.encoder_config import Weights, vit
 from phenocell.benchmark.encoders import ENCODERS, EncoderConfig
 from phenocell.benchmark.frozen import FeatureSpec, build_encoder, feature_spec
@@ -75,7 +82,17 @@ def test_entries_are_keyword_only_and_the_input_size_comes_from_the_weights() ->
     assert cfg.input_size == cfg.timm_kwargs["img_size"] == 384 and cfg.timm_kwargs["patch_size"] == 16
 
 
-@pytest.mark.parametrize("key", sorted(REQUIRED - {"baseline/pixel-stats", "pathology/musk"}))
+HAS_MUSK = importlib.util.find_spec("musk") is not None
+real_musk = pytest.mark.skipif(
+    not HAS_MUSK, reason=f"needs the musk package (GitHub only, not on PyPI): {backends.MUSK_INSTALL}"
+)
+ROUND_TRIP = [
+    pytest.param(k, marks=real_musk) if k == "pathology/musk" else k
+    for k in sorted(REQUIRED - {"baseline/pixel-stats"})
+]
+
+
+@pytest.mark.parametrize("key", ROUND_TRIP)
 def test_safetensors_round_trip_and_token_grid(key: str, tmp_path: Path) -> None:
     small = key.startswith("pathology/") or key == "baseline/random-vit-b16"
     enc = build_encoder(key, small=small)
@@ -266,9 +283,101 @@ def test_titan_full_size_random_build_is_the_conch_v1_5_trunk() -> None:
 
 
 def test_musk_without_its_package_says_how_to_install() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("musk") is not None:
+    if HAS_MUSK:
         pytest.skip("musk is installed here")
-    with pytest.raises(MissingInputError, match=r"(?s)not on PyPI.*pip install git\+"):
+    with pytest.raises(MissingInputError, match=r"(?s)not on PyPI.*pip install git\+.* fairscale"):
         build_encoder("pathology/musk", small=True)
+
+
+class _MuskShape(torch.nn.Module):
+    """The attribute layout MUSK's wrapper reads (``beit3.encoder.layers``, one top-level parameter)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.beit3 = torch.nn.Module()
+        self.beit3.encoder = torch.nn.Module()
+        self.beit3.encoder.layers = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(3)])
+        self.vision_head = torch.nn.Linear(4, 4, bias=False)
+        self.logit_scale = torch.nn.Parameter(torch.ones([]))
+
+
+def test_musk_wrapper_state_dict_has_musks_own_names_once() -> None:
+    """A MUSK checkpoint (MUSK's names) loads into the wrapper as it is; each tensor is saved once."""
+    inner = _MuskShape()
+    wrapper = backends.MuskBackbone(inner, 16)
+    assert list(wrapper.state_dict()) == list(inner.state_dict())
+    assert wrapper.blocks is inner.beit3.encoder.layers
+    other = _MuskShape()
+    wrapper.load_state_dict(other.state_dict(), strict=True)
+    assert all(torch.equal(a, b) for a, b in zip(inner.parameters(), other.parameters(), strict=True))
+
+
+def _small_musk_kwargs() -> dict[str, Any]:
+    return ENCODERS.get("pathology/musk").small().timm_kwargs
+
+
+@real_musk
+def test_real_musk_block_taps_are_its_encoder_states_and_its_checkpoint_loads(tmp_path: Path) -> None:
+    """MUSK's own classes at test size: tokens, CLS, hooked block outputs, final norm, its own checkpoint."""
+    enc = build_encoder("pathology/musk", small=True)
+    musk, cfg = enc.model.model, enc.cfg
+    assert type(musk).__name__ == "MUSK" and len(enc.model.blocks) == cfg.depth == 4
+    x = torch.rand(2, 3, cfg.input_size, cfg.input_size) * 2 - 1
+    with torch.inference_mode():
+        tokens = enc.model.forward_features(x)
+        assert tokens.shape == (2, 1 + 4 * 4, 64)
+        assert torch.equal(tokens, musk.beit3(visual_tokens=x)["encoder_out"])
+        cls, text = musk(image=x, with_head=False, out_norm=False, return_global=True)
+        assert text is None and torch.equal(cls, tokens[:, 0])
+        states = musk.beit3.encoder(
+            src_tokens=None, token_embeddings=musk.beit3.vision_embed(x), return_all_hiddens=True
+        )["encoder_states"]  # the embedding, then each block's output
+        grids = enc.model.forward_intermediates(x, [0, 2, -1])
+        for grid, block in zip(grids, [0, 2, 3], strict=True):
+            assert torch.allclose(grid, backends.tokens_to_grid(states[block + 1], 1, 4, 4), atol=1e-6)
+        assert torch.allclose(musk.beit3.encoder.layer_norm(states[-1]), tokens, atol=1e-6)
+    path = tmp_path / "musk.safetensors"
+    save_file({k: v.contiguous() for k, v in musk.state_dict().items()}, str(path))  # MUSK's names
+    again = build_encoder("pathology/musk", small=True, weights=path)
+    spec = FeatureSpec((3,), final_norm=True)
+    assert torch.equal(enc(x, spec)[0], again(x, spec)[0])
+
+
+@real_musk
+def test_real_musk_hub_weights_come_through_the_hub_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``xiangjx/musk``'s model.safetensors from the Hub cache, loaded by MUSK's loader (download faked)."""
+    import huggingface_hub
+
+    source = backends.musk_model("m", 16, pretrained_id=None, input_size=64, kwargs=_small_musk_kwargs())
+    path = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))
+    asked: list[tuple[str, str]] = []
+
+    def fake(repo_id: str, filename: str, **_: object) -> str:
+        asked.append((repo_id, filename))
+        return str(path)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    model = backends.musk_model(
+        "m", 16, pretrained_id="xiangjx/musk", input_size=64, kwargs=_small_musk_kwargs()
+    )
+    assert asked == [("xiangjx/musk", "model.safetensors")]
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), source.parameters(), strict=True))
+
+
+@real_musk
+def test_real_musk_full_size_build_is_musk_large_at_384() -> None:
+    """``musk_large_patch16_384`` on the meta device: 24 blocks of 1024, 24 x 24 patches + CLS."""
+    with torch.device("meta"):
+        enc = build_encoder("pathology/musk", random_weights=True)
+        spec = feature_spec(enc.cfg, "unetr", linear_input="final_norm", unetr_taps="last4")
+        x = torch.rand(1, 3, 384, 384)
+        grids = enc(x, spec)
+        (final,) = enc(x, FeatureSpec((23,), final_norm=True))
+        tokens = enc.model.forward_features(x)
+    assert type(enc.model.model).__name__ == "MUSK" and len(enc.model.blocks) == 24
+    assert sum(p.numel() for p in enc.model.parameters()) == 675_188_737  # vision + text ways, text embed
+    assert spec.taps == (20, 21, 22, 23) and tokens.shape == (1, 1 + 24 * 24, 1024)
+    assert [tuple(g.shape) for g in grids] == [(1, 1024, 24, 24)] * 4 and final.shape == (1, 1024, 24, 24)

@@ -10,8 +10,10 @@ Each wrapper offers ``forward_features``, ``forward_intermediates`` and ``num_pr
   bias, LayerScale initialised at 1.0, CLS token, final LayerNorm) whose ``state_dict`` has timm's
   ``vit_large_patch16_224`` names. It has no ``forward_intermediates`` (and its ``get_intermediate_layers``
   is broken), so :class:`BlockTaps` takes block outputs with forward hooks, as the authors do.
-- ``musk``: ``musk_large_patch16_384`` from the ``musk`` package (not on PyPI), whose forward returns
-  ``(tokens, ...)``; block outputs are taken with forward hooks on its encoder layers (:func:`hooked`).
+- ``musk``: ``musk_large_patch16_384`` from the ``musk`` package (not on PyPI), whose
+  ``forward(image=x, with_head=False, out_norm=False, ms_aug=False, return_global=False)`` returns
+  ``(tokens, None)``: (B, 1 + h*w, C), CLS first, after the encoder's final LayerNorm. Block outputs are
+  taken with forward hooks on ``beit3.encoder.layers`` (:func:`hooked`; each returns ``(x, l_aux)``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from torch import nn
 from phenocell.benchmark.compat import import_timm
 from phenocell.errors import InvalidOptionError, MissingInputError
 
-MUSK_INSTALL = "pip install git+https://github.com/lilab-stanford/MUSK (and its requirements)"
+# its package declares no dependencies; it imports timm, einops, fairscale, huggingface_hub, safetensors
+MUSK_INSTALL = "pip install git+https://github.com/lilab-stanford/MUSK einops fairscale"
 
 
 def import_transformers() -> Any:
@@ -195,20 +198,35 @@ def import_musk() -> Any:
 
 
 class MuskBackbone(nn.Module):
-    """MUSK's vision tower with timm's feature methods (patch tokens after its first, CLS, token)."""
+    """MUSK's vision tower with timm's feature methods (patch tokens after its first, CLS, token).
+
+    Its state dict is MUSK's own, under MUSK's names (those its checkpoint and loader use): MUSK's parts are
+    registered here directly rather than under a ``model.`` prefix, and the blocks are not registered twice.
+    """
 
     num_prefix_tokens = 1
+    model: Any
 
-    def __init__(self, model: nn.Module, patch_size: int, blocks: nn.ModuleList) -> None:
+    def __init__(self, model: nn.Module, patch_size: int) -> None:
         super().__init__()
-        self.model, self.patch, self.blocks = model, patch_size, blocks
+        object.__setattr__(self, "model", model)  # called, not registered: its parts are, by name, below
+        for name, child in model.named_children():
+            self.add_module(name, child)
+        for name, param in model.named_parameters(recurse=False):
+            self.register_parameter(name, param)
+        self.patch = patch_size
+
+    @property
+    def blocks(self) -> Any:
+        """The transformer blocks (``beit3.encoder.layers``)."""
+        return self.model.beit3.encoder.layers
 
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(image=x, with_head=False, out_norm=False, ms_aug=False, return_global=False)
         return out[0] if isinstance(out, (tuple, list)) else out
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Final tokens (B, N, C) as MUSK returns them."""
+        """Final tokens (B, N, C) as MUSK returns them (after the encoder's final LayerNorm)."""
         return self._tokens(x)
 
     def forward_intermediates(self, x: torch.Tensor, indices: list[int], **_: Any) -> list[torch.Tensor]:
@@ -218,12 +236,50 @@ class MuskBackbone(nn.Module):
         return [tokens_to_grid(t, self.num_prefix_tokens, h, w) for t in tokens]
 
 
-def musk_model(arch: str, patch_size: int, *, pretrained_id: str | None) -> nn.Module:
-    """Build MUSK through timm (after importing ``musk``) and load its Hub weights when asked."""
+def musk_model(
+    arch: str,
+    patch_size: int,
+    *,
+    pretrained_id: str | None,
+    input_size: int = 384,
+    kwargs: dict[str, Any] | None = None,
+) -> nn.Module:
+    """Build MUSK (after importing ``musk``) and load its Hub weights when asked.
+
+    ``arch`` is built through timm, as MUSK's README does. Test-size ``kwargs`` (``depth``, ``embed_dim``,
+    ``num_heads``, ``mlp_ratio``: :meth:`~phenocell.benchmark.encoder_config.EncoderConfig.small`) build
+    MUSK's own model class at that size and ``input_size`` instead: its timm function ignores them. The
+    weights come through the Hub cache (not MUSK's default download, ``~/.cache/model.safetensors``, which
+    any other file of that name would stand in for) and MUSK's loader.
+    """
     utils = import_musk()
     timm = import_timm()
-    model = timm.create_model(arch)
+    model = _musk_at_size(input_size, patch_size, kwargs) if kwargs else timm.create_model(arch)
     if pretrained_id is not None:
-        utils.load_model_and_may_interpolate(f"hf_hub:{pretrained_id}", model, "model|module", "")
-    blocks = model.beit3.encoder.layers
-    return MuskBackbone(model, patch_size, blocks)
+        import huggingface_hub
+
+        path = huggingface_hub.hf_hub_download(pretrained_id, "model.safetensors")
+        utils.load_model_and_may_interpolate(path, model, "model|module", "")
+    return MuskBackbone(model, patch_size)
+
+
+def _musk_at_size(input_size: int, patch_size: int, kwargs: dict[str, Any]) -> nn.Module:
+    """MUSK's model class at another width / depth (multiway BEiT-3 as ``musk_large_patch16_384`` sets it)."""
+    modeling = importlib.import_module("musk.modeling")
+    config = importlib.import_module("musk.torchscale.architecture.config")
+    width = int(kwargs["embed_dim"])
+    args = config.EncoderConfig(
+        img_size=input_size,
+        patch_size=patch_size,
+        vocab_size=64010,
+        multiway=True,
+        layernorm_embedding=False,
+        normalize_output=True,
+        no_output_layer=True,
+        encoder_embed_dim=width,
+        encoder_attention_heads=int(kwargs["num_heads"]),
+        encoder_ffn_embed_dim=int(width * float(kwargs.get("mlp_ratio", 4.0))),
+        encoder_layers=int(kwargs["depth"]),
+    )
+    model: nn.Module = modeling.MUSK(args)
+    return model

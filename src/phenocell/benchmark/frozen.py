@@ -61,7 +61,9 @@ def _architecture(cfg: EncoderConfig) -> nn.Module:
     if cfg.backend == "transformers":
         return backends.dinov2_random(cfg.arch, cfg.timm_kwargs, cfg.seed or 0)
     if cfg.backend == "musk":
-        return backends.musk_model(cfg.arch, cfg.patch_size, pretrained_id=None)
+        return backends.musk_model(
+            cfg.arch, cfg.patch_size, pretrained_id=None, input_size=cfg.input_size, kwargs=cfg.timm_kwargs
+        )
     if cfg.backend == "titan":
         return backends.titan_random(cfg.arch, cfg.patch_size, cfg.timm_kwargs, cfg.seed)
     timm = import_timm()
