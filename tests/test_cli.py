@@ -184,6 +184,7 @@ def test_cli_workers_and_options_import_no_heavy_package() -> None:
 
 def test_convert_starts_the_workers_before_importing_heavy_packages(tmp_path: Path) -> None:
     """The workers' server imports the driver and the source while the CLI does, not after it."""
+    (tmp_path / "raw").mkdir()  # empty: read as CODEX (the stubbed warm-up ends the run before any read)
     heavy, modules = _run(AT_WARM_UP, json.dumps(HEAVY), str(tmp_path / "raw"), str(tmp_path / "out"))
     assert heavy == []
     assert modules == ["phenocell.converters.driver", "phenocell.converters.codex"]

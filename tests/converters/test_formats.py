@@ -15,7 +15,7 @@ import phenocell
 from phenocell.converters import FALLBACK, FORMATS, detect, options_type, source_type
 from phenocell.converters.base import FovSource, Source
 from phenocell.converters.options import FORMAT_OPTIONS
-from phenocell.errors import InvalidOptionError
+from phenocell.errors import InvalidOptionError, MissingInputError
 
 #: Formats whose example needs an optional package this environment lacks.
 UNBUILT = set() if importlib.util.find_spec("spatialdata") else {"spatialdata"}
@@ -88,3 +88,25 @@ def test_unknown_format_lists_the_valid_ones(tmp_path: Path) -> None:
     with pytest.raises(InvalidOptionError, match="pannuke"):
         detect(tmp_path, "consep")
     assert detect(tmp_path) == FALLBACK  # nothing recognised: read as a CODEX export, whose errors say more
+
+
+@pytest.mark.parametrize("source", ["auto", "codex", "spatialdata"])
+def test_a_raw_input_that_does_not_exist_is_named_as_missing(tmp_path: Path, source: str) -> None:
+    """Not 'missing cell table' (the fallback format's first file) but the path itself, whatever --source."""
+    missing = tmp_path / "no-such-export"
+    with pytest.raises(MissingInputError, match="raw input not found") as err:
+        detect(missing, source)
+    assert err.value.found == f"nothing at {missing}"
+    assert not missing.exists()
+
+
+def test_cli_convert_of_a_missing_raw_dir_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from phenocell.cli import main
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["convert", str(tmp_path / "nowhere"), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "raw input not found" in result.output and "CRC_clusters" not in result.output
+    assert not out.exists()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from phenocell.converters import recognisers
-from phenocell.errors import InvalidOptionError
+from phenocell.errors import InvalidOptionError, MissingInputError
 
 if TYPE_CHECKING:
     from phenocell.converters.options import RunOptions
@@ -79,9 +79,17 @@ def detect(path: Path, source: str = "auto") -> str:
     Detection imports no format module (a named ``source`` is checked against :data:`FORMATS`).
 
     Raises:
+        MissingInputError: nothing exists at ``path`` (said before any format's own missing file).
         InvalidOptionError: ``source`` is not ``auto`` or a known format.
 
     """
+    if not Path(path).exists():
+        raise MissingInputError(
+            "raw input not found",
+            expected="an existing raw export: a directory, or the file or store a --source format reads",
+            found=f"nothing at {path}",
+            fix="check the path (and the working directory it is relative to)",
+        )
     if source != "auto":
         _check_format(source)
         return source
