@@ -119,6 +119,18 @@ def test_codex_cell_table_columns_are_refused_for_other_sources(
     assert not (tmp_path / "pc").exists()
 
 
+def test_tile_size_without_grid_tiling_says_it_is_ignored(raw_export: Path, tmp_path: Path) -> None:
+    """--tile-size / --stride cut only --tiling grid; with the default phenobench crops a run says so."""
+    result = CliRunner().invoke(
+        convert_main, [str(raw_export), "--out", str(tmp_path / "pc"), "--tile-size", "7", "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "--tile-size is ignored" in result.output and "--tiling grid" in result.output
+    grid = ["--tile-size", "128", "--tiling", "grid", "--quiet"]
+    result = CliRunner().invoke(convert_main, [str(raw_export), "--out", str(tmp_path / "grid"), *grid])
+    assert result.exit_code == 0 and "ignored" not in result.output, result.output
+
+
 def _synth_field(param: str) -> tuple[type, str] | None:
     return (SynthOptions, param) if param in {f.name for f in fields(SynthOptions)} - {"mask_shape"} else None
 

@@ -35,8 +35,10 @@ def _output_options(out_help: str, overwrite_help: str) -> Callable[[Any], Any]:
 @friendly_errors
 def export_lmdb_cmd(dataset_dir: Path, out: Path, overwrite: bool, quiet: bool) -> None:
     """Write DATASET_DIR in the authors' LMDB layout (lmdb/, label_dict.json, split CSVs) for their code."""
+    from phenocell.cards.verify import verify_dataset
     from phenocell.loaders.lmdb_export import export_lmdb
 
+    verify_dataset(dataset_dir, readme=False, action="exported")  # shards against the manifest, as publish
     _, count = export_lmdb(dataset_dir, out, overwrite=overwrite, progress=not quiet)
     click.echo(f"wrote {count} tiles to {out}")
 

@@ -321,4 +321,18 @@ def source_options_from(raw_dir: Path, kw: dict[str, Any]) -> tuple[str, Any]:
             fix=f"drop them, or pass the --source they belong to (RAW_DIR is read as {name})",
         )
     values = _values(kw, _columns_type(kind))
-    return name, kind(**{k: v for k, v in values.items() if k in reads})
+    options = kind(**{k: v for k, v in values.items() if k in reads})
+    _warn_grid_only(options, given)
+    return name, options
+
+
+def _warn_grid_only(options: Any, given: dict[str, str]) -> None:
+    """Say on stderr that --tile-size / --stride, when given, do nothing without ``--tiling grid``."""
+    unused = [given[p] for p in ("tile_size", "stride") if p in given]
+    tiling = getattr(options, "tiling", "grid")
+    if unused and tiling != "grid":
+        click.echo(
+            f"warning: {' and '.join(unused)} {'is' if len(unused) == 1 else 'are'} ignored with --tiling "
+            f"{tiling} (the authors' crops padded to 224 px); pass --tiling grid to cut tiles of that size",
+            err=True,
+        )

@@ -84,3 +84,15 @@ def test_unlisted_shard_is_refused(dataset_dir: Path, tmp_path: Path) -> None:
     shutil.copy(sorted((copy / "data").glob("*.parquet"))[0], copy / "data" / "stray.parquet")
     with pytest.raises(IntegrityError, match="not in the manifest"):
         verify_dataset(copy)
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_malformed_repo_id_is_an_option_error_before_any_request(
+    dataset_dir: Path, hub_env: FakeHub, dry_run: bool
+) -> None:
+    """Not "check the network and your token": the id itself is wrong, and a dry run says so too."""
+    args = ["publish", str(dataset_dir), "--repo-id", "my lab/phenocell"] + (["--dry-run"] if dry_run else [])
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "invalid --repo-id 'my lab/phenocell'" in result.output and "ORG/NAME" in result.output
+    assert "network" not in result.output and hub_env.requests == []

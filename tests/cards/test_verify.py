@@ -63,6 +63,13 @@ def test_not_a_dataset(tmp_path: Path) -> None:
         verify_dataset(tmp_path)
 
 
+def test_a_missing_path_or_a_file_is_named_as_such(tmp_path: Path) -> None:
+    """A typo'd path says "nothing at", not "is not a directory" (which reads as "it is a file")."""
+    assert dataset_problems(tmp_path / "nope") == [f"nothing at {tmp_path / 'nope'}"]
+    (tmp_path / "file").write_text("x")
+    assert dataset_problems(tmp_path / "file") == [f"{tmp_path / 'file'} is a file, not a dataset directory"]
+
+
 def test_card_skips_readme_but_not_shards(copy: Path) -> None:
     (copy / "README.md").write_text("no yaml at all")
     assert dataset_problems(copy, readme=False) == []

@@ -300,3 +300,41 @@ def test_the_lmdb_import_reads_the_same_rules_backwards() -> None:
     assert (second["tumor_type"], second["stage"], second["group"]) == ("mucinous", 3, "")
     unknown = {"patient": "003", "group": "", "tumor_type": None, "stage": None}
     assert fov_attributes({}, "reg003_B") == unknown
+
+
+def test_import_of_a_truncated_lmdb_is_a_clear_error(exported_lmdb: Path, tmp_path: Path) -> None:
+    """A cut-off data.mdb is refused before any page is read (reading past its end would kill the process)."""
+    release = Path(shutil.copytree(exported_lmdb, tmp_path / "release"))
+    data = release / "lmdb" / "data.mdb"
+    data.write_bytes(data.read_bytes()[:5000])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["import-lmdb", str(release), "--out", str(out), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "truncated" in result.output and "5,000 bytes" in result.output
+    assert not out.exists()
+
+
+def test_import_without_split_files_names_the_release_folder(exported_lmdb: Path, tmp_path: Path) -> None:
+    """import-lmdb has no --splits-from: the fix names the release's own splits/ folder."""
+    release = Path(shutil.copytree(exported_lmdb, tmp_path / "release"))
+    shutil.rmtree(release / "splits")
+    (release / "phenocell_splits.json").unlink()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["import-lmdb", str(release), "--out", str(out), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "--splits-from" not in result.output and "splits/" in result.output
+    assert not out.exists()
+
+
+def test_export_lmdb_of_a_tampered_dataset_is_refused(hdf5_dataset: Path, tmp_path: Path) -> None:
+    """Shards are checked against the manifest first, as publish, card and benchmark do."""
+    dataset = Path(shutil.copytree(hdf5_dataset, tmp_path / "ds"))
+    shard = sorted((dataset / "data").glob("*.parquet"))[0]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    out = tmp_path / "release"
+    result = CliRunner().invoke(main, ["export", "lmdb", str(dataset), "--out", str(out), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "does not match the manifest" in result.output and "nothing was exported" in result.output
+    assert not out.exists()

@@ -142,6 +142,23 @@ def test_store_options_none_auto_without_room_and_dir_without_room(
     assert "--tile-store none" in str(err.value)
 
 
+@pytest.mark.parametrize("where", ["under a file", "in /proc"])
+def test_store_dir_that_cannot_be_created_is_named_as_the_option(
+    dataset_dir: Path, tmp_path: Path, where: str
+) -> None:
+    """Not "not enough disk space" (/proc has none) nor "choose another --out": what --tile-store got."""
+    if where == "in /proc" and not Path("/proc/self").is_dir():
+        pytest.skip("no /proc here")
+    index = load_index(dataset_dir, "base", "validation")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    option = str(blocker / "store") if where == "under a file" else "/proc/phenocell-store"
+    with pytest.raises(SystemResourceError, match="cannot create the tile store") as err:
+        open_store(option, dataset_dir, _shards(index), progress=False)
+    assert "disk space" not in str(err.value) and "--out" not in str(err.value)
+    assert "--tile-store none" in str(err.value) and not Path(option).exists()
+
+
 def test_store_size_per_tile_is_the_raw_arrays() -> None:
     assert tile_store.tile_bytes(224) == 224 * 224 * 3 + 224 * 224 + 224 * 224 * 2
 

@@ -12,7 +12,7 @@ import torch
 
 from phenocell.benchmark.features import TokenCache, encode, to_input
 from phenocell.benchmark.frozen import FeatureSpec, build_encoder
-from phenocell.errors import InvalidInputError
+from phenocell.errors import InvalidInputError, MissingInputError
 from phenocell.loaders.tiles import TileDataset, class_counts, load_index, make_loader
 from phenocell.schema import INSTANCE_DTYPE, SEMANTIC_DTYPE, decode_mask
 
@@ -81,6 +81,18 @@ def test_unknown_family_split_is_a_clear_error(dataset_dir: Path, tmp_path: Path
     (tmp_path / "README.md").write_text("---\nconfigs: []\n---\n")
     with pytest.raises(InvalidInputError, match="no base/train split"):
         load_index(tmp_path, "base", "train")
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_data_that_is_no_directory_says_so_without_asking_the_hub(tmp_path: Path, kind: str) -> None:
+    """A local path (absolute here, so never an ORG/NAME repo id) is reported as a path, not a Hub error."""
+    data = tmp_path / "dataset"
+    if kind == "file":
+        data.write_text("not a dataset")
+    found = "is a file" if kind == "file" else "nothing at"
+    with pytest.raises(MissingInputError, match=f"(?s)no dataset directory at .*{found}") as info:
+        load_index(data, "base", "train")
+    assert "HFValidationError" not in str(info.value) and "phenocell convert" in str(info.value)
 
 
 def test_token_cache_is_on_disk_per_fov_and_equals_live(dataset_dir: Path, tmp_path: Path) -> None:

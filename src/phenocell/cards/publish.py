@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phenocell.cards.verify import verify_dataset
-from phenocell.errors import network_error
+from phenocell.errors import InvalidOptionError, network_error
 
-__all__ = ["LOCAL_ONLY", "UploadItem", "publish", "upload_plan", "verify_dataset"]
+__all__ = ["LOCAL_ONLY", "UploadItem", "check_repo_id", "publish", "upload_plan", "verify_dataset"]
 
 #: Local-only files that are not part of the published dataset.
 LOCAL_ONLY = ("README.html",)
@@ -56,9 +56,11 @@ def publish(
         The files uploaded (or that would be, with ``dry_run``).
 
     Raises:
+        InvalidOptionError: ``repo_id`` is no valid Hub repo id (checked first, also for ``dry_run``).
         IntegrityError: the directory fails verification; nothing is uploaded.
         NetworkError: the Hub cannot be reached or refuses the request.
     """
+    check_repo_id(repo_id)
     verify_dataset(dataset_dir, action="uploaded")
     plan = upload_plan(dataset_dir)
     if dry_run:
@@ -71,6 +73,21 @@ def publish(
             raise
         raise typed from err
     return plan
+
+
+def check_repo_id(repo_id: str) -> None:
+    """Raise :class:`InvalidOptionError` unless ``repo_id`` is a well-formed Hub repo id (no request)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise InvalidOptionError(
+            f"invalid --repo-id {repo_id!r}",
+            expected="ORG/NAME: letters, digits, '-', '_' and '.', at most 96 characters, one '/'",
+            found=str(err).splitlines()[0][:300],
+            fix="pass --repo-id like my-lab/phenocell",
+        ) from err
 
 
 def _upload(

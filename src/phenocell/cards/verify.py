@@ -191,7 +191,7 @@ def dataset_problems(dataset_dir: Path, *, readme: bool = True) -> list[str]:
     """Every problem of a dataset directory (empty when it verifies). ``readme=False`` skips README.md."""
     root = Path(dataset_dir)
     if not root.is_dir():
-        return [f"{root} is not a directory"]
+        return [f"{root} is a file, not a dataset directory" if root.exists() else f"nothing at {root}"]
     problems: list[str] = []
     manifest = _json(root / "manifest.json", problems)
     splits_doc = _json(root / "splits.json", problems)

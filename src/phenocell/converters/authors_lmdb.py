@@ -26,7 +26,7 @@ from phenocell.converters import recognisers
 from phenocell.converters.base import ManifestParts, UnitStats
 from phenocell.converters.options import RunOptions
 from phenocell.converters.outputs import input_hashes
-from phenocell.errors import InvalidInputError, read_json_file
+from phenocell.errors import InvalidInputError, MissingInputError, read_json_file
 from phenocell.panoptic.class_merges import load_class_map
 from phenocell.paths import check_region_name
 from phenocell.profiles import PHENOCELL, DatasetProfile
@@ -38,6 +38,7 @@ from phenocell.splits.rules import AUTHORS_SEED, SHIFT_RULES, region_of
 from phenocell.splits.validate import validate_splits
 from phenocell.storage.lmdb import env_path, get_records, iter_records
 from phenocell.storage.lmdb_layout import (
+    BASE_SPLIT_FILE,
     EXTRA_MANIFEST_FILE,
     EXTRA_SPLITS_FILE,
     LABEL_DICT_FILE,
@@ -109,6 +110,19 @@ def fov_attributes(families: dict[str, dict[str, list[str]]], fov: str) -> dict[
     return out
 
 
+def _release_splits(release: Path) -> AuthorsSplits:
+    """The split files of the release folder itself (this source takes no ``--splits-from``)."""
+    try:
+        return read_authors_splits(release)
+    except MissingInputError as err:  # its fix names --splits-from, an option of the other sources
+        raise MissingInputError(
+            err.what,
+            expected=f"{err.expected} in the release, e.g. {release / BASE_SPLIT_FILE}",
+            found=err.found,
+            fix="pass the release folder with its splits/ folder (restore it from the release download)",
+        ) from err
+
+
 def index_samples(env_dir: Path) -> tuple[dict[str, list[str]], set[int]]:
     """First pass: every record unpickled with the allow-list and checked; keys grouped by FoV, in order.
 
@@ -159,7 +173,7 @@ class AuthorsLmdbSource:
         """Read the label dict and split files, and check every record, before anything is written."""
         env_dir = env_path(path)
         label_map = read_label_dict(Path(path) / LABEL_DICT_FILE)
-        authors = read_authors_splits(Path(path))
+        authors = _release_splits(Path(path))
         keys, widths = index_samples(env_dir)
         index = {fov: i for i, fov in enumerate(sorted(keys), start=1)}
         return cls(Path(path), options, env_dir, label_map, authors, keys, index, widths)

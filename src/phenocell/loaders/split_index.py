@@ -65,18 +65,36 @@ class SplitIndex:
 
 
 def local_dataset(data: str | Path) -> Path:
-    """A local dataset directory: ``data`` itself, or a Hub dataset repo downloaded to the HF cache."""
-    if Path(data).is_dir():
-        return Path(data)
-    from huggingface_hub import snapshot_download
+    """A local dataset directory: ``data`` itself, or a Hub dataset repo downloaded to the HF cache.
 
+    A file, or a missing path that cannot be a repo id (``/abs/path``, ``./x``, ``a/b/c``), is reported as
+    a path; the Hub is asked only about an ``ORG/NAME`` (or ``NAME``) that is no local directory.
+    """
+    path = Path(data)
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(str(data))
+        repo_id = not path.exists()
+    except HFValidationError:
+        repo_id = False
+    if not repo_id:
+        raise MissingInputError(
+            f"no dataset directory at {data}",
+            expected="a dataset directory (the --out of `phenocell convert`) or an ORG/NAME Hub repo id",
+            found=f"{data} is a file" if path.exists() else f"nothing at {data}",
+            fix="check the path, or convert a raw export first: phenocell convert RAW_DIR --out DIR",
+        )
     try:
         return Path(snapshot_download(str(data), repo_type="dataset"))
     except Exception as err:  # network, unknown repo, gated: all mean "no dataset there"
         raise MissingInputError(
             "no dataset directory or Hub dataset repo",
             expected="a local PhenoCell directory or an ORG/NAME dataset repo on the Hub",
-            found=f"{data}: {type(err).__name__}",
+            found=f"no directory {data} here; the Hub: {type(err).__name__}",
             fix="pass --data DIR (a converted dataset) or a reachable Hub repo id",
         ) from err
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import mmap
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -238,6 +239,23 @@ def _mixed_sizes(shard: str, found: tuple[int, ...], expected: tuple[int, ...]) 
     )
 
 
+def _not_creatable(folder: Path) -> str | None:
+    """Why ``folder`` cannot be created and written, else None.
+
+    Catches a file on its path and a read-only or virtual file system (``/proc``: no space, no new folders)
+    by making and removing a temporary folder in its nearest existing ancestor: nothing is left behind, and
+    a concurrent run building the same store is not touched.
+    """
+    probe = next(p for p in (folder, *folder.parents) if p.exists())
+    if not probe.is_dir():
+        return f"{probe} is a file, not a directory"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".phenocell-probe-", dir=probe))
+    except OSError as err:
+        return f"{type(err).__name__}: {err.strerror or err} (creating a folder in {probe})"
+    return None
+
+
 def open_store(
     option: str, data_root: Path, shards: dict[str, int], *, log: Any = print, progress: bool = True
 ) -> StoreReader | None:
@@ -252,6 +270,17 @@ def open_store(
     missing = store.missing(shards)
     need = store.bytes_needed(missing, shards)
     if missing:
+        problem = _not_creatable(store.dir)
+        if problem and option == AUTO:
+            log(f"tile store off: cannot create {store.dir} ({problem})")
+            return None
+        if problem:
+            raise SystemResourceError(
+                f"cannot create the tile store under --tile-store {option}",
+                expected="--tile-store DIR: a directory this user can create and write",
+                found=problem,
+                fix="pass --tile-store DIR on a writable disk, or --tile-store none",
+            )
         probe = next(p for p in (store.dir, *store.dir.parents) if p.exists())
         free = shutil.disk_usage(probe).free
         if need + (MARGIN if option == AUTO else 0) > free:

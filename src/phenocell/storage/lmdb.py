@@ -143,11 +143,16 @@ def env_path(lmdb_dir: Path) -> Path:
     )
 
 
-def iter_records(env_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(key, record)`` for every entry in key order, unpickled with the allow-list and checked."""
+def _open_readonly(env_dir: Path) -> Any:
+    """Open ``env_dir`` read-only, refusing a data.mdb shorter than its meta page says.
+
+    LMDB maps the file and trusts its pages: reading one past the end of a truncated file kills the process
+    (SIGBUS) instead of raising, so the size is checked against the last page the meta page records.
+    """
     lmdb = _lmdb()
     try:
         env = lmdb.open(str(env_dir), readonly=True, lock=False, readahead=False, meminit=False)
+        needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
     except lmdb.Error as err:
         raise CorruptInputError(
             f"cannot open LMDB {env_dir}",
@@ -155,6 +160,21 @@ def iter_records(env_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             found=f"{type(err).__name__}: {err}",
             fix="re-download the release",
         ) from err
+    size = (Path(env_dir) / "data.mdb").stat().st_size
+    if size < needed:
+        env.close()
+        raise CorruptInputError(
+            f"LMDB {env_dir / 'data.mdb'} is truncated",
+            expected=f"at least {needed:,d} bytes (the pages its header lists)",
+            found=f"{size:,d} bytes",
+            fix="re-download or re-copy the release; the file was cut off",
+        )
+    return env
+
+
+def iter_records(env_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(key, record)`` for every entry in key order, unpickled with the allow-list and checked."""
+    env = _open_readonly(env_dir)
     try:
         with env.begin(write=False) as txn:
             for raw_key, value in txn.cursor():
@@ -168,8 +188,7 @@ def iter_records(env_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def get_records(env_dir: Path, keys: Iterable[str]) -> Iterator[dict[str, Any]]:
     """The records under ``keys``, unpickled with the allow-list and checked."""
-    lmdb = _lmdb()
-    env = lmdb.open(str(env_dir), readonly=True, lock=False, readahead=False, meminit=False)
+    env = _open_readonly(env_dir)
     try:
         with env.begin(write=False) as txn:
             for key in keys:
