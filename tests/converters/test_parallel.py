@@ -7,6 +7,8 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -217,3 +219,27 @@ def test_a_release_converts_on_workers_to_the_same_bytes(release_raw: Any, tmp_p
         assert result.exit_code == 0, result.output
         outs.append(tree_digest(out))
     assert outs[0] == outs[1] and any(f.startswith("data/") for f in outs[0])
+
+
+class _BreaksOnSecondSubmit(ProcessPoolExecutor):
+    """A pool that a worker's death has broken by the time the next unit is submitted (the race)."""
+
+    submitted = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        type(self).submitted += 1
+        if type(self).submitted > 1:
+            raise BrokenProcessPool("A child process terminated abruptly")
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_pool_found_broken_on_submit_is_the_same_typed_error(
+    raw_export: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that dies between two submits breaks the pool before its future says so: still WorkerError."""
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", _BreaksOnSecondSubmit)
+    inputs = CodexSource.open(raw_export, CodexOptions())
+    with pytest.raises(WorkerError, match="worker died while processing unit") as info:
+        list(run_units(_fov_name, inputs, ExecutionOptions(workers=2)))
+    first = inputs.units()[0]  # the one unit submitted, so the one in flight
+    assert f"unit {first}\n" in str(info.value) and "--workers" in info.value.fix

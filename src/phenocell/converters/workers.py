@@ -154,7 +154,7 @@ def _on_pool(task: UnitTask[T], source: Source, fovs: list[str], workers: int) -
         try:
             while True:
                 while len(running) < 2 * workers and (fov := next(queue, None)) is not None:
-                    running[pool.submit(_call, task, source.for_unit(fov), fov)] = fov
+                    running[_submit(pool, running, task, source, fov)] = fov
                 if not running:
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -163,6 +163,20 @@ def _on_pool(task: UnitTask[T], source: Source, fovs: list[str], workers: int) -
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+def _submit(
+    pool: ProcessPoolExecutor, running: dict[Future[Any], str], task: UnitTask[T], source: Source, fov: str
+) -> Future[Any]:
+    """Submit ``fov``; a pool that a worker's death broke since the last wait is a WorkerError too.
+
+    The dead worker's unit is one of those in flight (its future may not say so yet).
+    """
+    try:
+        return pool.submit(_call, task, source.for_unit(fov), fov)
+    except BrokenProcessPool as err:
+        in_flight = " or ".join(sorted(running.values())) or fov
+        raise _died(in_flight, "local worker process") from err
 
 
 def _client(address: str) -> Any:
