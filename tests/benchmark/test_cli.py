@@ -62,3 +62,31 @@ def test_heads_lists_the_registry_and_run_refuses_an_unknown_head_before_reading
     assert refused.exit_code == 2, refused.output
     assert "unknown head 'mlp'" in refused.output
     assert "one of constant, linear, unetr, unetr-compact" in refused.output
+
+
+def test_a_count_out_of_range_names_its_flag_before_reading_data() -> None:
+    """--batch-size 0 / --steps -1: the message names the flag a CLI user typed, not only the field."""
+    from click.testing import CliRunner
+
+    from phenocell.benchmark.cli import benchmark
+
+    base = [
+        "run",
+        "--data",
+        "no-such-dir",
+        "--family",
+        "base",
+        "--encoder",
+        "test/vit-tiny",
+        "--head",
+        "linear",
+    ]
+    for flag, value, expected in (
+        ("--batch-size", "0", "> 0"),
+        ("--steps", "-1", "> 0"),
+        ("--workers", "-2", ">= 0"),
+    ):
+        refused = CliRunner().invoke(benchmark, [*base, flag, value])
+        assert refused.exit_code == 2, refused.output
+        assert f"pass {flag} as an integer {expected}" in refused.output, refused.output
+        assert "no-such-dir" not in refused.output  # refused before the data is looked for

@@ -206,10 +206,12 @@ def check_device_spec(device: str) -> None:
 
 
 def _positive(name: str, value: int, allow_zero: bool = False) -> None:
+    """Refuse a count below 1 (below 0 with ``allow_zero``), naming its CLI flag and its field."""
     if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
         raise InvalidOptionError(
             f"{name} out of range",
-            expected=f"an integer {'>= 0' if allow_zero else '> 0'}",
+            expected=f"an integer {bound}",
             found=str(value),
-            fix=f"pass a valid {name}",
+            fix=f"pass --{name.replace('_', '-')} as an integer {bound} (the config field {name})",
         )
