@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
-from phenocell.errors import OutputExistsError, UnsafePathError
+from phenocell.errors import OutputExistsError, SystemResourceError, UnsafePathError
 
 #: Characters a region name may hold: letters, digits and ``_ - . + = @ ( ) ,`` and spaces inside.
 _NAME_OK = re.compile(r"^[\w\-.+=@(), ]+$")
@@ -115,6 +116,40 @@ def _listing(path: Path, shown: int = 5) -> str:
     names = sorted(p.name for p in path.iterdir())
     more = f", ... ({len(names)} entries)" if len(names) > shown else ""
     return ", ".join(names[:shown]) + more
+
+
+def why_not_creatable(folder: Path) -> str | None:
+    """Why ``folder`` cannot be created and written in, else None.
+
+    Catches a file on its path and a read-only or virtual file system (``/proc``: no space, no new folders)
+    by making and removing a temporary folder in its nearest existing ancestor: nothing is left behind, and
+    a concurrent run writing the same folder is not touched.
+    """
+    probe = next(p for p in (Path(folder), *Path(folder).parents) if p.exists())
+    if not probe.is_dir():
+        return f"{probe} is a file, not a directory"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".phenocell-probe-", dir=probe))
+    except OSError as err:
+        return f"{type(err).__name__}: {err.strerror or err} (creating a folder in {probe})"
+    return None
+
+
+def check_output_file(out: Path, *, flag: str = "--out") -> None:
+    """Refuse, before any work, an output file that cannot be written (a directory, an uncreatable folder).
+
+    Raises:
+        SystemResourceError: ``out`` is a directory, or its folder cannot be created or written in.
+    """
+    out = Path(out)
+    problem = f"{out} is a directory" if out.is_dir() else why_not_creatable(out.parent)
+    if problem:
+        raise SystemResourceError(
+            f"cannot write {flag} {out}",
+            expected=f"{flag}: a file path in a folder this user can create and write",
+            found=problem,
+            fix=f"choose another {flag}",
+        )
 
 
 def check_replaceable(out: Path, *, overwrite: bool, flag: str = "--out") -> None:

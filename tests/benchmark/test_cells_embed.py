@@ -12,7 +12,7 @@ import pytest
 from phenocell.benchmark.cells.config import EmbedConfig
 from phenocell.benchmark.cells.embed import by_fov, embed_cells
 from phenocell.benchmark.cells.table import embedding_key, import_anndata
-from phenocell.errors import InvalidOptionError, MissingDependencyError
+from phenocell.errors import InvalidOptionError, MissingDependencyError, SystemResourceError
 from phenocell.loaders.tiles import SplitIndex, TileRef
 from tests.benchmark.cells_helpers import cells_with_pixels, rows_of, split_units
 
@@ -196,3 +196,32 @@ def test_bad_options_and_missing_anndata_are_typed_errors(monkeypatch: pytest.Mo
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "anndata" else real(n, *a))
     with pytest.raises(MissingDependencyError, match=r"phenocell\[cells\]"):
         import_anndata()
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_any_cell_is_embedded(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    """--out under a file: refused at once (no split embedded, nothing written), naming --out."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    said: list[str] = []
+    with pytest.raises(SystemResourceError, match="cannot write --out") as err:
+        embed_cells(dataset_dir, encoder="baseline/pixel-stats", out=blocker / "cells.h5ad", log=said.append)
+    assert said == [] and f"{blocker} is a file" in err.value.found
+    assert blocker.read_text() == "not a folder"
+
+
+def test_a_failed_h5ad_write_leaves_no_file(
+    dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The .h5ad appears whole or not at all: a write failing half-way leaves neither it nor a temp file."""
+
+    def half_then_fail(self: object, path: object, *args: object, **kwargs: object) -> None:
+        Path(str(path)).write_bytes(b"\x89HDF\r\n")  # the first bytes, then the disk fills
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(anndata.AnnData, "write_h5ad", half_then_fail)
+    out = tmp_path / "runs" / "cells.h5ad"
+    with pytest.raises(OSError, match="No space left"):
+        embed_cells(dataset_dir, encoder="baseline/pixel-stats", out=out, log=lambda _: None)
+    assert not out.exists() and list(out.parent.iterdir()) == []

@@ -27,7 +27,6 @@ from __future__ import annotations
 import mmap
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -40,6 +39,7 @@ from tqdm.auto import tqdm
 from phenocell.errors import InvalidInputError, OutputExistsError, OutputLockedError, SystemResourceError
 from phenocell.loaders.store_build import TILE_ARRAYS, build_shard
 from phenocell.manifest import Manifest
+from phenocell.paths import why_not_creatable
 from phenocell.storage.writer import atomic_directory, sha256_file
 
 FORMAT = 1
@@ -239,23 +239,6 @@ def _mixed_sizes(shard: str, found: tuple[int, ...], expected: tuple[int, ...]) 
     )
 
 
-def _not_creatable(folder: Path) -> str | None:
-    """Why ``folder`` cannot be created and written, else None.
-
-    Catches a file on its path and a read-only or virtual file system (``/proc``: no space, no new folders)
-    by making and removing a temporary folder in its nearest existing ancestor: nothing is left behind, and
-    a concurrent run building the same store is not touched.
-    """
-    probe = next(p for p in (folder, *folder.parents) if p.exists())
-    if not probe.is_dir():
-        return f"{probe} is a file, not a directory"
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".phenocell-probe-", dir=probe))
-    except OSError as err:
-        return f"{type(err).__name__}: {err.strerror or err} (creating a folder in {probe})"
-    return None
-
-
 def open_store(
     option: str, data_root: Path, shards: dict[str, int], *, log: Any = print, progress: bool = True
 ) -> StoreReader | None:
@@ -270,7 +253,7 @@ def open_store(
     missing = store.missing(shards)
     need = store.bytes_needed(missing, shards)
     if missing:
-        problem = _not_creatable(store.dir)
+        problem = why_not_creatable(store.dir)
         if problem and option == AUTO:
             log(f"tile store off: cannot create {store.dir} ({problem})")
             return None

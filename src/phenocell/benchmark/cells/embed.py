@@ -36,6 +36,7 @@ from phenocell.loaders.tiles import (
     make_loader,
 )
 from phenocell.manifest import Manifest
+from phenocell.paths import check_output_file
 
 PIXEL_STATS = "baseline/pixel-stats"
 
@@ -185,6 +186,7 @@ def embed_cells(
     """
     cfg = config or EmbedConfig()
     started = time.perf_counter()
+    check_output_file(Path(out))  # before hours of embedding, not after
     root = local_dataset(data)
     if Path(data).is_dir():  # a local dataset is checked against its manifest before it is trusted
         from phenocell.cards.verify import verify_dataset

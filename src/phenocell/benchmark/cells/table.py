@@ -15,6 +15,7 @@ Layout of the file ``cells embed`` writes (``n`` cells, ``m`` markers):
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,12 @@ def write_h5ad(rows: CellRows, uns: dict[str, Any], out: Path, *, marker_names: 
     adata = anndata.AnnData(obs=obs, var=var, obsm={key: vectors}, layers=layers)
     adata.uns["phenocell"] = json.loads(json.dumps(meta, default=str))
     out.parent.mkdir(parents=True, exist_ok=True)
-    adata.write_h5ad(out)
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")  # whole or not at all
+    try:
+        adata.write_h5ad(partial)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     return dict(adata.uns["phenocell"])
 
 
