@@ -378,7 +378,8 @@ def c5_out_under_a_file(ws: Ws) -> Run:
 
 
 def c5_out_under_proc(ws: Ws) -> Run:
-    return convert(ws, match="the system refused an operation", out=Path("/proc/phenocell-out"))
+    out = Path("/proc/phenocell-out")
+    return convert(ws, match=f"cannot create output directory {out}", out=out)
 
 
 def c5_all_negative_int16_mask(ws: Ws) -> Run:

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from phenocell.cli import convert_main
-from phenocell.errors import OutputLockedError
+from phenocell.errors import OutputLockedError, SystemResourceError
 from phenocell.storage.atomic import atomic_directory, clean_stale_partials
 
 ARGS = ["--tile-size", "128", "--quiet"]
@@ -73,3 +73,17 @@ def test_clean_stale_partials_ignores_unrelated_names(tmp_path: Path) -> None:
     for name in (".out.partial-notapid", ".other.partial-1-x", "out"):
         (tmp_path / name).mkdir()
     assert clean_stale_partials(tmp_path / "out") == []
+
+
+NO_PROC = not Path("/proc/self").is_dir()
+
+
+@pytest.mark.skipif(NO_PROC, reason="needs Linux's /proc (a file system without new folders)")
+def test_an_out_whose_folder_cannot_be_created_names_out_not_the_lock() -> None:
+    """--out on /proc: the message is about --out and says why, not the internal '.x.lock' file."""
+    with (
+        pytest.raises(SystemResourceError, match=r"cannot create output directory /proc/x") as err,
+        atomic_directory(Path("/proc/x")),
+    ):
+        pytest.fail("no work may start")
+    assert ".lock" not in str(err.value) and "/proc" in err.value.found and "--out" in err.value.fix

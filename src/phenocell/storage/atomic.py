@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from phenocell.errors import InvalidOptionError, OutputLockedError
-from phenocell.paths import check_replaceable
+from phenocell.errors import InvalidOptionError, OutputLockedError, SystemResourceError
+from phenocell.paths import check_replaceable, why_not_creatable
 
 PARTIAL = "partial"
 
@@ -112,7 +112,7 @@ def _replace(out: Path, tmp: Path, old: Path) -> None:
 
 
 def _check_parent(out: Path) -> None:
-    """Refuse an output whose nearest existing ancestor is a file (``--out`` under a file)."""
+    """Refuse an output under a file, or whose folder cannot be created (read-only or virtual file system)."""
     for parent in Path(os.path.abspath(out)).parents:
         if parent.exists():
             if not parent.is_dir():
@@ -122,7 +122,15 @@ def _check_parent(out: Path) -> None:
                     found=f"{parent} is a file",
                     fix="choose another --out",
                 )
-            return
+            break
+    problem = why_not_creatable(Path(os.path.abspath(out)).parent)
+    if problem:
+        raise SystemResourceError(
+            f"cannot create output directory {out}",
+            expected="--out in a folder this user can create and write",
+            found=problem,
+            fix="choose another --out, on a writable disk",
+        )
 
 
 def _make_parents(out: Path) -> list[Path]:
