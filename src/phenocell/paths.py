@@ -118,6 +118,11 @@ def _listing(path: Path, shown: int = 5) -> str:
     return ", ".join(names[:shown]) + more
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself if it exists, else its nearest existing ancestor (what creating it would go into)."""
+    return next(p for p in (Path(path), *Path(path).parents) if p.exists())
+
+
 def why_not_creatable(folder: Path) -> str | None:
     """Why ``folder`` cannot be created and written in, else None.
 
@@ -125,7 +130,7 @@ def why_not_creatable(folder: Path) -> str | None:
     by making and removing a temporary folder in its nearest existing ancestor: nothing is left behind, and
     a concurrent run writing the same folder is not touched.
     """
-    probe = next(p for p in (Path(folder), *Path(folder).parents) if p.exists())
+    probe = nearest_existing(folder)
     if not probe.is_dir():
         return f"{probe} is a file, not a directory"
     try:

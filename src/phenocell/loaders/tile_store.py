@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from phenocell.errors import InvalidInputError, OutputExistsError, OutputLockedError, SystemResourceError
 from phenocell.loaders.store_build import TILE_ARRAYS, build_shard
 from phenocell.manifest import Manifest
-from phenocell.paths import why_not_creatable
+from phenocell.paths import nearest_existing, why_not_creatable
 from phenocell.storage.writer import atomic_directory, sha256_file
 
 FORMAT = 1
@@ -264,7 +264,7 @@ def open_store(
                 found=problem,
                 fix="pass --tile-store DIR on a writable disk, or --tile-store none",
             )
-        probe = next(p for p in (store.dir, *store.dir.parents) if p.exists())
+        probe = nearest_existing(store.dir)
         free = shutil.disk_usage(probe).free
         if need + (MARGIN if option == AUTO else 0) > free:
             if option == AUTO:

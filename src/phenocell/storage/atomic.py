@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from phenocell.errors import InvalidOptionError, OutputLockedError, SystemResourceError
-from phenocell.paths import check_replaceable, why_not_creatable
+from phenocell.paths import check_replaceable, nearest_existing, why_not_creatable
 
 PARTIAL = "partial"
 
@@ -113,17 +113,15 @@ def _replace(out: Path, tmp: Path, old: Path) -> None:
 
 def _check_parent(out: Path) -> None:
     """Refuse an output under a file, or whose folder cannot be created (read-only or virtual file system)."""
-    for parent in Path(os.path.abspath(out)).parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InvalidOptionError(
-                    f"output directory {out} lies under a file",
-                    expected="--out inside a directory (or a path whose folders can be created)",
-                    found=f"{parent} is a file",
-                    fix="choose another --out",
-                )
-            break
-    problem = why_not_creatable(Path(os.path.abspath(out)).parent)
+    parent = nearest_existing(Path(os.path.abspath(out)).parent)
+    if not parent.is_dir():
+        raise InvalidOptionError(
+            f"output directory {out} lies under a file",
+            expected="--out inside a directory (or a path whose folders can be created)",
+            found=f"{parent} is a file",
+            fix="choose another --out",
+        )
+    problem = why_not_creatable(parent)
     if problem:
         raise SystemResourceError(
             f"cannot create output directory {out}",
