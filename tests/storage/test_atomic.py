@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,30 @@ def test_an_out_whose_folder_cannot_be_created_names_out_not_the_lock() -> None:
     ):
         pytest.fail("no work may start")
     assert ".lock" not in str(err.value) and "/proc" in err.value.found and "--out" in err.value.fix
+
+
+def test_a_late_writer_cannot_keep_a_failed_runs_partial_alive(tmp_path: Path) -> None:
+    """A Dask task that could not be cancelled keeps writing shards while the failed run cleans up."""
+    out = tmp_path / "out"
+    started, stop = threading.Event(), threading.Event()
+    written: list[int] = []
+
+    def late_writer(partial: Path) -> None:
+        while not stop.is_set():
+            try:
+                (partial / "data" / f"{len(written)}.parquet.writing").write_bytes(b"x" * 64)
+            except FileNotFoundError:  # the partial is gone: the task fails, as a cancelled one may
+                return
+            written.append(1)
+            started.set()
+
+    with pytest.raises(RuntimeError, match="bad FoV"), atomic_directory(out) as partial:
+        (partial / "data").mkdir()
+        writer = threading.Thread(target=late_writer, args=(partial,))
+        writer.start()
+        started.wait(10)
+        raise RuntimeError("bad FoV")  # the writer runs on through the clean-up
+    stop.set()
+    writer.join(10)
+    assert written and not writer.is_alive()
+    assert not out.exists() and not list(tmp_path.glob(".out*"))

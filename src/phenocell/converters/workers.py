@@ -82,8 +82,8 @@ def run_units(
     Raises:
         PhenoCellError: the first failing FoV's error; the other tasks are cancelled. Local tasks
             already running finish first, so nothing writes after this returns; on Dask, a task already
-            running on a worker cannot be interrupted and may still write its shard into the staging
-            directory, which the caller removes.
+            running on a worker cannot be interrupted and may still try to write its shard: the caller's
+            staging directory is renamed aside before it is removed, so that write fails and leaves nothing.
         WorkerError: a worker process died (local pool), or kept dying (Dask).
 
     """

@@ -2,8 +2,8 @@
 
 For an output ``DIR`` a run holds ``.DIR.lock`` (created exclusively, holding ``pid host``) for its whole
 life and writes into ``.DIR.partial-<pid>-<token>``. On success the partial replaces ``DIR``; on failure it is
-removed. A second run on the same ``DIR`` finds the lock and is refused while the first lives; the lock
-and partials of a run that died (same host, pid gone) are removed by the next run.
+renamed aside and removed. A second run on the same ``DIR`` finds the lock and is refused while the first
+lives; the lock and partials of a run that died (same host, pid gone) are removed by the next run.
 """
 
 from __future__ import annotations
@@ -96,6 +96,21 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _discard(tmp: Path) -> None:
+    """Remove a failed run's partial; renamed aside first, so that no late writer can add files to it.
+
+    A Dask task already running when the run failed cannot be interrupted and may still write its shard.
+    Removed in place, the folder could get a new file between the listing and the ``rmdir`` and survive;
+    once renamed, the old path no longer resolves, so such a task fails instead (its result is dropped).
+    """
+    aside = tmp.with_name(f"{tmp.name}-discarded")
+    try:
+        tmp.rename(aside)
+    except OSError:
+        aside = tmp
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def _replace(out: Path, tmp: Path, old: Path) -> None:
     """Move ``tmp`` to ``out``; a previous ``out`` is moved aside first and put back if the move fails."""
     if out.exists():
@@ -173,7 +188,7 @@ def atomic_directory(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
             try:
                 yield tmp
             except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
+                _discard(tmp)
                 raise
             _replace(out, tmp, out.parent / f".{out.name}.{PARTIAL}-{token}-old")
             done = True
