@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import RandomSampler
 
-from phenocell.benchmark.device import pins_batches, resolve_device
+from phenocell.benchmark.device import keep_host_memory, pins_batches, resolve_device
 from phenocell.benchmark.features import to_input
 from phenocell.benchmark.frozen import build_encoder, feature_spec
 from phenocell.loaders.tile_store import StoreReader, open_store
@@ -426,12 +426,13 @@ def _store_figures(index: SplitIndex, data: Path, work: Path, args: argparse.Nam
 
 def main() -> None:
     args = _parse()
+    kept = keep_host_memory(resolve_device(args.device))  # as a benchmark run does
     work = args.workdir or Path(tempfile.mkdtemp(prefix="phenocell-pipe-"))
     height, _, width = args.mask_size.lower().partition("x")
     data = args.data or _dataset(work, args.fovs, (int(height), int(width or height)))
     index = load_index(data, args.family, args.split)
     print(f"{len(index)} tiles of {index.tile_size} px ({args.family}/{args.split}), {os.cpu_count()} CPUs, "
-          f"torch threads {torch.get_num_threads()}, {_load()}")  # fmt: skip
+          f"torch threads {torch.get_num_threads()}, glibc thresholds kept: {kept}, {_load()}")  # fmt: skip
     if args.only == "pipeline":
         shards = {t.shard: t.size for t in index.tiles}
         reader = open_store(str(work / "store"), index.root, shards, log=lambda _: None, progress=False)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -41,3 +45,50 @@ def test_precision_defaults() -> None:
     assert resolve_precision("fp16", torch.device("cuda")).scaled
     with pytest.raises(InvalidOptionError, match="fp16 autocast needs a CUDA device"):
         resolve_precision("fp16", cpu)
+
+
+FAULTS_PER_PASS = """
+import resource, sys, torch
+from phenocell.benchmark.device import keep_host_memory
+from phenocell.benchmark.frozen import build_encoder, feature_spec
+kept = keep_host_memory(torch.device(sys.argv[1]))
+enc = build_encoder("test/vit-tiny")
+spec = feature_spec(enc.cfg, "linear", linear_input="final_norm", unetr_taps="last4")
+x = torch.rand(16, 3, enc.cfg.input_size, enc.cfg.input_size)
+with torch.inference_mode():
+    for _ in range(5):
+        enc(x, spec)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        enc(x, spec)
+print(kept, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
+"""
+
+
+def faults_per_pass(device: str) -> tuple[bool, float]:
+    """In a fresh process: whether keep_host_memory set glibc's thresholds; page faults per vit-tiny pass."""
+    run = subprocess.run([sys.executable, "-c", FAULTS_PER_PASS, device], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout.split()
+    return out[0] == "True", float(out[1])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's allocator")
+def test_a_cpu_run_stops_refaulting_the_encoders_activations_on_every_pass() -> None:
+    kept, faults = faults_per_pass("cpu")
+    untouched, churn = faults_per_pass("cuda")  # not the CPU: glibc's defaults stay
+    assert kept and not untouched
+    assert faults < churn / 10, (
+        f"{faults:.0f} page faults per forward pass with the thresholds set ({churn:.0f} without)"
+    )
+
+
+@pytest.mark.parametrize(
+    "env", [{"MALLOC_MMAP_THRESHOLD_": "1048576"}, {"LD_PRELOAD": "/nonexistent/libjemalloc.so.2"}]
+)
+def test_a_user_chosen_allocator_setting_is_left_alone(env: dict[str, str]) -> None:
+    script = "import torch, phenocell.benchmark.device as d; print(d.keep_host_memory(torch.device('cpu')))"
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, **env}
+    )
+    assert run.stdout.split() == ["False"], run.stderr

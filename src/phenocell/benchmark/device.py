@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -37,6 +39,45 @@ def resolve_device(spec: str) -> torch.device:
                 fix="pick an existing GPU index",
             )
     return device
+
+
+#: glibc ``malloc`` thresholds a CPU run sets (:func:`keep_host_memory`): blocks below ``MMAP`` come from the
+#: heap, not from a fresh ``mmap``, and up to ``TRIM`` of free memory is kept at the heap's top.
+HOST_MMAP_THRESHOLD = 64 << 20
+HOST_TRIM_THRESHOLD = 128 << 20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (glibc's malloc.h)
+#: What a user sets to tune glibc's allocator themselves; :func:`keep_host_memory` then does nothing.
+_ALLOCATOR_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+_kept: list[bool] = []
+
+
+def keep_host_memory(device: torch.device) -> bool:
+    """On the CPU, make glibc keep freed memory for reuse instead of returning it to the OS; whether set.
+
+    With glibc's defaults an encoder's activations are mapped afresh on every forward pass and each page is
+    faulted in and zeroed again: about 12,000 page faults per batch of 16 for ``test/vit-tiny``, a third of
+    its time on these CPUs (``benchmarks/bench_host_allocator.py``). Fixed thresholds
+    (:data:`HOST_MMAP_THRESHOLD`, :data:`HOST_TRIM_THRESHOLD`) end that, for this process and the loader
+    workers it forks later. Nothing is changed off the CPU, where glibc is not the C library, or where the
+    user chose the allocator (``MALLOC_*_`` settings, or a jemalloc / tcmalloc / mimalloc in ``LD_PRELOAD``).
+    """
+    chosen = any(name in os.environ for name in _ALLOCATOR_SETTINGS)
+    if device.type != "cpu" or chosen or "malloc" in os.environ.get("LD_PRELOAD", ""):  # jemalloc, tcmalloc..
+        return False
+    if _kept:
+        return _kept[0]
+    try:
+        glibc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError):  # not a glibc system
+        glibc = ""
+    kept = False
+    if glibc.startswith("glibc"):
+        mallopt = ctypes.CDLL(None).mallopt
+        kept = bool(mallopt(_M_MMAP_THRESHOLD, HOST_MMAP_THRESHOLD)) and bool(
+            mallopt(_M_TRIM_THRESHOLD, HOST_TRIM_THRESHOLD)
+        )
+    _kept.append(kept)
+    return kept
 
 
 def pins_batches(device: torch.device) -> bool:

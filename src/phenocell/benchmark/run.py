@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from phenocell import __version__
 from phenocell.benchmark.config import TrainConfig, epoch_steps
 from phenocell.benchmark.data_protocol import data_protocol
-from phenocell.benchmark.device import pins_batches, resolve_device, resolve_precision
+from phenocell.benchmark.device import keep_host_memory, pins_batches, resolve_device, resolve_precision
 from phenocell.benchmark.evaluate import evaluate
 from phenocell.benchmark.features import TokenCache
 from phenocell.benchmark.heads import HEADS
@@ -145,6 +145,7 @@ def run_benchmark(
         verify_dataset(Path(data), action="trained")
     started = time.perf_counter()
     device = resolve_device(asked.device)
+    keep_host_memory(device)
     precision = resolve_precision(asked.precision, device)
     indexes = _indexes(data, family, asked)
     profile = dataset_profile(indexes["train"].root)

@@ -108,12 +108,13 @@ def build_source(
             "image_scale": "unit",  # colours of the tile as stored (/ 255), no resize
             "resize": None,
         }
-    from phenocell.benchmark.device import resolve_device, resolve_precision
+    from phenocell.benchmark.device import keep_host_memory, resolve_device, resolve_precision
     from phenocell.benchmark.evaluate import Pipeline
     from phenocell.benchmark.features import TokenCache, resize_record
     from phenocell.benchmark.frozen import build_encoder, feature_spec
 
     device = resolve_device(cfg.device)
+    keep_host_memory(device)
     enc = build_encoder(
         encoder,
         weights=kw.get("weights"),
