@@ -84,7 +84,12 @@ def test_a_cpu_run_stops_refaulting_the_encoders_activations_on_every_pass() -> 
 
 
 @pytest.mark.parametrize(
-    "env", [{"MALLOC_MMAP_THRESHOLD_": "1048576"}, {"LD_PRELOAD": "/nonexistent/libjemalloc.so.2"}]
+    "env",
+    [
+        {"MALLOC_MMAP_THRESHOLD_": "1048576"},
+        {"LD_PRELOAD": "/nonexistent/libjemalloc.so.2"},
+        {"PHENOCELL_KEEP_HOST_MEMORY": "0"},
+    ],
 )
 def test_a_user_chosen_allocator_setting_is_left_alone(env: dict[str, str]) -> None:
     script = "import torch, phenocell.benchmark.device as d; print(d.keep_host_memory(torch.device('cpu')))"

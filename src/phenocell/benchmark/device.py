@@ -46,6 +46,8 @@ def resolve_device(spec: str) -> torch.device:
 HOST_MMAP_THRESHOLD = 64 << 20
 HOST_TRIM_THRESHOLD = 128 << 20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (glibc's malloc.h)
+#: ``PHENOCELL_KEEP_HOST_MEMORY=0`` keeps glibc's defaults (:func:`keep_host_memory` does nothing).
+KEEP_ENV = "PHENOCELL_KEEP_HOST_MEMORY"
 #: What a user sets to tune glibc's allocator themselves; :func:`keep_host_memory` then does nothing.
 _ALLOCATOR_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 _kept: list[bool] = []
@@ -58,10 +60,11 @@ def keep_host_memory(device: torch.device) -> bool:
     faulted in and zeroed again: about 12,000 page faults per batch of 16 for ``test/vit-tiny``, a third of
     its time on these CPUs (``benchmarks/bench_host_allocator.py``). Fixed thresholds
     (:data:`HOST_MMAP_THRESHOLD`, :data:`HOST_TRIM_THRESHOLD`) end that, for this process and the loader
-    workers it forks later. Nothing is changed off the CPU, where glibc is not the C library, or where the
-    user chose the allocator (``MALLOC_*_`` settings, or a jemalloc / tcmalloc / mimalloc in ``LD_PRELOAD``).
+    workers it forks later. Nothing is changed off the CPU, where glibc is not the C library, where the
+    user chose the allocator (``MALLOC_*_`` settings, or a jemalloc / tcmalloc / mimalloc in ``LD_PRELOAD``),
+    or with ``PHENOCELL_KEEP_HOST_MEMORY=0``.
     """
-    chosen = any(name in os.environ for name in _ALLOCATOR_SETTINGS)
+    chosen = any(name in os.environ for name in _ALLOCATOR_SETTINGS) or os.environ.get(KEEP_ENV) == "0"
     if device.type != "cpu" or chosen or "malloc" in os.environ.get("LD_PRELOAD", ""):  # jemalloc, tcmalloc..
         return False
     if _kept:
