@@ -97,3 +97,20 @@ def test_a_user_chosen_allocator_setting_is_left_alone(env: dict[str, str]) -> N
         [sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, **env}
     )
     assert run.stdout.split() == ["False"], run.stderr
+
+
+def test_no_glibc_no_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no os.confstr; macOS and musl do not know CS_GNU_LIBC_VERSION."""
+    import phenocell.benchmark.device as device
+
+    calls: list[int] = []
+    monkeypatch.setattr(device, "ctypes", type("C", (), {"CDLL": lambda *a: calls.append(1)}))
+    for missing in (AttributeError, ValueError):
+
+        def confstr(name: str, error: type[Exception] = missing) -> str:
+            raise error(name)
+
+        monkeypatch.setattr(device.os, "confstr", confstr)
+        monkeypatch.setattr(device, "_kept", [])
+        assert device.keep_host_memory(torch.device("cpu")) is False
+    assert not calls

@@ -71,7 +71,7 @@ def keep_host_memory(device: torch.device) -> bool:
         return _kept[0]
     try:
         glibc = os.confstr("CS_GNU_LIBC_VERSION") or ""
-    except (ValueError, OSError):  # not a glibc system
+    except (AttributeError, ValueError, OSError):  # no confstr (Windows), or not glibc (macOS, musl)
         glibc = ""
     kept = False
     if glibc.startswith("glibc"):
