@@ -126,9 +126,15 @@ def test_tile_size_without_grid_tiling_says_it_is_ignored(raw_export: Path, tmp_
     )
     assert result.exit_code == 0, result.output
     assert "--tile-size is ignored" in result.output and "--tiling grid" in result.output
+    options = json.loads((tmp_path / "pc" / "manifest.json").read_text())["options"]
+    assert options["tiling"] == "phenobench" and "tile_size" not in options and "stride" not in options
+    assert "`tile_size`" not in (tmp_path / "pc" / "README.md").read_text()  # the card names no 7 px tiles
     grid = ["--tile-size", "128", "--tiling", "grid", "--quiet"]
     result = CliRunner().invoke(convert_main, [str(raw_export), "--out", str(tmp_path / "grid"), *grid])
     assert result.exit_code == 0 and "ignored" not in result.output, result.output
+    options = json.loads((tmp_path / "grid" / "manifest.json").read_text())["options"]
+    assert options["tile_size"] == 128 and options["stride"] is None
+    assert "- `tile_size`: `128`" in (tmp_path / "grid" / "README.md").read_text()
 
 
 def _synth_field(param: str) -> tuple[type, str] | None:

@@ -75,7 +75,8 @@ def test_overwrite_replaces_an_empty_folder_and_its_own_output(
 def test_convert_overwrites_a_real_dataset(raw_export: Path, dataset_dir: Path, tmp_path: Path) -> None:
     out = Path(shutil.copytree(dataset_dir, tmp_path / "phenocell"))
     result = CliRunner().invoke(
-        convert_main, [str(raw_export), "--out", str(out), "--tile-size", "128", "--overwrite", "--quiet"]
+        convert_main,
+        [str(raw_export), "--out", str(out), "--tiling", "grid", "--tile-size", "128", "--overwrite"],
     )
     assert result.exit_code == 0, result.output
     assert json.loads((out / "manifest.json").read_text())["options"]["tile_size"] == 128

@@ -129,6 +129,17 @@ class TileOptions(RunOptions):
         check_choice("tiling", self.tiling, TILINGS)
         check_choice("png_level", self.png_level, range(10))
 
+    def record(self, source: str) -> dict[str, Any]:
+        """As :meth:`RunOptions.record`, with the tile size and stride only where ``--tiling grid`` used them.
+
+        Other tilings ignore them (the authors' crops are 224 px), so the manifest and card do not name a
+        tile size the tiles do not have.
+        """
+        out = super().record(source)
+        if self.tiling != "grid":
+            del out["tile_size"], out["stride"]
+        return out
+
 
 @dataclass
 class FovOptions(TileOptions):
