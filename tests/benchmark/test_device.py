@@ -111,6 +111,7 @@ def test_no_glibc_no_change(monkeypatch: pytest.MonkeyPatch) -> None:
             raise error(name)
 
         monkeypatch.setattr(device.os, "confstr", confstr)
-        monkeypatch.setattr(device, "_kept", [])
+        device._set_glibc_thresholds.cache_clear()
         assert device.keep_host_memory(torch.device("cpu")) is False
+    device._set_glibc_thresholds.cache_clear()
     assert not calls

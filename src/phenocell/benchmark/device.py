@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,7 +51,6 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (glibc's mal
 KEEP_ENV = "PHENOCELL_KEEP_HOST_MEMORY"
 #: What a user sets to tune glibc's allocator themselves; :func:`keep_host_memory` then does nothing.
 _ALLOCATOR_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
-_kept: list[bool] = []
 
 
 def keep_host_memory(device: torch.device) -> bool:
@@ -67,20 +67,22 @@ def keep_host_memory(device: torch.device) -> bool:
     chosen = any(name in os.environ for name in _ALLOCATOR_SETTINGS) or os.environ.get(KEEP_ENV) == "0"
     if device.type != "cpu" or chosen or "malloc" in os.environ.get("LD_PRELOAD", ""):  # jemalloc, tcmalloc..
         return False
-    if _kept:
-        return _kept[0]
+    return _set_glibc_thresholds()
+
+
+@functools.cache
+def _set_glibc_thresholds() -> bool:
+    """Set :data:`HOST_MMAP_THRESHOLD` and :data:`HOST_TRIM_THRESHOLD` once; whether glibc took them."""
     try:
         glibc = os.confstr("CS_GNU_LIBC_VERSION") or ""
     except (AttributeError, ValueError, OSError):  # no confstr (Windows), or not glibc (macOS, musl)
-        glibc = ""
-    kept = False
-    if glibc.startswith("glibc"):
-        mallopt = ctypes.CDLL(None).mallopt
-        kept = bool(mallopt(_M_MMAP_THRESHOLD, HOST_MMAP_THRESHOLD)) and bool(
-            mallopt(_M_TRIM_THRESHOLD, HOST_TRIM_THRESHOLD)
-        )
-    _kept.append(kept)
-    return kept
+        return False
+    if not glibc.startswith("glibc"):
+        return False
+    mallopt = ctypes.CDLL(None).mallopt
+    return bool(mallopt(_M_MMAP_THRESHOLD, HOST_MMAP_THRESHOLD)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, HOST_TRIM_THRESHOLD)
+    )
 
 
 def pins_batches(device: torch.device) -> bool:
