@@ -21,9 +21,11 @@ Measures, on one split (tiles/s; ratios in brackets):
    what the token-cache fill loads (images) and what live training without augmentation loads (images and
    semantic maps), against encoder-only forward passes on tensors already on the device (target >= 0.9),
    and against the encoder with its input transform (tile-max scaling, resize to the encoder's input) on
-   uint8 tiles already on the device, which isolates what loading costs; in ``--rounds`` short rounds of
-   them all taking turns (this machine's speed drifts by 15 % within seconds): the best of each, and the
-   median of the rounds' ratios. ``--only pipeline`` times just these.
+   uint8 tiles already on the device, which isolates what loading costs; and the token-cache fill itself as
+   ``benchmark run`` calls it (``TokenCache.fill``: the store read in the main process, FoV by FoV, in the
+   device's fill batches, its files written); in ``--rounds`` short rounds of them all taking turns (this
+   machine's speed drifts by 15 % within seconds): the best of each, and the median of the rounds' ratios.
+   ``--only pipeline`` times just these.
 
 Usage: python benchmarks/bench_pipeline.py [--data DIR] [--fovs 4] [--encoder test/vit-tiny] [--device auto]
        [--loader-batch-sizes 16,128] [--repeats 3] [--rounds 21] [--seconds 1] [--only all|pipeline]
@@ -49,9 +51,9 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import RandomSampler
 
-from phenocell.benchmark.device import keep_host_memory, pins_batches, resolve_device
-from phenocell.benchmark.features import to_input
-from phenocell.benchmark.frozen import build_encoder, feature_spec
+from phenocell.benchmark.device import encode_batch, keep_host_memory, pins_batches, resolve_device
+from phenocell.benchmark.features import TokenCache, to_input
+from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder, build_encoder, feature_spec
 from phenocell.loaders.tile_store import StoreReader, open_store
 from phenocell.loaders.tiles import SplitIndex, TileDataset, decode_png, load_index, make_loader
 
@@ -293,6 +295,8 @@ class EncoderRates(NamedTuple):
     pipelines: dict[str, float]
     transformed_ratio: float
     pipeline_ratios: dict[str, float]
+    fill: float
+    fill_ratio: float
 
 
 def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> EncoderRates:
@@ -300,8 +304,9 @@ def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> EncoderRate
     memory, and of each full pipeline of :data:`PIPELINES` feeding the same encoder.
 
     ``--rounds`` rounds, each: the first two for ``--seconds`` each, then one pass of each pipeline over
-    the split. The best rate of each, and the median of the rounds' ratios: on a shared machine whose speed
-    drifts, a round's runs see about the same machine, and the median ignores an odd round.
+    the split, then one fill of a new token cache (:func:`fill_rate`). The best rate of each, and the median
+    of the rounds' ratios: on a shared machine whose speed drifts, a round's runs see about the same machine,
+    and the median ignores an odd round.
     """
     device = resolve_device(args.device)
     enc = build_encoder(args.encoder).to(device)
@@ -320,6 +325,7 @@ def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> EncoderRate
         for name, fields in PIPELINES.items()
     }
     rounds: list[tuple[float, float, dict[str, float]]] = []
+    fills: list[float] = []
     with torch.inference_mode():
         enc(x, spec)  # warm-up
         for loader in loaders.values():  # start the workers (once per run, as benchmark run does)
@@ -336,6 +342,7 @@ def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> EncoderRate
                     n += len(batch["index"])
                 _sync(device)
                 piped[name] = n / (time.perf_counter() - start)
+            fills.append(fill_rate(enc, spec, dataset, device))
             rounds.append((encoder_only, transformed, piped))
     return EncoderRates(
         max(r[0] for r in rounds),
@@ -343,7 +350,21 @@ def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> EncoderRate
         {name: max(r[2][name] for r in rounds) for name in PIPELINES},
         statistics.median(r[1] / r[0] for r in rounds),
         {name: statistics.median(r[2][name] / r[0] for r in rounds) for name in PIPELINES},
+        max(fills),
+        statistics.median(f / r[0] for f, r in zip(fills, rounds, strict=True)),
     )
+
+
+def fill_rate(enc: FrozenEncoder, spec: FeatureSpec, dataset: TileDataset, device: torch.device) -> float:
+    """Tiles/s of the token-cache fill as ``benchmark run`` calls it (``TokenCache.fill`` over the store, read
+    in this process, in the device's fill batches), into a new cache folder; its file writes included."""
+    with tempfile.TemporaryDirectory(prefix="phenocell-fill-") as tmp:
+        cache = TokenCache(Path(tmp), enc, dataset.index.tile_size, spec, dataset.index.root)
+        start = time.perf_counter()
+        with torch.inference_mode(False):  # as a run calls it (the encoder enters inference mode itself)
+            cache.fill(enc, dataset.index, device, store=dataset.store)
+        _sync(device)
+        return len(dataset) / (time.perf_counter() - start)
 
 
 def _timed(step: Callable[[], object], args: argparse.Namespace, device: torch.device) -> float:
@@ -489,6 +510,13 @@ def _encoder_figures(args: argparse.Namespace, stored: TileDataset) -> None:
             f"{rate / rates.transformed:.2f}x the encoder with its input transform (best of each; "
             f"median of the rounds' ratios to encoder-only {rates.pipeline_ratios[name]:.2f}x)"
         )
+    print(
+        f"token-cache fill as benchmark run calls it (TokenCache.fill: store read in the main process, in "
+        f"order, batch {encode_batch(resolve_device(args.device))}, files written): {rates.fill:.1f} "
+        f"tiles/s = "
+        f"{rates.fill / rates.encoder_only:.2f}x encoder-only (best of each; median of the rounds' ratios "
+        f"{rates.fill_ratio:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

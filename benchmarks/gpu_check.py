@@ -33,6 +33,9 @@ CHECKS: dict[str, str] = {
     "vit-l": "full-size random ViT-L/16 at 224 (pathology/titan's CONCH v1.5 trunk): encoder tiles/s "
     "(forward only), training step tiles/s (augmentation + encoder + UNETR CellViT head, fp16 + GradScaler)",
     "loader": "DataLoader tiles/s to the device, from the parquet shards and from the tile store",
+    "fill": "token-cache fill of every split (tile store -> device -> resize -> the ViT-L -> fp16 cache): "
+    "tiles/s against encoder-only forward passes at the fill's batch (target >= 0.9x), and the cached "
+    "features equal a live encoding of the same tiles",
     "hovernext": "baseline/hovernext --small trained end to end",
     "metric": f"{CELL_F1} and confusions of fixed predictions computed on the device equal the CPU's",
 }
@@ -235,6 +238,62 @@ def check_loader(ctx: Context) -> str:
     return f"{tiles} tiles, each way"
 
 
+def _split_tiles(ctx: Context) -> Any:
+    from phenocell.loaders.tiles import SplitIndex, load_index
+
+    splits = [load_index(ctx.data, "base", s) for s in ("train", "validation", "test")]  # type: ignore[arg-type]
+    first = splits[0]
+    return SplitIndex(first.root, first.family, "all", tuple(t for s in splits for t in s.tiles))
+
+
+def check_fill(ctx: Context) -> str:
+    from phenocell.benchmark.device import encode_batch, resolve_precision
+    from phenocell.benchmark.features import TokenCache, encode, to_input
+    from phenocell.benchmark.frozen import build_encoder, feature_spec
+    from phenocell.loaders.tile_store import open_store
+    from phenocell.loaders.tiles import TileDataset, make_loader
+
+    index = _split_tiles(ctx)
+    store = open_store(str(ctx.work / "tiles"), index.root, {t.shard: t.size for t in index.tiles}, log=print)
+    with ctx.device:
+        enc = build_encoder("pathology/titan", small=ctx.small, random_weights=True)
+    precision, batch = resolve_precision("auto", ctx.device), encode_batch(ctx.device)
+    spec = feature_spec(enc.cfg, "unetr", linear_input="final_norm", unetr_taps="last4")
+
+    def fill(k: int) -> TokenCache:
+        cache = TokenCache(ctx.work / f"fill{k}", enc, index.tile_size, spec, ctx.data, precision)  # type: ignore[arg-type]
+        cache.fill(enc, index, ctx.device, store=store)
+        return cache
+
+    fill(0)  # warm-up: kernels, autotuning, the store's pages
+    seconds = []
+    for k in range(1, 4):
+        start = time.perf_counter()
+        cache = fill(k)
+        seconds.append(time.perf_counter() - start)
+    tiles = len(index.tiles)
+    x = torch.rand(batch, 3, enc.cfg.input_size, enc.cfg.input_size, device=ctx.device)
+    encoder_only = batch / _timed(ctx, lambda: encode(enc, x, spec, precision), 2 if ctx.small else 20)
+    filled = tiles / min(seconds)
+    label = f"ViT-L/16{' at test size' if ctx.small else ''}, batch {batch}, {precision.name}"
+    ctx.figures[f"token-cache fill tiles/s ({label}; best of 3 fills of {tiles} tiles)"] = (
+        f"{filled:.3g} = {filled / encoder_only:.2f}x encoder-only ({encoder_only:.3g} tiles/s; "
+        "target >= 0.9x)"
+    )
+    fov = index.tiles[0].fov
+    one = index.subset({t.tile_id for t in index.tiles if t.fov == fov})
+    loader = make_loader(TileDataset(one, cache.reader()), batch_size=batch, workers=0, pin_memory=False)
+    worst = 0.0
+    for got in loader:  # the fill's own batches (one FoV, in order): the kernels see the same inputs
+        x = to_input(got["image"].to(ctx.device), enc.cfg.input_size)
+        for cached, live in zip(got["taps"], encode(enc, x, spec, precision), strict=True):
+            scale = float(live.abs().max()) or 1.0
+            worst = max(worst, float((cached.to(ctx.device).float() - live).abs().max()) / scale)
+    if worst > 1e-2:
+        raise RuntimeError(f"cached features differ from a live encoding by {worst:.3g} of their range")
+    return f"{tiles} tiles, batch {batch}; cached = live within {worst:.1g} of the features' range"
+
+
 def check_hovernext(ctx: Context) -> str:
     results = _run(
         ctx, "hovernext", encoder="baseline/hovernext", small=True, config=_config(ctx, batch_size=4)
@@ -284,6 +343,7 @@ RUNNERS: dict[str, Callable[[Context], str]] = {
     "augment": check_augment,
     "vit-l": check_vit_l,
     "loader": check_loader,
+    "fill": check_fill,
     "hovernext": check_hovernext,
     "metric": check_metric,
 }

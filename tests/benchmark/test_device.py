@@ -115,3 +115,17 @@ def test_no_glibc_no_change(monkeypatch: pytest.MonkeyPatch) -> None:
         assert device.keep_host_memory(torch.device("cpu")) is False
     device._set_glibc_thresholds.cache_clear()
     assert not calls
+
+
+def test_the_fill_batch_and_host_copies_are_decided_per_device_type() -> None:
+    """A GPU gets larger fill batches than the CPU; a device type without its own entry gets the CPU's; on
+    the CPU the copy back is the tensor itself and there is nothing to wait for."""
+    from phenocell.benchmark.device import encode_batch, host_mark, host_wait, to_host
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert encode_batch(cpu) == 16 and encode_batch(cuda) == 64
+    assert encode_batch(torch.device("mps")) == encode_batch(cpu)
+    t = torch.arange(6.0)
+    assert to_host(t) is t
+    assert host_mark(cpu) is None  # no CUDA event on the CPU: its work is done when the call returns
+    host_wait(None)

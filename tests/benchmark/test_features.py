@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
-from phenocell.benchmark.device import resolve_precision
+from phenocell.benchmark.device import encode_batch, resolve_precision
 from phenocell.benchmark.features import (
-    ENCODE_BATCH,
     TokenCache,
     encode,
     resize_record,
@@ -18,7 +19,7 @@ from phenocell.benchmark.features import (
     to_input,
 )
 from phenocell.benchmark.frozen import FeatureSpec, build_encoder
-from phenocell.loaders.tiles import TileDataset, load_index, make_loader
+from phenocell.loaders.tiles import SplitIndex, TileDataset, load_index, make_loader
 
 CPU = torch.device("cpu")
 
@@ -33,9 +34,9 @@ def test_cached_equals_live_under_bf16_autocast(dataset_dir: Path, tmp_path: Pat
     one_fov = index.subset({t.tile_id for t in index.tiles if t.fov == fov})
     cache = TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir, bf16)
     cache.fill(enc, one_fov, CPU)
-    # the cache's own batches (one FoV, ENCODE_BATCH tiles in order), so kernels see the same inputs
+    # the cache's own batches (one FoV, encode_batch(CPU) tiles in order), so kernels see the same inputs
     loader = make_loader(
-        TileDataset(one_fov, cache.reader()), batch_size=ENCODE_BATCH, workers=0, pin_memory=False
+        TileDataset(one_fov, cache.reader()), batch_size=encode_batch(CPU), workers=0, pin_memory=False
     )
     for batch in loader:
         live = encode(enc, to_input(batch["image"], enc.cfg.input_size), spec, bf16)
@@ -128,9 +129,64 @@ def test_live_pipeline_inputs_equal_the_cached_ones_exactly(dataset_dir: Path, t
     assert index.tile_size != enc.cfg.input_size
     pipe = Pipeline(enc, spec, CPU, Precision(None, "cpu"))
     loader = make_loader(
-        TileDataset(one_fov, cache.reader()), batch_size=ENCODE_BATCH, workers=0, pin_memory=False
+        TileDataset(one_fov, cache.reader()), batch_size=encode_batch(CPU), workers=0, pin_memory=False
     )
     for batch in loader:
         cached, _, _ = pipe.inputs(batch)
         live, _, _ = pipe.inputs({k: v for k, v in batch.items() if k != "taps"})
         assert torch.equal(live.taps[0], cached.taps[0]) and torch.equal(live.image, cached.image)
+
+
+def test_one_pass_fills_every_fov_and_writes_each_after_the_next_batch_is_queued(
+    dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fill reads all FoVs' tiles in one pass, in the device module's batches (here 5, spanning FoVs),
+    and writes a FoV's file only after waiting for the mark of the batch holding its last row (on a GPU the
+    copies back land asynchronously: a file saved before they land holds garbage), and, but for the last
+    FoV, after the next batch was queued (the GPU works on it meanwhile). Every row read back equals the live
+    encoding of its tile in the same batches."""
+    import safetensors.torch
+
+    import phenocell.benchmark.features as features
+
+    events: list[tuple[str, Any]] = []
+    sizes: list[int] = []
+    monkeypatch.setattr(features, "encode_batch", lambda device: 5)
+    monkeypatch.setattr(
+        features, "host_mark", lambda device: events.append(("mark", len(sizes))) or len(sizes)
+    )
+    monkeypatch.setattr(features, "host_wait", lambda mark: events.append(("wait", mark)))
+    real_encode, real_save = features.encode, safetensors.torch.save_file
+    monkeypatch.setattr(
+        features, "encode", lambda enc, x, *a: sizes.append(len(x)) or real_encode(enc, x, *a)
+    )
+    monkeypatch.setattr(
+        safetensors.torch,
+        "save_file",
+        lambda t, path, **k: events.append(("save", Path(path).stem)) or real_save(t, path, **k),
+    )
+    enc, spec = build_encoder("test/vit-tiny", small=True), FeatureSpec((1, 2))
+    index = load_index(dataset_dir, "base", "validation")
+    fovs = sorted({t.fov for t in index.tiles})
+    tiles = [t for fov in fovs for t in index.tiles if t.fov == fov]  # the fill's order: FoV by FoV
+    assert len(fovs) >= 2 and len(tiles) % 5 and any(sum(t.fov == f for t in tiles) % 5 for f in fovs)
+    cache = TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir)
+    cache.fill(enc, index, CPU)
+    assert sizes == [5] * (len(tiles) // 5) + [len(tiles) % 5]
+    last_row = {t.fov: r for r, t in enumerate(tiles)}
+    for fov in fovs:
+        at = events.index(("save", fov))
+        holder = last_row[fov] // 5 + 1  # marks count the batches encoded so far
+        assert ("wait", holder) in events[:at], fov
+        if fov != fovs[-1]:
+            assert ("mark", holder + 1) in events[:at], f"{fov} written before the next batch was queued"
+    assert cache.misses == len(fovs)
+    for fov in fovs:  # each file holds its FoV's rows, no more
+        held = safetensors.torch.load_file(str(cache.path(fov)))
+        assert {len(v) for v in held.values()} == {sum(t.fov == fov for t in tiles)}, fov
+    ordered = SplitIndex(index.root, index.family, index.split, tuple(tiles))
+    loader = make_loader(TileDataset(ordered, cache.reader()), batch_size=5, workers=0, pin_memory=False)
+    for batch in loader:
+        live = real_encode(enc, to_input(batch["image"], enc.cfg.input_size), spec)
+        for cached, fresh in zip(batch["taps"], live, strict=True):
+            assert torch.equal(cached.float(), fresh)

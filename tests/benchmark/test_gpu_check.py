@@ -40,7 +40,18 @@ def test_help_lists_every_check(capsys: pytest.CaptureFixture[str]) -> None:
         gpu_check.main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    names = ("convert", "linear", "unetr", "cache", "augment", "vit-l", "loader", "hovernext", "metric")
+    names = (
+        "convert",
+        "linear",
+        "unetr",
+        "cache",
+        "augment",
+        "vit-l",
+        "loader",
+        "fill",
+        "hovernext",
+        "metric",
+    )
     assert set(gpu_check.CHECKS) == set(gpu_check.RUNNERS) == set(names)
     assert all(f"  {name} " in out for name in names)
     assert "peak GPU memory" in out and "--tiling phenobench" in out

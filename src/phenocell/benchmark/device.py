@@ -8,6 +8,7 @@ import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -88,6 +89,41 @@ def _set_glibc_thresholds() -> bool:
 def pins_batches(device: torch.device) -> bool:
     """Whether loaders feeding ``device`` pin their batches: on CUDA (non_blocking copies then overlap)."""
     return device.type == "cuda"
+
+
+#: Tiles per batch of the token-cache fill, by device type. On the CPU a small encoder runs fastest per tile
+#: near 16 (``test/vit-tiny``: 16 tiles 1.08x as fast per tile as 64 in ``bench_pipeline.py --batch-size``);
+#: a GPU is kept busy only by larger batches (``benchmarks/gpu_check.py`` times the fill there).
+ENCODE_BATCH = {"cpu": 16, "cuda": 64}
+
+
+def encode_batch(device: torch.device) -> int:
+    """Tiles per batch the token cache encodes on ``device`` (:data:`ENCODE_BATCH`; the CPU's elsewhere)."""
+    return ENCODE_BATCH.get(device.type, ENCODE_BATCH["cpu"])
+
+
+def to_host(t: torch.Tensor) -> torch.Tensor:
+    """``t`` on the CPU; from CUDA copied without waiting: read it after :func:`host_wait` on a later mark.
+
+    The token-cache fill queues each batch's copy back and reads the next tiles while the GPU works, instead
+    of waiting for every batch's features.
+    """
+    return t.to("cpu", non_blocking=t.device.type == "cuda")
+
+
+def host_mark(device: torch.device) -> Any:
+    """A mark after the work queued so far on ``device``: CUDA, an event on its current stream; else None."""
+    if device.type != "cuda":
+        return None
+    event = torch.cuda.Event()
+    event.record(torch.cuda.current_stream(device))
+    return event
+
+
+def host_wait(mark: Any) -> None:
+    """Wait until the work queued before ``mark`` (:func:`host_mark`) is done, the copies back included."""
+    if mark is not None:
+        mark.synchronize()
 
 
 def kernel_resize(device: torch.device) -> bool:

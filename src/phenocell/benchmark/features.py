@@ -19,19 +19,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
-from phenocell.benchmark.device import Precision
+from phenocell.benchmark.device import (
+    Precision,
+    encode_batch,
+    host_mark,
+    host_wait,
+    pins_batches,
+    to_host,
+)
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
 from phenocell.benchmark.resample import RESIZE_MODE, resize
 from phenocell.errors import InvalidInputError
 from phenocell.loaders.tiles import SplitIndex, TileDataset, TileRef, make_loader
 from phenocell.manifest import Manifest
 
-ENCODE_BATCH = 16
 #: 4: the precision joins the key; 5: image scaling and resize join it; 6: the CPU resizes by bands;
 #: 7: rows first, in other bands (float rounding differs)
 CACHE_FORMAT = 7
@@ -91,6 +98,29 @@ def encode(
     with precision.autocast():
         grids = encoder(x, spec)
     return grids if encoder.trainable else [g.half().float() for g in grids]
+
+
+@dataclass
+class _FovPlan:
+    """One FoV a fill encodes: its tiles to encode, whether its file's rows stay, its rows in the pass."""
+
+    fov: str
+    sha: str
+    tiles: list[TileRef]
+    keep: bool
+    start: int = 0
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.tiles)
+
+
+class _Queued(NamedTuple):
+    """A batch a fill queued: its first row in the pass, its feature grids (host copies), their mark."""
+
+    start: int
+    grids: list[torch.Tensor]
+    mark: Any
 
 
 class TokenCache:
@@ -163,12 +193,16 @@ class TokenCache:
         workers: int = 0,
         store: Any = None,
     ) -> None:
-        """Encode and store each FoV of ``index`` missing, stale or lacking tiles (one FoV in RAM at a time).
+        """Encode and store each FoV of ``index`` missing, stale or lacking tiles (few FoVs in RAM at a time).
 
         A FoV whose file is current but was written for fewer tiles (an earlier run on a subset) keeps its
-        rows: only the tiles it lacks are encoded and the file is rewritten with the union. With a tile
-        store reader tiles are read from it in this process (no worker processes started per FoV).
+        rows: only the tiles it lacks are encoded and the file is rewritten with the union. One loader reads
+        every tile to encode, FoV after FoV, in batches that may span two FoVs: from a tile store in this
+        process, else in ``workers`` processes started once. A FoV's file is written once the batch after its
+        last tile is queued: on a GPU its features come back while the device encodes the next batch, and the
+        next tiles are read meanwhile (:func:`~phenocell.benchmark.device.to_host`).
         """
+        plan: list[_FovPlan] = []
         for fov, sha in sorted(self.fov_sha(index).items()):
             recorded = self.manifest["fovs"].get(fov)
             needed = [t for t in index.tiles if t.fov == fov]
@@ -180,44 +214,65 @@ class TokenCache:
             self.stale += int(recorded is not None and not current)
             self.misses += 1
             todo = [t for t in needed if t.tile_id not in held]
-            source = (store, 0) if store is not None else (None, workers)
-            self._encode_fov(encoder, index, fov, sha, todo, source, device, keep=current)
+            plan.append(_FovPlan(fov, sha, todo, current, plan[-1].end if plan else 0))
+        if plan:
+            self._encode(encoder, index, plan, device, 0 if store is not None else workers, store)
 
-    def _encode_fov(
+    def _encode(
         self,
         encoder: FrozenEncoder,
         index: SplitIndex,
-        fov: str,
-        sha: str,
-        tiles: list[TileRef],
-        source: tuple[Any, int],
+        plan: list[_FovPlan],
         device: torch.device,
-        keep: bool,
+        workers: int,
+        store: Any,
     ) -> None:
+        """Encode the tiles of ``plan`` in one pass and write each FoV's file (see :meth:`fill`)."""
+        tiles = tuple(t for entry in plan for t in entry.tiles)
+        sub = SplitIndex(index.root, index.family, index.split, tiles)
+        dataset = TileDataset(sub, store=store, fields=("image",))  # the encoder reads nothing else
+        loader = make_loader(
+            dataset, batch_size=encode_batch(device), workers=workers, pin_memory=pins_batches(device)
+        )
+        queued: list[_Queued] = []  # batches whose rows are not all written yet
+        rows, written = 0, 0  # tiles queued; FoVs of ``plan`` written
+        for batch in loader:
+            images = batch["image"].to(device, non_blocking=True)
+            x = to_input(images, encoder.cfg.input_size, self.image_scale)
+            grids = [to_host(g.half()) for g in encode(encoder, x, self.spec, self.precision)]  # exact: fp16
+            queued.append(_Queued(rows, grids, host_mark(device)))
+            rows += len(batch["index"])
+            while written < len(plan) and plan[written].end <= queued[-1].start:  # ends in an older batch
+                queued = self._write(plan[written], queued)
+                written += 1
+        for entry in plan[written:]:
+            queued = self._write(entry, queued)
+
+    def _write(self, entry: _FovPlan, queued: list[_Queued]) -> list[_Queued]:
+        """Save ``entry``'s FoV file from the queued batches holding its rows; the batches still needed."""
         from safetensors.torch import load_file, save_file
 
-        sub = SplitIndex(index.root, index.family, index.split, tuple(tiles))
-        store, workers = source
-        dataset = TileDataset(sub, store=store, fields=("image",))  # the encoder reads nothing else
-        loader = make_loader(dataset, batch_size=ENCODE_BATCH, workers=workers, pin_memory=False)
         parts: list[list[torch.Tensor]] = [[] for _ in range(len(self.spec))]
-        ids = [t.tile_id for t in tiles]
-        if keep:  # the rows an earlier run wrote stay, ahead of the new ones
-            old = load_file(str(self.path(fov)))
-            ids = list(self.manifest["fovs"][fov]["tiles"]) + ids
+        ids = [t.tile_id for t in entry.tiles]
+        if entry.keep:  # the rows an earlier run wrote stay, ahead of the new ones
+            old = load_file(str(self.path(entry.fov)))
+            ids = list(self.manifest["fovs"][entry.fov]["tiles"]) + ids
             for k in range(len(self.spec)):
                 parts[k].append(old[f"tap{k}"])
-        for batch in loader:
-            x = to_input(batch["image"].to(device), encoder.cfg.input_size, self.image_scale)
-            for k, grid in enumerate(encode(encoder, x, self.spec, self.precision)):
-                parts[k].append(grid.half().cpu())  # exact: encode rounded through fp16
+        for q in queued:
+            lo, hi = max(entry.start, q.start), min(entry.end, q.start + len(q.grids[0]))
+            if lo < hi:
+                host_wait(q.mark)  # its copies from the device have landed
+                for k, grid in enumerate(q.grids):
+                    parts[k].append(grid[lo - q.start : hi - q.start])
         save_file(
             {f"tap{k}": torch.cat(p).contiguous() for k, p in enumerate(parts)},
-            str(self.path(fov)),
+            str(self.path(entry.fov)),
             metadata={"tile_ids": json.dumps(ids)},
         )
-        self.manifest["fovs"][fov] = {"sha256": sha, "tiles": ids}
+        self.manifest["fovs"][entry.fov] = {"sha256": entry.sha, "tiles": ids}
         self.manifest_path.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
+        return [q for q in queued if q.start + len(q.grids[0]) > entry.end]
 
     def reader(self) -> CacheReader:
         """A picklable reader for DataLoader workers."""
