@@ -27,8 +27,10 @@ Measures, on one split (tiles/s; ratios in brackets):
    machine's speed drifts by 15 % within seconds): the best of each, and the median of the rounds' ratios.
    ``--only pipeline`` times just these.
 
-Usage: python benchmarks/bench_pipeline.py [--data DIR] [--fovs 4] [--encoder test/vit-tiny] [--device auto]
-       [--loader-batch-sizes 16,128] [--repeats 3] [--rounds 21] [--seconds 1] [--only all|pipeline]
+Usage: python benchmarks/bench_pipeline.py [--data DIR] [--fovs 4] [--encoder test/vit-tiny]
+       [--random-weights] [--device auto] [--batch-size 16] [--loader-batch-sizes 16,128] [--repeats 3]
+       [--rounds 21] [--seconds 1] [--only all|pipeline]
+On a GPU machine: --device cuda --encoder pathology/uni --random-weights --batch-size 64 --only pipeline.
 Without --data, a synthetic dataset of --fovs FoVs (1440 x 1920 mask px, H&E at 2x) is made and converted.
 """
 
@@ -51,8 +53,15 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import RandomSampler
 
-from phenocell.benchmark.device import encode_batch, keep_host_memory, pins_batches, resolve_device
-from phenocell.benchmark.features import TokenCache, to_input
+from phenocell.benchmark.device import (
+    Precision,
+    encode_batch,
+    keep_host_memory,
+    pins_batches,
+    resolve_device,
+    resolve_precision,
+)
+from phenocell.benchmark.features import TokenCache, encode, to_input
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder, build_encoder, feature_spec
 from phenocell.loaders.tile_store import StoreReader, open_store
 from phenocell.loaders.tiles import SplitIndex, TileDataset, decode_png, load_index, make_loader
@@ -309,7 +318,8 @@ def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> EncoderRate
     and the median ignores an odd round.
     """
     device = resolve_device(args.device)
-    enc = build_encoder(args.encoder).to(device)
+    enc = build_encoder(args.encoder, random_weights=args.random_weights).to(device)
+    precision = resolve_precision("auto", device)  # as a run: fp32 on the CPU, fp16 autocast on CUDA
     spec = feature_spec(enc.cfg, "linear", linear_input="final_norm", unetr_taps="last4")
     size = enc.cfg.input_size
     x = torch.rand(args.batch_size, 3, size, size, device=device)
@@ -327,22 +337,23 @@ def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> EncoderRate
     rounds: list[tuple[float, float, dict[str, float]]] = []
     fills: list[float] = []
     with torch.inference_mode():
-        enc(x, spec)  # warm-up
+        encode(enc, x, spec, precision)  # warm-up
         for loader in loaders.values():  # start the workers (once per run, as benchmark run does)
             for _ in loader:
                 break
         for _ in range(args.rounds):
-            encoder_only = _timed(lambda: enc(x, spec), args, device)
-            transformed = _timed(lambda: enc(to_input(images, size), spec), args, device)
+            encoder_only = _timed(lambda: encode(enc, x, spec, precision), args, device)
+            transformed = _timed(lambda: encode(enc, to_input(images, size), spec, precision), args, device)
             piped = {}
             for name, loader in loaders.items():
                 start, n = time.perf_counter(), 0
                 for batch in loader:
-                    enc(to_input(batch["image"].to(device, non_blocking=True), size), spec)
+                    x_in = to_input(batch["image"].to(device, non_blocking=True), size)
+                    encode(enc, x_in, spec, precision)
                     n += len(batch["index"])
                 _sync(device)
                 piped[name] = n / (time.perf_counter() - start)
-            fills.append(fill_rate(enc, spec, dataset, device))
+            fills.append(fill_rate(enc, spec, dataset, device, precision))
             rounds.append((encoder_only, transformed, piped))
     return EncoderRates(
         max(r[0] for r in rounds),
@@ -355,11 +366,13 @@ def encoder_rates(args: argparse.Namespace, dataset: TileDataset) -> EncoderRate
     )
 
 
-def fill_rate(enc: FrozenEncoder, spec: FeatureSpec, dataset: TileDataset, device: torch.device) -> float:
+def fill_rate(
+    enc: FrozenEncoder, spec: FeatureSpec, dataset: TileDataset, device: torch.device, precision: Precision
+) -> float:
     """Tiles/s of the token-cache fill as ``benchmark run`` calls it (``TokenCache.fill`` over the store, read
     in this process, in the device's fill batches), into a new cache folder; its file writes included."""
     with tempfile.TemporaryDirectory(prefix="phenocell-fill-") as tmp:
-        cache = TokenCache(Path(tmp), enc, dataset.index.tile_size, spec, dataset.index.root)
+        cache = TokenCache(Path(tmp), enc, dataset.index.tile_size, spec, dataset.index.root, precision)
         start = time.perf_counter()
         with torch.inference_mode(False):  # as a run calls it (the encoder enters inference mode itself)
             cache.fill(enc, dataset.index, device, store=dataset.store)
@@ -390,6 +403,11 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--family", default="base")
     parser.add_argument("--split", default="train")
     parser.add_argument("--encoder", default="test/vit-tiny")
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="A Hub encoder's full-size architecture with random weights (its speed without a download).",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--batch-size", type=int, default=16, help="Batch of the encoder and pipeline timings."
