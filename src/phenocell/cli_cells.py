@@ -48,6 +48,7 @@ def _embed_options(func: Any) -> Any:
             _path("--weights", "Local safetensors checkpoint.", default=None),
             click.option("--small", is_flag=True, help="Test-size encoder with random weights (CI)."),
             click.option("--trust-remote-code", is_flag=True, help="Allow pathology/titan's Hub code."),
+            click.option("--quiet", is_flag=True, help="No progress bars (the split lines still print)."),
             *(
                 option_from(
                     EmbedConfig, f.name, "--" + f.name.replace("_", "-"), help=_EMBED_HELP.get(f.name)
@@ -66,13 +67,20 @@ def cells() -> None:
 @cells.command("embed")
 @_embed_options
 @friendly_errors
-def cells_embed(data: str, encoder: str, family: str | None, out: Path, **kw: Any) -> None:
+def cells_embed(data: str, encoder: str, family: str | None, out: Path, quiet: bool, **kw: Any) -> None:
     """Embed every cell of the chosen splits with ENCODER; write an AnnData (.h5ad) for scanpy."""
     from phenocell.benchmark.cells.embed import embed_cells
 
     sources = {k: kw.pop(k) for k in ("cache_dir", "weights", "small", "trust_remote_code")}
     uns = embed_cells(
-        data, encoder=encoder, family=family, out=out, config=EmbedConfig(**kw), log=click.echo, **sources
+        data,
+        encoder=encoder,
+        family=family,
+        out=out,
+        config=EmbedConfig(**kw),
+        log=click.echo,
+        progress=not quiet,
+        **sources,
     )
     counts = ", ".join(f"{s} {n}" for s, n in uns["cells"].items())
     click.echo(f"wrote {out}: {sum(uns['cells'].values())} cells ({counts}) in {uns['seconds']:.1f} s")

@@ -110,6 +110,9 @@ def test_cli_embed_and_classify(dataset_dir: Path, tmp_path: Path) -> None:
     result = runner.invoke(main, [*args, "--splits", "train,validation,test"])
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output and out.is_file()
+    assert all(f"cells, {s}: embedding: 100%" in result.output for s in ("train", "validation", "test"))
+    quiet = runner.invoke(main, [*args[:-1], str(tmp_path / "q.h5ad"), "--splits", "test", "--quiet"])
+    assert quiet.exit_code == 0 and "wrote" in quiet.output and "embedding:" not in quiet.output
     run = tmp_path / "run"
     result = runner.invoke(main, ["cells", "classify", str(out), "--classifier", "knn", "--out", str(run)])
     assert result.exit_code == 0, result.output

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -137,14 +138,16 @@ def test_live_pipeline_inputs_equal_the_cached_ones_exactly(dataset_dir: Path, t
         assert torch.equal(live.taps[0], cached.taps[0]) and torch.equal(live.image, cached.image)
 
 
+@pytest.mark.parametrize("behind", [False, True], ids=["writes-inline", "writes-behind"])
 def test_one_pass_fills_every_fov_and_writes_each_after_the_next_batch_is_queued(
-    dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, behind: bool
 ) -> None:
     """The fill reads all FoVs' tiles in one pass, in the device module's batches (here 5, spanning FoVs),
     and writes a FoV's file only after waiting for the mark of the batch holding its last row (on a GPU the
     copies back land asynchronously: a file saved before they land holds garbage), and, but for the last
     FoV, after the next batch was queued (the GPU works on it meanwhile). Every row read back equals the live
-    encoding of its tile in the same batches."""
+    encoding of its tile in the same batches. Both where the files are written at once (CPU) and where a
+    background thread writes them (CUDA: ``writes_behind``)."""
     import safetensors.torch
 
     import phenocell.benchmark.features as features
@@ -152,6 +155,7 @@ def test_one_pass_fills_every_fov_and_writes_each_after_the_next_batch_is_queued
     events: list[tuple[str, Any]] = []
     sizes: list[int] = []
     monkeypatch.setattr(features, "encode_batch", lambda device: 5)
+    monkeypatch.setattr(features, "writes_behind", lambda device: behind)
     monkeypatch.setattr(
         features, "host_mark", lambda device: events.append(("mark", len(sizes))) or len(sizes)
     )
@@ -190,3 +194,31 @@ def test_one_pass_fills_every_fov_and_writes_each_after_the_next_batch_is_queued
         live = real_encode(enc, to_input(batch["image"], enc.cfg.input_size), spec)
         for cached, fresh in zip(batch["taps"], live, strict=True):
             assert torch.equal(cached.float(), fresh)
+
+
+@pytest.mark.parametrize("behind", [False, True], ids=["writes-inline", "writes-behind"])
+def test_a_failed_write_stops_the_fill_with_its_error_and_keeps_the_fovs_written_before(
+    dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, behind: bool
+) -> None:
+    import safetensors.torch
+
+    import phenocell.benchmark.features as features
+
+    real_save, saved = safetensors.torch.save_file, []
+
+    def save(tensors: Any, path: str, **kw: Any) -> None:
+        if saved:
+            raise OSError(28, "No space left on device")
+        saved.append(Path(path).stem)
+        real_save(tensors, path, **kw)
+
+    monkeypatch.setattr(features, "writes_behind", lambda device: behind)
+    monkeypatch.setattr(safetensors.torch, "save_file", save)
+    enc, spec = build_encoder("test/vit-tiny", small=True), FeatureSpec((1,))
+    index = load_index(dataset_dir, "base", "validation")
+    cache = TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir)
+    with pytest.raises(OSError, match="No space left"):
+        cache.fill(enc, index, CPU)
+    manifest = json.loads(cache.manifest_path.read_text())
+    assert list(manifest["fovs"]) == saved and cache.path(saved[0]).is_file()
+    assert sorted(p.stem for p in tmp_path.glob("*/*.safetensors")) == saved

@@ -111,6 +111,15 @@ def to_host(t: torch.Tensor) -> torch.Tensor:
     return t.to("cpu", non_blocking=t.device.type == "cuda")
 
 
+def writes_behind(device: torch.device) -> bool:
+    """Whether the token cache writes its FoV files in a background thread while it encodes: on CUDA.
+
+    A FoV's file (its fp16 grids, about 100 MB for ViT-L with 4 UNETR taps) takes longer to join and write
+    than the GPU takes to encode the next batch; on the CPU the encoder keeps the cores busy itself.
+    """
+    return device.type == "cuda"
+
+
 def host_mark(device: torch.device) -> Any:
     """A mark after the work queued so far on ``device``: CUDA, an event on its current stream; else None."""
     if device.type != "cuda":

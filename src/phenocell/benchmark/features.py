@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
+from tqdm.auto import tqdm
 
 from phenocell.benchmark.device import (
     Precision,
@@ -32,6 +36,7 @@ from phenocell.benchmark.device import (
     host_wait,
     pins_batches,
     to_host,
+    writes_behind,
 )
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
 from phenocell.benchmark.resample import RESIZE_MODE, resize
@@ -42,6 +47,8 @@ from phenocell.manifest import Manifest
 #: 4: the precision joins the key; 5: image scaling and resize join it; 6: the CPU resizes by bands;
 #: 7: rows first, in other bands (float rounding differs)
 CACHE_FORMAT = 7
+#: FoV files a fill writing behind (on a GPU) holds waiting for the writer thread at most.
+WRITES_PENDING = 2
 
 
 def scale_image(images: torch.Tensor, mode: str = "tile_max") -> torch.Tensor:
@@ -123,6 +130,38 @@ class _Queued(NamedTuple):
     mark: Any
 
 
+class _Writes:
+    """A fill's FoV writes, in order: in one background thread (``behind``), else at once.
+
+    Behind, at most :data:`WRITES_PENDING` wait for the thread. Leaving the block waits for every write; a
+    write's error is raised at the next write handed over, or on leaving.
+    """
+
+    def __init__(self, behind: bool) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="token-cache-write") if behind else None
+        self.pending: deque[Future[None]] = deque()
+
+    def submit(self, save: Callable[..., None], *args: Any) -> None:
+        if self.pool is None:
+            save(*args)
+            return
+        while self.pending and (len(self.pending) >= WRITES_PENDING or self.pending[0].done()):
+            self.pending.popleft().result()  # an earlier write's error surfaces here
+        self.pending.append(self.pool.submit(save, *args))
+
+    def __enter__(self) -> _Writes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is None:
+            return
+        self.pool.shutdown(wait=True)
+        while self.pending:
+            error = self.pending.popleft().exception()
+            if error is not None and exc[0] is None:
+                raise error
+
+
 class TokenCache:
     """Per-shard fp16 token cache keyed by encoder, weights, precision, sizes and features (module doc)."""
 
@@ -192,6 +231,7 @@ class TokenCache:
         device: torch.device,
         workers: int = 0,
         store: Any = None,
+        progress: bool = False,
     ) -> None:
         """Encode and store each FoV of ``index`` missing, stale or lacking tiles (few FoVs in RAM at a time).
 
@@ -200,7 +240,8 @@ class TokenCache:
         every tile to encode, FoV after FoV, in batches that may span two FoVs: from a tile store in this
         process, else in ``workers`` processes started once. A FoV's file is written once the batch after its
         last tile is queued: on a GPU its features come back while the device encodes the next batch, and the
-        next tiles are read meanwhile (:func:`~phenocell.benchmark.device.to_host`).
+        next tiles are read meanwhile (:func:`~phenocell.benchmark.device.to_host`). ``progress`` shows a bar
+        over the tiles to encode (on stderr).
         """
         plan: list[_FovPlan] = []
         for fov, sha in sorted(self.fov_sha(index).items()):
@@ -215,8 +256,12 @@ class TokenCache:
             self.misses += 1
             todo = [t for t in needed if t.tile_id not in held]
             plan.append(_FovPlan(fov, sha, todo, current, plan[-1].end if plan else 0))
-        if plan:
-            self._encode(encoder, index, plan, device, 0 if store is not None else workers, store)
+        if not plan:
+            return
+        desc = f"token cache, {index.split}: encoding"
+        total = plan[-1].end
+        with tqdm(total=total, desc=desc, unit="tile", disable=not progress, dynamic_ncols=True) as bar:
+            self._encode(encoder, index, plan, device, 0 if store is not None else workers, store, bar)
 
     def _encode(
         self,
@@ -226,6 +271,7 @@ class TokenCache:
         device: torch.device,
         workers: int,
         store: Any,
+        bar: Any,
     ) -> None:
         """Encode the tiles of ``plan`` in one pass and write each FoV's file (see :meth:`fill`)."""
         tiles = tuple(t for entry in plan for t in entry.tiles)
@@ -236,20 +282,32 @@ class TokenCache:
         )
         queued: list[_Queued] = []  # batches whose rows are not all written yet
         rows, written = 0, 0  # tiles queued; FoVs of ``plan`` written
-        for batch in loader:
-            images = batch["image"].to(device, non_blocking=True)
-            x = to_input(images, encoder.cfg.input_size, self.image_scale)
-            grids = [to_host(g.half()) for g in encode(encoder, x, self.spec, self.precision)]  # exact: fp16
-            queued.append(_Queued(rows, grids, host_mark(device)))
-            rows += len(batch["index"])
-            while written < len(plan) and plan[written].end <= queued[-1].start:  # ends in an older batch
-                queued = self._write(plan[written], queued)
-                written += 1
-        for entry in plan[written:]:
-            queued = self._write(entry, queued)
+        with _Writes(writes_behind(device)) as writes:
+            for batch in loader:
+                images = batch["image"].to(device, non_blocking=True)
+                x = to_input(images, encoder.cfg.input_size, self.image_scale)
+                grids = [to_host(g.half()) for g in encode(encoder, x, self.spec, self.precision)]  # fp16
+                queued.append(_Queued(rows, grids, host_mark(device)))
+                rows += len(batch["index"])
+                bar.update(len(batch["index"]))
+                while written < len(plan) and plan[written].end <= queued[-1].start:  # in older batches
+                    queued = self._write(plan[written], queued, writes)
+                    written += 1
+            for entry in plan[written:]:
+                queued = self._write(entry, queued, writes)
 
-    def _write(self, entry: _FovPlan, queued: list[_Queued]) -> list[_Queued]:
-        """Save ``entry``'s FoV file from the queued batches holding its rows; the batches still needed."""
+    def _write(self, entry: _FovPlan, queued: list[_Queued], writes: _Writes) -> list[_Queued]:
+        """Hand ``entry``'s rows (views of the queued batches) to ``writes``; the batches still needed."""
+        pieces = []
+        for q in queued:
+            lo, hi = max(entry.start, q.start), min(entry.end, q.start + len(q.grids[0]))
+            if lo < hi:
+                pieces.append((q.mark, [grid[lo - q.start : hi - q.start] for grid in q.grids]))
+        writes.submit(self._save, entry, pieces)
+        return [q for q in queued if q.start + len(q.grids[0]) > entry.end]
+
+    def _save(self, entry: _FovPlan, pieces: list[tuple[Any, list[torch.Tensor]]]) -> None:
+        """Write ``entry``'s FoV file once the copies of its rows have landed, then the manifest."""
         from safetensors.torch import load_file, save_file
 
         parts: list[list[torch.Tensor]] = [[] for _ in range(len(self.spec))]
@@ -259,12 +317,10 @@ class TokenCache:
             ids = list(self.manifest["fovs"][entry.fov]["tiles"]) + ids
             for k in range(len(self.spec)):
                 parts[k].append(old[f"tap{k}"])
-        for q in queued:
-            lo, hi = max(entry.start, q.start), min(entry.end, q.start + len(q.grids[0]))
-            if lo < hi:
-                host_wait(q.mark)  # its copies from the device have landed
-                for k, grid in enumerate(q.grids):
-                    parts[k].append(grid[lo - q.start : hi - q.start])
+        for mark, grids in pieces:
+            host_wait(mark)  # the copies from the device have landed
+            for k, grid in enumerate(grids):
+                parts[k].append(grid)
         save_file(
             {f"tap{k}": torch.cat(p).contiguous() for k, p in enumerate(parts)},
             str(self.path(entry.fov)),
@@ -272,7 +328,6 @@ class TokenCache:
         )
         self.manifest["fovs"][entry.fov] = {"sha256": entry.sha, "tiles": ids}
         self.manifest_path.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
-        return [q for q in queued if q.start + len(q.grids[0]) > entry.end]
 
     def reader(self) -> CacheReader:
         """A picklable reader for DataLoader workers."""

@@ -87,13 +87,14 @@ def _fill_cache(
     cfg: TrainConfig,
     precision: Precision,
     store: StoreReader | None,
+    progress: bool = False,
 ) -> TokenCache | None:
     if cache_dir is None or not cached:
         return None
     train = indexes["train"]
     cache = TokenCache(cache_dir, enc, train.tile_size, spec, train.root, precision, cfg.image_scale)
     for split in cached:
-        cache.fill(enc, indexes[split], enc.mean.device, cfg.workers, store=store)
+        cache.fill(enc, indexes[split], enc.mean.device, cfg.workers, store=store, progress=progress)
     return cache
 
 
@@ -117,7 +118,8 @@ def _head_model(
     ).to(device)
     spec = feature_spec(enc.cfg, kw["head"], linear_input=cfg.linear_input, unetr_taps=cfg.unetr_taps)
     cached = cached_splits(kw["cache_dir"], cfg, kw["log"])
-    cache = _fill_cache(kw["cache_dir"], cached, enc, spec, indexes, cfg, kw["precision"], kw["store"])
+    where = (kw["precision"], kw["store"], kw.get("progress", False))
+    cache = _fill_cache(kw["cache_dir"], cached, enc, spec, indexes, cfg, *where)
     torch.manual_seed(cfg.seed)
     head = build_head(kw["head"], enc.cfg.embed_dim, num_classes, enc.cfg.patch_size)
     module: nn.Module = EncoderAndHead(enc, head) if trainable else head
@@ -152,7 +154,8 @@ def build_model(
     """The run's model: the supervised baseline, or ``kw["head"]`` on registry encoder ``encoder``.
 
     ``kw`` holds ``cfg`` (resolved), ``reference``, ``device``, ``precision``, ``head``, ``weights``,
-    ``cache_dir``, ``trust_remote_code``, ``small``, ``store`` (the tile store reader or None) and ``log``.
+    ``cache_dir``, ``trust_remote_code``, ``small``, ``store`` (the tile store reader or None), ``log`` and
+    ``progress`` (a bar over the token-cache fill).
     """
     if encoder == SUPERVISED:
         return _supervised_model(num_classes, train_counts, **kw)

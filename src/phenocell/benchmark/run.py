@@ -134,8 +134,9 @@ def run_benchmark(
     baseline): :mod:`phenocell.benchmark.reference`. ``small`` builds the encoder at test size with random
     weights (CI). ``log`` gets the run's lines (where results go, each validation, each final evaluation,
     the CPU cost estimate); ``progress`` shows a bar over the training steps (and over the tile store's
-    first decoding). ``head`` defaults to the protocol's (``config.protocol``); options counted in epochs
-    are converted to steps once the train split is known (:meth:`TrainConfig.in_steps`).
+    first decoding and the token-cache fill). ``head`` defaults to the protocol's (``config.protocol``);
+    options counted in epochs are converted to steps once the train split is known
+    (:meth:`TrainConfig.in_steps`).
     """
     asked = config or TrainConfig()
     asked.validate()
@@ -157,7 +158,7 @@ def run_benchmark(
     counts = {s: class_counts(indexes[s], store) for s in ("train", "test")}
     kw: dict[str, Any] = {"weights": weights, "cache_dir": cache_dir, "trust_remote_code": trust_remote_code}
     kw |= {"small": small, "cfg": cfg, "device": device, "precision": precision, "head": head, "log": log}
-    kw |= {"store": store}
+    kw |= {"store": store, "progress": progress}
     model = build_model(encoder, indexes, num_classes, counts["train"], reference=reference, **kw)
     fill_seconds = time.perf_counter() - started
     loaders = _loaders(indexes, model, counts["train"], cfg, pins_batches(device), store)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from phenocell import __version__
 from phenocell.benchmark.cells.config import EmbedConfig
@@ -78,11 +79,14 @@ class Source:
     pipe: Any = None
     cache: Any = None
 
-    def loader(self, index: SplitIndex, cfg: EmbedConfig) -> Any:
-        """An in-order loader over ``index`` (cache filled first and read, when there is one)."""
+    def loader(self, index: SplitIndex, cfg: EmbedConfig, progress: bool = False) -> Any:
+        """An in-order loader over ``index`` (cache filled first and read, when there is one).
+
+        ``progress``: a bar over the fill.
+        """
         reader = None
         if self.cache is not None:
-            self.cache.fill(self.pipe.encoder, index, self.pipe.device, cfg.workers)
+            self.cache.fill(self.pipe.encoder, index, self.pipe.device, cfg.workers, progress=progress)
             reader = self.cache.reader()
         return make_loader(
             TileDataset(index, reader), batch_size=cfg.batch_size, workers=cfg.workers, pin_memory=False
@@ -131,9 +135,11 @@ def build_source(
     return Source(encoder, pipe, cache), record
 
 
-def _tiles(source: Source, index: SplitIndex, cfg: EmbedConfig) -> Iterator[tuple[Tile, np.ndarray | None]]:
+def _tiles(
+    source: Source, index: SplitIndex, cfg: EmbedConfig, progress: bool
+) -> Iterator[tuple[Tile, np.ndarray | None]]:
     records = RecordReader(index.root)
-    for batch in source.loader(index, cfg):
+    for batch in source.loader(index, cfg, progress):
         grids = source.grids(batch)
         for j, i in enumerate(batch["index"].tolist()):
             ref = index.tiles[i]
@@ -143,16 +149,21 @@ def _tiles(source: Source, index: SplitIndex, cfg: EmbedConfig) -> Iterator[tupl
             yield tile, None if grids is None else grids[j]
 
 
-def embed_split(source: Source, index: SplitIndex, cfg: EmbedConfig, rows: CellRows) -> None:
-    """Add every cell of ``index`` to ``rows``, one FoV at a time."""
+def embed_split(
+    source: Source, index: SplitIndex, cfg: EmbedConfig, rows: CellRows, progress: bool = False
+) -> None:
+    """Add every cell of ``index`` to ``rows``, one FoV at a time; ``progress``: a bar over the tiles."""
     pooling = "stats" if source.pipe is None else cfg.pooling
     coverage, current = Coverage(), None
-    for tile, grid in _tiles(source, by_fov(index), cfg):
-        if current is None or tile.ref.fov != current.fov:
-            if current is not None:
-                rows.add(*current.rows())
-            current = FovCells(tile.ref.fov, index.split, pooling, coverage)
-        current.add(tile, grid)
+    bar = tqdm(total=len(index), desc=f"cells, {index.split}: embedding", unit="tile", disable=not progress)
+    with bar:
+        for tile, grid in _tiles(source, by_fov(index), cfg, progress):
+            if current is None or tile.ref.fov != current.fov:
+                if current is not None:
+                    rows.add(*current.rows())
+                current = FovCells(tile.ref.fov, index.split, pooling, coverage)
+            current.add(tile, grid)
+            bar.update()
     if current is not None:
         rows.add(*current.rows())
 
@@ -178,9 +189,12 @@ def embed_cells(
     family: str | None = None,
     config: EmbedConfig | None = None,
     log: Any = print,
+    progress: bool = False,
     **kw: Any,
 ) -> dict[str, Any]:
     """Embed every cell of ``family``'s chosen splits with ``encoder`` and write ``out`` (.h5ad).
+
+    ``progress`` shows bars (on stderr) over each split's tiles and over the token-cache fill.
 
     ``kw``: ``weights`` (local safetensors), ``cache_dir`` (token cache), ``small`` (test-size encoder),
     ``trust_remote_code``. Returns ``uns["phenocell"]`` as written, plus ``cells`` (rows per split).
@@ -201,7 +215,7 @@ def embed_cells(
     source, record = build_source(encoder, cfg, first, **kw)
     rows = CellRows()
     for split, index in indexes.items():
-        embed_split(source, index, cfg, rows)
+        embed_split(source, index, cfg, rows, progress)
         log(f"{split}: {rows.split_counts().get(split, 0)} cells")
     uns = _uns(root, manifest.options, profile, family, encoder, record, cfg, first, source)
     uns["seconds"] = time.perf_counter() - started
