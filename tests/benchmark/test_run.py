@@ -170,8 +170,9 @@ def test_cli_runs_on_cpu_and_auto_without_cuda(
     assert result.exit_code == 0, result.output
     out = result.output
     assert ("train: 100%" in out and "steps/s=" in out) is not quiet  # the bar, unless --quiet
-    for split in ("validation", "test"):  # the fill's bars over the tiles it encodes, unless --quiet
+    for split in ("validation", "test"):  # bars over the fill and the evaluations, unless --quiet
         assert (f"token cache, {split}: encoding: 100%" in out) is not quiet, out
+        assert (f"{split}: evaluating" in out) is not quiet, out
     assert "step      1  loss" in out and "step      2  loss" in out  # one line per validation
     assert "validation cell_macro_f1" in out and "test       cell_macro_f1" in out
     assert f"wrote {tmp_path / 'r' / 'results.json'} and {tmp_path / 'r' / 'report.md'}" in out

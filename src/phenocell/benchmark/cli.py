@@ -169,7 +169,7 @@ def _run_options(func: Any) -> Any:
                 is_flag=True,
                 help="Allow encoders that load code from their Hub repo (pathology/titan).",
             ),
-            click.option("--quiet", is_flag=True, help="No progress bar (the run's lines still print)."),
+            click.option("--quiet", is_flag=True, help="No progress bars (the run's lines still print)."),
             *_train_options(),
         ],
     )

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from phenocell.benchmark.augment import Augmenter
 from phenocell.benchmark.device import Precision
@@ -159,20 +160,29 @@ class SplitScores:
 
 @torch.no_grad()
 def evaluate(
-    head: nn.Module, loader: DataLoader[dict[str, Any]], pipe: Pipeline, index: SplitIndex, classes: int
+    head: nn.Module,
+    loader: DataLoader[dict[str, Any]],
+    pipe: Pipeline,
+    index: SplitIndex,
+    classes: int,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Scores of a head over a split of a dataset with ``classes`` class ids: macro F1s, Dice, confusions.
 
-    :mod:`phenocell.benchmark.metrics` defines each score.
+    :mod:`phenocell.benchmark.metrics` defines each score. ``progress`` shows a bar over the split's tiles
+    (on stderr, gone when done: the run prints the scores).
     """
     was_training = head.training
     head.eval()
     scores = SplitScores(index, classes)
-    for batch in loader:
-        inputs, semantic, instance = pipe.inputs(batch)
-        if instance is None:
-            raise ValueError("evaluation reads the tiles' instance maps: load them (fields 'instance')")
-        probs = tile_logits(head, inputs, tuple(semantic.shape[-2:]), pipe.precision).softmax(dim=1)
-        scores.add_batch(batch, probs, semantic, instance)
+    desc = f"{index.split}: evaluating"
+    with tqdm(total=len(index), desc=desc, unit="tile", leave=False, disable=not progress) as bar:
+        for batch in loader:
+            inputs, semantic, instance = pipe.inputs(batch)
+            if instance is None:
+                raise ValueError("evaluation reads the tiles' instance maps: load them (fields 'instance')")
+            probs = tile_logits(head, inputs, tuple(semantic.shape[-2:]), pipe.precision).softmax(dim=1)
+            scores.add_batch(batch, probs, semantic, instance)
+            bar.update(len(batch["index"]))
     head.train(was_training)
     return scores.result()

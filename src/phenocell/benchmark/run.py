@@ -166,7 +166,8 @@ def run_benchmark(
     log(f"training on {device} ({precision.name}); results go to {_result_paths(out)}")
     fit = (model.module, loaders["train"], val, model.pipe, model.loss_fn, cfg)
     history = train_head(*fit, log, progress, classes=num_classes)
-    metrics = {s: _final(model, loaders[s], indexes[s], s, log, num_classes) for s in ("validation", "test")}
+    splits = ("validation", "test")
+    metrics = {s: _final(model, loaders[s], indexes[s], s, log, num_classes, progress) for s in splits}
     results = {
         **_header(profile, family, encoder, data, model),
         "config": asdict(cfg),
@@ -202,10 +203,16 @@ def _result_paths(out: Path) -> str:
 
 
 def _final(
-    model: Model, loader: DataLoader[dict[str, Any]], index: SplitIndex, split: str, log: Any, classes: int
+    model: Model,
+    loader: DataLoader[dict[str, Any]],
+    index: SplitIndex,
+    split: str,
+    log: Any,
+    classes: int,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate the selected checkpoint on one split and print its line."""
-    m = evaluate(model.module, loader, model.pipe, index, classes)
+    """Evaluate the selected checkpoint on one split (``progress``: a bar) and print its line."""
+    m = evaluate(model.module, loader, model.pipe, index, classes, progress)
     log(f"{split:10s} " + "  ".join(f"{k} {m[k]:.4f}" for k in METRICS))
     return m
 

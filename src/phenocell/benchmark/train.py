@@ -128,7 +128,7 @@ def train_head(
         shown.step(step, loss)
         if step % cfg.val_every and step != steps:
             continue
-        metrics = evaluate(head, val[0], pipe, val[1], classes)
+        metrics = evaluate(head, val[0], pipe, val[1], classes, progress)
         score = metrics[cfg.selection]
         history.append({"step": step, "loss": loss, **{k: metrics[k] for k in METRICS}})
         shown.validated(score)
