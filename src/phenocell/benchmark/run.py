@@ -133,8 +133,8 @@ def run_benchmark(
     leaves at ``None`` takes the value of the authors' config for that dataset (or for the supervised
     baseline): :mod:`phenocell.benchmark.reference`. ``small`` builds the encoder at test size with random
     weights (CI). ``log`` gets the run's lines (where results go, each validation, each final evaluation,
-    the CPU cost estimate); ``progress`` shows a bar over the training steps (and over the tile store's
-    first decoding and the token-cache fill). ``head`` defaults to the protocol's (``config.protocol``);
+    the CPU cost estimate); ``progress`` shows bars over the tile store's first decoding, the token-cache
+    fill, the training steps and each evaluation. ``head`` defaults to the protocol's (``config.protocol``);
     options counted in epochs are converted to steps once the train split is known
     (:meth:`TrainConfig.in_steps`).
     """
