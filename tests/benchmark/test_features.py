@@ -138,6 +138,11 @@ def test_live_pipeline_inputs_equal_the_cached_ones_exactly(dataset_dir: Path, t
         assert torch.equal(live.taps[0], cached.taps[0]) and torch.equal(live.image, cached.image)
 
 
+def _fov_of(path: str) -> str:
+    """The FoV a cache file is written for (written as a hidden partial file, then renamed)."""
+    return Path(path).name.lstrip(".").split(".safetensors")[0]
+
+
 @pytest.mark.parametrize("behind", [False, True], ids=["writes-inline", "writes-behind"])
 def test_one_pass_fills_every_fov_and_writes_each_after_the_next_batch_is_queued(
     dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, behind: bool
@@ -167,7 +172,7 @@ def test_one_pass_fills_every_fov_and_writes_each_after_the_next_batch_is_queued
     monkeypatch.setattr(
         safetensors.torch,
         "save_file",
-        lambda t, path, **k: events.append(("save", Path(path).stem)) or real_save(t, path, **k),
+        lambda t, path, **k: events.append(("save", _fov_of(path))) or real_save(t, path, **k),
     )
     enc, spec = build_encoder("test/vit-tiny", small=True), FeatureSpec((1, 2))
     index = load_index(dataset_dir, "base", "validation")
@@ -209,7 +214,7 @@ def test_a_failed_write_stops_the_fill_with_its_error_and_keeps_the_fovs_written
     def save(tensors: Any, path: str, **kw: Any) -> None:
         if saved:
             raise OSError(28, "No space left on device")
-        saved.append(Path(path).stem)
+        saved.append(_fov_of(path))
         real_save(tensors, path, **kw)
 
     monkeypatch.setattr(features, "writes_behind", lambda device: behind)
@@ -222,3 +227,36 @@ def test_a_failed_write_stops_the_fill_with_its_error_and_keeps_the_fovs_written
     manifest = json.loads(cache.manifest_path.read_text())
     assert list(manifest["fovs"]) == saved and cache.path(saved[0]).is_file()
     assert sorted(p.stem for p in tmp_path.glob("*/*.safetensors")) == saved
+
+
+def test_a_write_that_fails_midway_leaves_the_earlier_file_whole(
+    dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FoV file grows when a later run needs more of its tiles: the new file replaces the old one whole.
+    A write cut off midway (disk full) leaves the old file and the manifest as they were, so the next run
+    reads them and encodes only what is missing."""
+    import safetensors.torch
+
+    enc, spec = build_encoder("test/vit-tiny", small=True), FeatureSpec((1,))
+    index = load_index(dataset_dir, "base", "validation")
+    fov = index.tiles[0].fov
+    tiles = [t for t in index.tiles if t.fov == fov]
+    first = index.subset({t.tile_id for t in tiles[:2]})
+    whole = index.subset({t.tile_id for t in tiles})
+    TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir).fill(enc, first, CPU)
+    real_save = safetensors.torch.save_file
+
+    def cut_off(tensors: Any, path: str, **kw: Any) -> None:
+        Path(path).write_bytes(b"\x00" * 64)  # what a full disk leaves of a file being written
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", cut_off)
+    with pytest.raises(OSError, match="No space left"):
+        TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir).fill(enc, whole, CPU)
+    monkeypatch.setattr(safetensors.torch, "save_file", real_save)
+    cache = TokenCache(tmp_path, enc, index.tile_size, spec, dataset_dir)
+    assert cache.manifest["fovs"][fov]["tiles"] == [t.tile_id for t in tiles[:2]]
+    assert len(safetensors.torch.load_file(str(cache.path(fov)))["tap0"]) == 2  # the old file, whole
+    cache.fill(enc, whole, CPU)
+    assert cache.misses == 1 and len(safetensors.torch.load_file(str(cache.path(fov)))["tap0"]) == len(tiles)
+    assert [p.name for p in cache.dir.iterdir() if p.name.startswith(".")] == []  # no partial file left

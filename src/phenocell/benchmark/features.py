@@ -8,8 +8,9 @@ feature spec, image scaling and resize, and, per FoV, the sha256 of the shards h
 ids its file holds) and ``CACHE/<config-hash>/<fov>.safetensors`` (one fp16 tensor per feature grid, tile ids
 in the metadata). A FoV's file holds the tiles of the runs that needed them (a later run on more tiles
 appends the missing ones) and is read back tile by tile through ``safetensors.safe_open`` (a memory map): the
-cache is never stacked in RAM. A FoV whose shards' sha256 changed is detected as stale and re-encoded, never
-reused.
+cache is never stacked in RAM. Files and the manifest are written whole (a hidden partial file renamed into
+place): a write cut off leaves the earlier version. A FoV whose shards' sha256 changed is detected as stale
+and re-encoded, never reused.
 
 The cache is valid only for un-augmented tiles: with image-space augmentation the encoder must see each
 augmented image, so training encodes live and the cache serves validation and test only.
@@ -17,10 +18,13 @@ augmented image, so training encodes live and the cache serves validation and te
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +132,20 @@ class _Queued(NamedTuple):
     start: int
     grids: list[torch.Tensor]
     mark: Any
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A hidden partial file beside ``path`` to write; it replaces ``path`` if the block ends without error.
+
+    On an error the partial file is removed and ``path`` is left as it was.
+    """
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 class _Writes:
@@ -321,13 +339,12 @@ class TokenCache:
             host_wait(mark)  # the copies from the device have landed
             for k, grid in enumerate(grids):
                 parts[k].append(grid)
-        save_file(
-            {f"tap{k}": torch.cat(p).contiguous() for k, p in enumerate(parts)},
-            str(self.path(entry.fov)),
-            metadata={"tile_ids": json.dumps(ids)},
-        )
+        tensors = {f"tap{k}": torch.cat(p).contiguous() for k, p in enumerate(parts)}
+        with _replacing(self.path(entry.fov)) as partial:  # whole or not at all: the old file stays
+            save_file(tensors, str(partial), metadata={"tile_ids": json.dumps(ids)})
         self.manifest["fovs"][entry.fov] = {"sha256": entry.sha, "tiles": ids}
-        self.manifest_path.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
+        with _replacing(self.manifest_path) as partial:
+            partial.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
 
     def reader(self) -> CacheReader:
         """A picklable reader for DataLoader workers."""
