@@ -20,6 +20,7 @@ from phenocell.benchmark.features import (
     to_input,
 )
 from phenocell.benchmark.frozen import FeatureSpec, build_encoder
+from phenocell.errors import SystemResourceError
 from phenocell.loaders.tiles import SplitIndex, TileDataset, load_index, make_loader
 
 CPU = torch.device("cpu")
@@ -260,3 +261,33 @@ def test_a_write_that_fails_midway_leaves_the_earlier_file_whole(
     cache.fill(enc, whole, CPU)
     assert cache.misses == 1 and len(safetensors.torch.load_file(str(cache.path(fov)))["tap0"]) == len(tiles)
     assert [p.name for p in cache.dir.iterdir() if p.name.startswith(".")] == []  # no partial file left
+
+
+def test_a_fill_the_disk_cannot_hold_fails_before_encoding(
+    dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fill estimates its files' size (fp16 grids) before encoding: exactly the bytes it then writes."""
+    import safetensors.torch
+
+    import phenocell.benchmark.features as features
+
+    enc, spec = build_encoder("test/vit-tiny", small=True), FeatureSpec((1, 2))
+    index = load_index(dataset_dir, "base", "validation")
+    done = TokenCache(tmp_path / "a", enc, index.tile_size, spec, dataset_dir)
+    done.fill(enc, index, CPU)
+    written = sum(
+        t.numel() * t.element_size()
+        for f in done.dir.glob("*.safetensors")
+        for t in safetensors.torch.load_file(str(f)).values()
+    )
+    usage = features.shutil.disk_usage(tmp_path)
+    for free, fits in ((written, True), (written - 1, False)):
+        monkeypatch.setattr(features.shutil, "disk_usage", lambda _, f=free: usage._replace(free=f))
+        cache = TokenCache(tmp_path / str(free), enc, index.tile_size, spec, dataset_dir)
+        if fits:
+            cache.fill(enc, index, CPU)
+            continue
+        with pytest.raises(SystemResourceError, match="not enough disk space for the token cache") as err:
+            cache.fill(enc, index, CPU)
+        assert "--cache-dir" in err.value.fix and f"{len(index)} tiles" in err.value.expected
+        assert list(cache.dir.glob("*.safetensors")) == []

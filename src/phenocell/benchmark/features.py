@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -44,7 +45,7 @@ from phenocell.benchmark.device import (
 )
 from phenocell.benchmark.frozen import FeatureSpec, FrozenEncoder
 from phenocell.benchmark.resample import RESIZE_MODE, resize
-from phenocell.errors import InvalidInputError
+from phenocell.errors import InvalidInputError, SystemResourceError
 from phenocell.loaders.tiles import SplitIndex, TileDataset, TileRef, make_loader
 from phenocell.manifest import Manifest
 
@@ -276,10 +277,24 @@ class TokenCache:
             plan.append(_FovPlan(fov, sha, todo, current, plan[-1].end if plan else 0))
         if not plan:
             return
+        self._check_space(encoder, plan[-1].end)
         desc = f"token cache, {index.split}: encoding"
         total = plan[-1].end
         with tqdm(total=total, desc=desc, unit="tile", disable=not progress, dynamic_ncols=True) as bar:
             self._encode(encoder, index, plan, device, 0 if store is not None else workers, store, bar)
+
+    def _check_space(self, encoder: FrozenEncoder, tiles: int) -> None:
+        """Fail before encoding when the disk under the cache lacks room for ``tiles`` tiles' grids."""
+        grid = encoder.cfg.input_size // encoder.cfg.patch_size
+        need = tiles * len(self.spec) * encoder.cfg.embed_dim * grid * grid * 2  # fp16
+        free = shutil.disk_usage(self.dir).free
+        if need > free:
+            raise SystemResourceError(
+                "not enough disk space for the token cache",
+                expected=f"about {need / 1e9:.2f} GB free under {self.dir} ({tiles} tiles to encode)",
+                found=f"{free / 1e9:.2f} GB free",
+                fix="free space, pass --cache-dir DIR on a larger disk, or leave --cache-dir out",
+            )
 
     def _encode(
         self,
