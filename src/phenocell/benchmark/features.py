@@ -18,14 +18,11 @@ augmented image, so training encodes live and the cache serves validation and te
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import shutil
-import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +45,7 @@ from phenocell.benchmark.resample import RESIZE_MODE, resize
 from phenocell.errors import InvalidInputError, SystemResourceError
 from phenocell.loaders.tiles import SplitIndex, TileDataset, TileRef, make_loader
 from phenocell.manifest import Manifest
+from phenocell.storage.atomic import atomic_file
 
 #: 4: the precision joins the key; 5: image scaling and resize join it; 6: the CPU resizes by bands;
 #: 7: rows first, in other bands (float rounding differs)
@@ -133,20 +131,6 @@ class _Queued(NamedTuple):
     start: int
     grids: list[torch.Tensor]
     mark: Any
-
-
-@contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """A hidden partial file beside ``path`` to write; it replaces ``path`` if the block ends without error.
-
-    On an error the partial file is removed and ``path`` is left as it was.
-    """
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 class _Writes:
@@ -355,10 +339,10 @@ class TokenCache:
             for k, grid in enumerate(grids):
                 parts[k].append(grid)
         tensors = {f"tap{k}": torch.cat(p).contiguous() for k, p in enumerate(parts)}
-        with _replacing(self.path(entry.fov)) as partial:  # whole or not at all: the old file stays
+        with atomic_file(self.path(entry.fov)) as partial:  # whole or not at all: the old file stays
             save_file(tensors, str(partial), metadata={"tile_ids": json.dumps(ids)})
         self.manifest["fovs"][entry.fov] = {"sha256": entry.sha, "tiles": ids}
-        with _replacing(self.manifest_path) as partial:
+        with atomic_file(self.manifest_path) as partial:
             partial.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
 
     def reader(self) -> CacheReader:

@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,6 +145,22 @@ def _check_parent(out: Path) -> None:
             found=problem,
             fix="choose another --out, on a writable disk",
         )
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """A hidden partial file beside ``path`` to write; it replaces ``path`` when the block ends without error.
+
+    Whole or not at all: on an error the partial file is removed and ``path`` is left as it was. The partial's
+    name holds the process and thread, so concurrent writers of the same ``path`` never share one.
+    """
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.{PARTIAL}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _make_parents(out: Path) -> list[Path]:

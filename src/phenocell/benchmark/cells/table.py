@@ -15,7 +15,6 @@ Layout of the file ``cells embed`` writes (``n`` cells, ``m`` markers):
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from phenocell.errors import CorruptInputError, MissingInputError, require_file, require_package
+from phenocell.storage.atomic import atomic_file
 
 TUMOR_TYPES = ("adenocarcinoma", "mucinous")
 IGNORE_NAME = "ignore"
@@ -115,12 +115,8 @@ def write_h5ad(rows: CellRows, uns: dict[str, Any], out: Path, *, marker_names: 
     adata = anndata.AnnData(obs=obs, var=var, obsm={key: vectors}, layers=layers)
     adata.uns["phenocell"] = json.loads(json.dumps(meta, default=str))
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")  # whole or not at all
-    try:
+    with atomic_file(out) as partial:  # whole or not at all
         adata.write_h5ad(partial)
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
     return dict(adata.uns["phenocell"])
 
 
