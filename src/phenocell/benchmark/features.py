@@ -132,6 +132,10 @@ class _Queued(NamedTuple):
     grids: list[torch.Tensor]
     mark: Any
 
+    @property
+    def end(self) -> int:
+        return self.start + len(self.grids[0])
+
 
 class _Writes:
     """A fill's FoV writes, in order: in one background thread (``behind``), else at once.
@@ -261,9 +265,9 @@ class TokenCache:
             plan.append(_FovPlan(fov, sha, todo, current, plan[-1].end if plan else 0))
         if not plan:
             return
-        self._check_space(encoder, plan[-1].end)
-        desc = f"token cache, {index.split}: encoding"
         total = plan[-1].end
+        self._check_space(encoder, total)
+        desc = f"token cache, {index.split}: encoding"
         with tqdm(total=total, desc=desc, unit="tile", disable=not progress, dynamic_ncols=True) as bar:
             self._encode(encoder, index, plan, device, 0 if store is not None else workers, store, bar)
 
@@ -317,11 +321,11 @@ class TokenCache:
         """Hand ``entry``'s rows (views of the queued batches) to ``writes``; the batches still needed."""
         pieces = []
         for q in queued:
-            lo, hi = max(entry.start, q.start), min(entry.end, q.start + len(q.grids[0]))
+            lo, hi = max(entry.start, q.start), min(entry.end, q.end)
             if lo < hi:
                 pieces.append((q.mark, [grid[lo - q.start : hi - q.start] for grid in q.grids]))
         writes.submit(self._save, entry, pieces)
-        return [q for q in queued if q.start + len(q.grids[0]) > entry.end]
+        return [q for q in queued if q.end > entry.end]
 
     def _save(self, entry: _FovPlan, pieces: list[tuple[Any, list[torch.Tensor]]]) -> None:
         """Write ``entry``'s FoV file once the copies of its rows have landed, then the manifest."""
